@@ -1,0 +1,1 @@
+"""Benchmark runner: configs, grid, executors, results store."""

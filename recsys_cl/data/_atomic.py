@@ -1,0 +1,123 @@
+"""RecBole atomic files: tab-separated, header ``name:type`` (token, token_seq, float, float_seq).
+
+Written with polars (fast, no type inference on ids) and always through a temporary name
+that is renamed into place, so a crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import polars as pl
+
+from recsys_cl.errors import InputError
+
+#: atomic type of every column the adapters write; anything not listed is a token.
+ATOMIC_TYPES: dict[str, str] = {
+    "timestamp": "float",
+    "price": "float",
+    "age": "float",
+    "year": "float",
+    "text": "token_seq",
+    "item_emb": "float_seq",
+}
+
+_POLARS_OF_ATOMIC = {"token": pl.Utf8, "token_seq": pl.Utf8, "float": pl.Float64, "float_seq": pl.Utf8}
+
+
+def atomic_type(column: str, overrides: Mapping[str, str] | None = None) -> str:
+    if overrides and column in overrides:
+        return overrides[column]
+    return ATOMIC_TYPES.get(column, "token")
+
+
+def clean_text(expr: pl.Expr) -> pl.Expr:
+    """Make a free-text column safe for RecBole's reader.
+
+    RecBole reads atomic files with pandas' python engine, where a tab ends a field, a newline
+    ends a row and a leading double quote opens a quoted field; so tabs/newlines become spaces and
+    double quotes become single quotes. Missing values become the empty string, never "nan".
+    """
+    return (
+        expr.cast(pl.Utf8)
+        .fill_null("")
+        .str.replace_all(r"[\t\r\n]+", " ")
+        .str.replace_all('"', "'", literal=True)
+        .str.strip_chars()
+    )
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_atomic(frame: pl.DataFrame, path: str | os.PathLike, types: Mapping[str, str] | None = None) -> Path:
+    """Write ``frame`` as a RecBole atomic file; column types from ``types`` or :data:`ATOMIC_TYPES`."""
+    path = Path(path)
+    header = "\t".join(f"{c}:{atomic_type(c, types)}" for c in frame.columns)
+    # Floats are written by polars' shortest round-trip formatting; tokens are written verbatim
+    # (quote_style="never": RecBole does not unquote, so quoting would change ids).
+    body = frame.with_columns(
+        [pl.col(c).cast(pl.Utf8).fill_null("") for c, dt in frame.schema.items() if dt == pl.Utf8]
+    )
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(header + "\n")
+            body.write_csv(fh, separator="\t", include_header=False, quote_style="never", null_value="")
+    return path
+
+
+def read_atomic(path: str | os.PathLike) -> pl.DataFrame:
+    """Read an atomic file back with the column names stripped of their ``:type`` suffix."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as fh:
+        header_line = fh.readline().rstrip("\n")
+    if not header_line:
+        raise InputError(f"{path}: empty file (no header line)")
+    names, schema = [], {}
+    for position, field in enumerate(header_line.split("\t"), start=1):
+        name, sep, kind = field.partition(":")
+        if not sep or kind not in _POLARS_OF_ATOMIC:
+            raise InputError(
+                f"{path}:1: header field {position} {field!r} is not name:type with type in "
+                f"{sorted(_POLARS_OF_ATOMIC)}"
+            )
+        names.append(name)
+        schema[name] = _POLARS_OF_ATOMIC[kind]
+    try:
+        return pl.read_csv(
+            path,
+            separator="\t",
+            has_header=False,
+            skip_rows=1,
+            new_columns=names,
+            schema=schema,
+            quote_char=None,
+            missing_utf8_is_empty_string=True,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path}: cannot parse as an atomic file: {str(exc).splitlines()[0]}") from exc

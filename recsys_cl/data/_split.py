@@ -1,0 +1,224 @@
+"""Splits: pure functions from an interaction table to a named :class:`Split`.
+
+An interaction table is a polars DataFrame with at least ``user_id`` (str), ``item_id`` (str)
+and ``timestamp`` (float, Unix seconds) in file order; other columns ride along.
+
+``loo`` (leave-one-out by time, per user)::
+
+    user u:  i1 ── i2 ── i3 ── … ── i(n-1) ── i(n)
+             └──────── train ───────┘  valid    test
+
+    n == 1 -> the only interaction is train (the user is evaluated nowhere)
+    n == 2 -> first is train, last is test (no valid row)
+    n >= 3 -> as drawn
+    Same-timestamp ties are broken by file order: the row that comes later in the file is later.
+
+``temporal``::
+
+    ───────────── train ─────────────┤ valid: N days ├ test: last N days ┤
+
+``cold-item``: a seeded share of items is held out with all their interactions (test), another
+share likewise (valid); train never contains a held-out item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.errors import InputError, SplitError
+
+ROW = "_row"
+PARTS = ("train", "valid", "test")
+LOO_TIE_BREAK = "same timestamp: later row in the source file counts as later"
+PROTOCOLS = ("loo", "temporal", "cold-item")
+DAY = 86400.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Train/valid/test interaction tables produced by one protocol, plus what was checked."""
+
+    protocol: str
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    test: pl.DataFrame
+    info: dict[str, Any]
+
+    def part(self, name: str) -> pl.DataFrame:
+        if name not in PARTS:
+            raise InputError(f"unknown split part {name!r}; expected one of {', '.join(PARTS)}")
+        return getattr(self, name)
+
+    def file_suffixes(self) -> tuple[str, str, str]:
+        """RecBole ``benchmark_filename`` for this protocol: loo is the plain train/valid/test."""
+        return file_suffixes(self.protocol)
+
+    def sizes(self) -> dict[str, dict[str, int]]:
+        return {p: _sizes(self.part(p)) for p in PARTS}
+
+    def write(self, directory: str | Path, dataset: str) -> list[Path]:
+        """Write ``<dataset>.<suffix>.inter`` for the three parts (atomically, each file)."""
+        directory = Path(directory)
+        return [
+            write_atomic(self.part(p).drop(ROW, strict=False), directory / f"{dataset}.{s}.inter")
+            for p, s in zip(PARTS, self.file_suffixes())
+        ]
+
+    @classmethod
+    def read(cls, directory: str | Path, dataset: str, protocol: str = "loo") -> "Split":
+        directory = Path(directory)
+        parts = {p: read_atomic(directory / f"{dataset}.{s}.inter") for p, s in zip(PARTS, file_suffixes(protocol))}
+        return cls(protocol=protocol, info={"read_from": str(directory)}, **parts)
+
+
+def file_suffixes(protocol: str) -> tuple[str, str, str]:
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    if protocol == "loo":
+        return PARTS
+    return tuple(f"{protocol}-{p}" for p in PARTS)  # type: ignore[return-value]
+
+
+def _sizes(frame: pl.DataFrame) -> dict[str, int]:
+    return {
+        "interactions": frame.height,
+        "users": frame["user_id"].n_unique() if frame.height else 0,
+        "items": frame["item_id"].n_unique() if frame.height else 0,
+    }
+
+
+def _with_row(inter: pl.DataFrame) -> pl.DataFrame:
+    missing = {"user_id", "item_id", "timestamp"} - set(inter.columns)
+    if missing:
+        raise InputError(f"interaction table lacks column(s) {', '.join(sorted(missing))}")
+    if inter.height == 0:
+        raise SplitError("cannot split an empty interaction table")
+    return inter if ROW in inter.columns else inter.with_row_index(ROW)
+
+
+def _check_partition(inter: pl.DataFrame, parts: dict[str, pl.DataFrame], protocol: str) -> None:
+    """Every input row lands in exactly one part; train and test are never empty."""
+    total = sum(p.height for p in parts.values())
+    rows = pl.concat([p.select(ROW) for p in parts.values()])[ROW]
+    if total != inter.height or rows.n_unique() != inter.height:
+        raise SplitError(f"{protocol}: parts do not partition the input ({total} rows vs {inter.height})")
+    for name in ("train", "test"):
+        if parts[name].height == 0:
+            raise SplitError(
+                f"{protocol}: the {name} part would be empty ({inter.height} interactions, "
+                f"{inter['user_id'].n_unique()} users); use more data or other split options"
+            )
+
+
+def loo(inter: pl.DataFrame) -> Split:
+    """Leave-one-out by time per user (see module docstring for the few-interaction rule)."""
+    inter = _with_row(inter)
+    ordered = inter.sort(["user_id", "timestamp", ROW]).with_columns(
+        pl.len().over("user_id").alias("_n"),
+        pl.int_range(pl.len()).over("user_id").alias("_pos"),
+    )
+    from_end = pl.col("_n") - pl.col("_pos")  # 1 = last interaction of the user
+    is_test = (from_end == 1) & (pl.col("_n") >= 2)
+    is_valid = (from_end == 2) & (pl.col("_n") >= 3)
+    labelled = ordered.with_columns(
+        pl.when(is_test).then(pl.lit("test")).when(is_valid).then(pl.lit("valid")).otherwise(pl.lit("train")).alias("_part")
+    )
+    # Back to file order inside each part, so written files read like the source.
+    parts = {
+        p: labelled.filter(pl.col("_part") == p).sort(ROW).drop(["_n", "_pos", "_part"]) for p in PARTS
+    }
+    _check_partition(inter, parts, "loo")
+    # No train interaction of a user may come after that user's valid/test interaction.
+    last_train = parts["train"].group_by("user_id").agg(pl.col("timestamp").max().alias("_t"))
+    for name in ("valid", "test"):
+        late = parts[name].join(last_train, on="user_id").filter(pl.col("_t") > pl.col("timestamp"))
+        if late.height:
+            raise SplitError(f"loo: {late.height} {name} interactions precede their user's last train one")
+    n_users = inter["user_id"].n_unique()
+    counts = labelled.group_by("user_id").agg(pl.col("_n").first())["_n"]
+    repeat = parts["test"].join(parts["train"].select("user_id", "item_id").unique(), on=["user_id", "item_id"])
+    info = {
+        "protocol": "loo",
+        "tie_break": LOO_TIE_BREAK,
+        "few_interactions_rule": "1 interaction: train only; 2: train + test; 3 or more: train + valid + test",
+        "users": n_users,
+        "users_train_only": int((counts == 1).sum()),
+        "users_without_valid": int((counts == 2).sum()),
+        "test_repeat_purchases": repeat.height,
+    }
+    split = Split("loo", parts["train"], parts["valid"], parts["test"], info)
+    return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
+def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Split:
+    """Last ``test_days`` days (by calendar day of the latest timestamp) -> test, the ``valid_days`` before -> valid."""
+    if test_days < 1 or valid_days < 0:
+        raise InputError(f"temporal: test_days must be >= 1 and valid_days >= 0 (got {test_days}, {valid_days})")
+    inter = _with_row(inter)
+    last_day = float(np.floor(inter["timestamp"].max() / DAY))
+    test_start = (last_day - test_days + 1) * DAY
+    valid_start = test_start - valid_days * DAY
+    t = pl.col("timestamp")
+    parts = {
+        "train": inter.filter(t < valid_start),
+        "valid": inter.filter((t >= valid_start) & (t < test_start)),
+        "test": inter.filter(t >= test_start),
+    }
+    _check_partition(inter, parts, "temporal")
+    info = {
+        "protocol": "temporal",
+        "test_days": test_days,
+        "valid_days": valid_days,
+        "valid_start": valid_start,
+        "test_start": test_start,
+    }
+    split = Split("temporal", parts["train"], parts["valid"], parts["test"], info)
+    return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
+def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float = 0.1, seed: int = 0) -> Split:
+    """Hold out a seeded share of items with all their interactions (test), and another for valid."""
+    if not (0 < test_share < 1 and 0 <= valid_share < 1 and test_share + valid_share < 1):
+        raise InputError(f"cold-item: shares must be in (0, 1) and sum below 1 (got {test_share}, {valid_share})")
+    inter = _with_row(inter)
+    items = np.sort(inter["item_id"].unique().to_numpy())
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    n_test = max(1, int(round(test_share * len(items))))
+    n_valid = int(round(valid_share * len(items)))
+    test_items = pl.Series(items[order[:n_test]], dtype=pl.Utf8)
+    valid_items = pl.Series(items[order[n_test : n_test + n_valid]], dtype=pl.Utf8)
+    item = pl.col("item_id")
+    parts = {
+        "train": inter.filter(~item.is_in(test_items) & ~item.is_in(valid_items)),
+        "valid": inter.filter(item.is_in(valid_items)),
+        "test": inter.filter(item.is_in(test_items)),
+    }
+    _check_partition(inter, parts, "cold-item")
+    leaked = parts["train"].filter(item.is_in(test_items) | item.is_in(valid_items)).height
+    if leaked:
+        raise SplitError(f"cold-item: {leaked} train interactions involve held-out items")
+    info = {
+        "protocol": "cold-item",
+        "test_share": test_share,
+        "valid_share": valid_share,
+        "seed": seed,
+        "test_items": len(test_items),
+        "valid_items": len(valid_items),
+    }
+    split = Split("cold-item", parts["train"], parts["valid"], parts["test"], info)
+    return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
+def make_split(inter: pl.DataFrame, protocol: str, **options: Any) -> Split:
+    """Dispatch by protocol name (``loo``, ``temporal``, ``cold-item``)."""
+    functions = {"loo": loo, "temporal": temporal, "cold-item": cold_item}
+    if protocol not in functions:
+        raise InputError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    return functions[protocol](inter, **options)

@@ -1,0 +1,1 @@
+"""Models: one interface over every backend."""
