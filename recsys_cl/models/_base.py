@@ -1,0 +1,137 @@
+"""One interface for every model backend.
+
+``fit(split, item_embeddings=None) -> self`` then ``recommend(users, k) -> Rankings`` with each user's
+training items excluded. Backends implement ``_fit`` and either ``_score`` (dense scores for a chunk
+of users, ranked by the shared top-K helper) or ``_recommend`` (their own top-K).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation._rankings import Rankings
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's typed config: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    device: str = "auto"
+
+
+REGISTRY: dict[str, type["Recommender"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a backend creatable by its config name."""
+
+    def wrap(cls: type[Recommender]) -> type[Recommender]:
+        if name in REGISTRY:
+            raise ValueError(f"model name {name!r} registered twice")
+        cls.registry_name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def create(name: str, **params: Any) -> "Recommender":
+    if name not in REGISTRY:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name](**params)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class Recommender(abc.ABC):
+    """Base class: typed config, timing, user-id checks, Rankings output."""
+
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    registry_name: ClassVar[str] = "model"
+    #: True for models that can use item content (embeddings) and so can rank cold items.
+    uses_item_embeddings: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise InputError("pass either a config object or keyword parameters, not both")
+        try:
+            self.config = config if config is not None else self.Config(**params)
+        except Exception as exc:  # pydantic.ValidationError -> one line naming the key
+            raise InputError(f"{self.registry_name}: {_first_error(exc)}") from exc
+        self.encoded: EncodedSplit | None = None
+        self.fit_seconds: float | None = None
+        self.recommend_seconds: float | None = None
+
+    @property
+    def run_name(self) -> str:
+        """``Name(param=value, ...)`` for the parameters that differ from the defaults (seed excluded)."""
+        defaults = self.Config()
+        changed = [
+            f"{k}={v}"
+            for k, v in self.config.model_dump().items()
+            if k not in ("seed", "device") and getattr(defaults, k) != v
+        ]
+        return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
+
+    def fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None = None) -> "Recommender":
+        if item_embeddings is not None and not self.uses_item_embeddings:
+            raise InputError(f"{self.registry_name} does not take item embeddings")
+        start = time.perf_counter()
+        self.encoded = split
+        self._fit(split, item_embeddings)
+        self.fit_seconds = time.perf_counter() - start
+        return self
+
+    def recommend(self, users: Any = None, k: int = 10) -> Rankings:
+        """Top-``k`` items for ``users`` (raw ids; default: every user with a test interaction)."""
+        if self.encoded is None:
+            raise InputError(f"{self.registry_name}: call fit() before recommend()")
+        if k < 1:
+            raise InputError(f"k must be >= 1 (got {k})")
+        enc = self.encoded
+        user_idx = enc.eval_users("test") if users is None else enc.user_index(users)
+        start = time.perf_counter()
+        items, scores = self._recommend(user_idx, k)
+        self.recommend_seconds = time.perf_counter() - start
+        return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
+
+    # -- what backends implement -------------------------------------------------------------
+    @abc.abstractmethod
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None: ...
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        """Dense scores (len(user_idx), n_items); higher is better."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _score nor _recommend")
+
+    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        from recsys_cl.evaluation._topk import topk_from_scorer
+
+        assert self.encoded is not None
+        return topk_from_scorer(
+            self._score, self.encoded.n_items, k, user_idx, exclude=self.encoded.train, device="cpu"
+        )
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return str(exc).splitlines()[0]
