@@ -1,0 +1,220 @@
+"""Full-ranking top-K over ALL items, with each user's training items excluded, in bounded memory.
+
+Every model's recommendations pass through here, so the contract is strict:
+
+* scores are computed for every item (no candidate sampling), chunk by chunk of users so memory
+  stays at about ``chunk_size * n_items * 4`` bytes (plus one boolean mask of that size);
+* items set in ``exclude`` (a CSR user x item matrix, usually the training matrix) are never
+  returned; neither are items whose score is ``-inf`` (a model's way of saying "never");
+* ties are broken deterministically: equal scores -> lower item index first;
+* a user with fewer than ``k`` rankable items gets ``-1`` items and ``NaN`` scores as padding,
+  and ``k`` larger than the catalogue is allowed (the tail is padding), never an error.
+
+torch (matmul + ``topk``) rather than faiss: faiss ``IndexFlatIP`` cannot skip excluded items, so it
+must search ``k + max(train items per user)`` and filter afterwards, while torch masks in place;
+``benchmarks/perf/bench_topk.py`` measures both on the same input and prints the ratio.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation._rankings import Rankings
+
+ScoreFn = Callable[[np.ndarray], Any]  # user indices (m,) -> scores (m, n_items), ndarray or tensor
+Progress = Callable[[int, int], None]  # (users done, users total)
+
+# Bytes of float32 scores held per chunk when chunk_size is not given (about 256 MB).
+_CHUNK_BYTES = 256 * 2**20
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
+
+
+def topk_from_factors(
+    user_factors: np.ndarray | torch.Tensor,
+    item_factors: np.ndarray | torch.Tensor,
+    k: int,
+    *,
+    users: np.ndarray | None = None,
+    exclude: sp.csr_matrix | None = None,
+    item_bias: np.ndarray | torch.Tensor | None = None,
+    device: str = "auto",
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items by dot product ``user_factors[u] @ item_factors.T (+ item_bias)``.
+
+    ``user_factors`` (n_users_vocab, d), ``item_factors`` (n_items, d), ``users`` rows of
+    ``user_factors`` to rank for (default all), ``exclude`` CSR (n_users_vocab, n_items).
+    Returns items (len(users), k) int64 and scores (len(users), k) float32.
+    """
+    dev = resolve_device(device)
+    u_mat = _as_tensor(user_factors, dev, "user_factors")
+    i_mat = _as_tensor(item_factors, dev, "item_factors")
+    if u_mat.ndim != 2 or i_mat.ndim != 2 or u_mat.shape[1] != i_mat.shape[1]:
+        raise InputError(
+            f"user_factors {tuple(u_mat.shape)} and item_factors {tuple(i_mat.shape)} must be (n, d) with the same d"
+        )
+    bias = None
+    if item_bias is not None:
+        bias = _as_tensor(item_bias, dev, "item_bias").reshape(-1)
+        if bias.shape[0] != i_mat.shape[0]:
+            raise InputError(f"item_bias has {bias.shape[0]} values for {i_mat.shape[0]} items")
+    users = np.arange(u_mat.shape[0], dtype=np.int64) if users is None else np.asarray(users, dtype=np.int64)
+    if users.size and (users.min() < 0 or users.max() >= u_mat.shape[0]):
+        raise InputError(f"users must index user_factors rows 0..{u_mat.shape[0] - 1}")
+    i_t = i_mat.T.contiguous()
+
+    def score(chunk: np.ndarray) -> torch.Tensor:
+        s = u_mat[torch.from_numpy(chunk).to(dev)] @ i_t
+        return s + bias if bias is not None else s
+
+    return _topk(score, i_mat.shape[0], k, users, exclude, dev, chunk_size, progress)
+
+
+def topk_from_scorer(
+    score_fn: ScoreFn,
+    n_items: int,
+    k: int,
+    users: np.ndarray,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    device: str = "auto",
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items from ``score_fn(user_index_chunk) -> (len(chunk), n_items)`` (higher is better).
+
+    Same contract as :func:`topk_from_factors`; ``users`` are user-vocabulary indices (rows of ``exclude``).
+    """
+    dev = resolve_device(device)
+    users = np.asarray(users, dtype=np.int64)
+
+    def score(chunk: np.ndarray) -> torch.Tensor:
+        raw = score_fn(chunk)
+        raw = raw.toarray() if sp.issparse(raw) else raw
+        s = _as_tensor(raw, dev, "scores")
+        # Exclusion writes -inf in place: never into the model's own array (e.g. a cached matrix).
+        if isinstance(raw, (np.ndarray, torch.Tensor)) and _shares_memory(s, raw):
+            s = s.clone()
+        if s.shape != (len(chunk), n_items):
+            raise InputError(f"score function returned shape {tuple(s.shape)}, expected ({len(chunk)}, {n_items})")
+        return s
+
+    return _topk(score, n_items, k, users, exclude, dev, chunk_size, progress)
+
+
+def _shares_memory(t: torch.Tensor, raw: np.ndarray | torch.Tensor) -> bool:
+    if isinstance(raw, torch.Tensor):
+        return t.untyped_storage().data_ptr() == raw.untyped_storage().data_ptr()
+    return t.device.type == "cpu" and np.shares_memory(t.numpy(), raw)
+
+
+def _as_tensor(x: Any, dev: torch.device, what: str) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if not (t.is_floating_point()):
+        t = t.float()
+    return t.to(device=dev, dtype=torch.float32)
+
+
+def _topk(
+    score: Callable[[np.ndarray], torch.Tensor],
+    n_items: int,
+    k: int,
+    users: np.ndarray,
+    exclude: sp.csr_matrix | None,
+    dev: torch.device,
+    chunk_size: int | None,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    if k < 1:
+        raise InputError(f"k must be >= 1 (got {k})")
+    if n_items < 1:
+        raise InputError("cannot rank an empty catalogue (0 items)")
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape[1] != n_items:
+            raise InputError(f"exclude matrix has {exclude.shape[1]} item columns for {n_items} items")
+        if users.size and users.max() >= exclude.shape[0]:
+            raise InputError(f"user index {int(users.max())} outside the exclude matrix ({exclude.shape[0]} rows)")
+    if chunk_size is None:
+        chunk_size = max(1, _CHUNK_BYTES // (4 * n_items))
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1 (got {chunk_size})")
+    n = len(users)
+    kk = min(k, n_items)
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), np.nan, dtype=np.float32)
+    for start in range(0, n, chunk_size):
+        chunk = users[start : start + chunk_size]
+        s = score(chunk)
+        if torch.isnan(s).any():
+            raise InputError("the model produced NaN scores; cannot rank them")
+        if exclude is not None:
+            sub = exclude[chunk]
+            rows = np.repeat(np.arange(len(chunk)), np.diff(sub.indptr))
+            if rows.size:
+                s[torch.from_numpy(rows).to(dev), torch.from_numpy(sub.indices.astype(np.int64)).to(dev)] = -torch.inf
+        idx, val = _chunk_topk(s, kk)
+        pad = torch.isneginf(val)
+        idx = idx.masked_fill(pad, -1)
+        val = val.masked_fill(pad, torch.nan)
+        out_items[start : start + len(chunk), :kk] = idx.cpu().numpy()
+        out_scores[start : start + len(chunk), :kk] = val.cpu().numpy()
+        if progress is not None:
+            progress(min(start + chunk_size, n), n)
+    return out_items, out_scores
+
+
+def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row with ties broken by lower column index; returns (indices, values) sorted.
+
+    ``torch.topk`` picks an arbitrary subset among items tied at the k-th score, so rows where the
+    tie straddles the cut are redone exactly (only those rows: float scores rarely tie, but
+    popularity counts or all-zero rows do).
+    """
+    val, idx = torch.topk(s, k, dim=1, largest=True, sorted=True)
+    thr = val[:, -1:]
+    n_ge = (s >= thr).sum(dim=1)
+    ambiguous = (n_ge > k) & ~torch.isneginf(thr[:, 0])
+    if ambiguous.any():
+        rows = torch.nonzero(ambiguous).squeeze(1)
+        sr, tr = s[rows], thr[rows]
+        greater = sr > tr
+        need = k - greater.sum(dim=1, keepdim=True)
+        equal = sr == tr
+        take = greater | (equal & (torch.cumsum(equal, dim=1) <= need))
+        # exactly k True per row, in column order
+        cols = torch.nonzero(take)[:, 1].reshape(len(rows), k)
+        idx[rows] = cols
+        val[rows] = torch.gather(sr, 1, cols)
+    # Order each row by (score desc, index asc): sort by index, then a stable sort by score.
+    by_index, perm = torch.sort(idx, dim=1)
+    val = torch.gather(val, 1, perm)
+    val, perm = torch.sort(val, dim=1, descending=True, stable=True)
+    return torch.gather(by_index, 1, perm), val
+
+
+def rankings_from_topk(encoded: Any, users: np.ndarray, items: np.ndarray, scores: np.ndarray, name: str) -> Rankings:
+    """Wrap top-K arrays (user-vocabulary indices ``users``) in a :class:`Rankings` on ``encoded``'s vocabularies."""
+    return Rankings(
+        encoded.user_ids,
+        encoded.item_ids,
+        np.asarray(users, dtype=np.int64),
+        np.asarray(items, dtype=np.int64),
+        np.asarray(scores, dtype=np.float32),
+        name,
+    )

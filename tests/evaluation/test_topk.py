@@ -1,0 +1,104 @@
+"""Top-K helper: equal to a brute-force stable argsort over all items, exclusion, ties, padding."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation import topk_from_factors, topk_from_scorer
+
+
+def _brute_force(scores: np.ndarray, exclude: sp.csr_matrix | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: stable argsort on (-score) so ties keep the lower item index first; excluded items dropped."""
+    n, n_items = scores.shape
+    items = np.full((n, k), -1, dtype=np.int64)
+    vals = np.full((n, k), np.nan, dtype=np.float32)
+    for r in range(n):
+        order = np.argsort(-scores[r], kind="stable")
+        if exclude is not None:
+            banned = set(exclude[r].indices.tolist())
+            order = np.array([i for i in order if i not in banned], dtype=np.int64)
+        order = order[:k]
+        items[r, : len(order)] = order
+        vals[r, : len(order)] = scores[r, order]
+    return items, vals
+
+
+def _random_exclude(rng: np.random.Generator, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
+    return sp.csr_matrix((rng.random((n_users, n_items)) < density).astype(np.float32))
+
+
+def test_factors_match_brute_force_with_exclusion_and_small_chunks() -> None:
+    rng = np.random.default_rng(0)
+    uf = rng.normal(size=(37, 8)).astype(np.float32)
+    itf = rng.normal(size=(50, 8)).astype(np.float32)
+    bias = rng.normal(size=50).astype(np.float32)
+    excl = _random_exclude(rng, 37, 50, 0.3)
+    items, scores = topk_from_factors(uf, itf, 10, exclude=excl, item_bias=bias, device="cpu", chunk_size=7)
+    ref_scores = (torch.from_numpy(uf) @ torch.from_numpy(itf).T + torch.from_numpy(bias)).numpy()
+    ref_items, ref_vals = _brute_force(ref_scores, excl, 10)
+    np.testing.assert_array_equal(items, ref_items)
+    np.testing.assert_allclose(scores, ref_vals, rtol=1e-6)
+    # no excluded (training) item is ever returned
+    assert not any(excl[r, i] for r in range(37) for i in items[r] if i >= 0)
+
+
+def test_ties_lower_index_first_and_straddling_the_cut() -> None:
+    # Many equal scores: the k-th place is tied with items that must lose to lower indices.
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 3, size=(40, 30)).astype(np.float32)
+    excl = _random_exclude(rng, 40, 30, 0.2)
+    users = np.arange(40)
+    items, vals = topk_from_scorer(lambda u: scores[u], 30, 6, users, exclude=excl, device="cpu", chunk_size=9)
+    ref_items, ref_vals = _brute_force(scores, excl, 6)
+    np.testing.assert_array_equal(items, ref_items)
+    np.testing.assert_array_equal(vals, ref_vals)
+
+
+def test_scorer_subset_of_users_picks_their_exclusion_rows() -> None:
+    rng = np.random.default_rng(2)
+    full = rng.random((20, 15)).astype(np.float32)
+    excl = _random_exclude(rng, 20, 15, 0.4)
+    users = np.array([17, 3, 3, 9])
+    items, _ = topk_from_scorer(lambda u: full[u], 15, 5, users, exclude=excl, device="cpu")
+    ref_items, _ = _brute_force(full[users], excl[users], 5)
+    np.testing.assert_array_equal(items, ref_items)
+
+
+def test_padding_when_fewer_rankable_items_than_k_and_k_beyond_catalogue() -> None:
+    scores = np.array([[0.1, 0.5, 0.3, -np.inf]], dtype=np.float32)
+    excl = sp.csr_matrix(np.array([[0, 1, 0, 0]], dtype=np.float32))
+    items, vals = topk_from_scorer(lambda u: scores[u], 4, 6, np.array([0]), exclude=excl, device="cpu")
+    np.testing.assert_array_equal(items, [[2, 0, -1, -1, -1, -1]])
+    np.testing.assert_allclose(vals[0, :2], [0.3, 0.1])
+    assert np.isnan(vals[0, 2:]).all()
+
+
+def test_scorer_array_is_not_modified_in_place() -> None:
+    scores = np.arange(12, dtype=np.float32).reshape(2, 6)
+    kept = scores.copy()
+    excl = sp.csr_matrix(np.eye(2, 6, dtype=np.float32))
+    topk_from_scorer(lambda u: scores, 6, 3, np.arange(2), exclude=excl, device="cpu")
+    np.testing.assert_array_equal(scores, kept)
+
+
+def test_progress_reports_every_chunk() -> None:
+    seen: list[tuple[int, int]] = []
+    topk_from_factors(np.ones((5, 2)), np.ones((4, 2)), 2, device="cpu", chunk_size=2, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: topk_from_factors(np.ones((3, 2)), np.ones((4, 3)), 2, device="cpu"),
+        lambda: topk_from_factors(np.ones((3, 2)), np.ones((4, 2)), 0, device="cpu"),
+        lambda: topk_from_scorer(lambda u: np.ones((len(u), 3)), 4, 2, np.arange(2), device="cpu"),
+        lambda: topk_from_scorer(lambda u: np.full((len(u), 4), np.nan), 4, 2, np.arange(2), device="cpu"),
+        lambda: topk_from_factors(np.ones((3, 2)), np.ones((4, 2)), 2, users=np.array([3]), device="cpu"),
+    ],
+)
+def test_bad_input_raises_input_error(call) -> None:
+    with pytest.raises(InputError):
+        call()
