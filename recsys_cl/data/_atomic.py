@@ -109,15 +109,10 @@ def read_atomic(path: str | os.PathLike) -> pl.DataFrame:
         names.append(name)
         schema[name] = _POLARS_OF_ATOMIC[kind]
     try:
-        return pl.read_csv(
-            path,
-            separator="\t",
-            has_header=False,
-            skip_rows=1,
-            new_columns=names,
-            schema=schema,
-            quote_char=None,
-            missing_utf8_is_empty_string=True,
+        frame = pl.read_csv(
+            path, separator="\t", has_header=False, skip_rows=1, new_columns=names, schema=schema, quote_char=None
         )
+        # An empty token is the empty string (RecBole's meaning), not a missing value.
+        return frame.with_columns([pl.col(c).fill_null("") for c, t in schema.items() if t == pl.Utf8])
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: cannot parse as an atomic file: {str(exc).splitlines()[0]}") from exc

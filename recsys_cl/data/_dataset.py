@@ -1,0 +1,173 @@
+"""A prepared dataset directory: ``ROOT/<name>/`` with atomic files, split files and ``<name>.meta.json``.
+
+``write_dataset`` is what every adapter ends with; ``load_dataset`` is how everything downstream
+(evaluator, models, embeddings) opens one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import polars as pl
+
+from recsys_cl import __version__
+from recsys_cl.data._atomic import read_atomic, write_atomic, write_json
+from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
+from recsys_cl.errors import InputError
+
+Progress = Callable[[str, int, int], None]
+
+#: protocol options used when ``prepare`` is not told otherwise
+DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
+    "loo": {},
+    "temporal": {"test_days": 7, "valid_days": 7},
+    "cold-item": {"test_share": 0.1, "valid_share": 0.1, "seed": 0},
+}
+
+
+def write_dataset(
+    out_dir: Path,
+    name: str,
+    inter: pl.DataFrame,
+    *,
+    items: pl.DataFrame | None = None,
+    users: pl.DataFrame | None = None,
+    protocols: Sequence[str] = ("loo",),
+    protocol_options: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+    types: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Split ``inter`` by each protocol and write everything; returns the metadata written."""
+    out_dir = Path(out_dir)
+    options = {p: {**DEFAULT_PROTOCOL_OPTIONS.get(p, {}), **(protocol_options or {}).get(p, {})} for p in protocols}
+    steps = 3 + len(protocols)
+    tick = progress or (lambda *_: None)
+    splits: dict[str, Split] = {}
+    for done, protocol in enumerate(protocols):
+        tick(f"split {protocol}", done, steps)
+        splits[protocol] = make_split(inter, protocol, **options[protocol])
+    tick("write interactions", len(protocols), steps)
+    write_atomic(inter.drop("_row", strict=False), out_dir / f"{name}.inter")
+    if items is not None:
+        write_atomic(items, out_dir / f"{name}.item", types)
+    if users is not None:
+        write_atomic(users, out_dir / f"{name}.user", types)
+    tick("write splits", len(protocols) + 1, steps)
+    for split in splits.values():
+        split.write(out_dir, name)
+    n_catalogue = items.height if items is not None else inter["item_id"].n_unique()
+    meta = {
+        "dataset": name,
+        "created_by": f"recsys-cl {__version__}",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": {
+            "users": inter["user_id"].n_unique(),
+            "items_with_interactions": inter["item_id"].n_unique(),
+            "items_in_catalogue": n_catalogue,
+            "interactions": inter.height,
+        },
+        "protocols": {
+            p: {"files": list(file_suffixes(p)), "options": options[p], "info": splits[p].info} for p in protocols
+        },
+        **(extra_meta or {}),
+    }
+    write_json(out_dir / f"{name}.meta.json", meta)
+    tick("done", steps, steps)
+    return meta
+
+
+@dataclasses.dataclass
+class PreparedDataset:
+    """An opened ``ROOT/<name>`` directory. Tables are read lazily and cached."""
+
+    directory: Path
+    name: str
+    meta: dict[str, Any]
+    _cache: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(self.meta.get("protocols", {}))
+
+    def _optional(self, suffix: str) -> pl.DataFrame | None:
+        if suffix not in self._cache:
+            path = self.directory / f"{self.name}.{suffix}"
+            self._cache[suffix] = read_atomic(path) if path.is_file() else None
+        return self._cache[suffix]
+
+    @property
+    def items(self) -> pl.DataFrame | None:
+        return self._optional("item")
+
+    @property
+    def users(self) -> pl.DataFrame | None:
+        return self._optional("user")
+
+    @property
+    def raw_dir(self) -> Path | None:
+        raw = self.meta.get("raw_dir")
+        return Path(raw) if raw else None
+
+    def split(self, protocol: str = "loo") -> Split:
+        key = f"split:{protocol}"
+        if key not in self._cache:
+            if self.meta and protocol not in self.protocols:
+                raise InputError(
+                    f"{self.directory}: protocol {protocol!r} was not prepared (have: {', '.join(self.protocols)}); "
+                    f"re-run prepare with --protocols"
+                )
+            self._cache[key] = Split.read(self.directory, self.name, protocol)
+        return self._cache[key]
+
+    def encoded(self, protocol: str = "loo") -> EncodedSplit:
+        key = f"encoded:{protocol}"
+        if key not in self._cache:
+            self._cache[key] = EncodedSplit.from_split(self.split(protocol), self.items)
+        return self._cache[key]
+
+
+def load_dataset(directory: str | Path) -> PreparedDataset:
+    """Open a prepared dataset directory (its name is the directory name)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory (expected ROOT/<name> written by `recsys-cl prepare`)")
+    name = directory.name
+    meta_path = directory / f"{name}.meta.json"
+    meta: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{meta_path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    elif not (directory / f"{name}.train.inter").is_file():
+        raise InputError(f"{directory}: no {name}.meta.json and no {name}.train.inter; is this a prepared dataset?")
+    return PreparedDataset(directory, name, meta)
+
+
+def split_summary(split: Split, n_catalogue: int | None = None) -> list[dict[str, Any]]:
+    """One row per part: users, items, interactions, density, cold items (items absent from train)."""
+    train_items = set(split.train["item_id"].unique().to_list())
+    rows = []
+    for part in PARTS:
+        frame = split.part(part)
+        users = frame["user_id"].n_unique() if frame.height else 0
+        items = frame["item_id"].n_unique() if frame.height else 0
+        part_items = set(frame["item_id"].unique().to_list()) if frame.height else set()
+        rows.append(
+            {
+                "part": part,
+                "users": users,
+                "items": items,
+                "interactions": frame.height,
+                "density": frame.height / (users * items) if users and items else 0.0,
+                "cold_items": len(part_items - train_items) if part != "train" else 0,
+                "catalogue": n_catalogue,
+            }
+        )
+    return rows

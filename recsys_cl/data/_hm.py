@@ -1,0 +1,241 @@
+"""Adapter: H&M Personalized Fashion Recommendations (Kaggle) -> RecBole atomic files.
+
+Raw layout: ``articles.csv``, ``customers.csv``, ``transactions_train.csv``, optional
+``images/0XX/0XXXXXXXXX.jpg``. The CSVs write article ids without their leading zero
+(``108775015``); image names and this adapter use the 10-digit form (``0108775015``) everywhere,
+so one article is one id whichever way it was read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys_cl.data._atomic import clean_text
+from recsys_cl.data._csv import cast_or_fail, fingerprint, read_strings, require_not_null, require_unique
+from recsys_cl.data._dataset import Progress, write_dataset
+from recsys_cl.errors import InputError
+
+ARTICLE_COLUMNS = [
+    "article_id", "product_code", "prod_name", "product_type_no", "product_type_name", "product_group_name",
+    "graphical_appearance_no", "graphical_appearance_name", "colour_group_code", "colour_group_name",
+    "perceived_colour_value_id", "perceived_colour_value_name", "perceived_colour_master_id",
+    "perceived_colour_master_name", "department_no", "department_name", "index_code", "index_name",
+    "index_group_no", "index_group_name", "section_no", "section_name", "garment_group_no",
+    "garment_group_name", "detail_desc",
+]  # fmt: skip
+CUSTOMER_COLUMNS = ["customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code"]
+TRANSACTION_COLUMNS = ["t_dat", "customer_id", "article_id", "price", "sales_channel_id"]
+
+#: categorical article fields kept in the .item file (names, not the numeric codes that mirror them)
+ITEM_FIELDS = [
+    "product_code", "prod_name", "product_type_name", "product_group_name", "graphical_appearance_name",
+    "colour_group_name", "perceived_colour_value_name", "perceived_colour_master_name", "department_name",
+    "index_name", "index_group_name", "section_name", "garment_group_name", "detail_desc",
+]  # fmt: skip
+MISSING = "unknown"
+
+
+class HMOptions(BaseModel):
+    """What ``prepare hm`` can be told besides the paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "hm"
+    weeks: int | None = Field(None, ge=1, description="keep only the last N weeks of transactions")
+    min_user_interactions: int = Field(1, ge=1, description="k-core: drop users with fewer interactions")
+    min_item_interactions: int = Field(1, ge=1, description="k-core: drop items with fewer interactions")
+    sample_users: float | None = Field(None, gt=0, description="share (<=1) or number (>1) of customers kept, by seed")
+    dedupe: bool = Field(False, description="keep one row per (customer, article, day); off: every row is an interaction")
+    seed: int = 0
+    protocols: list[str] = ["loo"]
+    test_days: int = Field(7, ge=1, description="temporal: last N days are test")
+    valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
+    cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
+
+    def protocol_options(self) -> dict[str, dict[str, Any]]:
+        return {
+            "temporal": {"test_days": self.test_days, "valid_days": self.valid_days},
+            "cold-item": {"test_share": self.cold_item_share, "valid_share": self.cold_item_share, "seed": self.seed},
+        }
+
+
+def article_id_10(expr: pl.Expr) -> pl.Expr:
+    """The 10-digit zero-padded article id (``108775015`` -> ``0108775015``)."""
+    return expr.str.strip_chars().str.zfill(10)
+
+
+def image_relpath(article_id: pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit("images/"), article_id.str.slice(0, 3), pl.lit("/"), article_id, pl.lit(".jpg")])
+
+
+def read_articles(raw: Path) -> pl.DataFrame:
+    path = raw / "articles.csv"
+    frame = read_strings(path, ARTICLE_COLUMNS)
+    require_not_null(frame, path, "article_id")
+    bad = ~frame["article_id"].str.strip_chars().str.contains(r"^\d{1,10}$")
+    if bad.any():
+        row = int(bad.arg_max())
+        raise InputError(f"{path}:{row + 2}: column article_id: {frame['article_id'][row]!r} is not a number of up to 10 digits")
+    frame = frame.with_columns(article_id_10(pl.col("article_id")))
+    require_unique(frame, path, "article_id")
+    return frame
+
+
+def items_table(articles: pl.DataFrame, raw: Path) -> pl.DataFrame:
+    """Every article: its categorical fields, a text field for the encoders, and its image path if any."""
+    text = pl.concat_str(
+        [
+            clean_text(pl.col("prod_name")),
+            pl.lit(". "),
+            clean_text(pl.col("product_type_name")),
+            pl.lit(", "),
+            clean_text(pl.col("colour_group_name")),
+            pl.lit(", "),
+            clean_text(pl.col("graphical_appearance_name")),
+            pl.lit(", "),
+            clean_text(pl.col("garment_group_name")),
+            pl.lit(". "),
+            clean_text(pl.col("detail_desc")),
+        ]
+    ).str.strip_chars()
+    items = articles.select(
+        pl.col("article_id").alias("item_id"),
+        *[
+            (clean_text(pl.col(c)) if c in ("detail_desc", "prod_name") else clean_text(pl.col(c)).replace("", MISSING)).alias(c)
+            for c in ITEM_FIELDS
+        ],
+        text.alias("text"),
+        image_relpath(pl.col("article_id")).alias("_image"),
+    )
+    has_image = np.array([(raw / p).is_file() for p in items["_image"].to_list()], dtype=bool)
+    return items.with_columns(
+        pl.when(pl.Series(has_image)).then(pl.col("_image")).otherwise(pl.lit("")).alias("image_path")
+    ).drop("_image")
+
+
+def users_table(raw: Path) -> pl.DataFrame:
+    """Customer fields; missing flags become "0", missing categories "unknown", missing age stays empty."""
+    path = raw / "customers.csv"
+    frame = read_strings(path, CUSTOMER_COLUMNS)
+    require_not_null(frame, path, "customer_id")
+    require_unique(frame, path, "customer_id")
+    age = cast_or_fail(frame, path, "age", pl.col("age").cast(pl.Float64, strict=False), "a number")
+    flag = lambda c: pl.col(c).str.strip_chars().replace({"1.0": "1", "1": "1"}).fill_null("0")  # noqa: E731
+    return frame.select(
+        pl.col("customer_id").alias("user_id"),
+        flag("FN").alias("FN"),
+        flag("Active").alias("Active"),
+        pl.col("club_member_status").fill_null(MISSING),
+        pl.col("fashion_news_frequency").replace({"None": "NONE"}).fill_null(MISSING),
+        pl.Series("age", age),
+        pl.col("postal_code").fill_null(MISSING),
+    )
+
+
+def read_transactions(raw: Path) -> pl.DataFrame:
+    """Transactions as interactions, in file order, ids as strings, timestamp = Unix seconds of the day."""
+    path = raw / "transactions_train.csv"
+    frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS)
+    for column in ("t_dat", "customer_id", "article_id"):
+        require_not_null(frame, path, column)
+    day = cast_or_fail(frame, path, "t_dat", pl.col("t_dat").str.strptime(pl.Date, "%Y-%m-%d", strict=False), "a YYYY-MM-DD date")
+    price = cast_or_fail(frame, path, "price", pl.col("price").cast(pl.Float64, strict=False), "a number")
+    bad = ~frame["article_id"].str.contains(r"^\s*\d{1,10}\s*$")
+    if bad.any():
+        row = int(bad.arg_max())
+        raise InputError(f"{path}:{row + 2}: column article_id: {frame['article_id'][row]!r} is not a number of up to 10 digits")
+    return pl.DataFrame(
+        {
+            "user_id": frame["customer_id"],
+            "item_id": frame.select(article_id_10(pl.col("article_id")))["article_id"],
+            "timestamp": day.cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float64),
+            "price": price,
+            "sales_channel_id": frame["sales_channel_id"].fill_null(MISSING),
+        }
+    )
+
+
+def k_core(inter: pl.DataFrame, min_user: int, min_item: int) -> pl.DataFrame:
+    """Repeatedly drop users/items below the minimum counts until both hold (a fixed point)."""
+    while True:
+        user_ok = pl.col("user_id").count().over("user_id") >= min_user
+        item_ok = pl.col("item_id").count().over("item_id") >= min_item
+        kept = inter.filter(user_ok).filter(item_ok)
+        if kept.height == inter.height:
+            return kept
+        inter = kept
+
+
+def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.DataFrame, dict[str, Any]]:
+    report: dict[str, Any] = {"rows_read": inter.height}
+    if options.weeks is not None:
+        start = inter["timestamp"].max() - (options.weeks * 7 - 1) * 86400.0
+        inter = inter.filter(pl.col("timestamp") >= start)
+        report["rows_after_weeks"] = inter.height
+    if options.sample_users is not None:
+        users = np.sort(inter["user_id"].unique().to_numpy()).astype(str)
+        n = int(round(options.sample_users * len(users))) if options.sample_users <= 1 else int(options.sample_users)
+        rng = np.random.default_rng(options.seed)
+        keep = pl.Series(rng.choice(users, size=min(n, len(users)), replace=False), dtype=pl.Utf8)
+        inter = inter.filter(pl.col("user_id").is_in(keep))
+        report["rows_after_user_sample"] = inter.height
+    if options.dedupe:
+        inter = inter.unique(subset=["user_id", "item_id", "timestamp"], keep="first", maintain_order=True)
+        report["rows_after_dedupe"] = inter.height
+    if options.min_user_interactions > 1 or options.min_item_interactions > 1:
+        inter = k_core(inter, options.min_user_interactions, options.min_item_interactions)
+        report["rows_after_k_core"] = inter.height
+    if inter.height == 0:
+        raise InputError(f"no interactions left after filtering ({report})")
+    return inter, report
+
+
+def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Convert the raw H&M folder into ``out_root/<name>/``; returns the metadata written."""
+    options = options or HMOptions()
+    raw, out_root = Path(raw), Path(out_root)
+    if not raw.is_dir():
+        raise InputError(f"{raw}: raw H&M folder not found")
+    tick = progress or (lambda *_: None)
+    tick("read articles", 0, 4)
+    articles = read_articles(raw)
+    items = items_table(articles, raw)
+    tick("read customers", 1, 4)
+    users = users_table(raw)
+    tick("read transactions", 2, 4)
+    inter = read_transactions(raw)
+    unknown_items = inter.filter(~pl.col("item_id").is_in(items["item_id"]))
+    if unknown_items.height:
+        raise InputError(
+            f"{raw / 'transactions_train.csv'}: article_id {unknown_items['item_id'][0]!r} is not in articles.csv "
+            f"({unknown_items.height} rows)"
+        )
+    inter, filtering = filter_interactions(inter, options)
+    unknown_users = inter.filter(~pl.col("user_id").is_in(users["user_id"]))["user_id"].n_unique()
+    tick("split and write", 3, 4)
+    sources = [raw / f for f in ("articles.csv", "customers.csv", "transactions_train.csv")]
+    return write_dataset(
+        out_root / options.name,
+        options.name,
+        inter,
+        items=items,
+        users=users.filter(pl.col("user_id").is_in(inter["user_id"].unique())),
+        protocols=options.protocols,
+        protocol_options=options.protocol_options(),
+        extra_meta={
+            "source": "hm",
+            "raw_dir": str(raw.resolve()),
+            "source_fingerprint": fingerprint(sources),
+            "options": options.model_dump(),
+            "filtering": filtering,
+            "items_with_image": int((items["image_path"] != "").sum()),
+            "users_missing_from_customers_csv": unknown_users,
+            "timestamp_unit": "Unix seconds at 00:00 UTC of t_dat (dates only, no time of day)",
+        },
+    )
+
