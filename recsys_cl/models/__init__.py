@@ -1,5 +1,27 @@
-"""Models: one interface over every backend (see ``_base.Recommender``)."""
+"""Models: one interface over every backend (see ``_base.Recommender``).
 
-from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
+Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
+``implicit-bpr``, ``lightfm`` (heavy libraries are imported only when a model is fitted).
+"""
 
-__all__ = ["REGISTRY", "ModelConfig", "Recommender", "create", "register"]
+from recsys_cl.models._base import REGISTRY, ModelConfig, Progress, Recommender, create, register
+from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
+from recsys_cl.models._content_knn import ContentKNN
+from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
+from recsys_cl.models._lightfm import LightFMRecommender
+
+__all__ = [
+    "REGISTRY",
+    "ContentKNN",
+    "ImplicitALS",
+    "ImplicitBPR",
+    "ItemKNN",
+    "LightFMRecommender",
+    "ModelConfig",
+    "Pop",
+    "Progress",
+    "RecentPop",
+    "Recommender",
+    "create",
+    "register",
+]

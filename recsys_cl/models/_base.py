@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +30,9 @@ class ModelConfig(BaseModel):
 
 
 REGISTRY: dict[str, type["Recommender"]] = {}
+
+#: Optional progress callback: (steps done, steps total), e.g. epochs while fitting, users while ranking.
+Progress = Callable[[int, int], None]
 
 
 def register(name: str):
@@ -77,6 +80,7 @@ class Recommender(abc.ABC):
         self.encoded: EncodedSplit | None = None
         self.fit_seconds: float | None = None
         self.recommend_seconds: float | None = None
+        self.progress: Progress | None = None
 
     @property
     def run_name(self) -> str:
@@ -89,7 +93,11 @@ class Recommender(abc.ABC):
         ]
         return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
 
-    def fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None = None) -> "Recommender":
+    def fit(
+        self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None = None, *, progress: Progress | None = None
+    ) -> "Recommender":
+        """Train on ``split.train``; ``progress`` (if given) is called as backends advance (e.g. per epoch)."""
+        self.progress = progress
         if item_embeddings is not None and not self.uses_item_embeddings:
             raise InputError(f"{self.registry_name} does not take item embeddings")
         start = time.perf_counter()
@@ -98,8 +106,9 @@ class Recommender(abc.ABC):
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def recommend(self, users: Any = None, k: int = 10) -> Rankings:
+    def recommend(self, users: Any = None, k: int = 10, *, progress: Progress | None = None) -> Rankings:
         """Top-``k`` items for ``users`` (raw ids; default: every user with a test interaction)."""
+        self.progress = progress
         if self.encoded is None:
             raise InputError(f"{self.registry_name}: call fit() before recommend()")
         if k < 1:
@@ -124,7 +133,7 @@ class Recommender(abc.ABC):
 
         assert self.encoded is not None
         return topk_from_scorer(
-            self._score, self.encoded.n_items, k, user_idx, exclude=self.encoded.train, device="cpu"
+            self._score, self.encoded.n_items, k, user_idx, exclude=self.encoded.train, device="cpu", progress=self.progress
         )
 
 

@@ -1,0 +1,163 @@
+"""LightFM (lightfm-next) with WARP or BPR loss, with or without item features.
+
+``item_features`` selects what an item is made of (LightFM sums the learned vectors of an item's features):
+
+* ``none``: one identity feature per item (plain matrix factorisation);
+* ``embeddings``: identity + the item's L2-normalised embedding as dense feature columns;
+* ``categorical``: identity + one-hot attribute values from the ``.item`` table (``item_table``);
+* ``both``: identity + embedding + categorical.
+
+Identity features are given only to items with a training interaction: a cold item's identity
+vector would only ever be a (pushed-down) negative sample, so cold items are represented by their
+content alone, which is what makes them rankable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from pydantic import Field
+
+from recsys_cl.data._atomic import read_atomic
+from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.errors import InputError
+from recsys_cl.models._base import ModelConfig, Recommender, register
+
+# Columns of an .item table that are never categorical attributes.
+_NOT_ATTRIBUTES = {"item_id", "image_path"}
+
+
+class LightFMConfig(ModelConfig):
+    loss: Literal["warp", "bpr"] = "warp"
+    no_components: int = Field(64, ge=1, description="embedding size")
+    epochs: int = Field(30, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    reg: float = Field(0.0, ge=0, description="L2 penalty on user and item features (LightFM's user_alpha/item_alpha)")
+    max_sampled: int = Field(10, ge=1, description="WARP: negatives tried per positive")
+    item_features: Literal["none", "embeddings", "categorical", "both"] = "none"
+    item_table: str | None = Field(None, description="path of the <ds>.item file, for categorical features")
+    categorical_fields: tuple[str, ...] | None = Field(
+        None,
+        description="token fields used as attributes; None = every token field that is neither an id-like "
+        "field (more distinct values than half the items) nor constant",
+    )
+    # LightFM's threads update shared parameters Hogwild-style: results then depend on timing.
+    num_threads: int = Field(1, ge=1, description="> 1 is faster but not reproducible")
+
+
+@register("lightfm")
+class LightFMRecommender(Recommender):
+    """LightFM hybrid matrix factorisation; content-aware when ``item_features`` is not ``none``."""
+
+    Config = LightFMConfig
+    uses_item_embeddings = True
+
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+        from lightfm import LightFM
+
+        c = self.config
+        wants_embeddings = c.item_features in ("embeddings", "both")
+        if wants_embeddings and item_embeddings is None:
+            raise InputError(f"lightfm: item_features={c.item_features} needs item embeddings")
+        if not wants_embeddings and item_embeddings is not None:
+            raise InputError(
+                f"lightfm: item embeddings given but item_features={c.item_features}; "
+                "use item_features=embeddings or both to use them"
+            )
+        if c.item_features in ("categorical", "both") and c.item_table is None:
+            raise InputError(f"lightfm: item_features={c.item_features} needs item_table (the .item file)")
+
+        self.features = self._item_features(split, item_embeddings)
+        interactions = split.train.tocoo()
+        interactions = sp.coo_matrix(
+            (np.ones_like(interactions.data), (interactions.row, interactions.col)), shape=split.train.shape
+        )
+        model = LightFM(
+            no_components=c.no_components,
+            loss=c.loss,
+            learning_rate=c.learning_rate,
+            item_alpha=c.reg,
+            user_alpha=c.reg,
+            max_sampled=c.max_sampled,
+            random_state=np.random.RandomState(c.seed),
+        )
+        for epoch in range(c.epochs):
+            model.fit_partial(interactions, item_features=self.features, epochs=1, num_threads=c.num_threads)
+            if self.progress is not None:
+                self.progress(epoch + 1, c.epochs)
+        item_bias, item_vectors = model.get_item_representations(self.features)
+        _, user_vectors = model.get_user_representations()  # the user bias does not change a user's ranking
+        self.item_bias = item_bias.astype(np.float32)
+        self.item_vectors = item_vectors.astype(np.float32)
+        self.user_vectors = user_vectors.astype(np.float32)
+
+    def _item_features(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> sp.csr_matrix | None:
+        """(n_items, n_features) CSR, or None for LightFM's default identity."""
+        mode = self.config.item_features
+        if mode == "none":
+            return None
+        warm = np.flatnonzero(np.diff(split.train.tocsc().indptr) > 0)
+        blocks = [sp.csr_matrix((np.ones(len(warm), np.float32), (warm, np.arange(len(warm)))), shape=(split.n_items, len(warm)))]
+        if mode in ("embeddings", "both"):
+            assert item_embeddings is not None
+            vectors, has_vector = item_embeddings.aligned(split.item_ids)
+            if not has_vector.any():
+                raise InputError(f"lightfm: no item of the split has an embedding in {item_embeddings.method!r}")
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            blocks.append(sp.csr_matrix(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)))
+        if mode in ("categorical", "both"):
+            blocks.append(self._categorical(split))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _categorical(self, split: EncodedSplit) -> sp.csr_matrix:
+        """One-hot (field, value) columns, each item's row scaled to sum to 1 over its fields."""
+        path = Path(str(self.config.item_table))
+        table = read_atomic(path)
+        with open(path, encoding="utf-8") as fh:
+            header = [f.partition(":") for f in fh.readline().rstrip("\n").split("\t")]
+        tokens = [name for name, _, kind in header if kind == "token" and name not in _NOT_ATTRIBUTES]
+        if "item_id" not in table.columns:
+            raise InputError(f"{path}: no item_id column")
+        if self.config.categorical_fields is not None:
+            unknown = [f for f in self.config.categorical_fields if f not in tokens]
+            if unknown:
+                raise InputError(f"{path}: categorical field {unknown[0]!r} is not a token column (have {', '.join(tokens)})")
+            fields = list(self.config.categorical_fields)
+        else:
+            fields = [f for f in tokens if 1 < table[f].n_unique() <= max(2, table.height // 2)]
+        if not fields:
+            raise InputError(f"{path}: no categorical token field to use as item features")
+        table = table.filter(pl.col("item_id").is_in(pl.Series(split.item_ids.tolist(), dtype=pl.Utf8)))
+        rows = np.searchsorted(split.item_ids, table["item_id"].to_numpy().astype(str))
+        row_parts, col_parts, offset = [], [], 0
+        for field in fields:
+            values = table[field].to_numpy().astype(str)
+            vocab, codes = np.unique(values, return_inverse=True)
+            present = values != ""  # an empty token is a missing value, not a category
+            row_parts.append(rows[present])
+            col_parts.append(codes[present] + offset)
+            offset += len(vocab)
+        r, cidx = np.concatenate(row_parts), np.concatenate(col_parts)
+        onehot = sp.csr_matrix((np.ones(len(r), np.float32), (r, cidx)), shape=(split.n_items, offset))
+        per_item = np.asarray(onehot.sum(axis=1)).ravel()
+        return sp.csr_matrix(sp.diags(np.divide(1.0, per_item, out=np.zeros_like(per_item), where=per_item > 0)) @ onehot)
+
+    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        from recsys_cl.evaluation._topk import topk_from_factors
+
+        assert self.encoded is not None
+        return topk_from_factors(
+            self.user_vectors,
+            self.item_vectors,
+            k,
+            users=user_idx,
+            exclude=self.encoded.train,
+            item_bias=self.item_bias,
+            device="cpu",
+            progress=self.progress,
+        )

@@ -1,0 +1,139 @@
+"""Tests every backend gets in two lines::
+
+    class TestALS(BackendContract):
+        model_name = "implicit-als"
+        params = {"factors": 16}
+
+The data is the structured dataset of ``conftest.py`` (4 taste groups, leave-one-out split; a
+cold-item split for content-aware models). Quality is HR@10 (share of test users with a test item
+in their top 10), computed here in a few lines so the tests do not depend on the evaluator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.models import Recommender, create
+
+from .conftest import SINGLE_ITEM, SINGLE_USER
+
+K = 10
+
+
+def hit_rate(rankings: Rankings, encoded: EncodedSplit) -> float:
+    """HR@K over the ranked users: share with at least one test item in their list."""
+    test = encoded.test
+    hits = [
+        bool(np.isin(row[row >= 0], test.indices[test.indptr[u] : test.indptr[u + 1]]).any())
+        for u, row in zip(rankings.users, rankings.items)
+    ]
+    return float(np.mean(hits))
+
+
+def random_hit_rate(encoded: EncodedSplit, k: int = K) -> float:
+    """Expected HR@k of a uniformly random ranking of each test user's non-training items."""
+    rates = []
+    for u in encoded.eval_users("test"):
+        candidates = encoded.n_items - encoded.train[u].nnz
+        relevant = int((encoded.test[u].toarray() > 0).sum())
+        rates.append(1.0 - math.comb(candidates - relevant, k) / math.comb(candidates, k))
+    return float(np.mean(rates))
+
+
+class BackendContract:
+    """Subclass with ``model_name`` and ``params``; set the flags that apply to the backend."""
+
+    model_name: ClassVar[str]
+    params: ClassVar[dict[str, Any]] = {}
+    #: fit with the structured item embeddings
+    needs_embeddings: ClassVar[bool] = False
+    #: add ``item_table=<path of the structured .item file>`` to the parameters
+    needs_item_table: ClassVar[bool] = False
+    #: HR@10 the model must reach above Pop's on the loo split; None = no claim (Pop itself, RecentPop)
+    expected_margin_over_pop: ClassVar[float | None] = 0.3
+    #: HR@10 on held-out (cold) items the model must reach above both Pop's and random's; None = pure-ID model
+    expected_cold_margin: ClassVar[float | None] = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    @classmethod
+    def make(cls, item_table_path: Any = None, **overrides: Any) -> Recommender:
+        params = dict(cls.params)
+        if cls.needs_item_table:
+            params["item_table"] = str(item_table_path)
+        return create(cls.model_name, **{**params, **overrides})
+
+    @classmethod
+    def fit(cls, encoded: EncodedSplit, embeddings: ItemEmbeddings, item_table_path: Any, **overrides: Any) -> Recommender:
+        return cls.make(item_table_path, **overrides).fit(encoded, embeddings if cls.needs_embeddings else None)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls, loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any) -> Recommender:
+        """One model per backend class, shared by its tests (they only read from it)."""
+        return cls.fit(loo_encoded, item_embeddings, item_table_path)
+
+    # -- the contract ------------------------------------------------------------------------
+    def test_recommends_k_distinct_items(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        rankings = fitted.recommend(k=K)
+        assert np.array_equal(rankings.users, loo_encoded.eval_users("test"))
+        assert rankings.items.shape == (len(rankings.users), K)
+        assert (rankings.items >= 0).all() and (rankings.items < loo_encoded.n_items).all()
+        assert all(len(set(row.tolist())) == K for row in rankings.items)
+        assert np.isfinite(rankings.scores).all()
+        # best first
+        assert (np.diff(rankings.scores, axis=1) <= 1e-6).all()
+        assert fitted.fit_seconds is not None and fitted.recommend_seconds is not None
+
+    def test_never_recommends_a_training_item(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        rankings = fitted.recommend(loo_encoded.user_ids, k=20)
+        train = loo_encoded.train
+        for u, row in zip(rankings.users, rankings.items):
+            assert not np.isin(row, train.indices[train.indptr[u] : train.indptr[u + 1]]).any(), loo_encoded.user_ids[u]
+
+    def test_deterministic_for_a_fixed_seed(
+        self, fitted: Recommender, loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
+    ) -> None:
+        again = self.fit(loo_encoded, item_embeddings, item_table_path)
+        first, second = fitted.recommend(k=K), again.recommend(k=K)
+        assert np.array_equal(first.items, second.items)
+        np.testing.assert_allclose(first.scores, second.scores, rtol=1e-5, atol=1e-6)
+
+    def test_user_with_one_interaction(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        rankings = fitted.recommend([SINGLE_USER], k=K)
+        row = rankings.items[0]
+        assert len(set(row.tolist())) == K and (row >= 0).all()
+        assert loo_encoded.item_index([SINGLE_ITEM])[0] not in row
+
+    def test_unknown_user_is_a_clear_error(self, fitted: Recommender) -> None:
+        with pytest.raises(InputError, match="nobody"):
+            fitted.recommend(["u000", "nobody"], k=K)
+
+    def test_beats_pop(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        if self.expected_margin_over_pop is None:
+            pytest.skip(f"{self.model_name} makes no claim to beat Pop on this data")
+        pop = create("pop").fit(loo_encoded)
+        model_hr = hit_rate(fitted.recommend(k=K), loo_encoded)
+        pop_hr = hit_rate(pop.recommend(k=K), loo_encoded)
+        assert model_hr >= pop_hr + self.expected_margin_over_pop, (model_hr, pop_hr)
+
+    def test_beats_pop_and_random_on_cold_items(
+        self, cold_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
+    ) -> None:
+        if self.expected_cold_margin is None:
+            pytest.skip(f"{self.model_name} ({self.params}) sees no item content: cold items are unknown to it")
+        train_items = np.flatnonzero(np.diff(cold_encoded.train.tocsc().indptr) > 0)
+        test_items = np.unique(cold_encoded.test.indices)
+        assert not np.isin(test_items, train_items).any()  # the premise: every test item is cold
+        model = self.fit(cold_encoded, item_embeddings, item_table_path)
+        model_hr = hit_rate(model.recommend(k=K), cold_encoded)
+        pop_hr = hit_rate(create("pop").fit(cold_encoded).recommend(k=K), cold_encoded)
+        random_hr = random_hit_rate(cold_encoded)
+        assert model_hr >= max(pop_hr, random_hr) + self.expected_cold_margin, (model_hr, pop_hr, random_hr)
