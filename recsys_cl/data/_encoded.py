@@ -94,5 +94,5 @@ def _index(vocab: np.ndarray, ids: Iterable[str], kind: str) -> np.ndarray:
     pos_clipped = np.minimum(pos, len(vocab) - 1)
     bad = (pos >= len(vocab)) | (vocab[pos_clipped] != ids)
     if bad.any():
-        raise InputError(f"unknown {kind} id {ids[bad][0]!r} ({int(bad.sum())} unknown in all)")
+        raise InputError(f"unknown {kind} id {str(ids[bad][0])!r} ({int(bad.sum())} unknown in all)")
     return pos

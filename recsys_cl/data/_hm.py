@@ -181,7 +181,7 @@ def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.Dat
         users = np.sort(inter["user_id"].unique().to_numpy()).astype(str)
         n = int(round(options.sample_users * len(users))) if options.sample_users <= 1 else int(options.sample_users)
         rng = np.random.default_rng(options.seed)
-        keep = pl.Series(rng.choice(users, size=min(n, len(users)), replace=False), dtype=pl.Utf8)
+        keep = rng.choice(users, size=min(n, len(users)), replace=False).tolist()
         inter = inter.filter(pl.col("user_id").is_in(keep))
         report["rows_after_user_sample"] = inter.height
     if options.dedupe:
@@ -209,14 +209,14 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
     users = users_table(raw)
     tick("read transactions", 2, 4)
     inter = read_transactions(raw)
-    unknown_items = inter.filter(~pl.col("item_id").is_in(items["item_id"]))
+    unknown_items = inter.filter(~pl.col("item_id").is_in(items["item_id"].implode()))
     if unknown_items.height:
         raise InputError(
             f"{raw / 'transactions_train.csv'}: article_id {unknown_items['item_id'][0]!r} is not in articles.csv "
             f"({unknown_items.height} rows)"
         )
     inter, filtering = filter_interactions(inter, options)
-    unknown_users = inter.filter(~pl.col("user_id").is_in(users["user_id"]))["user_id"].n_unique()
+    unknown_users = inter.filter(~pl.col("user_id").is_in(users["user_id"].implode()))["user_id"].n_unique()
     tick("split and write", 3, 4)
     sources = [raw / f for f in ("articles.csv", "customers.csv", "transactions_train.csv")]
     return write_dataset(
@@ -224,7 +224,7 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
         options.name,
         inter,
         items=items,
-        users=users.filter(pl.col("user_id").is_in(inter["user_id"].unique())),
+        users=users.filter(pl.col("user_id").is_in(inter["user_id"].unique().implode())),
         protocols=options.protocols,
         protocol_options=options.protocol_options(),
         extra_meta={

@@ -192,8 +192,8 @@ def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float =
     order = rng.permutation(len(items))
     n_test = max(1, int(round(test_share * len(items))))
     n_valid = int(round(valid_share * len(items)))
-    test_items = pl.Series(items[order[:n_test]], dtype=pl.Utf8)
-    valid_items = pl.Series(items[order[n_test : n_test + n_valid]], dtype=pl.Utf8)
+    test_items = items[order[:n_test]].tolist()
+    valid_items = items[order[n_test : n_test + n_valid]].tolist()
     item = pl.col("item_id")
     parts = {
         "train": inter.filter(~item.is_in(test_items) & ~item.is_in(valid_items)),

@@ -1,0 +1,247 @@
+"""``recsys-cl``: a thin command line over the library. Each command parses, calls, prints."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from recsys_cl.errors import InputError
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
+data_app = typer.Typer(help="Embedded default data.", no_args_is_help=True)
+synth_app = typer.Typer(help="Generate synthetic data in the exact Kaggle layouts.", no_args_is_help=True)
+app.add_typer(prepare_app, name="prepare")
+app.add_typer(data_app, name="data")
+data_app.add_typer(synth_app, name="synth")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr, driven by the library's ``progress(stage, done, total)`` callbacks."""
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
+        console=err, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(description, total=1, stage="")
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1), stage=stage)
+
+        yield update
+        bar.update(task, completed=bar.tasks[0].total, stage="done")
+
+
+def _protocols(value: str) -> list[str]:
+    from recsys_cl.data import PROTOCOLS
+
+    names = [p.strip() for p in value.split(",") if p.strip()]
+    for name in names:
+        if name not in PROTOCOLS:
+            raise InputError(f"--protocols: unknown protocol {name!r}; expected some of {', '.join(PROTOCOLS)}")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+@prepare_app.command("hm")
+def prepare_hm_command(
+    raw: Path = typer.Option(..., help="folder with articles.csv, customers.csv, transactions_train.csv [, images/]"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: str = typer.Option("hm", help="dataset name"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
+    weeks: Optional[int] = typer.Option(None, help="keep only the last N weeks of transactions"),
+    min_user: int = typer.Option(1, help="k-core: minimum interactions per user"),
+    min_item: int = typer.Option(1, help="k-core: minimum interactions per item"),
+    sample_users: Optional[float] = typer.Option(None, help="keep a share (<=1) or number (>1) of customers"),
+    dedupe: bool = typer.Option(False, help="one row per (customer, article, day); default keeps every row"),
+    test_days: int = typer.Option(7, help="temporal: days in test"),
+    valid_days: int = typer.Option(7, help="temporal: days in valid"),
+    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
+    seed: int = typer.Option(0, help="seed for sampling and cold-item"),
+) -> None:
+    """H&M Personalized Fashion Recommendations -> ROOT/<name>/ atomic files, splits and metadata."""
+    from recsys_cl.data._hm import HMOptions, prepare_hm
+
+    options = _options(
+        HMOptions, name=name, protocols=_protocols(protocols), weeks=weeks, min_user_interactions=min_user,
+        min_item_interactions=min_item, sample_users=sample_users, dedupe=dedupe, test_days=test_days,
+        valid_days=valid_days, cold_item_share=cold_item_share, seed=seed,
+    )  # fmt: skip
+    with progress_bar(f"prepare {name}") as progress:
+        meta = prepare_hm(raw, out_root, options, progress)
+    _print_dataset_summary(out_root / name, meta)
+
+
+@prepare_app.command("styles")
+def prepare_styles_command(
+    raw: Path = typer.Option(..., help="folder with styles.csv [, images/]"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: str = typer.Option("styles", help="dataset name"),
+    max_relevant: Optional[int] = typer.Option(None, help="cap relevant products per query (sampled by seed)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Fashion Product Images styles.csv -> ROOT/<name>/<name>.item and item-to-item relevance."""
+    from recsys_cl.data._styles import prepare_styles
+
+    with progress_bar(f"prepare {name}") as progress:
+        meta = prepare_styles(raw, out_root, name=name, max_relevant=max_relevant, seed=seed, progress=progress)
+    out.print(f"wrote {out_root / name}: {json.dumps(meta['counts'])}")
+
+
+@prepare_app.command("ml-100k")
+def prepare_ml100k_command(
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: str = typer.Option("ml-100k", help="dataset name"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
+) -> None:
+    """MovieLens-100K from RecBole's package (real data, titles and genres as item text)."""
+    from recsys_cl.data._movielens import prepare_ml100k
+
+    with progress_bar(f"prepare {name}") as progress:
+        meta = prepare_ml100k(out_root, name=name, protocols=_protocols(protocols), progress=progress)
+    _print_dataset_summary(out_root / name, meta)
+
+
+# ---------------------------------------------------------------------------------------------- data synth
+@synth_app.command("hm")
+def synth_hm_command(
+    out_dir: Path = typer.Option(Path("datasets/raw/hm-synth"), "--out", help="folder for the raw H&M-layout files"),
+    customers: int = typer.Option(2000, help="number of customers"),
+    articles: int = typer.Option(1000, help="number of articles"),
+    weeks: int = typer.Option(16, help="weeks of transactions"),
+    transactions: Optional[int] = typer.Option(None, help="number of transactions (default: derived from customers)"),
+    seed: int = typer.Option(0),
+    images: bool = typer.Option(False, help="also draw images/0XX/0XXXXXXXXX.jpg"),
+) -> None:
+    """Synthetic H&M-shaped raw files (articles.csv, customers.csv, transactions_train.csv [, images/])."""
+    from recsys_cl.data.synth import generate_hm
+
+    with progress_bar("synth hm") as progress:
+        summary = generate_hm(
+            out_dir, customers=customers, articles=articles, weeks=weeks, transactions=transactions, seed=seed,
+            images=images, progress=progress,
+        )  # fmt: skip
+    out.print(f"wrote {out_dir}: {json.dumps(_jsonable(summary))}")
+
+
+@synth_app.command("styles")
+def synth_styles_command(
+    out_dir: Path = typer.Option(Path("datasets/raw/styles-synth"), "--out", help="folder for styles.csv [, images/]"),
+    products: int = typer.Option(2000, help="number of products"),
+    seed: int = typer.Option(0),
+    images: bool = typer.Option(False, help="also draw images/{id}.jpg"),
+) -> None:
+    """Synthetic styles.csv (Fashion Product Images layout, quirks included)."""
+    from recsys_cl.data.synth import generate_styles
+
+    with progress_bar("synth styles") as progress:
+        summary = generate_styles(out_dir, products=products, seed=seed, images=images, progress=progress)
+    out.print(f"wrote {out_dir}: {json.dumps(_jsonable(summary))}")
+
+
+# ---------------------------------------------------------------------------------------------- summary / demo
+@app.command("summary")
+def summary_command(
+    data: list[Path] = typer.Argument(..., help="prepared dataset folders ROOT/<name>"),
+    json_output: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Users, items, interactions, density and cold items per split part of prepared datasets."""
+    rows = [row for path in data for row in _summary_rows(path)]
+    if json_output:
+        out.print_json(json.dumps(rows))
+    else:
+        out.print(_summary_table(rows))
+
+
+@app.command("demo")
+def demo_command(
+    out_dir: Path = typer.Option(Path("datasets/demo"), "--out", help="where the demo writes raw and atomic files"),
+    seed: int = typer.Option(0),
+) -> None:
+    """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
+    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data._movielens import prepare_ml100k
+    from recsys_cl.data.synth import generate_hm
+
+    protocols = ["loo", "temporal", "cold-item"]
+    raw = out_dir / "raw" / "hm-synth"
+    atomic = out_dir / "atomic"
+    with progress_bar("demo: synth hm") as progress:
+        generate_hm(raw, customers=2000, articles=1000, weeks=16, seed=seed, images=True, progress=progress)
+    with progress_bar("demo: prepare hm-synth") as progress:
+        prepare_hm(raw, atomic, HMOptions(name="hm-synth", protocols=protocols, seed=seed), progress)
+    with progress_bar("demo: prepare ml-100k") as progress:
+        prepare_ml100k(atomic, protocols=protocols, progress=progress)
+    rows = _summary_rows(atomic / "hm-synth") + _summary_rows(atomic / "ml-100k")
+    out.print(_summary_table(rows))
+    out.print(f"atomic files in {atomic}/<dataset>/ (RecBole benchmark_filename: train/valid/test, "
+              f"temporal-*, cold-item-*)")  # fmt: skip
+
+
+def _summary_rows(path: Path) -> list[dict[str, Any]]:
+    from recsys_cl.data._dataset import load_dataset, split_summary
+
+    dataset = load_dataset(path)
+    n_catalogue = dataset.meta.get("counts", {}).get("items_in_catalogue")
+    rows = []
+    for protocol in dataset.protocols or ["loo"]:
+        for row in split_summary(dataset.split(protocol), n_catalogue):
+            rows.append({"dataset": dataset.name, "protocol": protocol, **row})
+    return rows
+
+
+def _summary_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="splits")
+    for column in ("dataset", "protocol", "part", "users", "items", "interactions", "density", "cold items"):
+        table.add_column(column, justify="left" if column in ("dataset", "protocol", "part") else "right")
+    for r in rows:
+        table.add_row(
+            r["dataset"], r["protocol"], r["part"], f"{r['users']:,}", f"{r['items']:,}", f"{r['interactions']:,}",
+            f"{r['density']:.5f}", f"{r['cold_items']:,}",
+        )  # fmt: skip
+    return table
+
+
+def _print_dataset_summary(path: Path, meta: dict[str, Any]) -> None:
+    out.print(f"wrote {path}: {json.dumps(meta['counts'])}")
+    out.print(_summary_table(_summary_rows(path)))
+
+
+def _options(cls: Any, **values: Any) -> Any:
+    try:
+        return cls(**values)
+    except Exception as exc:  # pydantic ValidationError -> one line naming the option
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            key = ".".join(str(p) for p in first["loc"]).replace("_", "-")
+            raise InputError(f"--{key}: {first['msg']}") from exc
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Bad input -> one line on stderr and exit code 2 (usage errors: typer's own message, 2)."""
+    try:
+        app(args=argv, prog_name="recsys-cl")
+    except InputError as exc:
+        err.print(f"recsys-cl: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
