@@ -1,0 +1,40 @@
+import polars as pl
+import pytest
+
+from recsys_cl.data._atomic import atomic_output, read_atomic, write_atomic
+from recsys_cl.errors import InputError
+
+
+def test_write_read_roundtrip_keeps_ids_and_types(tmp_path):
+    frame = pl.DataFrame(
+        {"user_id": ["007", "u 2"], "item_id": ["0108775015", "0000000001"], "timestamp": [1.5, 2.0], "text": ["a b", ""]}
+    )
+    path = write_atomic(frame, tmp_path / "x.inter")
+    assert path.read_text().splitlines() == [
+        "user_id:token\titem_id:token\ttimestamp:float\ttext:token_seq",
+        "007\t0108775015\t1.5\ta b",
+        "u 2\t0000000001\t2.0\t",
+    ]
+    back = read_atomic(path)
+    assert back.equals(frame)
+    assert back.schema["timestamp"] == pl.Float64 and back.schema["item_id"] == pl.Utf8
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_read_atomic_rejects_bad_header(tmp_path):
+    (tmp_path / "bad.inter").write_text("user_id\titem_id:token\nu\ti\n")
+    with pytest.raises(InputError, match=r"bad.inter:1: header field 1 'user_id'"):
+        read_atomic(tmp_path / "bad.inter")
+    with pytest.raises(InputError, match="file not found"):
+        read_atomic(tmp_path / "missing.inter")

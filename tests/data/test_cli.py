@@ -1,0 +1,49 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from recsys_cl.cli import main
+
+RAW = Path(__file__).parent / "fixtures" / "hm_raw"
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_prepare_hm_then_summary_json(tmp_path, capsys):
+    code, out, _ = run(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo"], capsys)
+    assert code == 0 and "wrote" in out
+    code, out, _ = run(["summary", str(tmp_path / "hm"), "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0
+    assert [(r["part"], r["users"], r["interactions"], r["cold_items"]) for r in rows] == [
+        ("train", 3, 4, 0), ("valid", 1, 1, 0), ("test", 2, 2, 1),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prepare", "hm", "--raw", "/no/such/dir"], "/no/such/dir: raw H&M folder not found"),
+        (["prepare", "hm", "--raw", str(RAW), "--protocols", "loo,random"], "--protocols: unknown protocol 'random'"),
+        (["prepare", "hm", "--raw", str(RAW), "--min-user", "0"], "--min-user-interactions: Input should be greater than or equal to 1"),
+        (["summary", "/no/such/dataset"], "not a directory"),
+    ],
+)
+def test_bad_input_one_line_nonzero_exit(tmp_path, capsys, argv, message):
+    code, _, err = run(argv + (["--out", str(tmp_path)] if argv[0] == "prepare" else []), capsys)
+    assert code == 2
+    error_lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
+@pytest.mark.parametrize("argv", [[], ["prepare"], ["prepare", "hm"], ["prepare", "styles"], ["prepare", "ml-100k"],
+                                  ["data", "synth", "hm"], ["data", "synth", "styles"], ["summary"], ["demo"]])  # fmt: skip
+def test_every_command_has_help(capsys, argv):
+    code, out, _ = run(argv + ["--help"], capsys)
+    assert code == 0 and "Usage" in out
