@@ -1,0 +1,10 @@
+"""Synthetic fashion data in the exact Kaggle layouts (H&M-shaped and styles-shaped), images included.
+
+``generate_hm`` and ``generate_styles`` are documented generative models (see their modules), deterministic
+by seed, so the real-data adapters and every downstream stage can run without a download.
+"""
+
+from recsys_cl.data.synth._hm import HMSynthConfig, generate_hm, image_relpath
+from recsys_cl.data.synth._styles import StylesSynthConfig, generate_styles
+
+__all__ = ["HMSynthConfig", "StylesSynthConfig", "generate_hm", "generate_styles", "image_relpath"]
