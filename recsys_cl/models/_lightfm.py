@@ -132,7 +132,7 @@ class LightFMRecommender(Recommender):
             fields = [f for f in tokens if 1 < table[f].n_unique() <= max(2, table.height // 2)]
         if not fields:
             raise InputError(f"{path}: no categorical token field to use as item features")
-        table = table.filter(pl.col("item_id").is_in(pl.Series(split.item_ids.tolist(), dtype=pl.Utf8)))
+        table = table.filter(pl.Series(np.isin(table["item_id"].to_numpy().astype(str), split.item_ids)))
         rows = np.searchsorted(split.item_ids, table["item_id"].to_numpy().astype(str))
         row_parts, col_parts, offset = [], [], 0
         for field in fields:

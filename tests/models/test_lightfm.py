@@ -1,0 +1,81 @@
+"""LightFM through the shared contract, without and with item features (embeddings, categorical)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.errors import InputError
+from recsys_cl.models import create
+
+from .backend_contract import BackendContract
+from .conftest import ITEMS_PER_GROUP, N_GROUPS
+
+
+class TestLightFMWarp(BackendContract):
+    model_name = "lightfm"
+    params = {"no_components": 16, "epochs": 20}
+
+
+class TestLightFMBPR(BackendContract):
+    model_name = "lightfm"
+    params = {"loss": "bpr", "no_components": 16, "epochs": 20}
+
+
+class TestLightFMEmbeddings(BackendContract):
+    model_name = "lightfm"
+    params = {"no_components": 16, "epochs": 20, "item_features": "embeddings"}
+    needs_embeddings = True
+    expected_cold_margin = 0.3
+
+
+class TestLightFMCategorical(BackendContract):
+    model_name = "lightfm"
+    params = {"no_components": 16, "epochs": 20, "item_features": "categorical"}
+    needs_item_table = True
+    expected_cold_margin = 0.3
+
+
+class TestLightFMBoth(BackendContract):
+    model_name = "lightfm"
+    params = {"no_components": 16, "epochs": 20, "item_features": "both"}
+    needs_embeddings = True
+    needs_item_table = True
+    expected_cold_margin = 0.3
+
+
+def test_embeddings_without_embedding_features_is_an_error(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
+    with pytest.raises(InputError, match="item_features=none"):
+        create("lightfm", epochs=1).fit(loo_encoded, item_embeddings)
+    with pytest.raises(InputError, match="needs item embeddings"):
+        create("lightfm", epochs=1, item_features="embeddings").fit(loo_encoded)
+    with pytest.raises(InputError, match="needs item_table"):
+        create("lightfm", epochs=1, item_features="categorical").fit(loo_encoded)
+
+
+def test_categorical_features_use_token_fields_only(loo_encoded: EncodedSplit, item_table_path: Path) -> None:
+    model = create("lightfm", epochs=1, item_features="categorical", item_table=str(item_table_path)).fit(loo_encoded)
+    n_items = N_GROUPS * ITEMS_PER_GROUP
+    warm = int((np.diff(loo_encoded.train.tocsc().indptr) > 0).sum())
+    # identity of warm items + 4 group values + 3 colour values; the token_seq text and item_id are not attributes
+    assert model.features.shape == (n_items, warm + N_GROUPS + 3)
+    categorical = model.features[:, warm:].toarray()
+    np.testing.assert_allclose(categorical.sum(axis=1), 1.0)  # each item's fields share a unit weight
+    assert ((categorical > 0).sum(axis=1) == 2).all()
+    with pytest.raises(InputError, match="'size'"):
+        create("lightfm", epochs=1, item_features="categorical", item_table=str(item_table_path), categorical_fields=("size",)).fit(
+            loo_encoded
+        )
+
+
+def test_identity_features_only_for_items_seen_in_training(cold_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
+    model = create("lightfm", epochs=1, item_features="embeddings").fit(cold_encoded, item_embeddings)
+    cold = np.flatnonzero(np.diff(cold_encoded.train.tocsc().indptr) == 0)
+    warm = cold_encoded.n_items - len(cold)
+    identity = model.features[:, :warm].toarray()
+    assert len(cold) > 0 and (identity[cold] == 0).all()
+    assert (identity.sum(axis=1) == np.where(np.isin(np.arange(cold_encoded.n_items), cold), 0, 1)).all()
