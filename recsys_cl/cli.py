@@ -23,8 +23,9 @@ app.add_typer(prepare_app, name="prepare")
 app.add_typer(data_app, name="data")
 data_app.add_typer(synth_app, name="synth")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @contextlib.contextmanager

@@ -93,7 +93,10 @@ class PreparedDataset:
 
     @property
     def protocols(self) -> list[str]:
-        return list(self.meta.get("protocols", {}))
+        from recsys_cl.data._split import PROTOCOLS
+
+        prepared = self.meta.get("protocols", {})
+        return [p for p in PROTOCOLS if p in prepared]
 
     def _optional(self, suffix: str) -> pl.DataFrame | None:
         if suffix not in self._cache:
