@@ -29,8 +29,8 @@ from recsys_cl.evaluation._rankings import Rankings
 ScoreFn = Callable[[np.ndarray], Any]  # user indices (m,) -> scores (m, n_items), ndarray or tensor
 Progress = Callable[[int, int], None]  # (users done, users total)
 
-# Bytes of float32 scores held per chunk when chunk_size is not given (about 256 MB).
-_CHUNK_BYTES = 256 * 2**20
+# Bytes of float32 scores held per chunk when chunk_size is not given (512 MB: bigger chunks keep the matmul efficient).
+_CHUNK_BYTES = 512 * 2**20
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -161,8 +161,6 @@ def _topk(
     for start in range(0, n, chunk_size):
         chunk = users[start : start + chunk_size]
         s = score(chunk)
-        if torch.isnan(s).any():
-            raise InputError("the model produced NaN scores; cannot rank them")
         if exclude is not None:
             sub = exclude[chunk]
             rows = np.repeat(np.arange(len(chunk)), np.diff(sub.indptr))
@@ -186,10 +184,19 @@ def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     tie straddles the cut are redone exactly (only those rows: float scores rarely tie, but
     popularity counts or all-zero rows do).
     """
-    val, idx = torch.topk(s, k, dim=1, largest=True, sorted=True)
-    thr = val[:, -1:]
-    n_ge = (s >= thr).sum(dim=1)
-    ambiguous = (n_ge > k) & ~torch.isneginf(thr[:, 0])
+    # One extra place tells whether the k-th score is tied with an item left out (exact, and far
+    # cheaper than comparing every score with the threshold).
+    extra = min(k + 1, s.shape[1])
+    val, idx = torch.topk(s, extra, dim=1, largest=True, sorted=True)
+    # torch.topk ranks NaN above everything, so a NaN anywhere in a row shows up in first place.
+    if torch.isnan(val[:, 0]).any():
+        raise InputError("the model produced NaN scores; cannot rank them")
+    thr = val[:, k - 1 : k]
+    if extra > k:
+        ambiguous = (val[:, k] == val[:, k - 1]) & ~torch.isneginf(thr[:, 0])
+        val, idx = val[:, :k].contiguous(), idx[:, :k].contiguous()
+    else:
+        ambiguous = torch.zeros(len(val), dtype=torch.bool, device=val.device)
     if ambiguous.any():
         rows = torch.nonzero(ambiguous).squeeze(1)
         sr, tr = s[rows], thr[rows]
