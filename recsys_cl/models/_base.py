@@ -137,6 +137,31 @@ class Recommender(abc.ABC):
         )
 
 
+    def _rank_by_factors(
+        self,
+        user_idx: np.ndarray,
+        k: int,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        item_bias: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_recommend`` for factor models: top-``k`` of ``user_factors[u] @ item_factors.T (+ item_bias)``,
+        training items excluded (``user_factors`` has one row per user of the split)."""
+        from recsys_cl.evaluation._topk import topk_from_factors
+
+        assert self.encoded is not None
+        return topk_from_factors(
+            user_factors,
+            item_factors,
+            k,
+            users=user_idx,
+            exclude=self.encoded.train,
+            item_bias=item_bias,
+            device="cpu",
+            progress=self.progress,
+        )
+
+
 def _first_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):

@@ -64,18 +64,7 @@ class _ImplicitModel(Recommender):
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_from_factors
-
-        assert self.encoded is not None
-        return topk_from_factors(
-            self.user_factors,
-            self.item_factors,
-            k,
-            users=user_idx,
-            exclude=self.encoded.train,
-            device="cpu",
-            progress=self.progress,
-        )
+        return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors)
 
 
 @register("implicit-als")

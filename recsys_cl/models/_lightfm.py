@@ -148,16 +148,4 @@ class LightFMRecommender(Recommender):
         return sp.csr_matrix(sp.diags(np.divide(1.0, per_item, out=np.zeros_like(per_item), where=per_item > 0)) @ onehot)
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_from_factors
-
-        assert self.encoded is not None
-        return topk_from_factors(
-            self.user_vectors,
-            self.item_vectors,
-            k,
-            users=user_idx,
-            exclude=self.encoded.train,
-            item_bias=self.item_bias,
-            device="cpu",
-            progress=self.progress,
-        )
+        return self._rank_by_factors(user_idx, k, self.user_vectors, self.item_vectors, self.item_bias)
