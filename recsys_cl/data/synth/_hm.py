@@ -215,9 +215,9 @@ def _build_catalogue(rng: np.random.Generator, cfg: HMSynthConfig, cats: dict[st
             descs.append(None)
             continue
         material = t.materials[noun_pick[p, 1] % len(t.materials)]
-        f1 = t.features[noun_pick[p, 2] % len(t.features)]
-        f2 = t.features[noun_pick[p, 3] % len(t.features)]
-        features = f1 if f1 == f2 else f"{f1} and {f2}"
+        picks = [t.features[(noun_pick[p, 2] + j * noun_pick[p, 3]) % len(t.features)] for j in range(3)]
+        picked = list(dict.fromkeys(picks))  # 1-3 distinct features, in draw order
+        features = picked[0] if len(picked) == 1 else ", ".join(picked[:-1]) + " and " + picked[-1]
         adjective = f"{a.adjective} " if a.adjective and a.adjective != "denim" else ""
         descs.append(f"{cat.FITS[fits[p]]} {noun} in {adjective}{material} with {features}.")
 
