@@ -39,8 +39,11 @@ def _sweater(d, s):
 
 
 def _jacket(d, s):
-    _sweater(d, s)
-    d.line([(50 * s, 12 * s), (50 * s, 90 * s)], fill=0, width=max(1, int(2 * s)))
+    # Hooded, hip-length, wide straight sleeves, open front: clearly not a sweater.
+    d.ellipse([36 * s, 0, 64 * s, 22 * s], fill=255)
+    _poly(d, s, [(34, 12), (66, 12), (94, 30), (98, 98), (80, 98), (74, 46), (74, 98), (26, 98), (26, 46),
+                 (20, 98), (2, 98), (6, 30)])
+    d.line([(50 * s, 14 * s), (50 * s, 98 * s)], fill=0, width=max(1, int(3 * s)))
 
 
 def _trousers(d, s):
