@@ -1,0 +1,126 @@
+"""Projection heads over frozen base vectors and the seeded training loop they share.
+
+Paper 001's head: Linear -> BatchNorm -> ReLU -> Dropout -> Linear projection; Adam 1e-3 with
+cosine annealing, batch 256. Train and validation loss are recorded per epoch (paper 000 reports them).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from recsys_cl.embeddings._encoders import resolve_device
+from recsys_cl.embeddings._mining import split_rows
+
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class TrainConfig(BaseModel):
+    """Options of every contrastive learner (defaults run in minutes on 2 CPU cores)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(256, ge=2)
+    learning_rate: float = Field(1e-3, gt=0)
+    hidden_dim: int = Field(512, ge=1)
+    out_dim: int = Field(128, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    temperature: float = Field(0.1, gt=0, description="NT-Xent / InfoNCE temperature")
+    margin: float = Field(0.2, ge=0, description="triplet margin on L2-normalised projections")
+    valid_share: float = Field(0.1, ge=0, lt=1, description="share of training examples kept for validation loss")
+    seed: int = 0
+    device: str = "auto"
+
+
+class ProjectionHead(nn.Module):
+    """(B, in_dim) base vectors -> (B, out_dim) projections."""
+
+    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, out_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def make_head(in_dim: int, config: TrainConfig) -> ProjectionHead:
+    return ProjectionHead(in_dim, config.hidden_dim, config.out_dim, config.dropout)
+
+
+def fit(
+    modules: nn.Module,
+    examples: np.ndarray,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    config: TrainConfig,
+    progress: StageProgress | None = None,
+) -> list[dict]:
+    """Train ``modules`` on rows of ``examples`` (m, r) with ``batch_loss(rows) -> scalar``.
+
+    A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
+    Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
+    """
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    train_rows, valid_rows = split_rows(len(examples), config.valid_share, rng)
+    if len(valid_rows) < 2:  # too few to form a batch: keep them for training
+        train_rows, valid_rows = np.arange(len(examples)), np.empty(0, dtype=np.int64)
+    optimiser = torch.optim.Adam(modules.parameters(), lr=config.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
+
+    def batches(rows: np.ndarray) -> list[np.ndarray]:
+        chunks = [rows[s : s + config.batch_size] for s in range(0, len(rows), config.batch_size)]
+        # BatchNorm and in-batch negatives need at least two rows
+        return [c for c in chunks if len(c) >= 2]
+
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        modules.train()
+        total, count = 0.0, 0
+        for chunk in batches(rng.permutation(train_rows)):
+            loss = batch_loss(examples[chunk])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total, count = total + float(loss) * len(chunk), count + len(chunk)
+        schedule.step()
+        record = {"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": None}
+        if len(valid_rows):
+            modules.eval()
+            v_total, v_count = 0.0, 0
+            with torch.no_grad():
+                for chunk in batches(valid_rows):
+                    v_total += float(batch_loss(examples[chunk])) * len(chunk)
+                    v_count += len(chunk)
+            record["valid_loss"] = v_total / max(v_count, 1)
+        history.append(record)
+        if progress:
+            progress("train", epoch, config.epochs)
+    modules.eval()
+    return history
+
+
+def project(head: nn.Module, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """(n, d) base vectors -> (n, out_dim) L2-normalised projections (eval mode, no grad)."""
+    head.eval()
+    device = next(head.parameters()).device
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(vectors), batch_size):
+            z = head(torch.from_numpy(np.ascontiguousarray(vectors[s : s + batch_size], dtype=np.float32)).to(device))
+            out.append(torch.nn.functional.normalize(z, dim=1).cpu().numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def to_device(vectors: np.ndarray, config: TrainConfig) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(resolve_device(config.device))
