@@ -1,0 +1,1 @@
+"""Compatibility shims for third-party libraries on today's stack (see ``recbole``)."""
