@@ -1,6 +1,24 @@
 """Evaluation: rankings, top-K, metrics, segments, significance."""
 
-from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.evaluation._evaluate import EvaluationResult, SegmentScores, evaluate, evaluate_rankings_file
+from recsys_cl.evaluation._metrics import METRICS, compute_metrics, hit_matrix
+from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
+from recsys_cl.evaluation._segments import SegmentConfig
 from recsys_cl.evaluation._topk import rankings_from_topk, topk_from_factors, topk_from_scorer
 
-__all__ = ["Rankings", "rankings_from_topk", "topk_from_factors", "topk_from_scorer"]
+__all__ = [
+    "METRICS",
+    "EvaluationResult",
+    "Rankings",
+    "SegmentConfig",
+    "SegmentScores",
+    "compute_metrics",
+    "evaluate",
+    "evaluate_rankings_file",
+    "hit_matrix",
+    "qrels_from_split",
+    "rankings_from_topk",
+    "read_rankings",
+    "topk_from_factors",
+    "topk_from_scorer",
+]

@@ -1,0 +1,172 @@
+"""Top-K ranking metrics, vectorised over users: a hit matrix, then cumulative sums.
+
+Definitions (binary relevance). For a user ``u``: ``R(u)`` = the distinct items ``u`` has in the
+evaluated part (several test items count once each; a repeated purchase of one item counts once);
+``L(u)`` = the user's ranked list, positions ``1..K``; ``h_j`` = 1 if the item at position ``j`` is
+in ``R(u)``, else 0 (padding, ``-1``, never hits); ``|R|`` = number of relevant items.
+
+* ``hr@k``        = 1 if any ``h_j`` (j <= k) else 0
+* ``precision@k`` = sum_{j<=k} h_j / k                (k, not the list length: a short list is penalised)
+* ``recall@k``    = sum_{j<=k} h_j / |R|
+* ``mrr@k``       = 1 / (first j <= k with h_j = 1), 0 if none
+* ``ndcg@k``      = DCG / IDCG, DCG = sum_{j<=k} h_j / log2(j + 1), IDCG = sum_{j<=min(|R|, k)} 1 / log2(j + 1)
+* ``map@k``       = sum_{j<=k} h_j * precision@j / min(|R|, k)   (the H&M competition's MAP@12 and RecBole's MAP)
+
+Users with no relevant items are not evaluated (they are dropped before the metric is computed);
+a user with relevant items but an empty (or missing) list scores 0 on every metric.
+
+Agreement with the reference libraries (tested in tests/evaluation):
+* ranx: hr (``hit_rate``), precision, recall, mrr, ndcg are identical. ranx's ``map@k`` divides by
+  ``|R|`` instead of ``min(|R|, k)``, so ``ranx map@k = map@k * min(|R|, k) / |R|``; both agree
+  whenever ``|R| <= k`` (always in leave-one-out).
+* RecBole (``recbole.evaluator.metrics``): Hit, Precision, Recall, MRR, NDCG (IDCG over
+  ``min(|R|, k)`` positions, as here and in ranx) and MAP (denominator ``min(|R|, k)``, as here)
+  are identical on the same top-K, before RecBole rounds to 4 decimals.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_cl.errors import InputError
+
+METRICS = ("hr", "ndcg", "recall", "precision", "mrr", "map")
+_ALIASES = {"hit": "hr", "hit_rate": "hr", "hitrate": "hr"}
+
+
+def parse_metrics(metrics: Iterable[str] | None) -> list[str]:
+    """Normalise metric names (``hit`` -> ``hr``); unknown names raise :class:`InputError`."""
+    if metrics is None:
+        return list(METRICS)
+    out: list[str] = []
+    for name in metrics:
+        key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+        if key not in METRICS:
+            raise InputError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}")
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise InputError("no metric requested")
+    return out
+
+
+def parse_ks(ks: Iterable[int], max_k: int) -> list[int]:
+    """Sorted distinct cutoffs; each must be in 1..max_k (the rankings' list length)."""
+    out = sorted({int(k) for k in ks})
+    if not out:
+        raise InputError("no cutoff K requested")
+    if out[0] < 1:
+        raise InputError(f"cutoff K must be >= 1 (got {out[0]})")
+    if out[-1] > max_k:
+        raise InputError(
+            f"cutoff K={out[-1]} exceeds the rankings' list length {max_k}; produce longer lists or use a smaller K"
+        )
+    return out
+
+
+def hit_matrix(items: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """``hits[r, j]`` = item ``items[r, j]`` is a nonzero of row ``r`` of ``relevant`` (bool, shape of ``items``).
+
+    ``items`` (n, K) holds column indices of ``relevant`` (n rows, one per list) with ``-1`` padding.
+    Relevant sets are tiny, so each relevant (row, item) pair is compared with its row's K ranked
+    items: nnz x K comparisons in one vectorised pass (faster than a binary search per ranked item).
+    Assumes no item occurs twice in a list (the evaluator checks that first).
+    """
+    if relevant.shape[0] != items.shape[0]:
+        raise InputError(f"{items.shape[0]} ranked lists for {relevant.shape[0]} relevance rows")
+    rel = relevant.tocsr()
+    rel_rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    rel_data = np.asarray(rel.data)
+    keep = rel_data != 0  # explicit zeros are not relevant
+    rel_rows, rel_cols = rel_rows[keep], rel.indices[keep]
+    small = items.astype(np.int32) if items.size and items.max() < 2**31 - 1 else items
+    match = small[rel_rows] == rel_cols.astype(small.dtype)[:, None]  # (nnz, K)
+    pair, position = np.nonzero(match)
+    hits = np.zeros(items.shape, dtype=bool)
+    hits[rel_rows[pair], position] = True
+    return hits
+
+
+def compute_metrics(hits: np.ndarray, n_relevant: np.ndarray, metrics: Sequence[str], ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per-user values ``{"ndcg@10": (n,) float64, ...}`` from ``hits`` (n, K) bool and ``n_relevant`` (n,) >= 1.
+
+    Definitions in the module docstring. Works on the transposed (K, n) layout so every step is a
+    contiguous vector operation over users (a cumsum along short rows is several times slower).
+    """
+    n, max_k = hits.shape
+    if np.any(n_relevant < 1):
+        raise InputError("every evaluated user needs at least one relevant item")
+    if ks and max(ks) > max_k:
+        raise InputError(f"cutoff K={max(ks)} exceeds the hit matrix width {max_k}")
+    kmax = max(ks)
+    ht = np.ascontiguousarray(hits[:, :kmax].T)  # (kmax, n) bool
+    n_rel = n_relevant.astype(np.float64)
+    wanted = set(metrics)
+    out: dict[str, np.ndarray] = {}
+    cum_hits = _cumsum_rows(ht) if wanted & {"hr", "recall", "precision", "map"} else None
+    if "ndcg" in wanted:
+        discount = 1.0 / np.log2(np.arange(2, kmax + 2, dtype=np.float64))
+        cum_dcg = _cumsum_rows(ht * discount[:, None])
+        ideal = np.concatenate([[0.0], np.cumsum(discount)])  # ideal[m] = IDCG with m relevant items
+    if "mrr" in wanted:
+        # first hit position per user (1-based); 0 when there is none
+        first = np.where(ht.any(axis=0), ht.argmax(axis=0) + 1, 0)
+        reciprocal = np.zeros(n, dtype=np.float64)
+        np.divide(1.0, first, out=reciprocal, where=first > 0)
+    if "map" in wanted:
+        positions = np.arange(1, kmax + 1, dtype=np.float64)[:, None]
+        cum_prec_at_hits = _cumsum_rows(ht * (cum_hits / positions))
+    for k in ks:
+        c = k - 1
+        for m in metrics:
+            if m == "hr":
+                v = (cum_hits[c] > 0).astype(np.float64)
+            elif m == "precision":
+                v = cum_hits[c] / k
+            elif m == "recall":
+                v = cum_hits[c] / n_rel
+            elif m == "mrr":
+                v = np.where((first > 0) & (first <= k), reciprocal, 0.0)
+            elif m == "ndcg":
+                v = cum_dcg[c] / ideal[np.minimum(n_relevant, k)]
+            elif m == "map":
+                v = cum_prec_at_hits[c] / np.minimum(n_rel, k)
+            else:  # parse_metrics guards this
+                raise InputError(f"unknown metric {m!r}")
+            out[f"{m}@{k}"] = v
+    return out
+
+
+def _cumsum_rows(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum over axis 0 of a (K, n) array as float64.
+
+    Written as K vector additions because ``np.cumsum(axis=0)`` on a (12, 1.4M) array is ~15x slower
+    (measured: 0.41 s vs 0.025 s): it does not vectorise across the contiguous axis.
+    """
+    out = np.empty(x.shape, dtype=np.float64)
+    if x.shape[0]:
+        out[0] = x[0]
+    for j in range(1, x.shape[0]):
+        np.add(out[j - 1], x[j], out=out[j])
+    return out
+
+
+def item_coverage(items: np.ndarray, n_items: int, k: int) -> float:
+    """Share of the catalogue (``n_items``) that appears in at least one top-``k`` list."""
+    top = items[:, :k].ravel()
+    top = top[top >= 0]
+    return float(np.unique(top).size / n_items) if n_items else float("nan")
+
+
+def recommended_share(items: np.ndarray, in_group: np.ndarray, k: int) -> float:
+    """Share of recommended slots (non-padding, top-``k``) whose item has ``in_group[item]`` True.
+
+    With ``in_group`` = "never / rarely bought in training", this is the popularity-bias figure:
+    how much of what a model recommends is cold or rare. NaN when nothing was recommended.
+    """
+    top = items[:, :k].ravel()
+    top = top[top >= 0]
+    return float(in_group[top].mean()) if top.size else float("nan")
