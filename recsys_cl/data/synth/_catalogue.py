@@ -314,13 +314,17 @@ STYLES_SEASONS: tuple[str, ...] = ("Summer", "Fall", "Winter", "Spring")
 
 
 def hex_ids(rng: np.random.Generator, n: int, n_hex: int = 64) -> np.ndarray:
-    """``n`` random lowercase hex strings of ``n_hex`` characters, as a NumPy unicode array (vectorised)."""
+    """``n`` random lowercase hex strings of ``n_hex`` characters as a NumPy bytes array (``S<n_hex>``).
+
+    Bytes, not unicode: a quarter of the memory (1.4M customer ids: 88 MB instead of 351 MB);
+    ``polars.Series(ids).cast(polars.Utf8)`` turns them into strings.
+    """
     raw = rng.integers(0, 256, size=(n, n_hex // 2), dtype=np.uint8)
     digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     out = np.empty((n, n_hex), dtype=np.uint8)
     out[:, 0::2] = digits[raw >> 4]
     out[:, 1::2] = digits[raw & 15]
-    return out.view(f"S{n_hex}").ravel().astype(f"U{n_hex}")
+    return out.view(f"S{n_hex}").ravel()
 
 
 def shares(values: np.ndarray | list[float]) -> np.ndarray:

@@ -95,7 +95,7 @@ _BASKET_EXTRA_MEAN = 1.2
 _VARIANTS_EXTRA_MEAN = 1.2
 _FRESH_WEEKS = 8.0
 _SALE_SHARE = 0.25
-_CUSTOMER_CHUNK = 100_000
+_CUSTOMER_CHUNK = 20_000  # bounds the (customers x categories) score temporaries
 
 #: relative number of articles per product type (shaped like the real top-10 counts).
 _TYPE_WEIGHT = {
@@ -309,9 +309,12 @@ def _build_customers(rng: np.random.Generator, n: int, cats: dict[str, np.ndarra
         score = log_cat + np.log(affinity[lo:hi][:, cats["group"]]) + rng.gumbel(size=(hi - lo, len(log_cat)))
         fav_cat[lo:hi] = np.argpartition(-score, _N_FAV_CATEGORIES - 1, axis=1)[:, :_N_FAV_CATEGORIES]
     fav_cat_w = rng.gamma(1.0, 1.0, size=(n, _N_FAV_CATEGORIES))
-    colour_share = cat.shares([c.share for c in cat.COLOURS])
-    score = np.log(colour_share) + rng.gumbel(size=(n, len(colour_share)))
-    fav_col = np.argpartition(-score, _N_FAV_COLOURS - 1, axis=1)[:, :_N_FAV_COLOURS].astype(np.int32)
+    log_colour = np.log(cat.shares([c.share for c in cat.COLOURS]))
+    fav_col = np.empty((n, _N_FAV_COLOURS), dtype=np.int32)
+    for lo in range(0, n, _CUSTOMER_CHUNK):
+        hi = min(n, lo + _CUSTOMER_CHUNK)
+        score = log_colour + rng.gumbel(size=(hi - lo, len(log_colour)))
+        fav_col[lo:hi] = np.argpartition(-score, _N_FAV_COLOURS - 1, axis=1)[:, :_N_FAV_COLOURS]
     fav_col_w = rng.gamma(1.0, 1.0, size=(n, _N_FAV_COLOURS))
     tier_pref = rng.choice(3, size=n, p=[0.35, 0.4, 0.25])
     online = rng.beta(3.0, 1.5, size=n)
@@ -333,13 +336,13 @@ def _build_customers(rng: np.random.Generator, n: int, cats: dict[str, np.ndarra
     postal = postal_pool[rng.choice(n_postal, size=n, p=cat.shares(1.0 / np.arange(1, n_postal + 1) ** 1.05))]
     frame = pl.DataFrame(
         {
-            "customer_id": pl.Series(ids, dtype=pl.Utf8),
+            "customer_id": pl.Series(ids).cast(pl.Utf8),
             "FN": pl.Series(np.where(fn, 1.0, np.nan)).fill_nan(None),
             "Active": pl.Series(np.where(active, 1.0, np.nan)).fill_nan(None),
             "club_member_status": pl.Series(list(club), dtype=pl.Utf8),
             "fashion_news_frequency": pl.Series(list(news), dtype=pl.Utf8),
             "age": pl.Series(age).scatter(np.flatnonzero(rng.random(n) < 0.011), None),
-            "postal_code": pl.Series(postal, dtype=pl.Utf8),
+            "postal_code": pl.Series(postal).cast(pl.Utf8),
         }
     )
     return {
