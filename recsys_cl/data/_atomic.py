@@ -27,6 +27,9 @@ ATOMIC_TYPES: dict[str, str] = {
     "item_emb": "float_seq",
 }
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _POLARS_OF_ATOMIC = {"token": pl.Utf8, "token_seq": pl.Utf8, "float": pl.Float64, "float_seq": pl.Utf8}
 
 
@@ -60,6 +63,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any other file
     try:
         yield tmp_path
         os.replace(tmp_path, path)
