@@ -1,0 +1,103 @@
+"""Pair and triplet mining follows its rules on hand-written samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys_cl.embeddings._mining import ATTRIBUTE_TABLE, attribute_roles, attribute_triplets, copurchase_pairs, neighbour_pairs
+from recsys_cl.errors import InputError
+
+from conftest import CATALOGUE, COLOURS, GENDERS
+
+
+def _styles_items() -> pl.DataFrame:
+    rows = []
+    for atype, sub, master in CATALOGUE:
+        for colour in COLOURS:
+            for gender in GENDERS:
+                for copy in range(2):
+                    rows.append({"item_id": f"{atype}-{colour}-{gender}-{copy}", "articleType": atype, "subCategory": sub,
+                                 "masterCategory": master, "baseColour": colour, "gender": gender})
+    return pl.DataFrame(rows)
+
+
+def test_roles_detected_per_dataset_shape():
+    assert attribute_roles(_styles_items().columns) == ATTRIBUTE_TABLE["styles"]
+    hm_columns = ["item_id", "product_type_name", "product_group_name", "colour_group_name", "index_group_name"]
+    assert attribute_roles(hm_columns) == ATTRIBUTE_TABLE["hm"]
+    assert attribute_roles(["item_id", "movie_title", "class"]) is None
+
+
+def test_triplet_levels_follow_the_rules():
+    items = _styles_items()
+    triplets = attribute_triplets(items, ATTRIBUTE_TABLE["styles"], np.random.default_rng(0), per_anchor=3)
+    rows = items.to_dicts()
+    assert set(triplets.level.tolist()) == {"easy", "semi", "hard"}
+    for a, p, n, level in zip(triplets.anchor, triplets.positive, triplets.negative, triplets.level):
+        anchor, pos, neg = rows[a], rows[p], rows[n]
+        assert a != p
+        assert (pos["articleType"], pos["baseColour"], pos["gender"]) == (anchor["articleType"], anchor["baseColour"], anchor["gender"])
+        if level == "hard":
+            assert neg["articleType"] == anchor["articleType"] and neg["baseColour"] != anchor["baseColour"]
+            assert neg["gender"] == anchor["gender"]  # same gender exists here, so it is preferred
+        elif level == "semi":
+            assert neg["articleType"] != anchor["articleType"]
+            related_types = {t for t, sub, _ in CATALOGUE if sub == anchor["subCategory"]}
+            if len(related_types) > 1:  # a related type exists in the sub-category: drawn from there
+                assert neg["subCategory"] == anchor["subCategory"]
+            else:  # e.g. Jeans, alone in Bottomwear: another type of the same group
+                assert neg["masterCategory"] == anchor["masterCategory"]
+        else:
+            assert neg["masterCategory"] != anchor["masterCategory"] and neg["gender"] != anchor["gender"]
+
+
+def test_semi_falls_back_to_group_when_subcategory_has_one_type():
+    items = _styles_items().filter(pl.col("articleType").is_in(["Watches", "Jeans", "Tshirts"]))
+    triplets = attribute_triplets(items, ATTRIBUTE_TABLE["styles"], np.random.default_rng(1), level_mix={"semi": 1})
+    rows = items.to_dicts()
+    assert set(triplets.level.tolist()) == {"semi"}
+    anchors = {rows[a]["articleType"] for a in triplets.anchor}
+    assert "Watches" not in anchors  # the only accessory type: no related type to draw from
+    for a, n in zip(triplets.anchor, triplets.negative):
+        assert rows[n]["masterCategory"] == rows[a]["masterCategory"] == "Apparel"
+        assert rows[n]["articleType"] != rows[a]["articleType"]
+
+
+def test_level_mix_selects_levels_and_rejects_unknown():
+    items = _styles_items()
+    only_hard = attribute_triplets(items, ATTRIBUTE_TABLE["styles"], np.random.default_rng(0), level_mix={"hard": 1})
+    assert len(only_hard) == len(items) and set(only_hard.level.tolist()) == {"hard"}
+    with pytest.raises(InputError, match="medium"):
+        attribute_triplets(items, ATTRIBUTE_TABLE["styles"], np.random.default_rng(0), level_mix={"medium": 1})
+
+
+def test_neighbour_pairs_stay_in_cluster_and_negatives_outside_top_k():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 16, dtype=np.float32) * 5
+    vectors = np.concatenate([c + 0.1 * rng.standard_normal((6, 16)).astype(np.float32) for c in centres])
+    cluster = np.repeat(np.arange(4), 6)
+    pos, neg = neighbour_pairs(vectors, 3, np.random.default_rng(1))
+    assert pos.shape == (24 * 3, 2) and neg.shape == pos.shape
+    assert (pos[:, 0] != pos[:, 1]).all() and (cluster[pos[:, 0]] == cluster[pos[:, 1]]).all()
+    np.testing.assert_array_equal(neg[:, 0], pos[:, 0])
+    for a in range(24):
+        near = set(pos[pos[:, 0] == a, 1].tolist())
+        assert len(near) == 3 and not (set(neg[neg[:, 0] == a, 1].tolist()) & (near | {a}))
+
+
+def test_copurchase_pairs_respect_window_and_skip_repeats():
+    day = 86400.0
+    inter = pl.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u1", "u2", "u2"],
+        "item_id": ["a", "a", "b", "c", "d", "b"],
+        "timestamp": [0.0, 1 * day, 2 * day, 30 * day, 5 * day, 5 * day],
+    })
+    ids = np.array(["a", "b", "c", "d", "e", "f"])
+    pos, neg = copurchase_pairs(inter, ids, np.random.default_rng(0), window_days=7)
+    # a-b (u1, within 2 days), b-d (u2, same day); c is 28 days after b: outside; a-a is a repeat
+    assert sorted(map(tuple, pos.tolist())) == [(0, 1), (1, 3)]
+    assert len(neg) == 2
+    assert not ({tuple(sorted(p)) for p in neg.tolist()} & {(0, 1), (1, 3)})
+    assert all(a != b for a, b in neg.tolist())
