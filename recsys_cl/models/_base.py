@@ -157,7 +157,7 @@ class Recommender(abc.ABC):
             users=user_idx,
             exclude=self.encoded.train,
             item_bias=item_bias,
-            device="cpu",
+            device=self.config.device,
             progress=self.progress,
         )
 

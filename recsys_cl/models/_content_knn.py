@@ -58,12 +58,12 @@ class ContentKNN(Recommender):
         unit = np.zeros_like(vectors)
         unit[has_vector] = vectors[has_vector] / norms[has_vector, None]
 
-        weights = self._weights(split, has_vector)
-        profiles = np.asarray(weights @ unit, dtype=np.float32)
-        lengths = np.linalg.norm(profiles, axis=1)
-        self.profiled = lengths > 0
-        profiles[self.profiled] /= lengths[self.profiled, None]
-        self.profiles = profiles
+        # Profiles are built per chunk of users at ranking time (all users' profiles at once would be
+        # n_users x d floats: 2 GB for H&M with 384-d vectors); a user is profiled if any training
+        # item has a vector.
+        self.weights = self._weights(split, has_vector)
+        self.profiled = self.weights.getnnz(axis=1) > 0
+        self.unit_vectors = unit
         self.popularity = item_popularity(split.train)
 
         import faiss
@@ -120,7 +120,10 @@ class ContentKNN(Recommender):
             chunk = rows[start : start + chunk_size]
             users = user_idx[chunk]
             k_search = int(min(k + np.diff(train.indptr)[users].max(), self.index.ntotal))
-            sims, found = self.index.search(self.profiles[users], k_search)
+            profiles = np.asarray(self.weights[users] @ self.unit_vectors, dtype=np.float32)
+            lengths = np.linalg.norm(profiles, axis=1, keepdims=True)
+            profiles = np.divide(profiles, lengths, out=np.zeros_like(profiles), where=lengths > 0)
+            sims, found = self.index.search(profiles, k_search)
             found_items = np.where(found >= 0, self.indexed_items[np.maximum(found, 0)], -1)
             excluded = train[users].toarray() > 0
             bad = (found < 0) | excluded[np.arange(len(users))[:, None], np.maximum(found_items, 0)]

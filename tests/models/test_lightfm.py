@@ -48,6 +48,13 @@ class TestLightFMBoth(BackendContract):
     expected_cold_margin = 0.3
 
 
+class TestLightFMContentOnly(BackendContract):
+    model_name = "lightfm"
+    params = {"no_components": 16, "epochs": 20, "item_features": "embeddings", "item_identity": False}
+    needs_embeddings = True
+    expected_cold_margin = 0.3
+
+
 def test_embeddings_without_embedding_features_is_an_error(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
     with pytest.raises(InputError, match="item_features=none"):
         create("lightfm", epochs=1).fit(loo_encoded, item_embeddings)
@@ -55,6 +62,8 @@ def test_embeddings_without_embedding_features_is_an_error(loo_encoded: EncodedS
         create("lightfm", epochs=1, item_features="embeddings").fit(loo_encoded)
     with pytest.raises(InputError, match="needs item_table"):
         create("lightfm", epochs=1, item_features="categorical").fit(loo_encoded)
+    with pytest.raises(InputError, match="item_identity=false needs item_features"):
+        create("lightfm", epochs=1, item_identity=False).fit(loo_encoded)
 
 
 def test_categorical_features_use_token_fields_only(loo_encoded: EncodedSplit, item_table_path: Path) -> None:
@@ -79,3 +88,5 @@ def test_identity_features_only_for_items_seen_in_training(cold_encoded: Encoded
     identity = model.features[:, :warm].toarray()
     assert len(cold) > 0 and (identity[cold] == 0).all()
     assert (identity.sum(axis=1) == np.where(np.isin(np.arange(cold_encoded.n_items), cold), 0, 1)).all()
+    content_only = create("lightfm", epochs=1, item_features="embeddings", item_identity=False).fit(cold_encoded, item_embeddings)
+    assert content_only.features.shape == (cold_encoded.n_items, item_embeddings.dim)
