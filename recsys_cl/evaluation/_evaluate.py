@@ -248,7 +248,7 @@ def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.nd
         users = encoded.user_index(rankings.user_ids[rankings.users])
     if len(np.unique(users)) != len(users):
         u, c = np.unique(users, return_counts=True)
-        raise InputError(f"rankings {rankings.name}: user {encoded.user_ids[u[c > 1][0]]!r} has more than one list")
+        raise InputError(f"rankings {rankings.name}: user {str(encoded.user_ids[u[c > 1][0]])!r} has more than one list")
     items = rankings.items
     if items.size and (items.max() >= len(rankings.item_ids) or items.min() < -1):
         raise InputError(f"rankings {rankings.name}: item index outside its vocabulary of {len(rankings.item_ids)}")
@@ -263,8 +263,8 @@ def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.nd
     if dup.any():
         r, j = np.argwhere(dup)[0]
         raise InputError(
-            f"rankings {rankings.name}: item {encoded.item_ids[ordered[r, j]]!r} occurs twice in the list "
-            f"of user {encoded.user_ids[users[r]]!r}"
+            f"rankings {rankings.name}: item {str(encoded.item_ids[ordered[r, j]])!r} occurs twice in the list "
+            f"of user {str(encoded.user_ids[users[r]])!r}"
         )
     return items, users
 

@@ -135,7 +135,7 @@ class Rankings:
             same = (u[1:] == u[:-1]) & (pos[1:] == pos[:-1])
             if same.any():
                 j = int(np.flatnonzero(same)[0])
-                raise InputError(f"{source}: user {user_ids[u[j]]!r} has two items at rank {pos[j] + 1}")
+                raise InputError(f"{source}: user {str(user_ids[u[j]])!r} has two items at rank {pos[j] + 1}")
         else:
             order = np.lexsort((i, -score.astype(np.float64), u))  # score desc, ties by item id
             u, i, score = u[order], i[order], score[order]
@@ -238,4 +238,4 @@ def _check_known(vocab: np.ndarray, ids: np.ndarray, kind: str, source: str) -> 
     pos = np.searchsorted(vocab, ids)
     ok = (pos < len(vocab)) & (vocab[np.minimum(pos, len(vocab) - 1)] == ids) if len(vocab) else np.zeros(len(ids), bool)
     if not ok.all():
-        raise InputError(f"{source}: unknown {kind} id {ids[~ok][0]!r} ({int((~ok).sum())} unknown {kind}s in all)")
+        raise InputError(f"{source}: unknown {kind} id {str(ids[~ok][0])!r} ({int((~ok).sum())} unknown {kind}s in all)")
