@@ -190,6 +190,127 @@ def demo_command(
               f"temporal-*, cold-item-*)")  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------------- evaluate
+@app.command("evaluate")
+def evaluate_command(
+    rankings: Path = typer.Option(..., help="TSV or Parquet with user_id, item_id and rank or score columns"),
+    data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name>"),
+    split: str = typer.Option("test", help="part scored: test or valid"),
+    protocol: str = typer.Option("loo", help="which prepared split: loo, temporal, cold-item"),
+    metrics: str = typer.Option("hr,ndcg,recall,precision,mrr,map", help="comma list"),
+    k: str = typer.Option("10,12", help="comma list of cutoffs"),
+    json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
+) -> None:
+    """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
+    from recsys_cl.evaluation import evaluate_rankings_file
+
+    result = evaluate_rankings_file(
+        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol
+    )
+    if json_output:
+        out.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)")
+    table.add_column("metric")
+    for cutoff in result.ks:
+        table.add_column(f"@{cutoff}", justify="right")
+    for metric in result.metrics:
+        table.add_row(metric, *[f"{result.summary[f'{metric}@{c}']:.4f}" for c in result.ks])
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------------------------- embed
+@app.command("embed")
+def embed_command(
+    data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
+    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip"),
+    out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
+    protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
+    epochs: Optional[int] = typer.Option(None, help="training epochs"),
+    seed: Optional[int] = typer.Option(None, help="seed"),
+    text_model: Optional[str] = typer.Option(None, help="sentence-transformers model name, or tfidf"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other EmbedOptions field as key=value (JSON values)"),
+) -> None:
+    """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
+    from recsys_cl.embeddings import embed
+
+    overrides: dict[str, Any] = _key_values(option)
+    train = dict(overrides.pop("train", {}) or {})
+    for key, value in (("epochs", epochs), ("seed", seed), ("device", device)):
+        if value is not None:
+            train[key] = value
+    if train:
+        overrides["train"] = train
+    if text_model is not None:
+        overrides["text_model"] = text_model
+    with progress_bar(f"embed {method}") as progress:
+        emb, quality = embed(data, method, out_file, protocol=protocol, progress=progress, **overrides)
+    out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
+    base, trained = quality.get("base") or {}, quality.get("trained") or {}
+    gap = lambda q: (q.get("distance") or {}).get("gap")  # noqa: E731
+    if gap(base) is not None:
+        out.print(f"positive/negative cosine-distance gap: raw {gap(base):.4f}" + (f", trained {gap(trained):.4f}" if gap(trained) is not None else ""))
+
+
+# ---------------------------------------------------------------------------------------------- bench
+@app.command("bench")
+def bench_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML (see benchmarks/)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="results folder (default results/<config name>)"),
+    executor: str = typer.Option("local", help="local or ray"),
+    ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
+    raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    resume: bool = typer.Option(True, help="reuse finished cells (always safe: cells are keyed by all their inputs)"),
+) -> None:
+    """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable."""
+    import shutil
+
+    from recsys_cl.bench import load_config, run_benchmark
+
+    config = load_config(config_path)
+    target = out_dir or Path("results") / config.name
+    if not resume and (target / "cells").exists():
+        shutil.rmtree(target / "cells")
+    raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
+    ) as bar:  # fmt: skip
+        cells_task = bar.add_task("grid", total=None, stage="")
+        stage_task = bar.add_task("stage", total=1, stage="")
+
+        def on_cell(cell: Any, index: int, total: int, status: str) -> None:
+            statuses[index] = status
+            done = sum(1 for s in statuses.values() if s in ("done", "cached"))
+            bar.update(cells_task, total=total, completed=done, stage=f"{status}: {cell.describe()}")
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            bar.update(stage_task, completed=done, total=max(total, 1), stage=stage)
+
+        statuses: dict[int, str] = {}
+        run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
+                            on_cell=on_cell, progress=on_stage)  # fmt: skip
+    out.print(_bench_table(target))
+    out.print(f"{len(run['cells'])} cells ({run['cells_run_now']} run now) in {run['seconds']:.0f} s -> {target}")
+
+
+def _bench_table(results: Path) -> Table:
+    import polars as pl
+
+    frame = pl.read_csv(results / "metrics.csv").filter((pl.col("segment") == "all") & pl.col("k").is_not_null())
+    table = Table(title=f"{results.name}: test metrics (mean over seeds)")
+    metrics = sorted({(m, k) for m, k in zip(frame["metric"], frame["k"]) if m in ("hr", "ndcg", "map", "recall")})
+    for column in ("dataset", "protocol", "model", "embedding", *[f"{m}@{k}" for m, k in metrics]):
+        table.add_column(column, justify="left" if "@" not in column else "right")
+    grouped = frame.group_by(["dataset", "protocol", "model", "embedding", "metric", "k"]).agg(pl.col("value").mean())
+    keys = grouped.select(["dataset", "protocol", "model", "embedding"]).unique(maintain_order=True).sort(["dataset", "protocol"])
+    values = {(r["dataset"], r["protocol"], r["model"], r["embedding"], r["metric"], r["k"]): r["value"] for r in grouped.iter_rows(named=True)}
+    for d, p, m, e in keys.iter_rows():
+        table.add_row(d, p, m, e, *[f"{values.get((d, p, m, e, metric, k), float('nan')):.4f}" for metric, k in metrics])
+    return table
+
+
 def _summary_rows(path: Path) -> list[dict[str, Any]]:
     from recsys_cl.data._dataset import load_dataset, split_summary
 
@@ -229,6 +350,39 @@ def _options(cls: Any, **values: Any) -> Any:
             key = ".".join(str(p) for p in first["loc"]).replace("_", "-")
             raise InputError(f"--{key}: {first['msg']}") from exc
         raise
+
+
+def _csv_list(value: str, option: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"{option}: empty list")
+    return items
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv_list(value, option)]
+    except ValueError as exc:
+        raise InputError(f"{option}: expected comma-separated integers, got {value!r}") from exc
+
+
+def _split_pair(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise InputError(f"{option}: expected NAME=VALUE, got {item!r}")
+    return key, value
+
+
+def _key_values(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they are JSON (numbers, lists, objects), else strings."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, value = _split_pair(item, "--option")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
 
 
 def _jsonable(value: Any) -> Any:

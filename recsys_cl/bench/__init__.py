@@ -1,1 +1,7 @@
-"""Benchmark runner: configs, grid, executors, results store."""
+"""Benchmark runner: YAML configs, the grid, local and Ray executors, the results store."""
+
+from recsys_cl.bench._config import BenchmarkConfig, load_config
+from recsys_cl.bench._grid import Cell, grid
+from recsys_cl.bench._runner import run_benchmark, run_cell
+
+__all__ = ["BenchmarkConfig", "Cell", "grid", "load_config", "run_benchmark", "run_cell"]

@@ -1,0 +1,139 @@
+"""Benchmark configs: YAML files validated by pydantic (unknown keys rejected, with their path).
+
+The grid a config describes is datasets x protocols x models x embedding variants x seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation._segments import SegmentConfig
+
+NO_EMBEDDING = "none"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SynthSpec(_Strict):
+    """Size of a synthetic H&M-shaped sample (see ``recsys-cl data synth hm``)."""
+
+    customers: int = Field(2000, ge=10)
+    articles: int = Field(1000, ge=10)
+    weeks: int = Field(16, ge=2)
+    transactions: int | None = None
+    images: bool = True
+    seed: int = 0
+
+
+class DatasetSpec(_Strict):
+    """Where a dataset comes from and how it is prepared."""
+
+    name: str
+    source: Literal["hm", "hm-synth", "ml-100k"]
+    raw: str | None = Field(None, description="raw folder (hm); may also be given with --raw NAME=PATH")
+    synth: SynthSpec | None = None
+    prepare: dict[str, Any] = Field(default_factory=dict, description="prepare hm options (weeks, min_user_interactions, ...)")
+
+    @model_validator(mode="after")
+    def _check_source(self) -> "DatasetSpec":
+        if self.source == "hm-synth" and self.synth is None:
+            self.synth = SynthSpec()
+        if self.source != "hm-synth" and self.synth is not None:
+            raise ValueError("synth is only for source hm-synth")
+        if self.source == "ml-100k" and self.prepare:
+            raise ValueError("prepare options are only for hm sources")
+        return self
+
+
+class EmbeddingSpec(_Strict):
+    """An item-embedding learner run (``recsys-cl embed``) whose output models may take."""
+
+    name: str
+    method: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(_Strict):
+    """A model from the registry with its parameters and the embedding variants to run it with."""
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
+    label: str | None = Field(None, description="name in tables; default the model's run name")
+
+
+class SignificanceSpec(_Strict):
+    baseline: str = Field("pop", description="label of the model every other is tested against")
+    metric: str = "ndcg@10"
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+class BenchmarkConfig(_Strict):
+    name: str
+    datasets: list[DatasetSpec]
+    protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
+    protocol_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    embeddings: list[EmbeddingSpec] = Field(default_factory=list)
+    models: list[ModelSpec]
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
+    ks: list[int] = Field(default_factory=lambda: [10, 12])
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
+    device: str = "auto"
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "BenchmarkConfig":
+        embedding_names = {e.name for e in self.embeddings}
+        for i, model in enumerate(self.models):
+            for name in model.embeddings:
+                if name != NO_EMBEDDING and name not in embedding_names:
+                    raise ValueError(f"models.{i}.embeddings: {name!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
+        for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", list(embedding_names))):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{kind}: names must be unique")
+        return self
+
+
+def load_config(path: str | Path) -> BenchmarkConfig:
+    """Read and validate a benchmark YAML; errors name the file and the key path."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: benchmark config not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    try:
+        config = BenchmarkConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{path}: {key}: {first['msg']}" if key else f"{path}: {first['msg']}") from exc
+    _check_model_params(path, config)
+    return config
+
+
+def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
+    """Validate every model's params against its own typed config now, not hours into a run."""
+    from recsys_cl.models import REGISTRY  # importing the package registers every backend
+    for i, spec in enumerate(config.models):
+        if spec.model not in REGISTRY:
+            raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
+        try:
+            REGISTRY[spec.model].Config(**spec.params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise InputError(f"{path}: models.{i}.params.{key}: {first['msg']}") from exc

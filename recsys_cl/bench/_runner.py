@@ -1,0 +1,334 @@
+"""Run a benchmark grid: prepare data, learn embeddings, fit/recommend/evaluate every cell.
+
+Results directory layout::
+
+    OUT/run.json                 config, git commit, package versions, device, timings, cell keys
+    OUT/metrics.csv              long form: dataset, protocol, model, embedding, seed, segment, metric, k, value
+    OUT/cells/<key>.json         one finished cell (written last, atomically: its presence means done)
+    OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
+    OUT/data/                    prepared datasets (raw synthetic files, atomic files)
+    OUT/embeddings/<ds>/<protocol>/<name>.itememb (+ .quality.json)
+
+A crash (kill -9 included) loses at most the cell in progress: cells are done only once their
+JSON has been renamed into place, and a re-run skips every done cell whose key still matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import polars as pl
+
+from recsys_cl import __version__
+from recsys_cl.bench._config import BenchmarkConfig, DatasetSpec, EmbeddingSpec
+from recsys_cl.bench._grid import Cell, cell_record_base, grid
+from recsys_cl.data._atomic import atomic_output, write_json
+from recsys_cl.errors import InputError
+
+Progress = Callable[[str, int, int], None]
+CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, status)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def prepare_dataset(
+    spec: DatasetSpec, config: BenchmarkConfig, data_root: Path, raw_override: str | None = None, progress: Progress | None = None
+) -> tuple[Path, str]:
+    """Prepare (or reuse) ``data_root/atomic/<name>``; returns its folder and a fingerprint."""
+    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data._movielens import prepare_ml100k
+
+    atomic_root = data_root / "atomic"
+    out_dir = atomic_root / spec.name
+    wanted = {
+        "spec": spec.model_dump(),
+        "raw_override": raw_override,
+        "protocols": sorted(config.protocols),
+        "protocol_options": config.protocol_options,
+        "code_version": __version__,
+    }
+    marker = out_dir / ".prepared.json"
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("wanted") == json.loads(json.dumps(wanted, default=str)):
+            return out_dir, done["fingerprint"]
+    if spec.source == "ml-100k":
+        meta = prepare_ml100k(atomic_root, name=spec.name, protocols=list(config.protocols), progress=progress)
+    else:
+        if spec.source == "hm-synth":
+            from recsys_cl.data.synth import generate_hm
+
+            assert spec.synth is not None
+            raw = data_root / "raw" / spec.name
+            synth = spec.synth
+            generate_hm(
+                raw, customers=synth.customers, articles=synth.articles, weeks=synth.weeks,
+                transactions=synth.transactions, seed=synth.seed, images=synth.images, progress=progress,
+            )  # fmt: skip
+        else:
+            raw_path = raw_override or spec.raw
+            if not raw_path:
+                raise InputError(f"dataset {spec.name}: no raw folder; set datasets.*.raw or pass --raw {spec.name}=PATH")
+            raw = Path(raw_path)
+        options = _protocol_options_for_hm(config)
+        try:
+            hm_options = HMOptions(name=spec.name, protocols=list(config.protocols), **options, **spec.prepare)
+        except Exception as exc:
+            raise InputError(f"dataset {spec.name}: prepare: {str(exc).splitlines()[0]}") from exc
+        meta = prepare_hm(raw, atomic_root, hm_options, progress)
+    fingerprint = hashlib.sha256(
+        json.dumps([meta.get("source_fingerprint"), wanted], sort_keys=True, default=str).encode()
+    ).hexdigest()[:20]
+    write_json(marker, {"wanted": wanted, "fingerprint": fingerprint})
+    return out_dir, fingerprint
+
+
+def _protocol_options_for_hm(config: BenchmarkConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    temporal = config.protocol_options.get("temporal", {})
+    cold = config.protocol_options.get("cold-item", {})
+    if "test_days" in temporal:
+        options["test_days"] = temporal["test_days"]
+    if "valid_days" in temporal:
+        options["valid_days"] = temporal["valid_days"]
+    if "test_share" in cold:
+        options["cold_item_share"] = cold["test_share"]
+    return options
+
+
+def learn_embedding(
+    spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: Progress | None = None
+) -> Path:
+    """Run (or reuse) an embedding learner for one dataset and protocol.
+
+    Per protocol because learners that read interactions (co-purchase) must see only that
+    protocol's training part: under cold-item, held-out items' purchases are not theirs to use.
+    """
+    from recsys_cl.embeddings import embed
+
+    path = out_root / atomic_dir.name / protocol / f"{spec.name}.itememb"
+    marker = Path(f"{path}.spec.json")
+    wanted = {"spec": spec.model_dump(), "code_version": __version__}
+    if path.is_file() and marker.is_file() and json.loads(marker.read_text()) == wanted:
+        return path
+    embed(atomic_dir, spec.method, path, protocol=protocol, progress=progress, **spec.options)
+    write_json(marker, wanted)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- one cell
+def run_cell(
+    cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | None, progress: Progress | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Fit, recommend and evaluate one cell; returns its record and its per-user scores (Parquet bytes).
+
+    Pure with respect to the results store (the caller writes), so it can run in a Ray worker.
+    """
+    from recsys_cl.data._dataset import load_dataset
+    from recsys_cl.embeddings import read_itememb
+    from recsys_cl.evaluation import evaluate
+    from recsys_cl.models import create
+
+    config = BenchmarkConfig.model_validate_json(config_json)
+    tick = progress or (lambda *_: None)
+    tick("load data", 0, 4)
+    dataset = load_dataset(atomic_dir)
+    encoded = dataset.encoded(cell.protocol)
+    embeddings = read_itememb(embedding_path) if embedding_path else None
+    params = {**cell.model.params, "seed": cell.seed, "device": config.device}
+    model = create(cell.model.model, **params)
+    tick("fit", 1, 4)
+    model.fit(encoded, embeddings)
+    tick("recommend", 2, 4)
+    rankings = model.recommend(None, k=max(config.ks))
+    tick("evaluate", 3, 4)
+    result = evaluate(rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments)
+    scored = result.to_dict()
+    record = {
+        **cell_record_base(cell),
+        "run_name": model.run_name,
+        "summary": scored["summary"],
+        "segments": scored["segments"],
+        "n_users": int(len(rankings.users)),
+        "fit_seconds": model.fit_seconds,
+        "recommend_seconds": model.recommend_seconds,
+        "history": getattr(model, "history", None),
+    }
+    buffer = io.BytesIO()
+    result.to_frame().write_parquet(buffer)
+    tick("done", 4, 4)
+    return record, buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- the grid
+def run_benchmark(
+    config: BenchmarkConfig,
+    out_dir: str | Path,
+    *,
+    executor: str = "local",
+    ray_address: str | None = None,
+    raw_overrides: Mapping[str, str] | None = None,
+    on_cell: CellCallback | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``)."""
+    out_dir = Path(out_dir)
+    cells_dir = out_dir / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    raw_overrides = dict(raw_overrides or {})
+    unknown = set(raw_overrides) - {d.name for d in config.datasets}
+    if unknown:
+        raise InputError(f"--raw: no dataset named {sorted(unknown)[0]!r} in the config")
+
+    # Data and embeddings first (shared by many cells), then the cells.
+    prepared: dict[str, tuple[Path, str]] = {}
+    for spec in config.datasets:
+        prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
+    embedding_paths: dict[tuple[str, str, str], Path] = {}
+    cells = list(grid(config))
+    for cell in cells:
+        if cell.embedding is not None:
+            key = (cell.dataset.name, cell.protocol, cell.embedding.name)
+            if key not in embedding_paths:
+                embedding_paths[key] = learn_embedding(
+                    cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress
+                )
+
+    config_json = config.model_dump_json()
+    keys = [cell.key(config, prepared[cell.dataset.name][1]) for cell in cells]
+    todo = [(i, c, k) for i, (c, k) in enumerate(zip(cells, keys)) if not (cells_dir / f"{k}.json").is_file()]
+    for i, (cell, key) in enumerate(zip(cells, keys)):
+        if (cells_dir / f"{key}.json").is_file() and on_cell:
+            on_cell(cell, i, len(cells), "cached")
+
+    def job_args(cell: Cell) -> tuple[str, str | None]:
+        emb = embedding_paths.get((cell.dataset.name, cell.protocol, cell.embedding.name)) if cell.embedding else None
+        return str(prepared[cell.dataset.name][0]), str(emb) if emb else None
+
+    if executor == "local":
+        for i, cell, key in todo:
+            if on_cell:
+                on_cell(cell, i, len(cells), "running")
+            record, per_user = run_cell(cell, config_json, *job_args(cell), progress=progress)
+            _store_cell(cells_dir, key, record, per_user)
+            if on_cell:
+                on_cell(cell, i, len(cells), "done")
+    elif executor == "ray":
+        _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_cell)
+    else:
+        raise InputError(f"--executor {executor!r}: choose local or ray")
+
+    records = [json.loads((cells_dir / f"{k}.json").read_text()) for k in keys]
+    write_metrics_csv(records, out_dir / "metrics.csv")
+    run = {
+        "config": json.loads(config_json),
+        "recsys_cl_version": __version__,
+        "git_commit": _git_commit(),
+        "packages": _package_versions(),
+        "python": platform.python_version(),
+        "device": _device(config.device),
+        "executor": executor,
+        "started": started,
+        "seconds": time.time() - started,
+        "cells": [{"key": k, **cell_record_base(c)} for c, k in zip(cells, keys)],
+        "cells_run_now": len(todo),
+        "datasets": {name: {"dir": str(path), "fingerprint": fp} for name, (path, fp) in prepared.items()},
+        "embeddings": {"/".join(k): str(p) for k, p in embedding_paths.items()},
+    }
+    write_json(out_dir / "run.json", run)
+    return run
+
+
+def _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_cell) -> None:
+    """One Ray task per cell (one GPU each where the cluster has GPUs); the driver writes results."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_gpus=gpus, max_retries=1)(run_cell)
+        pending = {remote.remote(cell, config_json, *job_args(cell)): (i, cell, key) for i, cell, key in todo}
+        for _, cell, _ in todo:
+            if on_cell:
+                on_cell(cell, cells.index(cell), len(cells), "queued")
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i, cell, key = pending.pop(ready[0])
+            record, per_user = ray.get(ready[0])
+            _store_cell(cells_dir, key, record, per_user)
+            if on_cell:
+                on_cell(cell, i, len(cells), "done")
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _store_cell(cells_dir: Path, key: str, record: dict[str, Any], per_user: bytes) -> None:
+    # Per-user scores first, the JSON last: the JSON's presence is what marks the cell done.
+    with atomic_output(cells_dir / f"{key}.users.parquet") as tmp:
+        tmp.write_bytes(per_user)
+    write_json(cells_dir / f"{key}.json", {**record, "key": key})
+
+
+def write_metrics_csv(records: list[dict[str, Any]], path: Path) -> None:
+    rows = []
+    for r in records:
+        summaries = {"all": r["summary"]}
+        for kind, prefix in (("user_activity", "users"), ("item_popularity", "items")):
+            for label, summary in r.get("segments", {}).get(kind, {}).items():
+                summaries[f"{prefix}:{label}"] = summary
+        for segment, summary in summaries.items():
+            for name, value in summary.items():
+                metric, _, k = name.partition("@")
+                rows.append(
+                    {
+                        "dataset": r["dataset"], "protocol": r["protocol"], "model": r["model"],
+                        "embedding": r["embedding"], "seed": r["seed"], "segment": segment, "metric": metric,
+                        "k": int(k) if k.isdigit() else None, "value": value,
+                    }
+                )  # fmt: skip
+    frame = pl.DataFrame(
+        rows,
+        schema={"dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
+                "segment": pl.Utf8, "metric": pl.Utf8, "k": pl.Int64, "value": pl.Float64},
+        orient="row",
+    )  # fmt: skip
+    with atomic_output(path) as tmp:
+        frame.write_csv(tmp)
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _package_versions() -> dict[str, str]:
+    names = ["numpy", "scipy", "pandas", "polars", "torch", "recbole", "implicit", "lightfm-next", "ranx", "faiss-cpu",
+             "sentence-transformers", "ray"]  # fmt: skip
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _device(device: str) -> str:
+    from recsys_cl.models._base import resolve_device
+
+    return resolve_device(device)
