@@ -4,7 +4,16 @@
 by seed, so the real-data adapters and every downstream stage can run without a download.
 """
 
-from recsys_cl.data.synth._hm import HMSynthConfig, generate_hm, image_relpath
-from recsys_cl.data.synth._styles import StylesSynthConfig, generate_styles
+from recsys_cl.data.synth._hm import HM_DEMO, HMSynthConfig, generate_hm, hm_latent, image_relpath
+from recsys_cl.data.synth._styles import STYLES_DEMO, StylesSynthConfig, generate_styles
 
-__all__ = ["HMSynthConfig", "StylesSynthConfig", "generate_hm", "generate_styles", "image_relpath"]
+__all__ = [
+    "HM_DEMO",
+    "HMSynthConfig",
+    "STYLES_DEMO",
+    "StylesSynthConfig",
+    "generate_hm",
+    "generate_styles",
+    "hm_latent",
+    "image_relpath",
+]

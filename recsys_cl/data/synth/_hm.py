@@ -3,6 +3,12 @@
 Writes ``articles.csv``, ``customers.csv``, ``transactions_train.csv`` and optionally
 ``images/0XX/0XXXXXXXXX.jpg``, so the real-data adapter reads synthetic and real files alike.
 
+Id formats: the Kaggle download's raw text has ``article_id`` zero-padded to 10 digits in articles.csv
+(``0108775015,0108775,Strap top,...,09,Black,...``: product_code 7 digits, colour_group_code 2 digits)
+and in the image paths; readers that infer types turn them into ``108775015``. ``leading_zeros=True``
+(default) writes the padded form everywhere, ``False`` the unpadded one (as re-saved by pandas), so
+adapters can be tested against both. Customer ids and postal codes are 64 lowercase hex characters.
+
 The generative model (every draw from one ``np.random.default_rng(seed)``, in a fixed order)
 --------------------------------------------------------------------------------------------
 Catalogue grammar. A *category* is a (section, product type) pair from :mod:`._catalogue`:
@@ -34,7 +40,8 @@ favourites weighted by taste x the category's seasonality this week (10%: any ca
 overall weight x season), a colour (75% a favourite) and a price tier (60% the preferred one), then
 an article within that (category, colour, tier) cell with probability proportional to
 ``popularity x freshness`` (freshness ``0.1 + exp(-age_weeks / 8)``, zero before launch); an empty
-cell falls back to (category, colour), then category, then the whole catalogue. 8% of rows re-buy
+cell falls back to (category, colour), category, (index group, product type), product type,
+index group, then the whole catalogue (small catalogues leave many cells empty). 8% of rows re-buy
 the customer's last purchased article (repeat purchases) and 5% of non-first basket rows repeat the
 row before (several units of one article on one day: separate rows, as in the real file). Price =
 full SEK price (x 0.5-0.7 on sale for 25% of rows of articles older than 8 weeks) / 590, the real
@@ -78,6 +85,8 @@ ARTICLE_COLUMNS = (
 )
 CUSTOMER_COLUMNS = ("customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code")
 TRANSACTION_COLUMNS = ("t_dat", "customer_id", "article_id", "price", "sales_channel_id")
+#: sizes of the demo run (a few seconds with images on 2 cores): pass as ``generate_hm(out, **HM_DEMO)``.
+HM_DEMO = {"customers": 2_000, "articles": 1_000, "weeks": 16, "images": True}
 
 # Model constants (see the module docstring).
 _BACK_CATALOGUE = 0.45
@@ -359,17 +368,12 @@ class _CellSampler:
     ``searchsorted`` (fully vectorised over the week's rows).
     """
 
-    def __init__(self, arts: dict[str, Any], n_categories: int):
-        n_col = len(cat.COLOURS)
-        self.keys = [
-            (arts["category"] * n_col + arts["colour"]) * 3 + arts["tier"],
-            arts["category"] * n_col + arts["colour"],
-            arts["category"],
-            np.zeros(len(arts["category"]), dtype=np.int64),
-        ]
-        self.sizes = [n_categories * n_col * 3, n_categories * n_col, n_categories, 1]
+    def __init__(self, arts: dict[str, Any], cats: dict[str, np.ndarray]):
+        self.cats = cats
+        keys = self.row_keys(arts["category"], arts["colour"], arts["tier"])
+        self.sizes = self.key_sizes(len(cats["weight"]))
         self.perms, self.starts, self.ends = [], [], []
-        for key, size in zip(self.keys, self.sizes):
+        for key, size in zip(keys, self.sizes):
             perm = np.argsort(key, kind="stable")
             sorted_key = key[perm]
             self.perms.append(perm)
@@ -377,6 +381,28 @@ class _CellSampler:
             self.ends.append(np.searchsorted(sorted_key, np.arange(size), side="right"))
         self.popularity = arts["popularity"]
         self.launch = arts["launch"]
+
+    def row_keys(self, category: np.ndarray, colour: np.ndarray, tier: np.ndarray) -> list[np.ndarray]:
+        """Cell ids per fallback level: (category, colour, tier), (category, colour), category,
+        (index group, product type), product type, index group, everything. An empty cell (small
+        catalogues, or nothing launched yet) falls to the next level, which keeps the closest taste."""
+        n_col, n_types = len(cat.COLOURS), len(cat.PRODUCT_TYPES)
+        group, ptype = self.cats["group"][category], self.cats["type"][category]
+        category = category.astype(np.int64)
+        return [
+            (category * n_col + colour) * 3 + tier,
+            category * n_col + colour,
+            category,
+            group * n_types + ptype,
+            ptype,
+            group,
+            np.zeros(len(category), dtype=np.int64),
+        ]
+
+    @staticmethod
+    def key_sizes(n_categories: int) -> list[int]:
+        n_col, n_types, n_groups = len(cat.COLOURS), len(cat.PRODUCT_TYPES), len(cat.INDEX_GROUPS)
+        return [n_categories * n_col * 3, n_categories * n_col, n_categories, n_groups * n_types, n_types, n_groups, 1]
 
     def sample(self, rng: np.random.Generator, week: int, row_keys: list[np.ndarray]) -> np.ndarray:
         age = week - self.launch
@@ -404,7 +430,7 @@ def _week_volumes(rng: np.random.Generator, weeks: int, total: int) -> tuple[np.
     """Rows per week (mild yearly seasonality) and each week's first day as days since 1970-01-01."""
     first_day = (END_DATE - dt.timedelta(days=7 * weeks - 1) - dt.date(1970, 1, 1)).days
     week_start = first_day + 7 * np.arange(weeks)
-    day_of_year = (week_start + 3 - 0) % 365.25  # approximately, day 0 = 1 Jan (1970-01-01 was 1 Jan)
+    day_of_year = (week_start + 3) % 365.25  # mid-week day of the year, approximately (1970-01-01 is day 0)
     volume = 1.0 + 0.2 * np.cos(2 * np.pi * (day_of_year - 170) / 365.25)
     return rng.multinomial(total, cat.shares(volume)), week_start
 
@@ -450,9 +476,7 @@ def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article):
     colour_share = cat.shares([x.share for x in cat.COLOURS])
     row_col[explore] = rng.choice(len(colour_share), size=int(explore.sum()), p=colour_share)
     row_tier = np.where(rng.random(n) < _EXPLORE_TIER, rng.integers(0, 3, size=n), cust["tier_pref"][c])
-    n_col = len(cat.COLOURS)
-    keys = [(row_cat * n_col + row_col) * 3 + row_tier, row_cat * n_col + row_col, row_cat, np.zeros(n, dtype=np.int64)]
-    article = sampler.sample(rng, w, keys)
+    article = sampler.sample(rng, w, sampler.row_keys(row_cat, row_col, row_tier))
 
     repeat = (rng.random(n) < _REPEAT) & (last_article[c] >= 0)
     article[repeat] = last_article[c[repeat]]
@@ -509,7 +533,7 @@ def generate_hm(
 
     volumes, week_start = _week_volumes(rng, cfg.weeks, cfg.n_transactions)
     season = _season_matrix(week_start, cats["season"])
-    sampler = _CellSampler(arts, len(cats["weight"]))
+    sampler = _CellSampler(arts, cats)
     customer_ids = cust["frame"]["customer_id"]
     ids = arts["article_id"]
     article_ids = pl.Series(np.char.zfill(ids.astype(str), 10)) if cfg.leading_zeros else pl.Series(ids)

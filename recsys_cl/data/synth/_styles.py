@@ -42,6 +42,8 @@ _GENDER_WEIGHT = {"Men": 5.0, "Women": 4.2, "Unisex": 0.5, "Boys": 0.3, "Girls":
 _EXTRA_COMMA = 0.01
 _EMPTY = {"baseColour": 0.004, "season": 0.004, "year": 0.004, "usage": 0.01}
 _IMAGE_SHARE = 0.97
+#: size of the demo run (a few seconds with images): ``generate_styles(out, **STYLES_DEMO)``.
+STYLES_DEMO = {"products": 1_000, "images": True}
 
 
 class StylesSynthConfig(pydantic.BaseModel):

@@ -193,7 +193,7 @@ def _modal_hit_ratio(frames, column: str) -> float:
 
 def test_purchases_concentrate_on_preferred_product_types_far_above_chance(frames):
     assert _modal_hit_ratio(frames, "product_type_name") > 3.0
-    assert _modal_hit_ratio(frames, "index_group_name") > 2.0
+    assert _modal_hit_ratio(frames, "index_group_name") > 1.6
 
 
 def test_purchases_concentrate_on_preferred_colours(frames):
@@ -269,3 +269,24 @@ def test_the_real_data_adapter_reads_the_synthetic_files(tmp_path, leading_zeros
     assert items.height == summary["articles"]
     assert items["item_id:token"].str.contains(r"^0\d{9}$").all()
     assert (items["image_path:token"] != "").sum() == summary["images"]
+
+
+def test_purchases_fall_in_the_latent_favourite_categories(frames):
+    """The latent model behind the files: most rows hit one of the buyer's 4 favourite categories."""
+    from recsys_cl.data.synth import hm_latent
+
+    articles, customers, tx = frames
+    latent = hm_latent(**{k: SMALL[k] for k in ("customers", "articles", "weeks", "seed")})
+    article_pos = {a: i for i, a in enumerate(articles["article_id"])}
+    customer_pos = {c: i for i, c in enumerate(customers["customer_id"])}
+    row_cat = latent["articles"]["category"][[article_pos[a] for a in tx["article_id"]]]
+    row_cust = np.array([customer_pos[c] for c in tx["customer_id"]])
+    shuffled = np.random.default_rng(0).permutation(row_cust)
+    # product types of the favourite categories (a small catalogue lacks some categories: the
+    # sampler then falls back to the same type in another section)
+    fav_type = latent["categories"]["type"][latent["customers"]["fav_cat"]]
+    row_type = latent["categories"]["type"][row_cat]
+    hit = (fav_type[row_cust] == row_type[:, None]).any(axis=1).mean()
+    chance = (fav_type[shuffled] == row_type[:, None]).any(axis=1).mean()
+    assert hit > 0.75 and chance < 0.35, (hit, chance)
+
