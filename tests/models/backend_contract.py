@@ -133,7 +133,12 @@ class BackendContract:
         test_items = np.unique(cold_encoded.test.indices)
         assert not np.isin(test_items, train_items).any()  # the premise: every test item is cold
         model = self.fit(cold_encoded, item_embeddings, item_table_path)
-        model_hr = hit_rate(model.recommend(k=K), cold_encoded)
-        pop_hr = hit_rate(create("pop").fit(cold_encoded).recommend(k=K), cold_encoded)
-        random_hr = random_hit_rate(cold_encoded)
-        assert model_hr >= max(pop_hr, random_hr) + self.expected_cold_margin, (model_hr, pop_hr, random_hr)
+        assert_beats_pop_and_random_on_cold_items(model, cold_encoded, self.expected_cold_margin, k=K)
+
+
+def assert_beats_pop_and_random_on_cold_items(model: Recommender, encoded: EncodedSplit, margin: float, k: int = 12) -> None:
+    """HR@k of ``model`` (already fitted on ``encoded``) >= max(Pop's, random's) + ``margin``."""
+    model_hr = hit_rate(model.recommend(k=k), encoded)
+    pop_hr = hit_rate(create("pop").fit(encoded).recommend(k=k), encoded)
+    random_hr = random_hit_rate(encoded, k)
+    assert model_hr >= max(pop_hr, random_hr) + margin, (model_hr, pop_hr, random_hr)

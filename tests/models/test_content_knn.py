@@ -12,7 +12,7 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract
+from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
 
 
 class TestContentKNN(BackendContract):
@@ -87,3 +87,9 @@ def test_items_without_a_vector_and_users_without_a_profile() -> None:
     v_list = model.recommend(["v"], k=3)
     assert enc.item_ids[v_list.items[0]].tolist() == ["a1", "a2", "b1"]
     np.testing.assert_allclose(v_list.scores[0], [1, 1, 1])
+
+
+def test_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> None:
+    # measured on generator seeds 0-3: HR@12 0.24-0.33 against random 0.06-0.08 and Pop 0
+    encoded, embeddings = synthetic_hm_cold
+    assert_beats_pop_and_random_on_cold_items(create("content-knn").fit(encoded, embeddings), encoded, margin=0.1)

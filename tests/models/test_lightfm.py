@@ -12,7 +12,7 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract
+from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
 from .conftest import ITEMS_PER_GROUP, N_GROUPS
 
 
@@ -90,3 +90,11 @@ def test_identity_features_only_for_items_seen_in_training(cold_encoded: Encoded
     assert (identity.sum(axis=1) == np.where(np.isin(np.arange(cold_encoded.n_items), cold), 0, 1)).all()
     content_only = create("lightfm", epochs=1, item_features="embeddings", item_identity=False).fit(cold_encoded, item_embeddings)
     assert content_only.features.shape == (cold_encoded.n_items, item_embeddings.dim)
+
+
+def test_content_only_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> None:
+    # measured on generator seeds 0-3: HR@12 0.19-0.29 against random 0.06-0.08 and Pop 0. (With
+    # identity features for warm items, the default, cold items stay at 0.02-0.06: see the module docstring.)
+    encoded, embeddings = synthetic_hm_cold
+    model = create("lightfm", item_features="embeddings", item_identity=False).fit(encoded, embeddings)
+    assert_beats_pop_and_random_on_cold_items(model, encoded, margin=0.1)
