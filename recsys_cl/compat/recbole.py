@@ -12,10 +12,15 @@ Work-arounds (each has a test in ``tests/compat/`` that fails without it):
 2. ``Dataset._fill_nan`` and ``Dataset._load_feat`` call ``df[col].fillna(..., inplace=True)``;
    under pandas 3 copy-on-write that writes into a temporary copy, so missing values silently
    stay NaN (float/token fields) or crash later (empty ``token_seq`` cells). Fixed by assignment.
-3. ``dok_matrix._update`` (private, removed in SciPy 1.13) is used by LightGCN, NGCF, NCL, SGL's
-   relatives, GCMC, SpectralCF, KGIN, MCCLK to build the adjacency matrix. Re-added as a call to
+3. ``Dataset._remap`` computes split points with ``Series.agg(len)``, which pandas 3 applies to
+   the whole Series instead of to each element: loading any ``token_seq`` field (our ``text``)
+   fails. Replaced by the same code with ``Series.map(len)``. (The same idiom in ``_normalize`` /
+   ``_discretization`` of ``float_seq`` fields, the KG and the sequential datasets is not patched:
+   it runs only with options and model families this project does not use.)
+4. ``dok_matrix._update`` (private, removed in SciPy 1.13) is used by LightGCN, NGCF, NCL,
+   GCMC, SpectralCF, KGIN, MCCLK to build the adjacency matrix. Re-added as a call to
    SciPy's public, checked ``dok_matrix.update``.
-4. ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and RecBole's checkpoints
+5. ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and RecBole's checkpoints
    pickle its whole ``Config`` object, so restoring the best model fails. We do NOT load with
    ``weights_only=False`` (arbitrary code execution on a crafted file); instead checkpoints are
    saved with plain data only (tensors, numbers, strings), which the safe loader accepts.
@@ -78,6 +83,36 @@ def _fill_nan(self: Any) -> None:
             else:
                 dtype = np.int64 if ftype == FeatureType.TOKEN_SEQ else np.float64
                 feat[field] = feat[field].apply(lambda x: np.array([], dtype=dtype) if isinstance(x, float) else x)
+
+
+def _remap(self: Any, remap_list: list) -> None:
+    """RecBole's ``Dataset._remap`` with ``Series.map(len)`` where it had ``Series.agg(len)``.
+
+    pandas 3 applies a callable given to ``Series.agg`` to the whole Series (``len(series)``),
+    where pandas < 3 applied it per element; on a ``token_seq`` field (e.g. our ``text``) the
+    split points become wrong and the assignment fails with a length mismatch.
+    """
+    import pandas as pd
+
+    if len(remap_list) == 0:
+        return
+    tokens, split_point = self._concat_remaped_tokens(remap_list)
+    new_ids_list, mp = pd.factorize(tokens)
+    new_ids_list = np.split(new_ids_list + 1, split_point)
+    mp = np.array(["[PAD]"] + list(mp))
+    token_id = {t: i for i, t in enumerate(mp)}
+
+    from recbole.utils import FeatureType
+
+    for (feat, field, ftype), new_ids in zip(remap_list, new_ids_list):
+        if field not in self.field2id_token:
+            self.field2id_token[field] = mp
+            self.field2token_id[field] = token_id
+        if ftype == FeatureType.TOKEN:
+            feat[field] = new_ids
+        elif ftype == FeatureType.TOKEN_SEQ:
+            split_point = np.cumsum(feat[field].map(len).to_numpy())[:-1]
+            feat[field] = np.split(new_ids, split_point)
 
 
 class _PandasWithSeqFill(types.ModuleType):
@@ -209,6 +244,8 @@ def patch_recbole() -> None:
 
     ORIGINALS["Dataset._fill_nan"] = dataset_module.Dataset._fill_nan
     dataset_module.Dataset._fill_nan = _fill_nan
+    ORIGINALS["Dataset._remap"] = dataset_module.Dataset._remap
+    dataset_module.Dataset._remap = _remap
     ORIGINALS["dataset.pd"] = dataset_module.pd
     dataset_module.pd = _PandasWithSeqFill(pd)
 
