@@ -4,6 +4,7 @@ from recsys_cl.evaluation._evaluate import EvaluationResult, SegmentScores, eval
 from recsys_cl.evaluation._metrics import METRICS, compute_metrics, hit_matrix
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
 from recsys_cl.evaluation._segments import SegmentConfig
+from recsys_cl.evaluation._significance import compare_results, compare_to_baseline, holm, paired_tests
 from recsys_cl.evaluation._topk import rankings_from_topk, topk_from_factors, topk_from_scorer
 
 __all__ = [
@@ -12,10 +13,14 @@ __all__ = [
     "Rankings",
     "SegmentConfig",
     "SegmentScores",
+    "compare_results",
+    "compare_to_baseline",
     "compute_metrics",
     "evaluate",
     "evaluate_rankings_file",
     "hit_matrix",
+    "holm",
+    "paired_tests",
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",

@@ -1,0 +1,79 @@
+"""Paired tests, Holm, effect size, bootstrap CIs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation import compare_to_baseline
+from recsys_cl.evaluation._significance import bootstrap_ci, cohens_d_paired, holm, paired_tests
+
+
+def test_holm_by_hand() -> None:
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    # NaN does not count: m = 2; 0.5*2 = 1.0, 0.9*1 = 0.9 -> monotone: 1.0
+    np.testing.assert_allclose(holm([0.5, np.nan, 0.9]), [1.0, np.nan, 1.0])
+    np.testing.assert_allclose(holm([0.01, np.nan, 0.2]), [0.02, np.nan, 0.2])
+
+
+def test_cohens_d_paired_by_hand() -> None:
+    assert cohens_d_paired(np.array([2.0, 4.0, 6.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(2.0)
+    assert cohens_d_paired(np.ones(4), np.ones(4)) == 0.0
+
+
+def test_randomisation_test_equals_full_sign_flip_enumeration() -> None:
+    rng = np.random.default_rng(5)
+    x, y = rng.random(8), rng.random(8)
+    d = x - y
+    observed = abs(d.mean())
+    flips = np.array(list(itertools.product([1, -1], repeat=8)))
+    exact = np.mean(np.abs((flips * d).mean(axis=1)) >= observed - 1e-12)
+    assert paired_tests(x, y, n_resamples=10_000)["p_randomisation"] == pytest.approx(exact)
+
+
+def test_direction_alternatives_and_reproducibility() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    better = base + 0.05 + rng.normal(0, 0.05, 400)
+    same = base + np.tile([0.1, -0.1], 200)  # mean difference exactly 0
+    table = compare_to_baseline(
+        {"base": {"ndcg@10": base}, "better": {"ndcg@10": better}, "same": {"ndcg@10": same}},
+        "base", n_resamples=2000, n_bootstrap=300,
+    )
+    rows = {r["model"]: r for r in table.iter_rows(named=True)}
+    assert rows["better"]["direction"] == "higher" and rows["better"]["significant"]
+    assert rows["better"]["p_t"] < 1e-6 and rows["better"]["p_wilcoxon"] < 1e-6
+    assert rows["better"]["cohen_d"] > 0.5
+    assert rows["better"]["p_t_holm"] == pytest.approx(min(1.0, 2 * rows["better"]["p_t"]))  # 2 comparisons
+    assert rows["same"]["p_t"] == pytest.approx(1.0) and not rows["same"]["significant"]
+    assert np.isnan(rows["base"]["p_t"])
+    lo, hi = rows["better"]["ci_low"], rows["better"]["ci_high"]
+    assert lo < better.mean() < hi and hi - lo < 0.1
+    assert rows["better"]["diff_ci_low"] > 0
+    # one-sided the wrong way: no evidence
+    assert paired_tests(better, base, alternative="less", n_resamples=500)["p_t"] > 0.99
+    again = compare_to_baseline(
+        {"base": {"ndcg@10": base}, "better": {"ndcg@10": better}, "same": {"ndcg@10": same}},
+        "base", n_resamples=2000, n_bootstrap=300,
+    )
+    assert again.equals(table)
+
+
+def test_bootstrap_ci_covers_the_mean() -> None:
+    x = np.random.default_rng(1).random(1000)
+    lo, hi = bootstrap_ci(x, n_resamples=500, seed=3)
+    assert lo < x.mean() < hi
+    assert (lo, hi) == bootstrap_ci(x, n_resamples=500, seed=3)
+
+
+def test_bad_input() -> None:
+    with pytest.raises(InputError, match="same users"):
+        compare_to_baseline({"a": {"hr@1": np.ones(3)}, "b": {"hr@1": np.ones(4)}}, "a")
+    with pytest.raises(InputError, match="baseline 'z'"):
+        compare_to_baseline({"a": {"hr@1": np.ones(3)}}, "z")
+    with pytest.raises(InputError, match="alternative"):
+        paired_tests(np.ones(3), np.zeros(3), alternative="bigger")
