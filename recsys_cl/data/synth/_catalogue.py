@@ -10,8 +10,12 @@ images, a ``season`` (summer / winter / all) and a base price in SEK.
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
+
+from recsys_cl.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,3 +335,22 @@ def shares(values: np.ndarray | list[float]) -> np.ndarray:
     """Normalise non-negative weights to probabilities (float64)."""
     arr = np.asarray(values, dtype=np.float64)
     return arr / arr.sum()
+
+
+def choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One column index per row of ``probs`` (non-negative weights), vectorised inverse-CDF sampling.
+
+    NumPy's ``Generator.choice`` takes one probability vector; here every row has its own.
+    """
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
+
+
+def output_dir(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a directory to write into (created); an existing non-directory is an InputError."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: output for {what} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -164,13 +164,6 @@ def _categories() -> dict[str, np.ndarray]:
     }
 
 
-def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
-    """One index per row of ``probs`` (rows sum to 1), vectorised inverse-CDF sampling."""
-    cum = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * cum[:, -1]
-    return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
-
-
 def _build_catalogue(rng: np.random.Generator, cfg: HMSynthConfig, cats: dict[str, np.ndarray]) -> dict[str, Any]:
     """Products and their colour variants (articles), sorted by article_id."""
     n_articles = cfg.articles
@@ -193,7 +186,7 @@ def _build_catalogue(rng: np.random.Generator, cfg: HMSynthConfig, cats: dict[st
     for ti, t in enumerate(cat.PRODUCT_TYPES):
         app_probs[ti, denim] = 0.0 if t.name not in cat.DENIM_TYPES else (1.5 if t.name == "Jeans" else 0.15)
     app_probs /= app_probs.sum(axis=1, keepdims=True)
-    product_app = _choice_rows(rng, app_probs[product_type])
+    product_app = cat.choice_rows(rng, app_probs[product_type])
 
     price_mult = rng.lognormal(0.0, 0.3, size=n_products)
     tier = np.digitize(np.log(price_mult), [-0.3 * 0.4307, 0.3 * 0.4307])  # normal terciles
@@ -467,11 +460,11 @@ def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article):
 
     # Category from the customer's favourites x this week's seasonality, or anything (exploration).
     fav = cust["fav_cat"][c]
-    row_cat = fav[np.arange(n), _choice_rows(rng, cust["fav_cat_w"][c] * season[w][fav])]
+    row_cat = fav[np.arange(n), cat.choice_rows(rng, cust["fav_cat_w"][c] * season[w][fav])]
     explore = rng.random(n) < _EXPLORE_CATEGORY
     overall = cat.shares(cats["weight"] * season[w])
     row_cat[explore] = rng.choice(len(overall), size=int(explore.sum()), p=overall)
-    row_col = cust["fav_col"][c][np.arange(n), _choice_rows(rng, cust["fav_col_w"][c])]
+    row_col = cust["fav_col"][c][np.arange(n), cat.choice_rows(rng, cust["fav_col_w"][c])]
     explore = rng.random(n) < _EXPLORE_COLOUR
     colour_share = cat.shares([x.share for x in cat.COLOURS])
     row_col[explore] = rng.choice(len(colour_share), size=int(explore.sum()), p=colour_share)
@@ -514,8 +507,7 @@ def generate_hm(
         images=images, leading_zeros=leading_zeros,
     )
     report = progress or (lambda stage, done, total: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = cat.output_dir(out_dir, "synthetic H&M data")
     rng = np.random.default_rng(cfg.seed)
     cats = _categories()
 

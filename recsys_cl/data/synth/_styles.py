@@ -56,13 +56,6 @@ class StylesSynthConfig(pydantic.BaseModel):
     images: bool = False
 
 
-def _pick(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each entry of ``rows`` draw a column index from the probability row ``probs[rows]``."""
-    cum = np.cumsum(probs[rows], axis=1)
-    u = rng.random(len(rows)) * cum[:, -1]
-    return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
-
-
 def generate_styles(
     out_dir: str | Path, *, products: int, seed: int = 0, images: bool = False, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -73,8 +66,7 @@ def generate_styles(
         first = exc.errors()[0]
         raise InputError(f"synthetic styles option {first['loc'][0]!r}: {first['msg']} (got {first.get('input')!r})") from None
     report = progress or (lambda stage, done, total: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = cat.output_dir(out_dir, "synthetic styles data")
     rng = np.random.default_rng(cfg.seed)
     n = cfg.products
     types = cat.STYLES_TYPES
@@ -84,13 +76,13 @@ def generate_styles(
 
     genders = tuple(_GENDER_WEIGHT)
     gender_p = np.array([[_GENDER_WEIGHT[g] if g in t[4] else 0.0 for g in genders] for t in types])
-    gender = _pick(rng, gender_p, typ)
+    gender = cat.choice_rows(rng, gender_p[typ])
 
     colour_names = [c[0] for c in cat.STYLES_COLOURS]
     base = np.array([c[2] for c in cat.STYLES_COLOURS])
     metal = np.isin(colour_names, ["Silver", "Gold", "Brown", "Black"])
     colour_p = np.array([base * np.where(metal, 3.0, 1.0) if t[0] == "Accessories" else base for t in types])
-    colour = _pick(rng, colour_p, typ)
+    colour = cat.choice_rows(rng, colour_p[typ])
     colour2 = (colour + rng.integers(1, len(colour_names), size=n)) % len(colour_names)
 
     def season_weights(article_type: str) -> list[float]:  # Summer, Fall, Winter, Spring
@@ -100,11 +92,11 @@ def generate_styles(
             return [0.3, 3.0, 4.0, 0.5]
         return [3.0, 3.0, 1.0, 0.8]
 
-    season = _pick(rng, np.array([season_weights(t[2]) for t in types]), typ)
+    season = cat.choice_rows(rng, np.array([season_weights(t[2]) for t in types])[typ])
     year = rng.choice(np.arange(2010, 2018), size=n, p=cat.shares([1, 4, 5, 3, 2, 2, 2, 1]))
     usages = ("Casual", "Formal", "Sports", "Ethnic", "Smart Casual", "Party")
     usage_p = np.array([[1.0 if u in t[5] else 0.0 for u in usages] for t in types])
-    usage = _pick(rng, usage_p, typ)
+    usage = cat.choice_rows(rng, usage_p[typ])
     style = rng.integers(0, len(cat.STYLES_STYLE_WORDS), size=n)
     brand_pick = rng.integers(0, 1 << 30, size=n)
     extra_comma = rng.random(n) < _EXTRA_COMMA

@@ -290,3 +290,10 @@ def test_purchases_fall_in_the_latent_favourite_categories(frames):
     chance = (fav_type[shuffled] == row_type[:, None]).any(axis=1).mean()
     assert hit > 0.75 and chance < 0.35, (hit, chance)
 
+
+
+def test_output_path_that_is_a_file_is_an_input_error(tmp_path):
+    target = tmp_path / "not_a_dir"
+    target.write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        generate_hm(target, **SMALL)
