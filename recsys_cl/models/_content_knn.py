@@ -127,8 +127,12 @@ class ContentKNN(Recommender):
             found_items = np.where(found >= 0, self.indexed_items[np.maximum(found, 0)], -1)
             excluded = train[users].toarray() > 0
             bad = (found < 0) | excluded[np.arange(len(users))[:, None], np.maximum(found_items, 0)]
-            # Keep the first k admissible hits per row, in faiss's order (score descending).
-            order = np.argsort(bad, axis=1, kind="stable")[:, :k]
+            # Keep the first k admissible hits per row by (score desc, item index asc), the tie rule of
+            # the shared top-K (exact unless a tie straddles the k_search cut, which faiss decides).
+            n_rows, width = found.shape
+            order = np.lexsort(
+                (found_items.ravel(), -sims.ravel(), bad.ravel(), np.repeat(np.arange(n_rows), width))
+            ).reshape(n_rows, width)[:, :k] % width
             take_ok = ~np.take_along_axis(bad, order, axis=1)
             width = order.shape[1]
             items[chunk, :width] = np.where(take_ok, np.take_along_axis(found_items, order, axis=1), -1)
