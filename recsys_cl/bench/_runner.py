@@ -182,6 +182,8 @@ def run_benchmark(
     out_dir = Path(out_dir)
     cells_dir = out_dir / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cells_dir.glob(".*.tmp"):  # left by a run killed mid-write; never a finished cell
+        stale.unlink()
     started = time.time()
     raw_overrides = dict(raw_overrides or {})
     unknown = set(raw_overrides) - {d.name for d in config.datasets}

@@ -1,0 +1,65 @@
+import pytest
+
+from recsys_cl.bench import grid, load_config
+from recsys_cl.errors import InputError
+
+GOOD = """
+name: t
+datasets:
+  - {name: ml, source: ml-100k}
+  - {name: syn, source: hm-synth, synth: {customers: 50, articles: 40, weeks: 4}}
+protocols: [loo, cold-item]
+embeddings:
+  - {name: txt, method: raw-text}
+models:
+  - {model: pop}
+  - {model: content-knn, embeddings: [txt]}
+  - {model: implicit-als, params: {factors: 8}, embeddings: [none]}
+seeds: [0, 1]
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "b.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_is_datasets_x_protocols_x_models_x_embeddings_x_seeds(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    cells = list(grid(config))
+    assert len(cells) == 2 * 2 * 3 * 2
+    assert {c.embedding_name for c in cells if c.model.model == "content-knn"} == {"txt"}
+    assert cells[0].describe() == "ml/loo/pop+none/seed=0"
+
+
+def test_cell_keys_change_with_inputs_and_only_then(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    cells = list(grid(config))
+    keys = [c.key(config, "fp") for c in cells]
+    assert len(set(keys)) == len(keys)
+    assert keys == [c.key(load_config(write(tmp_path, GOOD)), "fp") for c in cells]
+    assert cells[0].key(config, "other-data") != keys[0]
+    changed = load_config(write(tmp_path, GOOD.replace("factors: 8", "factors: 9")))
+    als = [c for c in grid(changed) if c.model.model == "implicit-als"][0]
+    als_before = [c for c in cells if c.model.model == "implicit-als"][0]
+    assert als.key(changed, "fp") != als_before.key(config, "fp")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.replace("seeds: [0, 1]", "seeds: [0, 1]\nepochs: 3"), "b.yaml: epochs: Extra inputs are not permitted"),
+        (lambda t: t.replace("{model: pop}", "{model: pop, params: {bogus: 1}}"), "b.yaml: models.0.params.bogus: Extra inputs are not permitted"),
+        (lambda t: t.replace("{model: pop}", "{model: popular}"), "b.yaml: models.0.model: unknown model 'popular'"),
+        (lambda t: t.replace("embeddings: [txt]", "embeddings: [img]"), "models.1.embeddings: 'img' is not one of the embeddings"),
+        (lambda t: t.replace("source: ml-100k", "source: movielens"), "b.yaml: datasets.0.source: Input should be"),
+        (lambda t: t.replace("protocols: [loo, cold-item]", "protocols: [loo, random]"), "b.yaml: protocols.1: Input should be"),
+        (lambda t: t.replace("synth: {customers: 50", "synth: {customers: 50, color: red"), "datasets.1.synth.color: Extra inputs"),
+        (lambda t: t + "  - {model: pop\n", "b.yaml:"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path, mutate, message):
+    with pytest.raises(InputError) as caught:
+        load_config(write(tmp_path, mutate(GOOD)))
+    assert message in str(caught.value) and "\n" not in str(caught.value)

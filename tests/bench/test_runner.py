@@ -1,0 +1,106 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recsys_cl.bench import load_config, run_benchmark
+
+CONFIG = """
+name: t
+datasets:
+  - {name: ml-100k, source: ml-100k}
+protocols: [loo]
+models:
+  - {model: pop}
+  - {model: itemknn}
+  - {model: implicit-als, params: {factors: 16, epochs: 5}}
+  - {model: implicit-bpr, params: {factors: 16, epochs: %(bpr_epochs)d}}
+seeds: [0, 1]
+ks: [10, 12]
+"""
+
+
+def config_file(tmp_path, bpr_epochs=20):
+    path = tmp_path / "t.yaml"
+    path.write_text(CONFIG % {"bpr_epochs": bpr_epochs})
+    return path
+
+
+def done_cells(out):
+    return sorted(p.name for p in (out / "cells").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ref")
+    out = tmp / "out"
+    run = run_benchmark(load_config(config_file(tmp)), out)
+    return out, run
+
+
+def test_results_layout_and_long_metrics(reference):
+    out, run = reference
+    assert run["cells_run_now"] == 8 and len(run["cells"]) == 8
+    metrics = pl.read_csv(out / "metrics.csv")
+    assert metrics.columns == ["dataset", "protocol", "model", "embedding", "seed", "segment", "metric", "k", "value"]
+    ndcg = metrics.filter((pl.col("segment") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10))
+    assert ndcg.height == 8
+    by_model = dict(zip(ndcg.filter(pl.col("seed") == 0)["model"], ndcg.filter(pl.col("seed") == 0)["value"]))
+    assert by_model["implicit-als(factors=16, epochs=5)"] > by_model["pop"]
+    segments = set(metrics["segment"])
+    assert {"all", "items:cold", "items:warm"} <= segments and any(s.startswith("users:") for s in segments)
+    record = json.loads(next((out / "cells").glob("*.json")).read_text())
+    assert record["fit_seconds"] >= 0 and record["recommend_seconds"] >= 0
+    per_user = pl.read_parquet(out / "cells" / f"{record['key']}.users.parquet")
+    assert per_user.filter((pl.col("scope") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10)).height == 943
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["packages"]["numpy"] and run_json["device"] == "cpu"
+
+
+def test_rerun_redoes_nothing_and_a_lost_cell_only(reference, tmp_path):
+    out, _ = reference
+    config = load_config(config_file(tmp_path))
+    again = run_benchmark(config, out)
+    assert again["cells_run_now"] == 0
+    victim = sorted((out / "cells").glob("*.json"))[3]
+    before = pl.read_csv(out / "metrics.csv")
+    victim.unlink()
+    third = run_benchmark(config, out)
+    assert third["cells_run_now"] == 1
+    assert pl.read_csv(out / "metrics.csv").equals(before)
+
+
+def test_resume_after_kill_9(reference, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "recsys_cl.cli", "bench", str(config_file(tmp_path)), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(done_cells(out) if (out / "cells").exists() else []) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = done_cells(out)
+    assert 2 <= len(finished) < 8, f"kill came too late or too early: {len(finished)} cells done"
+    for name in finished:  # every cell marked done is whole
+        json.loads((out / "cells" / name).read_text())
+        pl.read_parquet(out / "cells" / name.replace(".json", ".users.parquet"))
+    resumed = run_benchmark(load_config(config_file(tmp_path)), out)
+    assert resumed["cells_run_now"] == 8 - len(finished)
+    assert done_cells(out) == done_cells(ref_out)
+    assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
+    assert not list((out / "cells").glob(".*.tmp"))
+
+
+def test_ray_executor_gives_the_local_numbers(reference, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "ray"
+    run = run_benchmark(load_config(config_file(tmp_path)), out, executor="ray")
+    assert run["cells_run_now"] == 8
+    assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
