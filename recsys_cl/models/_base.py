@@ -87,11 +87,15 @@ class Recommender(abc.ABC):
         """``Name(param=value, ...)`` for the parameters that differ from the defaults (seed excluded)."""
         defaults = self.Config()
         changed = [
-            f"{k}={v}"
+            f"{k}={self._run_name_value(k, v)}"
             for k, v in self.config.model_dump().items()
             if k not in ("seed", "device") and getattr(defaults, k) != v
         ]
         return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
+
+    def _run_name_value(self, key: str, value: Any) -> str:
+        """How a changed parameter shows in ``run_name`` (backends shorten e.g. file paths)."""
+        return str(value)
 
     def fit(
         self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None = None, *, progress: Progress | None = None

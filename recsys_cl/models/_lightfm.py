@@ -63,6 +63,10 @@ class LightFMRecommender(Recommender):
     Config = LightFMConfig
     uses_item_embeddings = True
 
+    def _run_name_value(self, key: str, value: object) -> str:
+        # the file name, not the machine-dependent directory, identifies the item table in a run name
+        return Path(str(value)).name if key == "item_table" else str(value)
+
     def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
         from lightfm import LightFM
 

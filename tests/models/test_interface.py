@@ -21,6 +21,8 @@ def test_run_name_lists_changed_parameters_only() -> None:
     assert ItemKNN(neighbours=5, seed=3).run_name == "itemknn(neighbours=5)"
     assert create("lightfm", loss="bpr", epochs=3).run_name == "lightfm(loss=bpr, epochs=3)"
     assert ContentKNN(half_life_days=None).run_name == "content-knn(half_life_days=None)"
+    categorical = create("lightfm", item_features="categorical", item_table="/some/where/hm.item")
+    assert categorical.run_name == "lightfm(item_features=categorical, item_table=hm.item)"
 
 
 def test_registry_creates_by_name_and_rejects_unknown_names() -> None:
