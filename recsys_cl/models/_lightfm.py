@@ -2,6 +2,8 @@
 
 ``item_features`` selects what an item is made of (LightFM sums the learned vectors of an item's features):
 
+* ``auto`` (default): ``embeddings`` when item embeddings are passed to ``fit``, else ``none`` (so a
+  benchmark grid can run the same entry with and without embeddings);
 * ``none``: one identity feature per item (plain matrix factorisation);
 * ``embeddings``: identity + the item's L2-normalised embedding as dense feature columns;
 * ``categorical``: identity + one-hot attribute values from the ``.item`` table (``item_table``);
@@ -44,7 +46,7 @@ class LightFMConfig(ModelConfig):
     learning_rate: float = Field(0.05, gt=0)
     reg: float = Field(0.0, ge=0, description="L2 penalty on user and item features (LightFM's user_alpha/item_alpha)")
     max_sampled: int = Field(10, ge=1, description="WARP: negatives tried per positive")
-    item_features: Literal["none", "embeddings", "categorical", "both"] = "none"
+    item_features: Literal["auto", "none", "embeddings", "categorical", "both"] = "auto"
     item_identity: bool = Field(True, description="give items seen in training an identity feature besides their content")
     item_table: str | None = Field(None, description="path of the <ds>.item file, for categorical features")
     categorical_fields: tuple[str, ...] | None = Field(
@@ -71,7 +73,10 @@ class LightFMRecommender(Recommender):
         from lightfm import LightFM
 
         c = self.config
-        wants_embeddings = c.item_features in ("embeddings", "both")
+        self.item_features_used = c.item_features
+        if c.item_features == "auto":
+            self.item_features_used = "none" if item_embeddings is None else "embeddings"
+        wants_embeddings = self.item_features_used in ("embeddings", "both")
         if wants_embeddings and item_embeddings is None:
             raise InputError(f"lightfm: item_features={c.item_features} needs item embeddings")
         if not wants_embeddings and item_embeddings is not None:
@@ -79,7 +84,7 @@ class LightFMRecommender(Recommender):
                 f"lightfm: item embeddings given but item_features={c.item_features}; "
                 "use item_features=embeddings or both to use them"
             )
-        if c.item_features == "none" and not c.item_identity:
+        if self.item_features_used == "none" and not c.item_identity:
             raise InputError("lightfm: item_identity=false needs item_features (otherwise items have no features at all)")
         if c.item_features in ("categorical", "both") and c.item_table is None:
             raise InputError(f"lightfm: item_features={c.item_features} needs item_table (the .item file)")
@@ -110,7 +115,7 @@ class LightFMRecommender(Recommender):
 
     def _item_features(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> sp.csr_matrix | None:
         """(n_items, n_features) CSR, or None for LightFM's default identity."""
-        mode = self.config.item_features
+        mode = self.item_features_used
         if mode == "none":
             return None
         blocks = []

@@ -57,13 +57,26 @@ class TestLightFMContentOnly(BackendContract):
 
 def test_embeddings_without_embedding_features_is_an_error(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
     with pytest.raises(InputError, match="item_features=none"):
-        create("lightfm", epochs=1).fit(loo_encoded, item_embeddings)
+        create("lightfm", epochs=1, item_features="none").fit(loo_encoded, item_embeddings)
     with pytest.raises(InputError, match="needs item embeddings"):
         create("lightfm", epochs=1, item_features="embeddings").fit(loo_encoded)
     with pytest.raises(InputError, match="needs item_table"):
         create("lightfm", epochs=1, item_features="categorical").fit(loo_encoded)
     with pytest.raises(InputError, match="item_identity=false needs item_features"):
         create("lightfm", epochs=1, item_identity=False).fit(loo_encoded)
+
+
+def test_auto_features_follow_whether_embeddings_are_given(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
+    def top(model):
+        return model.recommend(k=5).items
+
+    with_auto = create("lightfm", epochs=3).fit(loo_encoded, item_embeddings)
+    explicit = create("lightfm", epochs=3, item_features="embeddings").fit(loo_encoded, item_embeddings)
+    assert with_auto.item_features_used == "embeddings"
+    assert np.array_equal(top(with_auto), top(explicit))
+    without = create("lightfm", epochs=3).fit(loo_encoded)
+    assert without.item_features_used == "none" and without.features is None
+    assert np.array_equal(top(without), top(create("lightfm", epochs=3, item_features="none").fit(loo_encoded)))
 
 
 def test_categorical_features_use_token_fields_only(loo_encoded: EncodedSplit, item_table_path: Path) -> None:

@@ -1,0 +1,516 @@
+"""RecBole backends: any RecBole general recommender by name, and NeuMF / LightGCN / SGL / BPR with
+optional item content (``content: none | init | fuse``).
+
+Training runs on OUR split: RecBole's ``Dataset`` is built straight from the ``EncodedSplit``
+matrices (no files, no second parse; one row per purchase, so repeat purchases weigh as in the
+atomic files), with RecBole's ``benchmark_filename`` mechanism keeping our train / valid / test
+parts. Early stopping watches ``valid_metric`` on the valid part (RecBole's full-ranking
+evaluation); the best weights are restored with the safe ``torch.load`` (see
+``recsys_cl.compat.recbole``). Recommendations go through the shared top-K helper over all our
+items with each user's training items excluded.
+
+RecBole gives ids in order of appearance (0 = [PAD]); ``_IdMap`` converts to and from our indices.
+Items with no training interaction are unknown to a pure-ID model: their embeddings never saw a
+positive, so they are scored ``UNKNOWN_SCORE`` (ranked last) rather than by a random vector.
+
+Content variants (``item_embeddings`` aligned to our item ids; items whose mask is False get no
+content contribution):
+
+* ``init`` - the ID item table(s) start from the content vectors projected to the table's width
+  by PCA (numpy SVD), rescaled to the table's initial standard deviation; then training as usual.
+* ``fuse`` - item representation = ID embedding + a learned linear projection of the content
+  vector (for LightGCN / SGL this is the layer-0 item embedding the graph propagates). ID rows of
+  items with no training interaction start at zero, so such items are represented by their
+  content alone and can be ranked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Any, ClassVar, Iterator, Literal
+
+import numpy as np
+from pydantic import Field
+
+from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.errors import InputError
+from recsys_cl.models._base import ModelConfig, Recommender, register
+
+#: score of items a model cannot know (no training interaction, no usable content): ranked last.
+UNKNOWN_SCORE = -1e30
+#: (user, item) pairs scored per chunk by models without a full-sort predictor (NeuMF).
+_PAIRS_PER_CHUNK = 2_000_000
+_DATASET_NAME = "recsys_cl"
+
+
+class RecBoleTrainConfig(ModelConfig):
+    """Training settings shared by every RecBole backend (RecBole's names and defaults, fewer epochs)."""
+
+    epochs: int = Field(100, ge=1)
+    learning_rate: float = Field(0.001, gt=0)
+    embedding_size: int = Field(64, ge=1)
+    train_batch_size: int = Field(2048, ge=1)
+    stopping_step: int = Field(10, ge=1, description="epochs without a better valid_metric before stopping")
+    valid_metric: str = Field("NDCG@10", description="RecBole metric@k watched for early stopping")
+    eval_batch_size: int = Field(4096, ge=1, description="users x items per evaluation batch (RecBole)")
+
+
+class RecBoleConfig(RecBoleTrainConfig):
+    """Any RecBole general recommender: ``model`` is its class name, ``params`` its own keys."""
+
+    model: str = "BPR"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+ContentMode = Literal["none", "init", "fuse"]
+
+
+class BPRRecBoleConfig(RecBoleTrainConfig):
+    content: ContentMode = "none"
+
+
+class NeuMFConfig(RecBoleTrainConfig):
+    content: ContentMode = "none"
+    mlp_hidden_size: list[int] = Field(default_factory=lambda: [128, 64])
+    dropout_prob: float = Field(0.1, ge=0, lt=1)
+    neg_samples: int = Field(1, ge=1, description="sampled negatives per positive (pointwise BCE loss)")
+
+
+class LightGCNConfig(RecBoleTrainConfig):
+    content: ContentMode = "none"
+    n_layers: int = Field(2, ge=1)
+    reg_weight: float = Field(1e-5, ge=0)
+
+
+class SGLConfig(RecBoleTrainConfig):
+    content: ContentMode = "none"
+    n_layers: int = Field(3, ge=1)
+    reg_weight: float = Field(1e-5, ge=0)
+    ssl_tau: float = Field(0.5, gt=0)
+    ssl_weight: float = Field(0.05, ge=0)
+    drop_ratio: float = Field(0.1, ge=0, lt=1)
+    augmentation: Literal["ED", "ND", "RW"] = Field("ED", description="edge / node dropout, random walk")
+
+
+# -- RecBole plumbing --------------------------------------------------------------------------
+@contextlib.contextmanager
+def _recbole_sandbox() -> Iterator[None]:
+    """Keep RecBole from reading our command line or hiding GPUs for the whole process.
+
+    ``Config`` parses ``sys.argv`` for ``--key=value`` overrides (the CLI's own options would
+    leak in) and writes ``CUDA_VISIBLE_DEVICES`` from ``gpu_id``.
+    """
+    argv, cuda = sys.argv, os.environ.get("CUDA_VISIBLE_DEVICES")
+    sys.argv = argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+        if cuda is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = cuda
+
+
+def _make_config(model: str, device: str, workdir: str, settings: dict[str, Any]) -> Any:
+    import recsys_cl.compat.recbole  # noqa: F401  (patches RecBole for NumPy 2 / pandas 3 / SciPy / torch)
+    from recbole.config import Config
+
+    from recsys_cl.models._base import resolve_device
+
+    use_cuda = resolve_device(device) == "cuda"
+    params = {
+        "data_path": workdir,
+        "checkpoint_dir": workdir,
+        "benchmark_filename": ["train", "valid", "test"],
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "load_col": {"inter": ["user_id", "item_id"]},
+        "gpu_id": "0" if use_cuda else "",
+        "use_gpu": use_cuda,
+        "show_progress": False,
+        "state": "warning",
+        "log_wandb": False,
+        "reproducibility": True,
+        "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": "user", "mode": "full"},
+        **settings,
+    }
+    with _recbole_sandbox():
+        try:
+            return Config(model=model, dataset=_DATASET_NAME, config_dict=params)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise InputError(f"RecBole model {model!r}: {str(exc).splitlines()[0]}") from exc
+
+
+def _encoded_dataset_class() -> type:
+    from recbole.data.dataset import Dataset
+    from recbole.utils import FeatureSource, FeatureType
+
+    class EncodedDataset(Dataset):
+        """RecBole ``Dataset`` whose interactions come from an ``EncodedSplit`` instead of files.
+
+        Tokens are our user / item indices as strings; every user and item of our vocabularies
+        is listed as a user / item feature, so all of them get a RecBole id (cold items too).
+        """
+
+        def __init__(self, config: Any, encoded: EncodedSplit) -> None:
+            self._encoded = encoded
+            super().__init__(config)
+
+        def _load_data(self, token: str, dataset_path: str) -> None:
+            import pandas as pd
+
+            enc = self._encoded
+            frames, sizes = [], []
+            for part in ("train", "valid", "test"):
+                m = enc.part(part).tocoo()
+                # one row per purchase, as in the atomic files (counts are whole numbers)
+                repeat = np.rint(m.data).astype(np.int64)
+                users, items = np.repeat(m.row, repeat), np.repeat(m.col, repeat)
+                frames.append(pd.DataFrame({self.uid_field: users.astype(str), self.iid_field: items.astype(str)}))
+                sizes.append(len(users))
+            self.inter_feat = pd.concat(frames, ignore_index=True)
+            self.file_size_list = sizes
+            self.user_feat = pd.DataFrame({self.uid_field: np.arange(enc.n_users).astype(str)})
+            self.item_feat = pd.DataFrame({self.iid_field: np.arange(enc.n_items).astype(str)})
+            for field, source in ((self.uid_field, FeatureSource.USER_ID), (self.iid_field, FeatureSource.ITEM_ID)):
+                self.field2type[field] = FeatureType.TOKEN
+                self.field2source[field] = source
+                self.field2seqlen[field] = 1
+
+    return EncodedDataset
+
+
+class _IdMap:
+    """RecBole ids <-> our indices (RecBole id 0 is [PAD])."""
+
+    def __init__(self, dataset: Any, encoded: EncodedSplit) -> None:
+        uid, iid = dataset.uid_field, dataset.iid_field
+        self.ours_of_rb_item = dataset.field2id_token[iid][1:].astype(np.int64)  # RecBole id r+1 -> our item
+        self.rb_of_our_user = np.zeros(encoded.n_users, dtype=np.int64)
+        self.rb_of_our_user[dataset.field2id_token[uid][1:].astype(np.int64)] = np.arange(1, dataset.user_num)
+        if len(self.ours_of_rb_item) != encoded.n_items or dataset.user_num - 1 != encoded.n_users:
+            raise AssertionError("RecBole vocabulary differs from the encoded split's")
+
+    def rb_rows(self, matrix: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Rows of ``matrix`` (our item order) in RecBole id order, with a ``fill`` row for [PAD]."""
+        out = np.full((len(self.ours_of_rb_item) + 1, *matrix.shape[1:]), fill, dtype=matrix.dtype)
+        out[1:] = matrix[self.ours_of_rb_item]
+        return out
+
+
+# -- content-aware item tables -----------------------------------------------------------------
+def _pca(content: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
+    """Project the rows with a vector onto their top ``width`` principal directions (n, width).
+
+    Fewer components than ``width`` (small catalogues / narrow vectors) leave the extra columns
+    zero; rows without a vector are zero.
+    """
+    out = np.zeros((len(content), width), dtype=np.float32)
+    rows = content[mask].astype(np.float64)
+    if len(rows) < 2:
+        return out
+    centred = rows - rows.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    n = min(width, vt.shape[0])
+    out[mask, :n] = (centred @ vt[:n].T).astype(np.float32)
+    return out
+
+
+def _content_module_class() -> type:
+    import torch
+    from torch import nn
+
+    class FusedItemEmbedding(nn.Module):
+        """Drop-in for an item ``nn.Embedding``: ``weight`` and ``__call__(ids)`` return
+        ID embedding + ``projection(content)`` (zero for items without a vector).
+
+        RecBole's models read their item table both ways (``self.item_embedding.weight`` in
+        LightGCN / SGL / BPR full ranking, ``self.item_embedding(ids)`` in losses), so swapping
+        the module fuses content everywhere without copying their forward passes.
+        """
+
+        def __init__(self, id_table: nn.Embedding, content: np.ndarray, mask: np.ndarray, trained: np.ndarray) -> None:
+            super().__init__()
+            with torch.no_grad():
+                start = id_table.weight.detach().clone()
+                start[torch.as_tensor(~trained)] = 0.0  # unseen items: content only, not random noise
+            self.id_weight = nn.Parameter(start)
+            self.projection = nn.Linear(content.shape[1], start.shape[1], bias=False)
+            # content is data, not a parameter: non-persistent keeps it out of every checkpoint
+            self.register_buffer("content", torch.as_tensor(content, dtype=torch.float32), persistent=False)
+            self.register_buffer("has_content", torch.as_tensor(mask, dtype=torch.float32)[:, None], persistent=False)
+
+        @property
+        def weight(self) -> torch.Tensor:
+            return self.id_weight + self.projection(self.content) * self.has_content
+
+        @property
+        def embedding_dim(self) -> int:
+            return self.id_weight.shape[1]
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.id_weight[ids] + self.projection(self.content[ids]) * self.has_content[ids]
+
+    return FusedItemEmbedding
+
+
+def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, mask: np.ndarray, trained: np.ndarray) -> None:
+    """``init``: overwrite the rows with content of each item table; ``fuse``: swap in the fused module.
+
+    ``content``/``mask``/``trained`` are in RecBole id order (row 0 = [PAD], mask False).
+    """
+    import torch
+
+    if mode == "none":
+        return
+    if mode == "fuse":
+        fused = _content_module_class()
+        for name in tables:
+            setattr(net, name, fused(getattr(net, name), content, mask, trained))
+        return
+    for name in tables:
+        table = getattr(net, name)
+        with torch.no_grad():
+            width = table.weight.shape[1]
+            projected = _pca(content, mask, width)
+            scale = float(table.weight[1:].std()) / max(float(projected[mask].std()), 1e-12)
+            rows = torch.as_tensor(np.flatnonzero(mask))
+            table.weight[rows] = torch.as_tensor(projected[mask] * scale, dtype=table.weight.dtype)
+
+
+# -- the backends ------------------------------------------------------------------------------
+class _RecBoleBackend(Recommender):
+    """Shared fit / score for every RecBole model."""
+
+    Config = RecBoleConfig
+    #: RecBole class name (the named backends) and the item tables their content goes into
+    recbole_model: ClassVar[str] = ""
+    item_tables: ClassVar[list[str]] = ["item_embedding"]
+
+    # subclasses: the model name and the RecBole config keys
+    def _model_name(self) -> str:
+        return self.recbole_model
+
+    def _settings(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "seed": c.seed,
+            "epochs": c.epochs,
+            "learning_rate": c.learning_rate,
+            "embedding_size": c.embedding_size,
+            "train_batch_size": c.train_batch_size,
+            "stopping_step": c.stopping_step,
+            "valid_metric": c.valid_metric,
+            "eval_batch_size": c.eval_batch_size,
+            "topk": [_metric_k(c.valid_metric)],
+            "metrics": [_metric_name(c.valid_metric)],
+        }
+
+    def _model_class(self) -> type:
+        from recbole.utils import get_model
+
+        try:
+            return get_model(self._model_name())
+        except ValueError as exc:
+            raise InputError(f"{self.registry_name}: {str(exc).splitlines()[0]}") from exc
+
+    @property
+    def _content(self) -> str:
+        return getattr(self.config, "content", "none")
+
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+        if self._content != "none" and item_embeddings is None:
+            raise InputError(f"{self.registry_name}: content={self._content!r} needs item embeddings")
+        if self._content == "none" and item_embeddings is not None:
+            raise InputError(f"{self.registry_name}: content is 'none'; set content to init or fuse to use item embeddings")
+        from recbole.data import data_preparation
+        from recbole.utils import init_seed
+
+        trained_ours = np.diff(split.train.tocsc().indptr) > 0
+        self._workdir = tempfile.TemporaryDirectory(prefix="recsys_cl_recbole_")
+        config = _make_config(self._model_name(), self.config.device, self._workdir.name, self._settings())
+        init_seed(config["seed"], config["reproducibility"])
+        dataset = _encoded_dataset_class()(config, split)
+        train_data, valid_data, _ = data_preparation(config, dataset)
+        ids = _IdMap(dataset, split)
+        trained = ids.rb_rows(trained_ours, fill=False)
+
+        init_seed(config["seed"], config["reproducibility"])
+        net = self._model_class()(config, train_data._dataset)
+        if self._content != "none":
+            assert item_embeddings is not None
+            matrix, mask = item_embeddings.aligned(split.item_ids)
+            _apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), trained)
+        net = net.to(config["device"])
+
+        trainer = _make_trainer(config, net, self.progress)
+        has_valid = split.valid.nnz > 0
+        # RecBole's full-ranking validation needs a valid part; without one, train all epochs.
+        trainer.fit(train_data, valid_data if has_valid else None, saved=True, show_progress=False)
+        from recsys_cl.compat.recbole import load_best_model
+
+        load_best_model(trainer)
+        net.eval()
+        self.best_epoch = getattr(trainer, "best_epoch", None)
+        self.best_valid_score = float(trainer.best_valid_score) if has_valid else None
+        self._net, self._ids, self._config = net, ids, config
+        # items a model cannot know: nothing in training and (for pure-ID models) no content
+        known = trained_ours.copy()
+        if self._content != "none":
+            assert item_embeddings is not None
+            known |= item_embeddings.aligned(split.item_ids)[1]
+        self._unknown_items = ~known
+        self._workdir.cleanup()
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        import torch
+        from recbole.data.interaction import Interaction
+
+        net, ids, cfg = self._net, self._ids, self._config
+        users = torch.as_tensor(ids.rb_of_our_user[user_idx], device=cfg["device"])
+        n_rb = len(ids.ours_of_rb_item) + 1
+        with torch.no_grad():
+            try:
+                scores = net.full_sort_predict(Interaction({cfg["USER_ID_FIELD"]: users}))
+            except NotImplementedError:  # pointwise models (NeuMF): score every (user, item) pair
+                items = torch.arange(n_rb, device=cfg["device"])
+                pairs = Interaction(
+                    {cfg["USER_ID_FIELD"]: users.repeat_interleave(n_rb), cfg["ITEM_ID_FIELD"]: items.repeat(len(users))}
+                )
+                scores = net.predict(pairs)
+        scores = scores.view(len(user_idx), n_rb)[:, 1:].float().cpu().numpy()
+        out = np.empty((len(user_idx), len(ids.ours_of_rb_item)), dtype=np.float32)
+        out[:, ids.ours_of_rb_item] = scores
+        out[:, self._unknown_items] = UNKNOWN_SCORE
+        return out
+
+    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        from recsys_cl.evaluation._topk import topk_from_scorer
+
+        assert self.encoded is not None
+        n_items = self.encoded.n_items
+        chunk = max(1, _PAIRS_PER_CHUNK // max(n_items, 1))
+        return topk_from_scorer(
+            self._score, n_items, k, user_idx, exclude=self.encoded.train, device="cpu", chunk_size=chunk, progress=self.progress
+        )
+
+
+def _metric_name(metric: str) -> str:
+    name, _, k = metric.partition("@")
+    if not k.isdigit() or not name:
+        raise InputError(f"valid_metric must look like NDCG@10 (got {metric!r})")
+    return name
+
+
+def _metric_k(metric: str) -> int:
+    _metric_name(metric)
+    return int(metric.partition("@")[2])
+
+
+def _make_trainer(config: Any, net: Any, progress: Any) -> Any:
+    """RecBole's trainer for the model, reporting epochs to ``progress`` and with no TensorBoard files."""
+    from unittest import mock
+
+    from recbole.trainer import trainer as trainer_module
+    from recbole.utils import get_trainer
+
+    base = get_trainer(config["MODEL_TYPE"], config["model"])
+    epochs = config["epochs"]
+
+    class ProgressTrainer(base):  # type: ignore[misc, valid-type]
+        def _train_epoch(self, train_data: Any, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
+            loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+            if progress is not None:
+                progress(epoch_idx + 1, epochs)
+            return loss
+
+    # RecBole's Trainer opens a TensorBoard writer under ./log_tensorboard: a library must not
+    # write into the caller's working directory, and nothing reads those files here.
+    with mock.patch.object(trainer_module, "get_tensorboard", lambda logger: mock.MagicMock()):
+        return ProgressTrainer(config, net)
+
+
+@register("recbole")
+class RecBoleModel(_RecBoleBackend):
+    """Any RecBole general recommender by class name (``model``), with its own keys in ``params``."""
+
+    Config = RecBoleConfig
+
+    def _model_name(self) -> str:
+        return self.config.model
+
+    def _settings(self) -> dict[str, Any]:
+        settings = super()._settings()
+        clash = sorted(set(self.config.params) & (set(settings) | {"data_path", "checkpoint_dir", "benchmark_filename"}))
+        if clash:
+            raise InputError(f"recbole: params may not set {', '.join(clash)} (use the top-level keys)")
+        return {**settings, **self.config.params}
+
+
+@register("bpr-recbole")
+class BPRRecBole(_RecBoleBackend):
+    """BPR-MF (Rendle et al. 2009) from RecBole, optionally with item content."""
+
+    Config = BPRRecBoleConfig
+    recbole_model = "BPR"
+    uses_item_embeddings = True
+
+
+@register("neumf")
+class NeuMFRecBole(_RecBoleBackend):
+    """NeuMF / NCF (He et al. 2017): GMF + MLP towers, pointwise loss with sampled negatives."""
+
+    Config = NeuMFConfig
+    recbole_model = "NeuMF"
+    item_tables = ["item_mf_embedding", "item_mlp_embedding"]
+    uses_item_embeddings = True
+
+    def _settings(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            **super()._settings(),
+            "mf_embedding_size": c.embedding_size,
+            "mlp_embedding_size": c.embedding_size,
+            "mlp_hidden_size": list(c.mlp_hidden_size),
+            "dropout_prob": c.dropout_prob,
+            "train_neg_sample_args": {"distribution": "uniform", "sample_num": c.neg_samples},
+        }
+
+
+@register("lightgcn")
+class LightGCNRecBole(_RecBoleBackend):
+    """LightGCN (He et al. 2020); content enters at the layer-0 item embeddings."""
+
+    Config = LightGCNConfig
+    recbole_model = "LightGCN"
+    uses_item_embeddings = True
+
+    def _settings(self) -> dict[str, Any]:
+        c = self.config
+        return {**super()._settings(), "n_layers": c.n_layers, "reg_weight": c.reg_weight}
+
+
+@register("sgl")
+class SGLRecBole(_RecBoleBackend):
+    """SGL (Wu et al. 2021): LightGCN with a self-supervised graph-augmentation loss."""
+
+    Config = SGLConfig
+    recbole_model = "SGL"
+    uses_item_embeddings = True
+
+    def _settings(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            **super()._settings(),
+            "n_layers": c.n_layers,
+            "reg_weight": c.reg_weight,
+            "ssl_tau": c.ssl_tau,
+            "ssl_weight": c.ssl_weight,
+            "drop_ratio": c.drop_ratio,
+            "type": c.augmentation,
+        }
