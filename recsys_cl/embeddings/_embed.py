@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_cl.data._atomic import read_atomic, write_json
 from recsys_cl.embeddings import _encoders as enc
@@ -75,9 +75,7 @@ def embed(
     started = time.perf_counter()
     if method not in METHODS:
         raise InputError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
-    opts = (options or EmbedOptions()).model_copy(update={})
-    if overrides:
-        opts = EmbedOptions.model_validate({**opts.model_dump(), **overrides})
+    opts = _options(options, overrides)
     tick = progress or (lambda *_: None)
     data_dir = Path(data_dir)
     name = data_dir.name
@@ -137,6 +135,18 @@ def embed(
 
 
 # ------------------------------------------------------------------ inputs
+
+
+def _options(options: EmbedOptions | None, overrides: dict[str, Any]) -> EmbedOptions:
+    opts = options or EmbedOptions()
+    if not overrides:
+        return opts
+    try:
+        return EmbedOptions.model_validate({**opts.model_dump(), **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"embed option {where!r}: {first['msg']}") from None
 
 
 def _text_vectors(items, data_dir, name, opts, tick):
@@ -357,7 +367,7 @@ def _train_clip(*, text_vectors, image_vectors, image_mask, opts, rng, tick, **_
     train_rows, held_rows = split_rows(len(both), opts.heldout_share, rng)
     xt, xi = to_device(text_vectors, cfg), to_device(image_vectors, cfg)
     text_head = make_head(text_vectors.shape[1], cfg).to(xt.device)
-    image_head = make_head(image_vectors.shape[1], cfg).to(xt.device)
+    image_head = make_head(image_vectors.shape[1], cfg, salt=1).to(xt.device)
     heads = torch.nn.ModuleDict({"text": text_head, "image": image_head})
     history = fit(heads, both[train_rows][:, None],
                   lambda r: symmetric_info_nce(image_head(xi[r[:, 0]]), text_head(xt[r[:, 0]]), cfg.temperature), cfg, tick)

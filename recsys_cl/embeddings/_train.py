@@ -54,8 +54,11 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
-def make_head(in_dim: int, config: TrainConfig) -> ProjectionHead:
-    return ProjectionHead(in_dim, config.hidden_dim, config.out_dim, config.dropout)
+def make_head(in_dim: int, config: TrainConfig, salt: int = 0) -> ProjectionHead:
+    """A head initialised from ``config.seed + salt`` without touching torch's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + salt)
+        return ProjectionHead(in_dim, config.hidden_dim, config.out_dim, config.dropout)
 
 
 def fit(
@@ -70,8 +73,14 @@ def fit(
     A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
     Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
     """
+    # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return _fit(modules, examples, batch_loss, config, progress)
+
+
+def _fit(modules, examples, batch_loss, config, progress) -> list[dict]:
     rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
     train_rows, valid_rows = split_rows(len(examples), config.valid_share, rng)
     if len(valid_rows) < 2:  # too few to form a batch: keep them for training
         train_rows, valid_rows = np.arange(len(examples)), np.empty(0, dtype=np.int64)
@@ -92,7 +101,7 @@ def fit(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total, count = total + float(loss) * len(chunk), count + len(chunk)
+            total, count = total + loss.item() * len(chunk), count + len(chunk)
         schedule.step()
         record = {"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": None}
         if len(valid_rows):
