@@ -1,0 +1,163 @@
+"""Metrics from rankings: recsys_cl vs ranx vs RecBole's evaluator on the same top-K lists.
+
+    python benchmarks/perf/bench_eval.py                       # 1,371,980 users, K=12; ranx/RecBole on 100,000
+    python benchmarks/perf/bench_eval.py --users 200000 --ref-users 20000
+
+Target (issue 3): all metrics (hr, ndcg, recall, precision, mrr, map at K=10 and 12) for 1,371,980
+users in under 2 s. Synthetic H&M-sized data: 105,542 items, 1-5 test items per user, Zipf-like
+popularity, a planted hit in ~15% of the lists so every metric has non-trivial values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def make_case(n_users: int, n_items: int, k: int, seed: int):
+    from recsys_cl.data._encoded import EncodedSplit
+    from recsys_cl.evaluation import Rankings
+
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    pop /= pop.sum()
+    n_test = rng.integers(1, 6, n_users)
+    rows = np.repeat(np.arange(n_users), n_test)
+    test = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, rng.choice(n_items, len(rows), p=pop))), shape=(n_users, n_items))
+    test.sum_duplicates()
+    n_train = rng.integers(0, 30, n_users)
+    rows = np.repeat(np.arange(n_users), n_train)
+    train = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, rng.choice(n_items, len(rows), p=pop))), shape=(n_users, n_items))
+    train.sum_duplicates()
+    # lists: distinct popular-ish items per user (sampled from the top 5,000 without repeats)
+    items = np.argsort(rng.random((n_users, 64)), axis=1)[:, :k]  # distinct positions 0..63
+    offset = rng.integers(0, 5000 - 64, n_users)[:, None]
+    items = items + offset
+    planted = rng.random(n_users) < 0.15
+    first_rel = test.indices[test.indptr[:-1]]
+    pos = rng.integers(0, k, n_users)
+    clash = (items == first_rel[:, None]).any(axis=1)
+    put = planted & ~clash
+    items[np.flatnonzero(put), pos[put]] = first_rel[put]
+    scores = np.tile(np.arange(k, 0, -1, dtype=np.float32), (n_users, 1))
+    user_ids = np.array([f"u{i:07d}" for i in range(n_users)])
+    item_ids = np.array([f"{i:010d}" for i in range(n_items)])
+    empty = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+    enc = EncodedSplit("temporal", user_ids, item_ids, train, empty, test, empty, None)
+    return enc, Rankings(user_ids, item_ids, np.arange(n_users, dtype=np.int64), items.astype(np.int64), scores, "synthetic")
+
+
+def timed(fn, *args, **kw):
+    start = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - start
+
+
+def kernel(enc, rankings, ks):
+    from recsys_cl.evaluation import METRICS, compute_metrics, hit_matrix
+
+    users = enc.eval_users("test")
+    rel = enc.test[users]
+    hits = hit_matrix(rankings.items[users], rel)
+    return compute_metrics(hits, np.diff(rel.indptr), METRICS, ks)
+
+
+def recbole_metrics(enc, rankings, ks, batch: int = 256):
+    """RecBole's Collector (rec.topk: positives gathered at the top-K positions from a dense per-batch
+    positive matrix) then its Hit/MRR/NDCG/Recall/Precision/MAP metric classes, as in full-sort evaluation."""
+    import torch
+
+    from recsys_cl.compat.recbole import install_numpy_aliases
+
+    install_numpy_aliases()
+    from recbole.evaluator.collector import DataStruct
+    from recbole.evaluator.metrics import MAP, MRR, NDCG, Hit, Precision, Recall
+
+    users = enc.eval_users("test")
+    topk_idx = torch.from_numpy(rankings.items[users])
+    parts = []
+    for s in range(0, len(users), batch):
+        sub = enc.test[users[s : s + batch]].tocoo()
+        pos_matrix = torch.zeros((sub.shape[0], enc.n_items), dtype=torch.int)
+        pos_matrix[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = 1
+        pos_len = pos_matrix.sum(dim=1, keepdim=True)
+        parts.append(torch.cat((torch.gather(pos_matrix, 1, topk_idx[s : s + batch]), pos_len), dim=1))
+    data = DataStruct()
+    data.set("rec.topk", torch.cat(parts))
+    collected = time.perf_counter()
+    config = {"topk": list(ks), "metric_decimal_place": 4}
+    out = {}
+    for cls in (Hit, MRR, NDCG, Recall, Precision, MAP):
+        out.update(cls(config).calculate_metric(data))
+    return out, collected
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", type=int, default=1_371_980)
+    p.add_argument("--items", type=int, default=105_542)
+    p.add_argument("--ref-users", type=int, default=100_000, help="users for the ranx / RecBole comparison")
+    p.add_argument("--k", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-ranx", action="store_true")
+    args = p.parse_args()
+    ks = sorted({10, args.k}) if args.k >= 10 else [args.k]
+
+    from recsys_cl.evaluation import evaluate
+
+    enc, rankings = make_case(args.users, args.items, args.k, args.seed)
+    print(f"metrics: {args.users:,} users, {args.items:,} items, K={args.k}, cutoffs {ks}, 6 metrics")
+    kernel(enc, rankings, ks)  # warm-up (page faults of first allocations)
+    values, t_kernel = timed(kernel, enc, rankings, ks)
+    res, t_eval = timed(evaluate, rankings, enc, ks=ks)
+    print(f"  recsys_cl metrics (hit matrix + 6 metrics x {len(ks)} cutoffs): {t_kernel:6.2f} s   "
+          f"target < 2 s: {'PASS' if t_kernel < 2 else 'FAIL'}")
+    print(f"  recsys_cl evaluate() (+ id checks, segments, coverage):       {t_eval:6.2f} s   "
+          f"ndcg@{args.k} = {res.summary[f'ndcg@{args.k}']:.4f}, map@{args.k} = {res.summary[f'map@{args.k}']:.4f}")
+
+    n = min(args.ref_users, args.users)
+    enc_s, rank_s = make_case(n, args.items, args.k, args.seed + 1)
+    ours, t_ours = timed(kernel, enc_s, rank_s, ks)
+    print(f"reference comparison on {n:,} users")
+    print(f"  recsys_cl: {t_ours:8.3f} s")
+
+    start = time.perf_counter()
+    rb, collected = recbole_metrics(enc_s, rank_s, ks)
+    t_rb, t_rb_metrics = time.perf_counter() - start, time.perf_counter() - collected
+    rb_diff = max(abs(rb[f"{'hit' if m == 'hr' else m}@{k}"] - round(float(ours[f'{m}@{k}'].mean()), 4))
+                  for m in ("hr", "mrr", "ndcg", "recall", "precision", "map") for k in ks)
+    print(f"  RecBole collector + metrics: {t_rb:8.3f} s (metric classes alone {t_rb_metrics:.3f} s)   "
+          f"ratio RecBole / recsys_cl = {t_rb / t_ours:.0f}x (metrics alone {t_rb_metrics / t_ours:.0f}x)   "
+          f"max |mean difference| (RecBole rounds to 4 dp): {rb_diff:.1e}")
+
+    if not args.skip_ranx:
+        from ranx import evaluate as ranx_evaluate
+
+        from recsys_cl.evaluation import qrels_from_split
+
+        def build():
+            return qrels_from_split(enc_s, "test"), rank_s.to_ranx_run()
+
+        names = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "mrr", "ndcg", "map") for k in ks]
+        qrels, run = build()
+        ranx_evaluate(qrels, run, names)  # warm-up: numba compilation is not counted
+        (qrels, run), t_build = timed(build)
+        _, t_rx = timed(ranx_evaluate, qrels, run, names)
+        users = enc_s.user_ids[enc_s.eval_users("test")]
+        n_rel = np.diff(enc_s.test[enc_s.eval_users("test")].indptr)
+        worst = 0.0
+        for m, name in zip(["hr", "precision", "recall", "mrr", "ndcg", "map"], ("hit_rate", "precision", "recall", "mrr", "ndcg", "map")):
+            for k in ks:
+                ref = np.array([run.scores[f"{name}@{k}"][u] for u in users])
+                mine = ours[f"{m}@{k}"] * (np.minimum(n_rel, k) / n_rel if m == "map" else 1.0)  # ranx AP / |R|
+                worst = max(worst, float(np.abs(mine - ref).max()))
+        print(f"  ranx build Run/Qrels: {t_build:8.2f} s   ranx evaluate: {t_rx:6.2f} s   "
+              f"ratio ranx (build + evaluate) / recsys_cl = {(t_build + t_rx) / t_ours:8.0f}x   "
+              f"evaluate only: {t_rx / t_ours:6.0f}x   max |per-user difference|: {worst:.1e}")
+
+
+if __name__ == "__main__":
+    main()
