@@ -44,6 +44,17 @@ class _ImplicitModel(Recommender):
     def _make(self) -> Any:
         raise NotImplementedError
 
+    def _common(self) -> dict[str, Any]:
+        """Constructor arguments both implicit models share, from our conventional config names."""
+        c = self.config
+        return {
+            "factors": c.factors,
+            "regularization": c.reg,
+            "iterations": c.epochs,
+            "num_threads": c.num_threads,
+            "random_state": c.seed,
+        }
+
     def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
         from threadpoolctl import threadpool_limits
 
@@ -76,15 +87,7 @@ class ImplicitALS(_ImplicitModel):
     def _make(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        c = self.config
-        return AlternatingLeastSquares(
-            factors=c.factors,
-            regularization=c.reg,
-            alpha=c.alpha,
-            iterations=c.epochs,
-            num_threads=c.num_threads,
-            random_state=c.seed,
-        )
+        return AlternatingLeastSquares(alpha=self.config.alpha, **self._common())
 
 
 @register("implicit-bpr")
@@ -96,12 +99,4 @@ class ImplicitBPR(_ImplicitModel):
     def _make(self) -> Any:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        c = self.config
-        return BayesianPersonalizedRanking(
-            factors=c.factors,
-            learning_rate=c.learning_rate,
-            regularization=c.reg,
-            iterations=c.epochs,
-            num_threads=c.num_threads,
-            random_state=c.seed,
-        )
+        return BayesianPersonalizedRanking(learning_rate=self.config.learning_rate, **self._common())

@@ -356,7 +356,7 @@ class _RecBoleBackend(Recommender):
 
         load_best_model(trainer)
         net.eval()
-        self.best_epoch = getattr(trainer, "best_epoch", None)
+        self.best_epoch = trainer.best_epoch
         self.best_valid_score = float(trainer.best_valid_score) if has_valid else None
         self._net, self._ids, self._config = net, ids, config
         # items a model cannot know: nothing in training and (for pure-ID models) no content
@@ -423,6 +423,13 @@ def _make_trainer(config: Any, net: Any, progress: Any) -> Any:
     epochs = config["epochs"]
 
     class ProgressTrainer(base):  # type: ignore[misc, valid-type]
+        best_epoch: int | None = None
+
+        def _save_checkpoint(self, epoch: int, *args: Any, **kwargs: Any) -> None:
+            # RecBole saves exactly when the valid metric improves (or every epoch without valid data)
+            self.best_epoch = epoch
+            super()._save_checkpoint(epoch, *args, **kwargs)
+
         def _train_epoch(self, train_data: Any, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
             loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
             if progress is not None:
