@@ -140,7 +140,6 @@ class Recommender(abc.ABC):
             self._score, self.encoded.n_items, k, user_idx, exclude=self.encoded.train, device="cpu", progress=self.progress
         )
 
-
     def _rank_by_factors(
         self,
         user_idx: np.ndarray,
