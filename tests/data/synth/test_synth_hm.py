@@ -297,3 +297,17 @@ def test_output_path_that_is_a_file_is_an_input_error(tmp_path):
     target.write_text("x")
     with pytest.raises(InputError, match="not a directory"):
         generate_hm(target, **SMALL)
+
+
+def test_distinct_draws_sample_without_replacement():
+    from recsys_cl.data.synth._hm import _distinct_draws
+
+    rng = np.random.default_rng(0)
+    p = np.array([0.7, 0.1, 0.1, 0.1])
+    draws = _distinct_draws(20_000, 2, lambda rows: rng.choice(4, size=len(rows), p=p))
+    assert (draws[:, 0] != draws[:, 1]).all()
+    # first pick ~ p; second pick given first = 0 is uniform over the rest; P(0 among the two) = 0.7 + 0.3 * 0.7 / 0.8
+    assert abs((draws[:, 0] == 0).mean() - 0.7) < 0.02
+    assert abs((draws == 0).any(axis=1).mean() - (0.7 + 0.3 * 0.7 / 0.8)) < 0.02
+    full = _distinct_draws(100, 4, lambda rows: rng.choice(4, size=len(rows), p=p))
+    assert (np.sort(full, axis=1) == np.arange(4)).all()
