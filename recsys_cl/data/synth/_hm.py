@@ -13,8 +13,8 @@ The generative model (every draw from one ``np.random.default_rng(seed)``, in a 
 --------------------------------------------------------------------------------------------
 Catalogue grammar. A *category* is a (section, product type) pair from :mod:`._catalogue`:
 index group -> index -> section -> product type, and each product type fixes the product group and
-garment group. Category weight = share of its index group / sections in the group / share of the
-type within the section (types weighted like the real article counts: trousers, dresses, sweaters
+garment group. Category weight = share of its index group / number of sections in the group x share
+of the type within the section (types weighted like the real article counts: trousers, dresses, sweaters
 most common).
 A *product* (``product_code``) draws a category, a graphical appearance (denim only for denim-able
 types), a name ("<word> <type noun>"), a description composed from fit, type noun, appearance,
@@ -37,7 +37,7 @@ Transactions, week by week (``weeks`` weeks ending on 2020-09-22). The week's vo
 yearly seasonality; rows come in *baskets* (1 + Poisson(1.2) rows: one customer, one day, one
 channel); the customer is drawn by activity. Each row picks a category from the customer's
 favourites weighted by taste x the category's seasonality this week (10%: any category by its
-overall weight x season), a colour (75% a favourite) and a price tier (60% the preferred one), then
+overall weight x season), a colour (75% a favourite) and a price tier (60% the preferred one, else any), then
 an article within that (category, colour, tier) cell with probability proportional to
 ``popularity x freshness`` (freshness ``0.1 + exp(-age_weeks / 8)``, zero before launch); an empty
 cell falls back to (category, colour), category, (index group, product type), product type,
