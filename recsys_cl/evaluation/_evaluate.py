@@ -246,9 +246,11 @@ def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.nd
         users = rankings.users.astype(np.int64)
     else:
         users = encoded.user_index(rankings.user_ids[rankings.users])
-    if len(np.unique(users)) != len(users):
-        u, c = np.unique(users, return_counts=True)
-        raise InputError(f"rankings {rankings.name}: user {str(encoded.user_ids[u[c > 1][0]])!r} has more than one list")
+    lists_per_user = np.bincount(users, minlength=encoded.n_users)
+    if users.size and lists_per_user.max() > 1:
+        raise InputError(
+            f"rankings {rankings.name}: user {str(encoded.user_ids[np.argmax(lists_per_user)])!r} has more than one list"
+        )
     items = rankings.items
     if items.size and (items.max() >= len(rankings.item_ids) or items.min() < -1):
         raise InputError(f"rankings {rankings.name}: item index outside its vocabulary of {len(rankings.item_ids)}")

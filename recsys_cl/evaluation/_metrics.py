@@ -157,8 +157,9 @@ def _cumsum_rows(x: np.ndarray) -> np.ndarray:
 def item_coverage(items: np.ndarray, n_items: int, k: int) -> float:
     """Share of the catalogue (``n_items``) that appears in at least one top-``k`` list."""
     top = items[:, :k].ravel()
-    top = top[top >= 0]
-    return float(np.unique(top).size / n_items) if n_items else float("nan")
+    seen = np.zeros(n_items, dtype=bool)
+    seen[top[top >= 0]] = True  # a mask, not np.unique: no sort or hash of millions of entries
+    return float(seen.mean()) if n_items else float("nan")
 
 
 def recommended_share(items: np.ndarray, in_group: np.ndarray, k: int) -> float:

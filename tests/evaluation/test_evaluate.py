@@ -133,10 +133,9 @@ def test_rankings_frame_round_trip_and_file_errors(tiny, tmp_path) -> None:
             Rankings.load(path, tiny)
 
 
-def test_ranx_run_round_trip(tiny) -> None:
-    r = _rank(tiny, {"a": ["i4", "i3"], "d": ["i1", "i2"]})
-    back = Rankings.from_ranx_run(r.to_ranx_run(), tiny)
-    np.testing.assert_array_equal(back.items, r.items)
+def test_rankings_from_run_dict_orders_by_score_then_item_id(tiny) -> None:
+    back = Rankings.from_ranx_run({"a": {"i3": 0.5, "i4": 0.9, "i1": 0.5}, "d": {"i2": 1.0}}, tiny)
+    assert [list(tiny.item_ids[row[row >= 0]]) for row in back.items] == [["i4", "i1", "i3"], ["i2"]]
 
 
 def test_evaluate_rankings_file_on_an_atomic_directory(tmp_path, tiny) -> None:

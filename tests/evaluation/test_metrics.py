@@ -90,6 +90,10 @@ def test_equal_to_ranx_per_user(seed: int) -> None:
     assert 0 < result.summary["hr@10"] < 1  # both hits and misses present
     qrels = qrels_from_split(enc, "test")
     run = rankings.to_ranx_run()
+    back = Rankings.from_ranx_run(run, enc)  # round trip keeps every list and its order
+    np.testing.assert_array_equal(enc.user_ids[back.users], enc.user_ids[rankings.users[(rankings.items >= 0).any(axis=1)]])
+    kept = (rankings.items >= 0).any(axis=1)
+    np.testing.assert_array_equal(back.items[:, : rankings.k], rankings.items[kept])
     ranx_names = {"hr": "hit_rate", "precision": "precision", "recall": "recall", "mrr": "mrr", "ndcg": "ndcg", "map": "map"}
     for k in [1, 3, 5, 10]:
         for ours, theirs in ranx_names.items():
