@@ -295,6 +295,73 @@ def bench_command(
     out.print(f"{len(run['cells'])} cells ({run['cells_run_now']} run now) in {run['seconds']:.0f} s -> {target}")
 
 
+# ---------------------------------------------------------------------------------------------- report / compare
+@app.command("report")
+def report_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench`"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default reports/<results name>)"),
+    latex: bool = typer.Option(False, "--latex", help="also write tables.tex"),
+    resamples: int = typer.Option(2000, help="resamples of the paired randomisation tests"),
+) -> None:
+    """Write report.md and a self-contained report.html (tables, significance, plots) for a results folder."""
+    from recsys_cl.reporting import write_report
+
+    target = out_dir or Path("reports") / results.name
+    with progress_bar("report") as progress:
+        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress)
+    for kind, path in written.items():
+        out.print(f"{kind}: {path}")
+
+
+baseline_app = typer.Typer(help="Baselines for regression tracking.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench`"),
+    out_file: Path = typer.Option(..., "--out", help="baseline JSON, e.g. results/baselines/NAME.json"),
+    metrics: str = typer.Option("ndcg@10,hr@10,map@12", help="tracked metrics (comma list)"),
+    per_user: bool = typer.Option(True, help="keep per-user scores so compare can test drops against noise"),
+) -> None:
+    """Save a run's tracked metrics (and per-user scores) as a baseline."""
+    from recsys_cl.reporting._regression import save_baseline
+
+    baseline = save_baseline(results, out_file, metrics=_csv_list(metrics, "--metrics"), per_user=per_user)
+    out.print(f"wrote {out_file}: {len(baseline['entries'])} tracked values")
+
+
+@app.command("compare")
+def compare_command(
+    current: Path = typer.Argument(..., help="results folder of the run to check"),
+    baseline: Path = typer.Option(..., help="baseline JSON from `recsys-cl baseline save`"),
+    rtol: float = typer.Option(0.02, help="relative drop tolerated"),
+    metrics: Optional[str] = typer.Option(None, help="tracked metrics (default: the baseline's)"),
+    alpha: float = typer.Option(0.05, help="significance level of the paired test on per-user scores"),
+) -> None:
+    """Diff a run against a baseline; exit 1 if a tracked metric fell beyond tolerance (and beyond noise)."""
+    from recsys_cl.reporting._regression import compare_to_baseline_file
+
+    rows, regressed = compare_to_baseline_file(
+        current, baseline, rtol=rtol, metrics=_csv_list(metrics, "--metrics") if metrics else None, alpha=alpha
+    )
+    table = Table(title=f"{current} vs {baseline} (rtol {rtol})")
+    for column in ("dataset", "protocol", "model", "metric", "baseline", "current", "change", "p (drop)", "status"):
+        table.add_column(column, justify="right" if column in ("baseline", "current", "change", "p (drop)") else "left")
+    for r in rows:
+        table.add_row(
+            r["dataset"], r["protocol"], r["variant"], r["metric"], f"{r['baseline']:.4f}",
+            "–" if r["current"] is None else f"{r['current']:.4f}",
+            "–" if r["change"] is None else f"{r['change']:+.2%}",
+            "–" if r["p"] is None else f"{r['p']:.3f}", r["status"],
+        )  # fmt: skip
+    out.print(table)
+    if regressed:
+        err.print("recsys-cl: regression: a tracked metric fell beyond tolerance (or is missing)")
+        raise typer.Exit(1)
+    out.print("no regression")
+
+
 def _bench_table(results: Path) -> Table:
     import polars as pl
 

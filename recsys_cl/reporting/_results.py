@@ -1,0 +1,107 @@
+"""Read a results folder written by the benchmark runner (``run.json``, ``cells/*.json``, per-user Parquet)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys_cl.errors import InputError
+
+
+@dataclasses.dataclass
+class Results:
+    directory: Path
+    run: dict[str, Any]
+    cells: list[dict[str, Any]]  # cell records, in grid order
+
+    @property
+    def name(self) -> str:
+        return self.run.get("config", {}).get("name", self.directory.name)
+
+    @property
+    def significance(self) -> dict[str, Any]:
+        return self.run.get("config", {}).get("significance", {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05})
+
+    def groups(self) -> list[tuple[str, str]]:
+        """(dataset, protocol) pairs in grid order."""
+        seen: dict[tuple[str, str], None] = {}
+        for c in self.cells:
+            seen[(c["dataset"], c["protocol"])] = None
+        return list(seen)
+
+    def cells_of(self, dataset: str, protocol: str) -> list[dict[str, Any]]:
+        return [c for c in self.cells if c["dataset"] == dataset and c["protocol"] == protocol]
+
+    def per_user(self, cell: dict[str, Any], metric: str, scope: str = "all") -> pl.DataFrame:
+        """``user_id, value`` of one cell for ``metric`` like ``ndcg@10`` (scope: all / cold / rare / warm)."""
+        name, _, k = metric.partition("@")
+        path = self.directory / "cells" / f"{cell['key']}.users.parquet"
+        if not path.is_file():
+            raise InputError(f"{path}: per-user scores missing")
+        frame = pl.read_parquet(path)
+        return (
+            frame.filter((pl.col("metric") == name) & (pl.col("k") == int(k)) & (pl.col("scope") == scope))
+            .select("user_id", "value")
+            .sort("user_id")
+        )
+
+    def seed_averaged(self, cells: list[dict[str, Any]], metric: str, scope: str = "all") -> pl.DataFrame:
+        """Per-user values averaged over the seeds of one (model, embedding) variant."""
+        frames = [self.per_user(c, metric, scope) for c in cells]
+        return pl.concat(frames).group_by("user_id").agg(pl.col("value").mean()).sort("user_id")
+
+    def embedding_quality(self) -> dict[str, dict[str, Any]]:
+        """``dataset/protocol/name`` -> quality JSON of every embedding the run learned."""
+        found = {}
+        for key, path in self.run.get("embeddings", {}).items():
+            quality = Path(f"{path}.quality.json")
+            if quality.is_file():
+                found[key] = json.loads(quality.read_text())
+        return found
+
+
+def variant_label(cell: dict[str, Any]) -> str:
+    return cell["model"] if cell["embedding"] == "none" else f"{cell['model']} + {cell['embedding']}"
+
+
+def variants(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Cells grouped by (model, embedding) label, seeds together, grid order kept."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        grouped.setdefault(variant_label(c), []).append(c)
+    return grouped
+
+
+def load_results(directory: str | Path) -> Results:
+    directory = Path(directory)
+    run_path = directory / "run.json"
+    if not run_path.is_file():
+        raise InputError(f"{directory}: no run.json (is this a results folder from `recsys-cl bench`?)")
+    run = json.loads(run_path.read_text())
+    cells = []
+    for entry in run.get("cells", []):
+        path = directory / "cells" / f"{entry['key']}.json"
+        if path.is_file():
+            cells.append(json.loads(path.read_text()))
+    if not cells:
+        raise InputError(f"{directory}: no finished cells")
+    return Results(directory, run, cells)
+
+
+def mean_ci_over_seeds(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% t-interval over seeds (NaN interval for a single seed)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return mean, mean - half, mean + half

@@ -1,0 +1,209 @@
+"""The report's tables: main comparison, contrastive vs collaborative, cold-start segments.
+
+Each builder returns a :class:`Table` (strings plus which cells are best), rendered to Markdown,
+HTML or LaTeX by the same code, so the three formats never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys_cl.evaluation._significance import compare_to_baseline
+from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variant_label, variants
+
+MAIN_METRICS = ["hr@10", "ndcg@10", "recall@10", "mrr@10", "map@12"]
+UP, DOWN = "▲", "▼"
+
+
+@dataclasses.dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    bold: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+    note: str = ""
+
+    def to_markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        for r, row in enumerate(self.rows):
+            cells = [f"**{v}**" if (r, c) in self.bold else v for c, v in enumerate(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = []
+        for r, row in enumerate(self.rows):
+            cells = "".join(
+                f"<td><b>{html.escape(v)}</b></td>" if (r, c) in self.bold else f"<td>{html.escape(v)}</td>"
+                for c, v in enumerate(row)
+            )
+            body.append(f"<tr>{cells}</tr>")
+        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
+        return f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+    def to_latex(self) -> str:
+        def esc(v: str) -> str:
+            v = v.replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%").replace("_", "\\_")
+            v = v.replace("#", "\\#").replace("±", "$\\pm$").replace(UP, "$^\\blacktriangle$").replace(DOWN, "$^\\blacktriangledown$")
+            return v
+
+        lines = [
+            "\\begin{table}[t]", "\\centering", f"\\caption{{{esc(self.title)}}}",
+            "\\begin{tabular}{l" + "r" * (len(self.columns) - 1) + "}", "\\toprule",
+            " & ".join(esc(c) for c in self.columns) + " \\\\", "\\midrule",
+        ]  # fmt: skip
+        for r, row in enumerate(self.rows):
+            cells = [f"\\textbf{{{esc(v)}}}" if (r, c) in self.bold else esc(v) for c, v in enumerate(row)]
+            lines.append(" & ".join(cells) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _metrics_present(cells: list[dict[str, Any]], wanted: list[str]) -> list[str]:
+    have = set(cells[0]["summary"]) if cells else set()
+    return [m for m in wanted if m in have]
+
+
+def _scores(results: Results, groups: dict[str, list[dict[str, Any]]], metrics: list[str], scope: str = "all") -> dict[str, dict[str, np.ndarray]]:
+    """Seed-averaged per-user values, aligned by user id across variants."""
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for label, cells in groups.items():
+        scores[label] = {m: results.seed_averaged(cells, m, scope)["value"].to_numpy() for m in metrics}
+    return scores
+
+
+def main_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table:
+    """Models x metrics: mean over seeds ± 95% CI (over seeds; bootstrap over users for one seed), best in bold,
+    ▲/▼ = significantly above/below the baseline (paired randomisation test, Holm-corrected), W/T/L vs baseline."""
+    cells = results.cells_of(dataset, protocol)
+    metrics = _metrics_present(cells, metrics or MAIN_METRICS)
+    groups = variants(cells)
+    sig = results.significance
+    baseline = sig["baseline"] if sig["baseline"] in groups else next(iter(groups))
+    comparison = compare_to_baseline(_scores(results, groups, metrics), baseline, alpha=sig["alpha"], n_resamples=n_resamples)
+    key_metric = sig["metric"] if sig["metric"] in metrics else metrics[0]
+    base_scores = results.seed_averaged(groups[baseline], key_metric)["value"].to_numpy()
+    columns = ["model", *metrics, f"W/T/L vs {baseline} ({key_metric})", "fit s"]
+    rows: list[list[str]] = []
+    means: dict[tuple[int, int], float] = {}
+    for r, (label, group) in enumerate(groups.items()):
+        row = [label]
+        for c, metric in enumerate(metrics, start=1):
+            mean, low, high = mean_ci_over_seeds([cell["summary"].get(metric) for cell in group])
+            stats_row = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
+            if math.isnan(low):  # one seed: bootstrap interval over users
+                low, high = stats_row["ci_low"], stats_row["ci_high"]
+            mark = ""
+            if label != baseline and stats_row["significant"]:
+                mark = UP if stats_row["diff"] > 0 else DOWN
+            half = (high - low) / 2 if not math.isnan(high) else float("nan")
+            row.append(f"{_fmt(mean)} ± {_fmt(half)}{mark}")
+            means[(r, c)] = mean
+        mine = results.seed_averaged(group, key_metric)["value"].to_numpy()
+        if label == baseline:
+            row.append("–")
+        else:
+            row.append(f"{int((mine > base_scores).sum())}/{int((mine == base_scores).sum())}/{int((mine < base_scores).sum())}")
+        row.append(_fmt(float(np.mean([cell["fit_seconds"] for cell in group])), 1))
+        rows.append(row)
+    bold = set()
+    for c in range(1, len(metrics) + 1):
+        column = {rc: v for rc, v in means.items() if rc[1] == c and not math.isnan(v)}
+        if column:
+            best = max(column.values())
+            bold |= {rc for rc, v in column.items() if v == best}
+    seeds = sorted({cell["seed"] for cell in cells})
+    n_users = cells[0]["n_users"]
+    note = (
+        f"{n_users:,} test users; seeds {seeds}; ± = half-width of the 95% CI "
+        f"({'t over seeds' if len(seeds) > 1 else 'bootstrap over users'}); {UP}/{DOWN}: significantly higher/lower "
+        f"than {baseline} (paired randomisation test, Holm-corrected over models, alpha {sig['alpha']})."
+    )
+    return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
+
+
+def contrastive_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table | None:
+    """Each model with and without each embedding: the delta and its significance (paired, Holm over the embeddings)."""
+    cells = results.cells_of(dataset, protocol)
+    metrics = _metrics_present(cells, metrics or ["ndcg@10", "hr@10", "map@12"])
+    by_model: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for cell in cells:
+        by_model.setdefault(cell["model"], {}).setdefault(cell["embedding"], []).append(cell)
+    rows = []
+    for model, by_embedding in by_model.items():
+        if "none" not in by_embedding or len(by_embedding) < 2:
+            continue
+        groups = {emb: group for emb, group in by_embedding.items()}
+        comparison = compare_to_baseline(_scores(results, groups, metrics), "none", alpha=results.significance["alpha"], n_resamples=n_resamples)
+        for emb in by_embedding:
+            if emb == "none":
+                continue
+            for metric in metrics:
+                r = comparison.filter((pl.col("model") == emb) & (pl.col("metric") == metric)).row(0, named=True)
+                rows.append([
+                    model, emb, metric, _fmt(r["baseline_mean"]), _fmt(r["mean"]),
+                    f"{r['diff']:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]",
+                    _fmt(r["p_randomisation_holm"], 4), "yes" if r["significant"] else "no",
+                ])  # fmt: skip
+    if not rows:
+        return None
+    columns = ["model", "embedding", "metric", "without", "with", "delta [95% CI]", "p (Holm)", "significant"]
+    return Table(f"{dataset} / {protocol}: contrastive embedding vs none", columns, rows,
+                 note="Paired randomisation test over users; Holm-corrected across the embedding variants of each model.")  # fmt: skip
+
+
+def segment_table(results: Results, dataset: str, protocol: str, metric: str = "ndcg@10") -> Table:
+    """``metric`` per user-activity segment and per test-item popularity segment (n users in brackets)."""
+    cells = results.cells_of(dataset, protocol)
+    groups = variants(cells)
+    first = cells[0]["segments"]
+    # JSON written with sorted keys puts "11+" before "3-5": order bins by their lower bound.
+    user_labels = sorted(first.get("user_activity", {}), key=lambda s: int(s.split("-")[0].rstrip("+")))
+    item_labels = list(first.get("item_popularity", {}))
+    columns = ["model", *[f"users {u}" for u in user_labels], *[f"items {i}" for i in item_labels]]
+    rows = []
+    for label, group in groups.items():
+        row = [label]
+        for kind, labels in (("user_activity", user_labels), ("item_popularity", item_labels)):
+            for seg in labels:
+                values = [c["segments"][kind][seg].get(metric) for c in group]
+                n = group[0]["segments"][kind][seg].get("n_users", 0)
+                if not n:
+                    row.append("empty")
+                else:
+                    row.append(f"{_fmt(mean_ci_over_seeds(values)[0])} ({n:,})")
+        rows.append(row)
+    return Table(
+        f"{dataset} / {protocol}: {metric} by segment", columns, rows,
+        note="users by number of training interactions; items by training popularity (cold = never in training). "
+        "Item segments score each user on the test items of that segment only.",
+    )  # fmt: skip
+
+
+def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Table]]:
+    """(section, table) for every (dataset, protocol) of the run."""
+    tables: list[tuple[str, Table]] = []
+    for dataset, protocol in results.groups():
+        tables.append(("main", main_table(results, dataset, protocol, n_resamples=n_resamples)))
+        contrast = contrastive_table(results, dataset, protocol, n_resamples=n_resamples)
+        if contrast is not None:
+            tables.append(("contrastive", contrast))
+        tables.append(("segments", segment_table(results, dataset, protocol)))
+    return tables
+
+
+def variant_names(cells: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(variant_label(c) for c in cells))
