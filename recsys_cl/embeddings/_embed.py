@@ -329,13 +329,18 @@ def _train_simclr(*, image_vectors, image_mask, items, data_dir, name, opts, rng
     encoder = enc.ImageEncoder(opts.image_model, opts.train.device)
     n, views = len(paths), opts.simclr_views
     first, second = np.zeros((n * views, base.shape[1]), np.float32), np.zeros((n * views, base.shape[1]), np.float32)
-    for i, path in enumerate(paths):  # augmented views change every run of the seed, so they are not cached
-        with Image.open(path) as img:
-            img.load()
-            batch = [augment(img, rng, colour_jitter=opts.colour_jitter) for _ in range(2 * views)]
-        feats = encoder.encode_images(batch)
-        first[i * views : (i + 1) * views], second[i * views : (i + 1) * views] = feats[:views], feats[views:]
-        tick("augment images", i + 1, n)
+    per_forward = max(1, 64 // (2 * views))  # items per encoder batch (about 64 images)
+    for start in range(0, n, per_forward):  # views are drawn afresh from the seed, so they are not cached
+        batch = []
+        for path in paths[start : start + per_forward]:
+            with Image.open(path) as img:
+                img.load()
+                batch += [augment(img, rng, colour_jitter=opts.colour_jitter) for _ in range(2 * views)]
+        feats = encoder.encode_images(batch).reshape(-1, 2, views, base.shape[1])
+        stop = start + len(feats)
+        first[start * views : stop * views] = feats[:, 0].reshape(-1, base.shape[1])
+        second[start * views : stop * views] = feats[:, 1].reshape(-1, base.shape[1])
+        tick("augment images", stop, n)
     # held-out items: their view pairs are positives, views of two different items negatives
     train_items, held_items = split_rows(n, opts.heldout_share, rng)
     owner = np.repeat(np.arange(n), views)
