@@ -93,65 +93,58 @@ def hit_matrix(items: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
 def compute_metrics(hits: np.ndarray, n_relevant: np.ndarray, metrics: Sequence[str], ks: Sequence[int]) -> dict[str, np.ndarray]:
     """Per-user values ``{"ndcg@10": (n,) float64, ...}`` from ``hits`` (n, K) bool and ``n_relevant`` (n,) >= 1.
 
-    Definitions in the module docstring. Works on the transposed (K, n) layout so every step is a
-    contiguous vector operation over users (a cumsum along short rows is several times slower).
+    Definitions in the module docstring. One pass over the K positions with running per-user sums
+    (hits, DCG, precision at hits) as contiguous vectors over users: no (n, K) float temporaries,
+    which at 1.4M users cost more in memory traffic than the arithmetic.
     """
     n, max_k = hits.shape
     if np.any(n_relevant < 1):
         raise InputError("every evaluated user needs at least one relevant item")
-    if ks and max(ks) > max_k:
+    if not ks:
+        return {}
+    if max(ks) > max_k:
         raise InputError(f"cutoff K={max(ks)} exceeds the hit matrix width {max_k}")
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise InputError(f"unknown metric {sorted(unknown)[0]!r}; expected one of {', '.join(METRICS)}")
     kmax = max(ks)
-    ht = np.ascontiguousarray(hits[:, :kmax].T)  # (kmax, n) bool
+    wanted_k = set(ks)
+    ht = np.ascontiguousarray(hits[:, :kmax].T)  # (kmax, n) bool: row j = position j + 1
     n_rel = n_relevant.astype(np.float64)
-    wanted = set(metrics)
+    # IDCG by number of relevant items m (capped at k below): ideal[m] = sum_{j=1..m} 1 / log2(j + 1)
+    ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, kmax + 2, dtype=np.float64)))])
+    cum_hits = np.zeros(n)
+    dcg = np.zeros(n)
+    prec_sum = np.zeros(n)  # sum of precision@j over the hit positions j
+    reciprocal = np.zeros(n)  # 1 / first hit position, 0 until found
+    step = np.empty(n)
     out: dict[str, np.ndarray] = {}
-    cum_hits = _cumsum_rows(ht) if wanted & {"hr", "recall", "precision", "map"} else None
-    if "ndcg" in wanted:
-        discount = 1.0 / np.log2(np.arange(2, kmax + 2, dtype=np.float64))
-        cum_dcg = _cumsum_rows(ht * discount[:, None])
-        ideal = np.concatenate([[0.0], np.cumsum(discount)])  # ideal[m] = IDCG with m relevant items
-    if "mrr" in wanted:
-        # first hit position per user (1-based); 0 when there is none
-        first = np.where(ht.any(axis=0), ht.argmax(axis=0) + 1, 0)
-        reciprocal = np.zeros(n, dtype=np.float64)
-        np.divide(1.0, first, out=reciprocal, where=first > 0)
-    if "map" in wanted:
-        positions = np.arange(1, kmax + 1, dtype=np.float64)[:, None]
-        cum_prec_at_hits = _cumsum_rows(ht * (cum_hits / positions))
-    for k in ks:
-        c = k - 1
+    for j in range(kmax):
+        h = ht[j]
+        pos = j + 1
+        np.add(cum_hits, h, out=cum_hits)
+        np.multiply(h, 1.0 / np.log2(pos + 1.0), out=step)
+        np.add(dcg, step, out=dcg)
+        np.multiply(h, cum_hits / pos, out=step)
+        np.add(prec_sum, step, out=prec_sum)
+        np.copyto(reciprocal, 1.0 / pos, where=h & (reciprocal == 0))
+        if pos not in wanted_k:
+            continue
         for m in metrics:
             if m == "hr":
-                v = (cum_hits[c] > 0).astype(np.float64)
+                v = (cum_hits > 0).astype(np.float64)
             elif m == "precision":
-                v = cum_hits[c] / k
+                v = cum_hits / pos
             elif m == "recall":
-                v = cum_hits[c] / n_rel
+                v = cum_hits / n_rel
             elif m == "mrr":
-                v = np.where((first > 0) & (first <= k), reciprocal, 0.0)
+                v = reciprocal.copy()
             elif m == "ndcg":
-                v = cum_dcg[c] / ideal[np.minimum(n_relevant, k)]
-            elif m == "map":
-                v = cum_prec_at_hits[c] / np.minimum(n_rel, k)
-            else:  # parse_metrics guards this
-                raise InputError(f"unknown metric {m!r}")
-            out[f"{m}@{k}"] = v
-    return out
-
-
-def _cumsum_rows(x: np.ndarray) -> np.ndarray:
-    """Cumulative sum over axis 0 of a (K, n) array as float64.
-
-    Written as K vector additions because ``np.cumsum(axis=0)`` on a (12, 1.4M) array is ~15x slower
-    (measured: 0.41 s vs 0.025 s): it does not vectorise across the contiguous axis.
-    """
-    out = np.empty(x.shape, dtype=np.float64)
-    if x.shape[0]:
-        out[0] = x[0]
-    for j in range(1, x.shape[0]):
-        np.add(out[j - 1], x[j], out=out[j])
-    return out
+                v = dcg / ideal[np.minimum(n_relevant, pos)]
+            else:  # map
+                v = prec_sum / np.minimum(n_rel, pos)
+            out[f"{m}@{pos}"] = v
+    return {f"{m}@{k}": out[f"{m}@{k}"] for k in sorted(wanted_k) for m in metrics}
 
 
 def item_coverage(items: np.ndarray, n_items: int, k: int) -> float:
