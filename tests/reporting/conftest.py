@@ -1,0 +1,59 @@
+"""Hand-made results folders (cells with known per-user scores), so report values can be checked exactly."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys_cl.data._atomic import write_json
+
+N_USERS = 200
+
+
+def write_run(directory, variants, name="fake"):
+    """variants: {(model, embedding): per-user ndcg@10 array}; hr@10 = ndcg@10 > 0."""
+    cells_dir = directory / "cells"
+    cells_dir.mkdir(parents=True)
+    entries = []
+    users = [f"u{i:03d}" for i in range(N_USERS)]
+    for n, ((model, embedding), ndcg) in enumerate(variants.items()):
+        key = f"k{n}"
+        hr = (np.asarray(ndcg) > 0).astype(float)
+        frames = []
+        for metric, values in (("ndcg", ndcg), ("hr", hr)):
+            frames.append(pl.DataFrame({
+                "user_id": users, "metric": [metric] * N_USERS, "k": [10] * N_USERS, "value": np.asarray(values, float),
+                "user_segment": ["1-2"] * 100 + ["11+"] * 100, "scope": ["all"] * N_USERS,
+            }, schema_overrides={"k": pl.Int32}))  # fmt: skip
+        pl.concat(frames).write_parquet(cells_dir / f"{key}.users.parquet")
+        summary = {"ndcg@10": float(np.mean(ndcg)), "hr@10": float(hr.mean()), "n_users": float(N_USERS)}
+        segments = {
+            "user_activity": {
+                "1-2": {"n_users": 100, "ndcg@10": float(np.mean(ndcg[:100]))},
+                "11+": {"n_users": 100, "ndcg@10": float(np.mean(ndcg[100:]))},
+                "3-5": {"n_users": 0, "ndcg@10": None},
+            },
+            "item_popularity": {"cold": {"n_users": 0, "ndcg@10": None}, "warm": {"n_users": N_USERS, "ndcg@10": summary["ndcg@10"]}},
+        }
+        record = {"key": key, "dataset": "ds", "protocol": "loo", "model": model, "embedding": embedding, "seed": 0,
+                  "summary": summary, "segments": segments, "n_users": N_USERS, "fit_seconds": 1.0 + n,
+                  "recommend_seconds": 0.1}  # fmt: skip
+        write_json(cells_dir / f"{key}.json", record)
+        entries.append({"key": key, "dataset": "ds", "protocol": "loo", "model": model, "embedding": embedding, "seed": 0})
+    write_json(directory / "run.json", {
+        "config": {"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}},
+        "cells": entries, "device": "cpu", "executor": "local", "embeddings": {}, "datasets": {},
+    })  # fmt: skip
+    return directory
+
+
+@pytest.fixture
+def fake_results(tmp_path):
+    rng = np.random.default_rng(0)
+    return write_run(tmp_path / "run", {
+        ("pop", "none"): np.full(N_USERS, 0.1),
+        ("als", "none"): np.full(N_USERS, 0.3),
+        ("als", "txt"): np.full(N_USERS, 0.3) + rng.normal(0, 0.01, N_USERS),  # same on average: no effect
+        ("knn", "none"): np.full(N_USERS, 0.05),
+    })  # fmt: skip

@@ -1,0 +1,50 @@
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from recsys_cl.reporting import write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  document.body.setAttribute('data-images', imgs.length);
+  document.body.setAttribute('data-images-loaded', imgs.filter(i => i.complete && i.naturalWidth > 0).length);
+  document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
+  document.body.setAttribute('data-table-rows', document.querySelectorAll('tbody tr').length);
+});
+</script></body>"""
+
+
+def test_report_files_and_figures(fake_results, tmp_path):
+    written = write_report(fake_results, tmp_path / "rep", latex=True, n_resamples=200)
+    assert set(written) == {"markdown", "html", "latex"}
+    md = written["markdown"].read_text()
+    assert "## Main comparison" in md and "## Cold start" in md and "contrastive embedding vs none" in md
+    pngs = sorted(p.name for p in (tmp_path / "rep" / "figures").glob("*.png"))
+    assert {"bars-ds-loo-ndcg-at-10.png", "coldwarm-ds-loo.png", "curve-ds-loo-ndcg.png", "time-ds-loo.png"} <= set(pngs)
+    assert all((tmp_path / "rep" / "figures" / p.replace(".png", ".svg")).is_file() for p in pngs)
+    html = written["html"].read_text()
+    assert "src=\"figures/" not in html and html.count("data:image/png;base64,") == len(pngs)
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="headless Chromium not installed (.ci/run installs it)")
+def test_html_renders_tables_and_images_in_headless_chromium(fake_results, tmp_path):
+    assert CHROMIUM, "CI must have Chromium (.ci/run installs Debian's chromium)"
+    written = write_report(fake_results, tmp_path / "rep", n_resamples=200)
+    probe = tmp_path / "probe.html"
+    probe.write_text(written["html"].read_text().replace("</body>", PROBE))
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    body = re.search(r"<body([^>]*)>", result.stdout)
+    assert body, result.stderr[-2000:]
+    attrs = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body.group(1)))
+    assert int(attrs["images"]) >= 4 and attrs["images-loaded"] == attrs["images"]
+    assert int(attrs["tables"]) == 3 and int(attrs["table-rows"]) == 4 + 2 + 4  # main, contrastive (ndcg@10, hr@10), segments
