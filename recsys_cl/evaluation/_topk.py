@@ -197,8 +197,11 @@ def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         val, idx = val[:, :k].contiguous(), idx[:, :k].contiguous()
     else:
         ambiguous = torch.zeros(len(val), dtype=torch.bool, device=val.device)
-    if ambiguous.any():
-        rows = torch.nonzero(ambiguous).squeeze(1)
+    # Redo tied rows exactly, a few at a time: the cumsum below is int64 per score, so a model whose
+    # every row ties (popularity counts) would otherwise need 2x the chunk's memory at once.
+    tied_rows = torch.nonzero(ambiguous).squeeze(1)
+    for start in range(0, len(tied_rows), 64):
+        rows = tied_rows[start : start + 64]
         sr, tr = s[rows], thr[rows]
         greater = sr > tr
         need = k - greater.sum(dim=1, keepdim=True)

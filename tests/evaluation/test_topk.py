@@ -102,3 +102,12 @@ def test_progress_reports_every_chunk() -> None:
 def test_bad_input_raises_input_error(call) -> None:
     with pytest.raises(InputError):
         call()
+
+
+def test_every_row_tied_popularity_like_scores() -> None:
+    # 150 users (more than one batch of tied rows), identical integer scores: lowest indices win.
+    pop = np.array([3, 1, 3, 3, 0, 3], dtype=np.float32)
+    excl = sp.csr_matrix((np.ones(150), (np.arange(150), np.arange(150) % 6)), shape=(150, 6))
+    items, _ = topk_from_scorer(lambda u: np.tile(pop, (len(u), 1)), 6, 3, np.arange(150), exclude=excl, device="cpu")
+    ref, _ = _brute_force(np.tile(pop, (150, 1)), excl, 3)
+    np.testing.assert_array_equal(items, ref)
