@@ -203,6 +203,20 @@ def _restore_memory_other(self: Any, checkpoint_file: Any) -> None:
         self.model.load_other_parameter(copy.deepcopy(kept))
 
 
+def load_best_model(trainer: Any, model_file: Any = None) -> None:
+    """Put the checkpointed (best) weights back into ``trainer.model``, reading with the safe loader."""
+    import torch
+
+    checkpoint_file = model_file or trainer.saved_model_file
+    checkpoint = torch.load(checkpoint_file, map_location=trainer.device)  # weights_only=True (default)
+    trainer.model.load_state_dict(checkpoint["state_dict"])
+    trainer.model.load_other_parameter(checkpoint.get("other_parameter"))
+    _restore_memory_other(trainer, checkpoint_file)
+
+
+_restore_best = load_best_model
+
+
 def _wrap_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
     """``Trainer.evaluate`` that restores the best model itself, then lets RecBole evaluate.
 
@@ -211,15 +225,9 @@ def _wrap_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     def evaluate(self: Any, eval_data: Any, load_best_model: bool = True, model_file: Any = None, show_progress: bool = False):
-        import torch
-
         if eval_data and load_best_model:
-            checkpoint_file = model_file or self.saved_model_file
-            checkpoint = torch.load(checkpoint_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
-            self.model.load_other_parameter(checkpoint.get("other_parameter"))
-            _restore_memory_other(self, checkpoint_file)
-            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+            _restore_best(self, model_file)  # (the parameter name shadows load_best_model here)
+            self.logger.info(f"Loading model structure and parameters from {model_file or self.saved_model_file}")
         return original(self, eval_data, load_best_model=False, model_file=model_file, show_progress=show_progress)
 
     evaluate.__doc__ = original.__doc__

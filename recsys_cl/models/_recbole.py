@@ -19,9 +19,9 @@ content contribution):
 * ``init`` - the ID item table(s) start from the content vectors projected to the table's width
   by PCA (numpy SVD), rescaled to the table's initial standard deviation; then training as usual.
 * ``fuse`` - item representation = ID embedding + a learned linear projection of the content
-  vector (for LightGCN / SGL this is the layer-0 item embedding the graph propagates). ID rows of
-  items with no training interaction start at zero, so such items are represented by their
-  content alone and can be ranked.
+  vector (for LightGCN / SGL this is the layer-0 item embedding the graph propagates). Items with
+  no training interaction have no ID part (it would only ever be trained as a sampled negative):
+  they are represented by their content alone, and so can be ranked.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class RecBoleTrainConfig(ModelConfig):
     stopping_step: int = Field(10, ge=1, description="epochs without a better valid_metric before stopping")
     valid_metric: str = Field("NDCG@10", description="RecBole metric@k watched for early stopping")
     eval_batch_size: int = Field(4096, ge=1, description="users x items per evaluation batch (RecBole)")
+    # Small models on a busy machine run far faster on one thread than on oversubscribed cores.
+    num_threads: int = Field(0, ge=0, description="torch CPU threads while fitting / scoring; 0 = torch's default")
 
 
 class RecBoleConfig(RecBoleTrainConfig):
@@ -97,6 +99,19 @@ class SGLConfig(RecBoleTrainConfig):
 
 
 # -- RecBole plumbing --------------------------------------------------------------------------
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @contextlib.contextmanager
 def _recbole_sandbox() -> Iterator[None]:
     """Keep RecBole from reading our command line or hiding GPUs for the whole process.
@@ -236,25 +251,25 @@ def _content_module_class() -> type:
 
         def __init__(self, id_table: nn.Embedding, content: np.ndarray, mask: np.ndarray, trained: np.ndarray) -> None:
             super().__init__()
-            with torch.no_grad():
-                start = id_table.weight.detach().clone()
-                start[torch.as_tensor(~trained)] = 0.0  # unseen items: content only, not random noise
-            self.id_weight = nn.Parameter(start)
-            self.projection = nn.Linear(content.shape[1], start.shape[1], bias=False)
+            self.id_weight = nn.Parameter(id_table.weight.detach().clone())
+            # Items with no training interaction are represented by their content alone: their ID
+            # rows would only ever be trained as sampled negatives, which teaches "never buy this".
+            self.register_buffer("has_id", torch.as_tensor(trained, dtype=torch.float32)[:, None], persistent=False)
+            self.projection = nn.Linear(content.shape[1], id_table.weight.shape[1], bias=False)
             # content is data, not a parameter: non-persistent keeps it out of every checkpoint
             self.register_buffer("content", torch.as_tensor(content, dtype=torch.float32), persistent=False)
             self.register_buffer("has_content", torch.as_tensor(mask, dtype=torch.float32)[:, None], persistent=False)
 
         @property
         def weight(self) -> torch.Tensor:
-            return self.id_weight + self.projection(self.content) * self.has_content
+            return self.id_weight * self.has_id + self.projection(self.content) * self.has_content
 
         @property
         def embedding_dim(self) -> int:
             return self.id_weight.shape[1]
 
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.id_weight[ids] + self.projection(self.content[ids]) * self.has_content[ids]
+            return self.id_weight[ids] * self.has_id[ids] + self.projection(self.content[ids]) * self.has_content[ids]
 
     return FusedItemEmbedding
 
@@ -312,18 +327,26 @@ class _RecBoleBackend(Recommender):
         }
 
     def _model_class(self) -> type:
-        from recbole.utils import get_model
+        # Looked up among RecBole's general recommenders only: its get_model() would try other
+        # families too, importing optional libraries (lightgbm, xgboost) on an unknown name.
+        from recbole.model import general_recommender
 
-        try:
-            return get_model(self._model_name())
-        except ValueError as exc:
-            raise InputError(f"{self.registry_name}: {str(exc).splitlines()[0]}") from exc
+        name = self._model_name()
+        cls = getattr(general_recommender, name, None)
+        if not isinstance(cls, type):
+            known = sorted(n for n in dir(general_recommender) if isinstance(getattr(general_recommender, n), type))
+            raise InputError(f"{self.registry_name}: {name!r} is not a RecBole general recommender; known: {', '.join(known)}")
+        return cls
 
     @property
     def _content(self) -> str:
         return getattr(self.config, "content", "none")
 
     def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+        with _torch_threads(self.config.num_threads):
+            self._fit_recbole(split, item_embeddings)
+
+    def _fit_recbole(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
         if self._content != "none" and item_embeddings is None:
             raise InputError(f"{self.registry_name}: content={self._content!r} needs item embeddings")
         if self._content == "none" and item_embeddings is not None:
@@ -331,17 +354,18 @@ class _RecBoleBackend(Recommender):
         from recbole.data import data_preparation
         from recbole.utils import init_seed
 
+        model_class = self._model_class()  # an unknown name fails here, before RecBole's Config
         trained_ours = np.diff(split.train.tocsc().indptr) > 0
         self._workdir = tempfile.TemporaryDirectory(prefix="recsys_cl_recbole_")
         config = _make_config(self._model_name(), self.config.device, self._workdir.name, self._settings())
         init_seed(config["seed"], config["reproducibility"])
         dataset = _encoded_dataset_class()(config, split)
-        train_data, valid_data, _ = data_preparation(config, dataset)
+        train_data, valid_data, test_data = data_preparation(config, dataset)
         ids = _IdMap(dataset, split)
         trained = ids.rb_rows(trained_ours, fill=False)
 
         init_seed(config["seed"], config["reproducibility"])
-        net = self._model_class()(config, train_data._dataset)
+        net = model_class(config, train_data._dataset)
         if self._content != "none":
             assert item_embeddings is not None
             matrix, mask = item_embeddings.aligned(split.item_ids)
@@ -359,6 +383,7 @@ class _RecBoleBackend(Recommender):
         self.best_epoch = trainer.best_epoch
         self.best_valid_score = float(trainer.best_valid_score) if has_valid else None
         self._net, self._ids, self._config = net, ids, config
+        self._trainer, self._loaders = trainer, {"valid": valid_data, "test": test_data}
         # items a model cannot know: nothing in training and (for pure-ID models) no content
         known = trained_ours.copy()
         if self._content != "none":
@@ -366,6 +391,25 @@ class _RecBoleBackend(Recommender):
             known |= item_embeddings.aligned(split.item_ids)[1]
         self._unknown_items = ~known
         self._workdir.cleanup()
+
+    def recbole_evaluate(self, part: str = "test", metrics: tuple[str, ...] = ("Hit", "NDCG", "Recall", "MRR", "Precision"), k: int = 10) -> dict[str, float]:
+        """RecBole's own full-ranking evaluation of the fitted model on ``part`` (a cross-check).
+
+        RecBole masks the user's train items when ranking for valid, and train + valid items when
+        ranking for test (our ``recommend`` masks train items only), and rounds to 4 decimals.
+        """
+        if self.encoded is None:
+            raise InputError(f"{self.registry_name}: call fit() before recbole_evaluate()")
+        if part not in self._loaders:
+            raise InputError(f"recbole_evaluate: part must be valid or test (got {part!r})")
+        from recbole.evaluator import Collector, Evaluator
+
+        cfg, trainer = self._config, self._trainer
+        cfg["metrics"], cfg["topk"] = list(metrics), [k]
+        trainer.evaluator, trainer.eval_collector = Evaluator(cfg), Collector(cfg)
+        with _torch_threads(self.config.num_threads):
+            result = trainer.evaluate(self._loaders[part], load_best_model=False)
+        return {name: float(value) for name, value in result.items()}
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         import torch
@@ -395,9 +439,10 @@ class _RecBoleBackend(Recommender):
         assert self.encoded is not None
         n_items = self.encoded.n_items
         chunk = max(1, _PAIRS_PER_CHUNK // max(n_items, 1))
-        return topk_from_scorer(
-            self._score, n_items, k, user_idx, exclude=self.encoded.train, device="cpu", chunk_size=chunk, progress=self.progress
-        )
+        with _torch_threads(self.config.num_threads):
+            return topk_from_scorer(
+                self._score, n_items, k, user_idx, exclude=self.encoded.train, device="cpu", chunk_size=chunk, progress=self.progress
+            )
 
 
 def _metric_name(metric: str) -> str:
