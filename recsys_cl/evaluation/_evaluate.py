@@ -136,6 +136,7 @@ def evaluate(
     segments = segments or SegmentConfig()
     name = name or rankings.name
     relevant_all = encoded.part(part).tocsr()
+    relevant_all.sum_duplicates()  # a repeated (user, item) is one relevant item
     relevant_all.eliminate_zeros()
     eval_users = np.flatnonzero(np.diff(relevant_all.indptr) > 0)
     if eval_users.size == 0:
