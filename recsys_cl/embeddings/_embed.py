@@ -97,7 +97,14 @@ def embed(
     keep = image_mask if method in {"raw-image", "image-simclr"} else np.ones(len(items), dtype=bool)
     evaluation = _Evaluation(items, keep, data_dir / f"{name}.train.inter", opts)
     base = image_vectors if method in {"raw-image", "image-simclr"} else text_vectors
-    quality["base"] = evaluation.score(base[keep])
+    text_queries = None
+    if evaluation.queries is not None and text_vectors is not None and opts.text_model.lower() != "tfidf":
+        # text→item queries are attribute sentences ("Men Black Tshirts"), encoded like the item texts
+        text_queries, _ = enc.encode_texts(
+            evaluation.query_texts(), opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
+            device=opts.train.device,
+        )
+    quality["base"] = evaluation.score(base[keep], text_queries=text_queries if base is text_vectors else None)
     quality["evaluation"] = evaluation.describe()
 
     head_vectors: np.ndarray
@@ -112,12 +119,17 @@ def embed(
             "image-simclr": _train_simclr,
             "clip": _train_clip,
         }[method]
-        head_vectors, training = trainer(
+        head_vectors, training, heads = trainer(
             text_vectors=text_vectors, image_vectors=image_vectors, image_mask=image_mask, keep=keep,
             items=items, evaluation=evaluation, data_dir=data_dir, name=name, opts=opts, rng=rng, tick=tick,
         )
         quality["training"] = training
-        quality["trained"] = evaluation.score(head_vectors)
+        quality["trained"] = evaluation.score(
+            head_vectors,
+            text_queries=project(heads["text"], text_queries) if "text" in heads and text_queries is not None else None,
+            image_queries=project(heads["image"], image_vectors[keep]) if "image" in heads and method == "clip" else None,
+            image_mask=image_mask[keep],
+        )
         if "heldout_after" in training:
             quality["collapse"] = detect_collapse(training["heldout_after"], training.get("heldout_before"))
 
@@ -193,7 +205,7 @@ class _Evaluation:
     def __init__(self, items: pl.DataFrame, keep: np.ndarray, train_inter: Path, opts: EmbedOptions) -> None:
         self.opts = opts
         rng = np.random.default_rng(opts.train.seed + 1)
-        subset = items.filter(pl.Series(keep))
+        self.subset = subset = items.filter(pl.Series(keep))
         self.roles = attribute_roles(subset.columns)
         self.triplets: Triplets | None = None
         self.triplets_train: Triplets | None = None
@@ -227,7 +239,16 @@ class _Evaluation:
             "retrieval_queries": len(self.queries) if self.queries is not None else 0,
         }
 
-    def score(self, vectors: np.ndarray) -> dict:
+    def query_texts(self) -> list[str]:
+        r = self.roles
+        sub = self.subset[self.queries]
+        return [f"{g} {c} {t}" for g, c, t in zip(sub[r["gender"]].to_list(), sub[r["colour"]].to_list(), sub[r["type"]].to_list())]
+
+    def score(self, vectors: np.ndarray, *, text_queries: np.ndarray | None = None,
+              image_queries: np.ndarray | None = None, image_mask: np.ndarray | None = None) -> dict:
+        """Quality of ``vectors`` (rows of the kept items). ``text_queries`` (q, d): attribute sentences
+        in the same space (text→item); ``image_queries`` (kept, d): each item's image in that space
+        (image→item, for items where ``image_mask``)."""
         out: dict[str, Any] = {}
         if self.triplets is not None and len(self.triplets):
             out["triplet_accuracy"] = triplet_accuracy(vectors, self.triplets)
@@ -239,6 +260,17 @@ class _Evaluation:
                 vectors[q], vectors, self.keys[q], self.keys, query_rows=q,
                 query_category=self.category[q], item_category=self.category, ks=self.opts.retrieval_ks,
             )
+            if text_queries is not None:
+                out["text_to_item"] = retrieval_metrics(
+                    text_queries, vectors, self.keys[q], self.keys,
+                    query_category=self.category[q], item_category=self.category, ks=self.opts.retrieval_ks,
+                )
+            if image_queries is not None:
+                q_img = q[image_mask[q]] if image_mask is not None else q
+                out["image_to_item"] = retrieval_metrics(
+                    image_queries[q_img], vectors, self.keys[q_img], self.keys, query_rows=q_img,
+                    query_category=self.category[q_img], item_category=self.category, ks=self.opts.retrieval_ks,
+                )
         return out
 
 
@@ -259,7 +291,7 @@ def _pair_learner(base: np.ndarray, train_pairs: np.ndarray, held: tuple[np.ndar
         "heldout_before": distance_gap(base, *held),
         "heldout_after": distance_gap(out, *held),
         "history": history,
-    }
+    }, {"text": head}
 
 
 def _train_text_nce(*, text_vectors, opts, rng, tick, **_):
@@ -297,7 +329,7 @@ def _train_text_triplet(*, text_vectors, evaluation, data_dir, name, opts, tick,
         "heldout_triplet_accuracy_before": triplet_accuracy(text_vectors, held),
         "heldout_triplet_accuracy_after": triplet_accuracy(out, held),
         "history": history,
-    }
+    }, {"text": head}
 
 
 def augment(image, rng: np.random.Generator, *, colour_jitter: bool = False):
@@ -363,7 +395,7 @@ def _train_simclr(*, image_vectors, image_mask, items, data_dir, name, opts, rng
         "heldout_before": distance_gap(stacked, held_pos, held_neg),
         "heldout_after": distance_gap(projected_views, held_pos, held_neg),
         "history": history,
-    }
+    }, {"image": head}
 
 
 def _train_clip(*, text_vectors, image_vectors, image_mask, opts, rng, tick, **_):
@@ -401,4 +433,4 @@ def _train_clip(*, text_vectors, image_vectors, image_mask, opts, rng, tick, **_
         "heldout_after": distance_gap(stacked, pos, neg),
         "heldout_text_to_image_exact_item": text_to_image,
         "history": history,
-    }
+    }, {"text": text_head, "image": image_head}

@@ -36,5 +36,8 @@ def test_every_method_writes_embeddings_and_quality(tmp_path):
     assert simclr["heldout_after"]["gap"] > simclr["heldout_before"]["gap"]
     triplet = results["text-triplet"][1]["training"]
     assert triplet["heldout_triplet_accuracy_after"]["all"] >= triplet["heldout_triplet_accuracy_before"]["all"]
+    # attribute sentences retrieve items of that type/colour/gender from raw MiniLM vectors
+    assert results["raw-text"][1]["base"]["text_to_item"]["recall@10"] > 0.5
+    assert "image_to_item" in results["clip"][1]["trained"] and "text_to_item" in results["clip"][1]["trained"]
     clip = results["clip"][1]["training"]
     assert clip["heldout_after"]["gap"] > 0.05
