@@ -32,23 +32,45 @@ class SynthSpec(_Strict):
     seed: int = 0
 
 
+class StylesSynthSpec(_Strict):
+    """Size of a synthetic styles sample (see ``recsys-cl data synth styles``)."""
+
+    products: int = Field(2000, ge=10)
+    images: bool = True
+    seed: int = 0
+
+
+#: sources without interactions: only embeddings (and their retrieval metrics) are computed for them
+RETRIEVAL_SOURCES = ("styles", "styles-synth")
+
+
 class DatasetSpec(_Strict):
     """Where a dataset comes from and how it is prepared."""
 
     name: str
-    source: Literal["hm", "hm-synth", "ml-100k"]
-    raw: str | None = Field(None, description="raw folder (hm); may also be given with --raw NAME=PATH")
-    synth: SynthSpec | None = None
+    source: Literal["hm", "hm-synth", "ml-100k", "styles", "styles-synth"]
+    raw: str | None = Field(None, description="raw folder (hm, styles); may also be given with --raw NAME=PATH")
+    synth: dict[str, Any] | None = Field(None, description="sizes for hm-synth (SynthSpec) or styles-synth (StylesSynthSpec)")
     prepare: dict[str, Any] = Field(default_factory=dict, description="prepare hm options (weeks, min_user_interactions, ...)")
 
     @model_validator(mode="after")
     def _check_source(self) -> "DatasetSpec":
-        if self.source == "hm-synth" and self.synth is None:
-            self.synth = SynthSpec()
-        if self.source != "hm-synth" and self.synth is not None:
-            raise ValueError("synth is only for source hm-synth")
-        if self.source == "ml-100k" and self.prepare:
+        spec_class = {"hm-synth": SynthSpec, "styles-synth": StylesSynthSpec}.get(self.source)
+        if spec_class is not None:
+            try:
+                self.synth = spec_class.model_validate(self.synth or {}).model_dump()
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ValueError(f"synth.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        elif self.synth is not None:
+            raise ValueError("synth is only for sources hm-synth and styles-synth")
+        if self.source not in ("hm", "hm-synth") and self.prepare:
             raise ValueError("prepare options are only for hm sources")
+        return self
+
+    @property
+    def retrieval_only(self) -> bool:
+        return self.source in RETRIEVAL_SOURCES
         return self
 
 
@@ -81,7 +103,7 @@ class BenchmarkConfig(_Strict):
     protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
     protocol_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
-    models: list[ModelSpec]
+    models: list[ModelSpec] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0])
     metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
     ks: list[int] = Field(default_factory=lambda: [10, 12])
@@ -96,6 +118,8 @@ class BenchmarkConfig(_Strict):
             for name in model.embeddings:
                 if name != NO_EMBEDDING and name not in embedding_names:
                     raise ValueError(f"models.{i}.embeddings: {name!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
+        if not self.models and not self.embeddings:
+            raise ValueError("models: a benchmark needs models, embeddings, or both")
         for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", list(embedding_names))):
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind}: names must be unique")
@@ -120,7 +144,8 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{path}: {key}: {first['msg']}" if key else f"{path}: {first['msg']}") from exc
+        msg = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from exc
     _check_model_params(path, config)
     return config
 

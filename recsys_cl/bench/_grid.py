@@ -61,6 +61,8 @@ def model_run_name(spec: ModelSpec) -> str:
 def grid(config: BenchmarkConfig) -> Iterator[Cell]:
     embeddings = {e.name: e for e in config.embeddings}
     for dataset in config.datasets:
+        if dataset.retrieval_only:
+            continue
         for protocol in config.protocols:
             for model in config.models:
                 for embedding_name in model.embeddings:

@@ -34,6 +34,8 @@ from recsys_cl.data._atomic import atomic_output, write_json
 from recsys_cl.errors import InputError
 
 Progress = Callable[[str, int, int], None]
+#: protocol name under which embeddings of retrieval-only datasets (styles) are stored
+RETRIEVAL = "retrieval"
 CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, status)
 
 
@@ -61,22 +63,25 @@ def prepare_dataset(
             return out_dir, done["fingerprint"]
     if spec.source == "ml-100k":
         meta = prepare_ml100k(atomic_root, name=spec.name, protocols=list(config.protocols), progress=progress)
+    elif spec.retrieval_only:
+        from recsys_cl.data._styles import prepare_styles
+
+        if spec.source == "styles-synth":
+            from recsys_cl.data.synth import generate_styles
+
+            raw = data_root / "raw" / spec.name
+            generate_styles(raw, **(spec.synth or {}), progress=progress)
+        else:
+            raw = _raw_folder(spec, raw_override)
+        meta = prepare_styles(raw, atomic_root, name=spec.name, progress=progress)
     else:
         if spec.source == "hm-synth":
             from recsys_cl.data.synth import generate_hm
 
-            assert spec.synth is not None
             raw = data_root / "raw" / spec.name
-            synth = spec.synth
-            generate_hm(
-                raw, customers=synth.customers, articles=synth.articles, weeks=synth.weeks,
-                transactions=synth.transactions, seed=synth.seed, images=synth.images, progress=progress,
-            )  # fmt: skip
+            generate_hm(raw, **(spec.synth or {}), progress=progress)
         else:
-            raw_path = raw_override or spec.raw
-            if not raw_path:
-                raise InputError(f"dataset {spec.name}: no raw folder; set datasets.*.raw or pass --raw {spec.name}=PATH")
-            raw = Path(raw_path)
+            raw = _raw_folder(spec, raw_override)
         options = _protocol_options_for_hm(config)
         try:
             hm_options = HMOptions(name=spec.name, protocols=list(config.protocols), **options, **spec.prepare)
@@ -88,6 +93,13 @@ def prepare_dataset(
     ).hexdigest()[:20]
     write_json(marker, {"wanted": wanted, "fingerprint": fingerprint})
     return out_dir, fingerprint
+
+
+def _raw_folder(spec: DatasetSpec, raw_override: str | None) -> Path:
+    raw_path = raw_override or spec.raw
+    if not raw_path:
+        raise InputError(f"dataset {spec.name}: no raw folder; set datasets.*.raw or pass --raw {spec.name}=PATH")
+    return Path(raw_path)
 
 
 def _protocol_options_for_hm(config: BenchmarkConfig) -> dict[str, Any]:
@@ -195,6 +207,12 @@ def run_benchmark(
     for spec in config.datasets:
         prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
     embedding_paths: dict[tuple[str, str, str], Path] = {}
+    for spec in config.datasets:
+        if spec.retrieval_only:  # no users: the embeddings and their retrieval metrics are the result
+            for emb in config.embeddings:
+                embedding_paths[(spec.name, RETRIEVAL, emb.name)] = learn_embedding(
+                    emb, prepared[spec.name][0], RETRIEVAL, out_dir / "embeddings", progress
+                )
     cells = list(grid(config))
     for cell in cells:
         if cell.embedding is not None:

@@ -132,28 +132,7 @@ def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[t
         parts += [t.to_markdown() for t in sec_tables]
         parts += [f"![{c}]({p.relative_to(out_dir)})" for c, p in sec_figs]
         parts.append("")
-    parts += _quality_markdown(results)
     return "\n".join(parts) + "\n"
-
-
-def _quality_markdown(results: Results) -> list[str]:
-    rows = []
-    for key, q in results.embedding_quality().items():
-        def gap(part: str) -> str:
-            d = (q.get(part) or {}).get("triplet_accuracy") or {}
-            return f"{d.get('all', float('nan')):.3f}" if d else "–"
-
-        before = ((q.get("training") or {}).get("heldout_before") or {}).get("gap")
-        after = ((q.get("training") or {}).get("heldout_after") or {}).get("gap")
-        collapse = (q.get("collapse") or {}).get("collapsed")
-        rows.append(f"| {key} | {q.get('method')} | {gap('base')} | {gap('trained')} | "
-                    f"{'–' if before is None else f'{before:.3f}'} | {'–' if after is None else f'{after:.3f}'} | "
-                    f"{'yes' if collapse else 'no' if collapse is not None else '–'} |")  # fmt: skip
-    if not rows:
-        return []
-    return ["## Embedding quality", "",
-            "| embedding | method | triplet acc. raw | triplet acc. trained | pos/neg gap before | gap after | collapsed |",
-            "|---|---|---|---|---|---|---|", *rows, ""]  # fmt: skip
 
 
 def _html(results: Results, tables: list[tuple[str, Table]], figures: list[tuple[str, str, Path]]) -> str:
@@ -172,12 +151,6 @@ def _html(results: Results, tables: list[tuple[str, Table]], figures: list[tuple
                 body.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"/>'
                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
             body.append("</div>")
-    quality = _quality_markdown(results)
-    if quality:
-        body.append("<h2>Embedding quality</h2>")
-        header = [c.strip() for c in quality[2].strip("|").split("|")]
-        rows = [[c.strip() for c in line.strip("|").split("|")] for line in quality[4:] if line]
-        body.append(Table("", header, rows).to_html().replace("<h3></h3>", ""))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>recsys-cl report: {html.escape(results.name)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
 

@@ -193,6 +193,36 @@ def segment_table(results: Results, dataset: str, protocol: str, metric: str = "
     )  # fmt: skip
 
 
+def quality_table(results: Results) -> Table | None:
+    """What contrastive training added or lost: raw base vectors vs trained, per learned embedding."""
+    qualities = results.embedding_quality()
+    if not qualities:
+        return None
+    retrieval = sorted({task for q in qualities.values() for part in ("base", "trained")
+                        for task, v in (q.get(part) or {}).items() if isinstance(v, dict) and "recall@10" in v})  # fmt: skip
+    columns = ["embedding", "method", "triplet acc. raw", "trained", "pos/neg gap raw", "trained", "collapsed"]
+    for task in retrieval:
+        columns += [f"{task.replace('_to_', '→')} R@10 raw", "trained"]
+    rows = []
+    for key, q in qualities.items():
+        base, trained = q.get("base") or {}, q.get("trained") or {}
+        training = q.get("training") or {}
+        acc = lambda part: (part.get("triplet_accuracy") or {}).get("all")  # noqa: E731
+        gap = lambda d: (d or {}).get("gap")  # noqa: E731
+        collapsed = (q.get("collapse") or {}).get("collapsed")
+        row = [key, str(q.get("method")), _fmt(acc(base), 3), _fmt(acc(trained), 3),
+               _fmt(gap(training.get("heldout_before")), 3), _fmt(gap(training.get("heldout_after")), 3),
+               "–" if collapsed is None else ("YES" if collapsed else "no")]  # fmt: skip
+        for task in retrieval:
+            row += [_fmt((base.get(task) or {}).get("recall@10"), 3), _fmt((trained.get(task) or {}).get("recall@10"), 3)]
+        rows.append(row)
+    return Table(
+        "Embedding quality: raw base vectors vs after contrastive training", columns, rows,
+        note="Triplet accuracy on held-out attribute triplets; gap = mean cosine distance of held-out negative minus "
+        "positive pairs; retrieval relevance = same type, colour and gender. '–' = not applicable to the method.",
+    )  # fmt: skip
+
+
 def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Table]]:
     """(section, table) for every (dataset, protocol) of the run."""
     tables: list[tuple[str, Table]] = []
@@ -202,6 +232,9 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
         if contrast is not None:
             tables.append(("contrastive", contrast))
         tables.append(("segments", segment_table(results, dataset, protocol)))
+    quality = quality_table(results)
+    if quality is not None:
+        tables.append(("embeddings", quality))
     return tables
 
 

@@ -55,8 +55,9 @@ def test_cell_keys_change_with_inputs_and_only_then(tmp_path):
         (lambda t: t.replace("embeddings: [txt]", "embeddings: [img]"), "models.1.embeddings: 'img' is not one of the embeddings"),
         (lambda t: t.replace("source: ml-100k", "source: movielens"), "b.yaml: datasets.0.source: Input should be"),
         (lambda t: t.replace("protocols: [loo, cold-item]", "protocols: [loo, random]"), "b.yaml: protocols.1: Input should be"),
-        (lambda t: t.replace("synth: {customers: 50", "synth: {customers: 50, color: red"), "datasets.1.synth.color: Extra inputs"),
+        (lambda t: t.replace("synth: {customers: 50", "synth: {customers: 50, color: red"), "b.yaml: datasets.1: synth.color: Extra inputs"),
         (lambda t: t + "  - {model: pop\n", "b.yaml:"),
+        (lambda t: t.replace("{name: ml, source: ml-100k}", "{name: ml, source: ml-100k, synth: {products: 5}}"), "synth is only for"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path, mutate, message):

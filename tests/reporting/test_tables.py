@@ -37,3 +37,25 @@ def test_latex_and_markdown_render_the_same_rows(fake_results):
     md, tex = table.to_markdown(), table.to_latex()
     assert md.count("\n| ") == 1 + len(table.rows) and tex.count("\\\\\n") == 1 + len(table.rows)
     assert "\\textbf{" in tex and "$^\\blacktriangle$" in tex and np.isfinite(float(table.rows[1][1].split(" ")[0]))
+
+
+def test_quality_table_shows_raw_vs_trained(fake_results, tmp_path):
+    import json
+
+    from recsys_cl.reporting._tables import quality_table
+
+    emb = tmp_path / "e.itememb"
+    quality = {
+        "method": "text-nce",
+        "base": {"triplet_accuracy": {"all": 0.6}, "item_to_item": {"recall@10": 0.2}},
+        "trained": {"triplet_accuracy": {"all": 0.8}, "item_to_item": {"recall@10": 0.25}},
+        "training": {"heldout_before": {"gap": 0.4}, "heldout_after": {"gap": 0.9}},
+        "collapse": {"collapsed": False},
+    }
+    (tmp_path / "e.itememb.quality.json").write_text(json.dumps(quality))
+    run = json.loads((fake_results / "run.json").read_text())
+    run["embeddings"] = {"ds/loo/txt": str(emb)}
+    (fake_results / "run.json").write_text(json.dumps(run))
+    table = quality_table(load_results(fake_results))
+    assert table.rows == [["ds/loo/txt", "text-nce", "0.600", "0.800", "0.400", "0.900", "no", "0.200", "0.250"]]
+    assert table.columns[-2] == "item→item R@10 raw"
