@@ -4,6 +4,7 @@
 below are public for notebooks and for other learners.
 """
 
+from recsys_cl.embeddings._composed import composed_retrieval
 from recsys_cl.embeddings._embed import METHODS, EmbedOptions, embed
 from recsys_cl.embeddings._encoders import ImageEncoder, encode_image_files, encode_texts, load_sentence_transformer
 from recsys_cl.embeddings._io import ItemEmbeddings, read_itememb, write_itememb
@@ -22,6 +23,7 @@ __all__ = [
     "TrainConfig",
     "Triplets",
     "attribute_triplets",
+    "composed_retrieval",
     "copurchase_pairs",
     "detect_collapse",
     "distance_gap",

@@ -41,3 +41,18 @@ def test_every_method_writes_embeddings_and_quality(tmp_path):
     assert "image_to_item" in results["clip"][1]["trained"] and "text_to_item" in results["clip"][1]["trained"]
     clip = results["clip"][1]["training"]
     assert clip["heldout_after"]["gap"] > 0.05
+
+
+@pytest.mark.slow
+def test_composed_retrieval_reports_learner_and_baselines(tmp_path):
+    from recsys_cl.embeddings import composed_retrieval
+
+    data_dir = build_styles(tmp_path, images=True, missing_image_every=7)
+    result = composed_retrieval(data_dir, tmp_path / "composed.json", cache_dir=str(tmp_path / "cache"),
+                                train={"epochs": 20, "batch_size": 32})
+    assert json.loads((tmp_path / "composed.json").read_text())["n_queries"] == result["n_queries"] > 0
+    for part in ("text_only", "image_only", "fused_learner"):
+        assert result[part]["n_queries"] == result["n_heldout_queries"] > 0
+        assert 0.0 <= result[part]["recall@10"] <= 1.0
+    # the fused learner must do better than the reference image alone (which ignores the change)
+    assert result["fused_learner"]["recall@10"] > result["image_only"]["recall@10"]

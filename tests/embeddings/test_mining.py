@@ -101,3 +101,19 @@ def test_copurchase_pairs_respect_window_and_skip_repeats():
     assert len(neg) == 2
     assert not ({tuple(sorted(p)) for p in neg.tolist()} & {(0, 1), (1, 3)})
     assert all(a != b for a, b in neg.tolist())
+
+
+def test_composed_queries_change_colour_only():
+    from recsys_cl.embeddings._composed import composed_queries
+
+    items = _styles_items()
+    rows = items.to_dicts()
+    candidates = np.arange(0, len(items), 2)  # every other item has an image
+    queries = composed_queries(items, ATTRIBUTE_TABLE["styles"], candidates, np.random.default_rng(0))
+    assert len(queries["reference"]) == len(candidates)
+    targets_available = {(r["articleType"], r["baseColour"], r["gender"]) for r in (rows[i] for i in candidates)}
+    for ref, key, text in zip(queries["reference"], queries["key"], queries["text"]):
+        atype, colour, gender = key.split("|")
+        assert (atype, gender) == (rows[ref]["articleType"], rows[ref]["gender"]) and colour != rows[ref]["baseColour"]
+        assert (atype, colour, gender) in targets_available
+        assert colour.lower() in text
