@@ -135,34 +135,56 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
 
 
+#: parameters that only say how a model uses item embeddings; variants differing only in them are one model
+CONTENT_PARAMS = ("content", "item_features", "item_identity")
+
+
+def _base_model(cell: dict[str, Any]) -> str:
+    params = {k: v for k, v in sorted((cell.get("params") or {}).items()) if k not in CONTENT_PARAMS and k != "seed"}
+    inner = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{cell.get('model_name', cell['model'])}({inner})" if inner else cell.get("model_name", cell["model"])
+
+
 def contrastive_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table | None:
-    """Each model with and without each embedding: the delta and its significance (paired, Holm over the embeddings)."""
+    """Each model with each embedding vs the same model without: the delta and its significance.
+
+    Variants that differ only in how they use content (``content: fuse``, ``item_features``) are
+    compared with the plain model of the same name and other parameters. Paired randomisation test
+    over users, Holm-corrected across the embedded variants of each model.
+    """
     cells = results.cells_of(dataset, protocol)
     metrics = _metrics_present(cells, metrics or ["ndcg@10", "hr@10", "map@12"])
     by_model: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    plain: dict[str, str] = {}
     for cell in cells:
-        by_model.setdefault(cell["model"], {}).setdefault(cell["embedding"], []).append(cell)
+        base = _base_model(cell)
+        label = variant_label(cell)
+        by_model.setdefault(base, {}).setdefault(label, []).append(cell)
+        if cell["embedding"] == "none":
+            plain.setdefault(base, label)
     rows = []
-    for model, by_embedding in by_model.items():
-        if "none" not in by_embedding or len(by_embedding) < 2:
+    for base, groups in by_model.items():
+        if base not in plain or len(groups) < 2:
             continue
-        groups = {emb: group for emb, group in by_embedding.items()}
-        comparison = compare_to_baseline(_scores(results, groups, metrics), "none", alpha=results.significance["alpha"], n_resamples=n_resamples)
-        for emb in by_embedding:
-            if emb == "none":
+        reference = plain[base]
+        comparison = compare_to_baseline(
+            _scores(results, groups, metrics), reference, alpha=results.significance["alpha"], n_resamples=n_resamples
+        )
+        for label, group in groups.items():
+            if group[0]["embedding"] == "none":
                 continue
             for metric in metrics:
-                r = comparison.filter((pl.col("model") == emb) & (pl.col("metric") == metric)).row(0, named=True)
+                r = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
                 rows.append([
-                    model, emb, metric, _fmt(r["baseline_mean"]), _fmt(r["mean"]),
+                    label, reference, metric, _fmt(r["baseline_mean"]), _fmt(r["mean"]),
                     f"{r['diff']:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]",
                     _fmt(r["p_randomisation_holm"], 4), "yes" if r["significant"] else "no",
                 ])  # fmt: skip
     if not rows:
         return None
-    columns = ["model", "embedding", "metric", "without", "with", "delta [95% CI]", "p (Holm)", "significant"]
+    columns = ["with embedding", "without", "metric", "without", "with", "delta [95% CI]", "p (Holm)", "significant"]
     return Table(f"{dataset} / {protocol}: contrastive embedding vs none", columns, rows,
-                 note="Paired randomisation test over users; Holm-corrected across the embedding variants of each model.")  # fmt: skip
+                 note="Paired randomisation test over users; Holm-corrected across the embedded variants of each model.")  # fmt: skip
 
 
 def segment_table(results: Results, dataset: str, protocol: str, metric: str = "ndcg@10") -> Table:

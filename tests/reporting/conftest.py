@@ -36,7 +36,8 @@ def write_run(directory, variants, name="fake"):
             },
             "item_popularity": {"cold": {"n_users": 0, "ndcg@10": None}, "warm": {"n_users": N_USERS, "ndcg@10": summary["ndcg@10"]}},
         }
-        record = {"key": key, "dataset": "ds", "protocol": "loo", "model": model, "embedding": embedding, "seed": 0,
+        record = {"key": key, "dataset": "ds", "protocol": "loo", "model": model, "model_name": model, "params": {},
+                  "embedding": embedding, "seed": 0,
                   "summary": summary, "segments": segments, "n_users": N_USERS, "fit_seconds": 1.0 + n,
                   "recommend_seconds": 0.1}  # fmt: skip
         write_json(cells_dir / f"{key}.json", record)

@@ -21,8 +21,8 @@ def test_main_table_values_best_marks_and_wins(fake_results):
 def test_contrastive_table_reports_no_effect_when_there_is_none(fake_results):
     table = contrastive_table(load_results(fake_results), "ds", "loo", metrics=["ndcg@10"], n_resamples=500)
     assert len(table.rows) == 1
-    model, embedding, metric, without, with_, delta, p, significant = table.rows[0]
-    assert (model, embedding, metric, without) == ("als", "txt", "ndcg@10", "0.3000")
+    label, reference, metric, without, with_, delta, p, significant = table.rows[0]
+    assert (label, reference, metric, without) == ("als + txt", "als", "ndcg@10", "0.3000")
     assert abs(float(delta.split(" ")[0])) < 0.005 and significant == "no"
 
 
@@ -59,3 +59,12 @@ def test_quality_table_shows_raw_vs_trained(fake_results, tmp_path):
     table = quality_table(load_results(fake_results))
     assert table.rows == [["ds/loo/txt", "text-nce", "0.600", "0.800", "0.400", "0.900", "no", "0.200", "0.250"]]
     assert table.columns[-2] == "item→item R@10 raw"
+
+
+def test_content_variants_pair_with_the_plain_model():
+    from recsys_cl.reporting._tables import _base_model
+
+    fused = {"model": "neumf(content=fuse)", "model_name": "neumf", "params": {"content": "fuse", "epochs": 5}}
+    plain = {"model": "neumf(epochs=5)", "model_name": "neumf", "params": {"epochs": 5}}
+    other = {"model": "neumf(epochs=6)", "model_name": "neumf", "params": {"epochs": 6}}
+    assert _base_model(fused) == _base_model(plain) == "neumf(epochs=5)" != _base_model(other)
