@@ -1,7 +1,8 @@
 """Models: one interface over every backend (see ``_base.Recommender``).
 
 Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
-``implicit-bpr``, ``lightfm`` (heavy libraries are imported only when a model is fitted).
+``implicit-bpr``, ``lightfm``, and through RecBole ``recbole`` (any general recommender by name),
+``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
 """
 
 from recsys_cl.models._base import REGISTRY, ModelConfig, Progress, Recommender, create, register
@@ -9,6 +10,7 @@ from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._content_knn import ContentKNN
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
+from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
 
 __all__ = [
     "REGISTRY",
