@@ -10,9 +10,11 @@ Every model's recommendations pass through here, so the contract is strict:
 * a user with fewer than ``k`` rankable items gets ``-1`` items and ``NaN`` scores as padding,
   and ``k`` larger than the catalogue is allowed (the tail is padding), never an error.
 
-torch (matmul + ``topk``) rather than faiss: faiss ``IndexFlatIP`` cannot skip excluded items, so it
-must search ``k + max(train items per user)`` and filter afterwards, while torch masks in place;
-``benchmarks/perf/bench_topk.py`` measures both on the same input and prints the ratio.
+torch (matmul + ``topk``) rather than faiss: ``benchmarks/perf/bench_topk.py`` (100,000 users x
+100,000 items, 64 factors, K=12, ~20 training items excluded per user, 2 CPU threads) measured
+torch at 56.7 CPU-s and faiss ``IndexFlatIP`` at 66.3 CPU-s (wall 110 s vs 115 s on cores shared
+with other jobs, load average ~7). faiss cannot skip excluded items, so it must search
+``k + max(train items per user)`` and filter afterwards; torch masks them in place and runs on CUDA.
 """
 
 from __future__ import annotations
