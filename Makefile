@@ -27,6 +27,8 @@ test-slow: setup
 
 demo: setup
 	$(VENV)/bin/recsys-cl demo --out $(DEMO_DIR)
+	$(VENV)/bin/recsys-cl bench benchmarks/quickstart.yaml --out results/quickstart
+	$(VENV)/bin/recsys-cl report results/quickstart --out reports/quickstart
 
 perf: setup
 	@for f in benchmarks/perf/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
