@@ -21,17 +21,16 @@ from recsys_cl.errors import InputError
 from recsys_cl.evaluation._metrics import (
     compute_metrics,
     hit_matrix,
-    item_coverage,
+    list_statistics,
     parse_ks,
     parse_metrics,
-    recommended_share,
 )
 from recsys_cl.evaluation._rankings import Rankings, read_rankings
 from recsys_cl.evaluation._segments import (
     ITEM_SEGMENTS,
     SegmentConfig,
     item_popularity_labels,
-    user_activity_labels,
+    user_activity_codes,
 )
 
 
@@ -158,20 +157,20 @@ def evaluate(
     train = encoded.train.tocsr()
     train_counts = np.asarray(train.sum(axis=1)).ravel()
     popularity = np.asarray(train.sum(axis=0)).ravel()
-    activity = user_activity_labels(train_counts[eval_users], segments)
+    activity_code = user_activity_codes(train_counts[eval_users], segments)
+    activity = np.asarray(segments.user_labels())[activity_code]
     item_label = item_popularity_labels(popularity, segments)
 
     summary: dict[str, float] = {"n_users": float(len(eval_users))}
     summary.update({key: float(v.mean()) for key, v in per_user.items()})
     summary["n_users_without_list"] = float((~has).sum())
-    for k in cutoffs:
-        summary[f"coverage@{k}"] = item_coverage(lists, encoded.n_items, k)
-        summary[f"cold_share@{k}"] = recommended_share(lists, item_label == "cold", k)
-        summary[f"rare_share@{k}"] = recommended_share(lists, item_label == "rare", k)
+    summary.update(
+        list_statistics(lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs)
+    )
 
     seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
-    for label in segments.user_labels():
-        mask = activity == label
+    for code, label in enumerate(segments.user_labels()):
+        mask = activity_code == code
         seg_summary["user_activity"][label] = _segment_summary({k: v[mask] for k, v in per_user.items()})
     item_scores: dict[str, SegmentScores] = {}
     for label in ITEM_SEGMENTS:

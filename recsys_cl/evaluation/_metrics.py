@@ -26,7 +26,7 @@ Agreement with the reference libraries (tested in tests/evaluation):
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -151,20 +151,31 @@ def compute_metrics(hits: np.ndarray, n_relevant: np.ndarray, metrics: Sequence[
     return {f"{m}@{k}": out[f"{m}@{k}"] for k in sorted(wanted_k) for m in metrics}
 
 
-def item_coverage(items: np.ndarray, n_items: int, k: int) -> float:
-    """Share of the catalogue (``n_items``) that appears in at least one top-``k`` list."""
-    top = items[:, :k].ravel()
-    seen = np.zeros(n_items, dtype=bool)
-    seen[top[top >= 0]] = True  # a mask, not np.unique: no sort or hash of millions of entries
-    return float(seen.mean()) if n_items else float("nan")
+def list_statistics(items: np.ndarray, n_items: int, groups: Mapping[str, np.ndarray], ks: Sequence[int]) -> dict[str, float]:
+    """Catalogue coverage and popularity-bias shares of top-``k`` lists, for every ``k`` in ``ks``.
 
+    * ``coverage@k`` = share of the ``n_items`` catalogue appearing in at least one top-``k`` list;
+    * ``<group>_share@k`` = share of the recommended (non-padding) top-``k`` slots whose item has
+      ``groups[group][item]`` True; with groups "cold" / "rare" (by training popularity) this is
+      how much of what a model recommends is new or niche. NaN when nothing was recommended.
 
-def recommended_share(items: np.ndarray, in_group: np.ndarray, k: int) -> float:
-    """Share of recommended slots (non-padding, top-``k``) whose item has ``in_group[item]`` True.
-
-    With ``in_group`` = "never / rarely bought in training", this is the popularity-bias figure:
-    how much of what a model recommends is cold or rare. NaN when nothing was recommended.
+    One pass over the K columns (a column of a C-ordered (n, K) array is one cheap copy), so every
+    cutoff costs only what it adds.
     """
-    top = items[:, :k].ravel()
-    top = top[top >= 0]
-    return float(in_group[top].mean()) if top.size else float("nan")
+    out: dict[str, float] = {}
+    seen = np.zeros(n_items, dtype=bool)
+    slots = 0
+    in_group = {g: 0 for g in groups}
+    wanted = set(ks)
+    for j in range(max(ks)):
+        col = items[:, j]
+        col = col[col >= 0]
+        seen[col] = True
+        slots += col.size
+        for g, mask in groups.items():
+            in_group[g] += int(np.count_nonzero(mask[col]))
+        if j + 1 in wanted:
+            out[f"coverage@{j + 1}"] = float(seen.mean()) if n_items else float("nan")
+            for g in groups:
+                out[f"{g}_share@{j + 1}"] = in_group[g] / slots if slots else float("nan")
+    return out

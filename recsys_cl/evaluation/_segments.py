@@ -49,11 +49,15 @@ class SegmentConfig(BaseModel):
         return labels
 
 
+def user_activity_codes(train_counts: np.ndarray, config: SegmentConfig) -> np.ndarray:
+    """Index into ``config.user_labels()`` per user, from its number of training interactions."""
+    bins = np.searchsorted(np.asarray(config.user_bins), train_counts, side="left") + 1
+    return np.where(train_counts <= 0, 0, bins)
+
+
 def user_activity_labels(train_counts: np.ndarray, config: SegmentConfig) -> np.ndarray:
     """Label per user (str array) from its number of training interactions."""
-    labels = np.array(config.user_labels(), dtype=object)
-    bins = np.searchsorted(np.asarray(config.user_bins), train_counts, side="left") + 1
-    return labels[np.where(train_counts <= 0, 0, bins)].astype(str)
+    return np.asarray(config.user_labels())[user_activity_codes(train_counts, config)]
 
 
 def item_popularity_labels(train_popularity: np.ndarray, config: SegmentConfig) -> np.ndarray:
