@@ -179,3 +179,15 @@ def test_our_metrics_agree_with_recbole_evaluator(loo_encoded, name):
     for recbole_name, our_name in pairs.items():
         assert ours.summary[our_name] == pytest.approx(theirs[recbole_name], abs=5e-5 + 1e-9), recbole_name
     assert theirs["hit@10"] > 0.3  # not a vacuous agreement on zeros
+
+    # the test part: RecBole masks train + valid items there, so rank with the same mask
+    from recsys_cl.evaluation import Rankings, topk_from_scorer
+
+    users = loo_encoded.eval_users("test")
+    mask = (loo_encoded.train + loo_encoded.valid).tocsr()
+    items, scores = topk_from_scorer(model._score, loo_encoded.n_items, 10, users, exclude=mask, device="cpu")
+    masked = Rankings(loo_encoded.user_ids, loo_encoded.item_ids, users, items, scores, name)
+    ours_test = evaluate(masked, loo_encoded, part="test", metrics=["hr", "ndcg", "recall", "mrr", "precision"], ks=[10])
+    theirs_test = model.recbole_evaluate("test", k=10)
+    for recbole_name, our_name in pairs.items():
+        assert ours_test.summary[our_name] == pytest.approx(theirs_test[recbole_name], abs=5e-5 + 1e-9), recbole_name
