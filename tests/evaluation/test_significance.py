@@ -77,3 +77,22 @@ def test_bad_input() -> None:
         compare_to_baseline({"a": {"hr@1": np.ones(3)}}, "z")
     with pytest.raises(InputError, match="alternative"):
         paired_tests(np.ones(3), np.zeros(3), alternative="bigger")
+
+
+def test_compare_results_pairs_users_of_two_evaluations(tiny) -> None:
+    from recsys_cl.evaluation import Rankings, compare_results, evaluate
+
+    def rank(lists, name):
+        users = tiny.user_index(list(lists))
+        items = np.array([tiny.item_index(v) for v in lists.values()])
+        return Rankings(tiny.user_ids, tiny.item_ids, users, items, np.ones(items.shape, np.float32), name)
+
+    good = evaluate(rank({"a": ["i4", "i3"], "b": ["i5", "i3"], "d": ["i1", "i2"]}, "good"), tiny, ks=[2])
+    bad = evaluate(rank({"a": ["i3", "i6"], "b": ["i3", "i6"], "d": ["i3", "i6"]}, "bad"), tiny, ks=[2])
+    table = compare_results([bad, good], "bad", metrics=["hr@2"], n_resamples=100, n_bootstrap=100)
+    row = table.filter(table["model"] == "good").row(0, named=True)
+    assert row["mean"] == 1.0 and row["baseline_mean"] == 0.0 and row["direction"] == "higher"
+    # 3 users, all differences +1: the exact sign-flip test gives p = 2 / 8 (two-sided)
+    assert row["p_randomisation"] == pytest.approx(0.25)
+    with pytest.raises(InputError, match="share a name"):
+        compare_results([good, good], "good")
