@@ -1,0 +1,53 @@
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recsys_cl.cli import main
+from recsys_cl.data._hm import prepare_hm
+from recsys_cl.data._dataset import load_dataset
+from recsys_cl.evaluation import evaluate
+from recsys_cl.models import create
+
+RAW = Path(__file__).parents[1] / "data" / "fixtures" / "hm_raw"
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def dataset_and_rankings(tmp_path):
+    prepare_hm(RAW, tmp_path)
+    data = tmp_path / "hm"
+    enc = load_dataset(data).encoded("loo")
+    rankings = create("pop").fit(enc).recommend(k=2)
+    path = tmp_path / "pop.parquet"
+    rankings.save(path)
+    return data, enc, rankings, path
+
+
+def test_evaluate_file_json_equals_library(dataset_and_rankings, capsys):
+    data, enc, rankings, path = dataset_and_rankings
+    code, out, _ = run(["evaluate", "--rankings", str(path), "--data", str(data), "--k", "1,2", "--json"], capsys)
+    assert code == 0
+    summary = json.loads(out)["summary"]
+    expected = evaluate(rankings, enc, ks=[1, 2], metrics=["hr", "ndcg", "recall", "precision", "mrr", "map"]).summary
+    assert summary["ndcg@2"] == pytest.approx(expected["ndcg@2"]) and summary["hr@1"] == pytest.approx(expected["hr@1"])
+    assert summary["n_users"] == 2
+
+
+def test_evaluate_tsv_with_unknown_item_is_one_line_error(dataset_and_rankings, tmp_path, capsys):
+    data, _, rankings, _ = dataset_and_rankings
+    frame = rankings.to_frame()
+    bad = frame.with_columns(pl.when(pl.col("rank") == 1).then(pl.lit("0999999999")).otherwise(pl.col("item_id")).alias("item_id"))
+    tsv = tmp_path / "bad.tsv"
+    bad.write_csv(tsv, separator="\t")
+    code, _, err = run(["evaluate", "--rankings", str(tsv), "--data", str(data), "--k", "1"], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
+    assert len(lines) == 1 and "0999999999" in lines[0]
