@@ -51,7 +51,7 @@ class EmbedOptions(BaseModel):
     triplets_per_anchor: int = Field(2, ge=1)
     window_days: float = Field(7.0, gt=0, description="co-purchase window")
     max_pairs: int = Field(200_000, ge=1)
-    simclr_views: int = Field(4, ge=1, description="augmented view pairs per image")
+    simclr_views: int = Field(2, ge=1, description="augmented view pairs per image")
     colour_jitter: bool = Field(False, description="off by default: paper 002 argues colour should stay")
     retrieval_ks: tuple[int, ...] = (5, 10)
     max_queries: int = Field(2000, ge=1, description="queries sampled for retrieval metrics")

@@ -35,6 +35,9 @@ class TrainConfig(BaseModel):
     valid_share: float = Field(0.1, ge=0, lt=1, description="share of training examples kept for validation loss")
     seed: int = 0
     device: str = "auto"
+    cpu_threads: int | None = Field(
+        1, ge=1, description="torch CPU threads while training the head (None: leave torch's setting)"
+    )
 
 
 class ProjectionHead(nn.Module):
@@ -73,10 +76,18 @@ def fit(
     A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
     Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
     """
-    # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return _fit(modules, examples, batch_loss, config, progress)
+    # One CPU thread by default: a head's batches are small matmuls where thread synchronisation
+    # costs more than it saves (measured on 2 busy cores: 0.37 s per step with 2 threads, 0.019 s with 1).
+    threads = torch.get_num_threads()
+    if config.cpu_threads is not None:
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            return _fit(modules, examples, batch_loss, config, progress)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _fit(modules, examples, batch_loss, config, progress) -> list[dict]:

@@ -61,10 +61,15 @@ def test_outputs_written_and_round_trip(tmp_path):
 def test_same_seed_same_vectors_other_seed_differs(tmp_path):
     data_dir = _topic_items(tmp_path, n_topics=3, per_topic=10)
     small = {**FAST, "train": {"epochs": 3, "batch_size": 16, "seed": 7}}
+    import torch
+
+    threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
     a, _ = embed(data_dir, "text-nce", tmp_path / "a.itememb", **small)
     b, _ = embed(data_dir, "text-nce", tmp_path / "b.itememb", **small)
     c, _ = embed(data_dir, "text-nce", tmp_path / "c.itememb", **{**small, "train": {"epochs": 3, "batch_size": 16, "seed": 8}})
     np.testing.assert_array_equal(a.vectors, b.vectors)
+    # training leaves torch's global thread count and RNG as it found them
+    assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), rng_state)
     assert np.abs(a.vectors - c.vectors).max() > 1e-4
 
 
