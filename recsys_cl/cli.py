@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -458,6 +459,8 @@ def _jsonable(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Bad input -> one line on stderr and exit code 2 (usage errors: typer's own message, 2)."""
+    # RecBole 1.2.1 warns about its own use of deprecated torch APIs on every fit: noise for users.
+    warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
     try:
         app(args=argv, prog_name="recsys-cl")
     except InputError as exc:

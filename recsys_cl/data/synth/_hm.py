@@ -75,16 +75,9 @@ END_DATE = dt.date(2020, 9, 22)
 TRANSACTIONS_PER_CUSTOMER = 20
 PRICE_SCALE = 590.0  # real prices are SEK / 590 (e.g. 29.99 SEK -> 0.0508305...)
 
-ARTICLE_COLUMNS = (
-    "article_id", "product_code", "prod_name", "product_type_no", "product_type_name", "product_group_name",
-    "graphical_appearance_no", "graphical_appearance_name", "colour_group_code", "colour_group_name",
-    "perceived_colour_value_id", "perceived_colour_value_name", "perceived_colour_master_id",
-    "perceived_colour_master_name", "department_no", "department_name", "index_code", "index_name",
-    "index_group_no", "index_group_name", "section_no", "section_name", "garment_group_no",
-    "garment_group_name", "detail_desc",
-)
-CUSTOMER_COLUMNS = ("customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code")
-TRANSACTION_COLUMNS = ("t_dat", "customer_id", "article_id", "price", "sales_channel_id")
+# The layout is the adapter's: one definition of H&M's columns for reader and writer.
+from recsys_cl.data._hm import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS  # noqa: E402
+
 #: sizes of the demo run (a few seconds with images on 2 cores): pass as ``generate_hm(out, **HM_DEMO)``.
 HM_DEMO = {"customers": 2_000, "articles": 1_000, "weeks": 16, "images": True}
 
