@@ -71,6 +71,11 @@ def embed(
     ``write_itememb``) and ``out + '.quality.json'``; return both.
 
     ``overrides`` are EmbedOptions fields (``train`` may be a dict of TrainConfig fields).
+    Quality keys: ``base`` (raw base vectors, always scored) and ``trained`` (None for raw methods),
+    each with ``triplet_accuracy`` per level, ``copurchase_gap`` (held-out co-purchase pairs, when
+    ``<name>.train.inter`` exists), ``item_to_item`` / ``text_to_item`` / ``image_to_item`` retrieval
+    (when the items have attribute columns); ``training`` (held-out gap or triplet accuracy before and
+    after, per-epoch ``history``); ``collapse``. Image-only methods embed only items with an image.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -104,6 +109,7 @@ def embed(
             evaluation.query_texts(), opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
             device=opts.train.device,
         )
+    quality["base_modality"] = "image" if base is image_vectors else "text"
     quality["base"] = evaluation.score(base[keep], text_queries=text_queries if base is text_vectors else None)
     quality["evaluation"] = evaluation.describe()
 
