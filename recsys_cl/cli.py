@@ -372,7 +372,7 @@ def _bench_table(results: Path) -> Table:
     for column in ("dataset", "protocol", "model", "embedding", *[f"{m}@{k}" for m, k in metrics]):
         table.add_column(column, justify="left" if "@" not in column else "right")
     grouped = frame.group_by(["dataset", "protocol", "model", "embedding", "metric", "k"]).agg(pl.col("value").mean())
-    keys = grouped.select(["dataset", "protocol", "model", "embedding"]).unique(maintain_order=True).sort(["dataset", "protocol"], maintain_order=True)
+    keys = frame.select(["dataset", "protocol", "model", "embedding"]).unique(maintain_order=True)  # grid order
     values = {(r["dataset"], r["protocol"], r["model"], r["embedding"], r["metric"], r["k"]): r["value"] for r in grouped.iter_rows(named=True)}
     for d, p, m, e in keys.iter_rows():
         table.add_row(d, p, m, e, *[f"{values.get((d, p, m, e, metric, k), float('nan')):.4f}" for metric, k in metrics])
