@@ -47,3 +47,16 @@ def test_bad_input_one_line_nonzero_exit(tmp_path, capsys, argv, message):
 def test_every_command_has_help(capsys, argv):
     code, out, _ = run(argv + ["--help"], capsys)
     assert code == 0 and "Usage" in out
+
+
+def test_demo_generates_prepares_and_summarises(tmp_path, capsys):
+    code, out, _ = run(["demo", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("│ hm-synth") or line.startswith("│ ml-100k")]
+    assert len(rows) == 2 * 3 * 3  # datasets x protocols x parts
+    assert (tmp_path / "raw" / "hm-synth" / "transactions_train.csv").is_file()
+    for name in ("hm-synth", "ml-100k"):
+        for suffix in ("train", "valid", "test", "temporal-test", "cold-item-test"):
+            assert (tmp_path / "atomic" / name / f"{name}.{suffix}.inter").is_file()
+    ml_loo_test = [line for line in rows if line.startswith("│ ml-100k") and "│ loo" in line and "│ test" in line][0]
+    assert "943" in ml_loo_test
