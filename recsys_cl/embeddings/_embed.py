@@ -14,6 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_cl.data._atomic import read_atomic, write_json
+from recsys_cl.data._split import file_suffixes
 from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
@@ -63,6 +64,7 @@ def embed(
     method: str,
     out: str | Path,
     *,
+    protocol: str = "loo",
     options: EmbedOptions | None = None,
     progress: Progress | None = None,
     **overrides: Any,
@@ -70,6 +72,8 @@ def embed(
     """Build item embeddings for ``<data_dir>/<name>.item`` with ``method``; write ``out`` (via
     ``write_itememb``) and ``out + '.quality.json'``; return both.
 
+    Co-purchase pairs come only from ``protocol``'s training file (``<name>.train.inter`` for loo,
+    ``<name>.<protocol>-train.inter`` otherwise), so held-out purchases never leak into the embedding.
     ``overrides`` are EmbedOptions fields (``train`` may be a dict of TrainConfig fields).
     Quality keys: ``base`` (raw base vectors, always scored) and ``trained`` (None for raw methods),
     each with ``triplet_accuracy`` per level, ``copurchase_gap`` (held-out co-purchase pairs, when
@@ -89,7 +93,8 @@ def embed(
         raise InputError(f"{data_dir / f'{name}.item'}: no item_id column")
     item_ids = items["item_id"].to_numpy().astype(str)
     rng = np.random.default_rng(opts.train.seed)
-    quality: dict[str, Any] = {"method": method, "dataset": name, "n_items": len(items), "encoders": {}}
+    train_inter = data_dir / f"{name}.{file_suffixes(protocol)[0]}.inter"
+    quality: dict[str, Any] = {"method": method, "dataset": name, "protocol": protocol, "n_items": len(items), "encoders": {}}
 
     text_vectors = image_vectors = None
     image_mask = np.ones(len(items), dtype=bool)
@@ -100,7 +105,7 @@ def embed(
 
     # Items scored: image-only methods have vectors only where there is an image.
     keep = image_mask if method in {"raw-image", "image-simclr"} else np.ones(len(items), dtype=bool)
-    evaluation = _Evaluation(items, keep, data_dir / f"{name}.train.inter", opts)
+    evaluation = _Evaluation(items, keep, train_inter, opts)
     base = image_vectors if method in {"raw-image", "image-simclr"} else text_vectors
     text_queries = None
     if evaluation.queries is not None and text_vectors is not None and opts.text_model.lower() != "tfidf":
@@ -128,6 +133,7 @@ def embed(
         head_vectors, training, heads = trainer(
             text_vectors=text_vectors, image_vectors=image_vectors, image_mask=image_mask, keep=keep,
             items=items, evaluation=evaluation, data_dir=data_dir, name=name, opts=opts, rng=rng, tick=tick,
+            train_inter=train_inter,
         )
         quality["training"] = training
         quality["trained"] = evaluation.score(
@@ -307,9 +313,9 @@ def _train_text_nce(*, text_vectors, opts, rng, tick, **_):
                          f"top-{opts.neighbours} text neighbours (faiss)")
 
 
-def _train_copurchase(*, text_vectors, evaluation, data_dir, name, opts, tick, **_):
+def _train_copurchase(*, text_vectors, evaluation, train_inter, opts, tick, **_):
     if evaluation.copurchase_train is None:
-        raise InputError(f"{data_dir / f'{name}.train.inter'}: copurchase needs training interactions with "
+        raise InputError(f"{train_inter}: copurchase needs training interactions with "
                          f"two items bought within {opts.window_days} days by one user")
     return _pair_learner(text_vectors, evaluation.copurchase_train[0], evaluation.copurchase, opts, tick,
                          f"co-purchase within {opts.window_days} days")

@@ -81,6 +81,9 @@ def test_triplet_and_copurchase_on_styles(styles_dir, tmp_path):
     assert "item_to_item" in quality["base"] and "recall_subset@10" in quality["trained"]["item_to_item"]
     emb, quality = embed(styles_dir, "copurchase", tmp_path / "co.itememb", **FAST)
     assert quality["training"]["n_train"] > 0 and "collapsed" in quality["collapse"]
+    # another protocol reads its own training file: absent here, so a clear error naming it
+    with pytest.raises(InputError, match="temporal-train.inter"):
+        embed(styles_dir, "copurchase", tmp_path / "co2.itememb", protocol="temporal", **FAST)
     assert "copurchase_gap" in quality["base"] and "copurchase_gap" in quality["trained"]
 
 
