@@ -210,12 +210,15 @@ def encode_image_files(
     *,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    batch_size: int = 32,
+    batch_size: int = 8,
     device: str = "auto",
     progress: Progress | None = None,
     encoder: ImageEncoder | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(n, d) features, (n,) bool mask of items that have a readable image, and stats.
+
+    Batch 8 by default: on CPU, batch 32 ran at ~17 images/s against 32-64 for batch 8 (the
+    expanded activations of 32 images, ~150 MB per layer, no longer fit in cache).
 
     Items without an image (None, empty or missing file) get a zero row with ``mask == False``;
     callers use the mask rather than mistake that row for data.
