@@ -20,8 +20,10 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pret
 prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
 data_app = typer.Typer(help="Embedded default data.", no_args_is_help=True)
 synth_app = typer.Typer(help="Generate synthetic data in the exact Kaggle layouts.", no_args_is_help=True)
+retrieve_app = typer.Typer(help="Retrieval experiments that are not item embeddings.", no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
 app.add_typer(data_app, name="data")
+app.add_typer(retrieve_app, name="retrieve")
 data_app.add_typer(synth_app, name="synth")
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
@@ -236,22 +238,86 @@ def embed_command(
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
 
-    overrides: dict[str, Any] = _key_values(option)
-    train = dict(overrides.pop("train", {}) or {})
-    for key, value in (("epochs", epochs), ("seed", seed), ("device", device)):
-        if value is not None:
-            train[key] = value
-    if train:
-        overrides["train"] = train
-    if text_model is not None:
-        overrides["text_model"] = text_model
+    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device, text_model=text_model)
     with progress_bar(f"embed {method}") as progress:
         emb, quality = embed(data, method, out_file, protocol=protocol, progress=progress, **overrides)
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
-    base, trained = quality.get("base") or {}, quality.get("trained") or {}
-    gap = lambda q: (q.get("distance") or {}).get("gap")  # noqa: E731
-    if gap(base) is not None:
-        out.print(f"positive/negative cosine-distance gap: raw {gap(base):.4f}" + (f", trained {gap(trained):.4f}" if gap(trained) is not None else ""))
+    out.print(_embed_quality_table(quality))
+    collapse = quality.get("collapse")
+    if collapse is not None:
+        out.print(f"collapse: {'YES, ' + collapse['kind'] if collapse['collapsed'] else 'no'}", markup=False)
+
+
+def _embed_overrides(option: list[str], **typed: Any) -> dict[str, Any]:
+    """EmbedOptions overrides from ``-o key=value`` plus the typed options (None = not given)."""
+    overrides: dict[str, Any] = _key_values(option)
+    train = dict(overrides.pop("train", {}) or {})
+    train.update({key: typed.pop(key) for key in ("epochs", "seed", "device") if typed.get(key) is not None})
+    if train:
+        overrides["train"] = train
+    overrides.update({key: value for key, value in typed.items() if value is not None})
+    return overrides
+
+
+def _embed_quality_table(quality: dict[str, Any]) -> Table:
+    """Raw base vectors vs trained, for each quality measure the JSON holds ('–' where it has none:
+    raw-* methods are not trained; held-out pairs/triplets of the training are the learner's own)."""
+    base, trained, training = quality.get("base") or {}, quality.get("trained") or {}, quality.get("training") or {}
+    k = max(quality["options"]["retrieval_ks"])
+    rows: list[tuple[str, Any, Any]] = []
+    if "triplet_accuracy" in base:
+        rows.append(("attribute triplet accuracy", base["triplet_accuracy"].get("all"), trained.get("triplet_accuracy", {}).get("all")))
+    if "copurchase_gap" in base:
+        rows.append(("co-purchase pos/neg gap", base["copurchase_gap"]["gap"], trained.get("copurchase_gap", {}).get("gap")))
+    for task in ("item_to_item", "text_to_item", "image_to_item"):
+        for metric in (f"recall@{k}", f"ndcg@{k}"):
+            if metric in base.get(task, {}) or metric in trained.get(task, {}):
+                rows.append((f"{task.replace('_to_', '→')} {metric}", base.get(task, {}).get(metric), trained.get(task, {}).get(metric)))
+    if "heldout_after" in training:  # the learner's own held-out pairs, raw vs trained
+        rows.append(("training pairs: pos/neg cosine-distance gap", (training.get("heldout_before") or {}).get("gap"),
+                     training["heldout_after"]["gap"]))  # fmt: skip
+    if "heldout_triplet_accuracy_after" in training:
+        rows.append(("training triplets: accuracy", training["heldout_triplet_accuracy_before"].get("all"),
+                     training["heldout_triplet_accuracy_after"].get("all")))  # fmt: skip
+    table = Table(title=f"{quality['method']} on {quality['dataset']}: held-out quality")
+    for column in ("measure", "raw", "trained"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for label, raw, learned in rows:
+        table.add_row(label, *["–" if v is None else f"{v:.4f}" for v in (raw, learned)])
+    return table
+
+
+@retrieve_app.command("composed")
+def retrieve_composed_command(
+    data: Path = typer.Option(..., help="prepared styles or H&M folder ROOT/<name> (items need images and attributes)"),
+    out_file: Path = typer.Option(..., "--out", help="result JSON to write"),
+    epochs: Optional[int] = typer.Option(None, help="training epochs of the fused learner"),
+    seed: Optional[int] = typer.Option(None, help="seed of queries, held-out split and training"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other EmbedOptions field as key=value (JSON values)"),
+) -> None:
+    """Composed retrieval (paper 003): reference image + "in red instead of black" -> the changed item.
+    Fused learner vs text-only and image-only baselines, Recall@K / nDCG@K on held-out references."""
+    from recsys_cl.embeddings import composed_retrieval
+
+    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device)
+    with progress_bar("composed retrieval") as progress:
+        result = composed_retrieval(data, out_file, progress=progress, **overrides)
+    out.print(f"wrote {out_file}")
+    out.print(_composed_table(result))
+
+
+def _composed_table(result: dict[str, Any]) -> Table:
+    from recsys_cl.embeddings._composed import COMPOSED_METHODS
+
+    ks = result["options"]["retrieval_ks"]
+    table = Table(title=f"composed retrieval on {result['dataset']}: {result['n_heldout_queries']:,} held-out queries, "
+                        f"{result['n_gallery']:,} items in the gallery")  # fmt: skip
+    for column in ("method", *[f"{m}@{k}" for m in ("recall", "ndcg") for k in ks]):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for method in COMPOSED_METHODS:
+        table.add_row(method.replace("_", " "), *[f"{result[method].get(f'{m}@{k}', float('nan')):.4f}" for m in ("recall", "ndcg") for k in ks])
+    return table
 
 
 # ---------------------------------------------------------------------------------------------- bench

@@ -28,6 +28,8 @@ from recsys_cl.embeddings._quality import retrieval_metrics
 from recsys_cl.embeddings._train import ProjectionHead, fit, make_head, project, to_device
 from recsys_cl.errors import InputError
 
+#: result keys, one Recall@K / nDCG@K dict each: the two baselines, then the learner
+COMPOSED_METHODS = ("text_only", "image_only", "fused_learner")
 TEMPLATES = (
     "in {new} instead of {old}",
     "unlike this {old} {type}, I want a {new} one",
@@ -77,6 +79,8 @@ def composed_retrieval(
     image-only baselines. Writes the result to ``out`` (JSON) when given; returns it."""
     started = time.perf_counter()
     opts = _options(options, overrides)
+    if opts.text_model.lower() == "tfidf":  # fitted per call: modification texts and item texts get different spaces
+        raise InputError("composed retrieval needs a sentence-transformers text model, not tfidf")
     tick = progress or (lambda *_: None)
     data_dir = Path(data_dir)
     name = data_dir.name

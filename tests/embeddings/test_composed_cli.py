@@ -1,0 +1,67 @@
+"""``recsys-cl retrieve composed`` on a tiny synthetic styles sample: JSON structure, printed = stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recsys_cl.cli import main
+from recsys_cl.data._styles import prepare_styles
+from recsys_cl.data.synth import generate_styles
+from recsys_cl.embeddings._composed import COMPOSED_METHODS
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def styles_synth(tmp_path_factory):
+    root = tmp_path_factory.mktemp("styles")
+    generate_styles(root / "raw", products=120, seed=3, images=True)
+    prepare_styles(root / "raw", root / "atomic", name="styles-synth")
+    return root / "atomic" / "styles-synth"
+
+
+@pytest.mark.slow  # ~40 s on 2 shared cores: MiniLM plus EfficientNet-Lite0 over ~115 images
+def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, capsys):
+    out_file = tmp_path / "composed.json"
+    code, out, _ = run(["retrieve", "composed", "--data", str(styles_synth), "--out", str(out_file), "--epochs", "3",
+                        "-o", f"cache_dir={tmp_path / 'cache'}"], capsys)  # fmt: skip
+    result = json.loads(out_file.read_text())
+    assert code == 0
+    assert result["n_gallery"] <= 120 and 0 < result["n_heldout_queries"] < result["n_queries"]
+    printed = {line.strip("│ ").split("│")[0].strip(): [c.strip() for c in line.strip("│ ").split("│")[1:]]
+               for line in out.splitlines() if line.startswith("│ ")}  # fmt: skip
+    assert list(printed) == ["text only", "image only", "fused learner"]
+    for method in COMPOSED_METHODS:
+        metrics = result[method]
+        assert metrics["n_queries"] == result["n_heldout_queries"]
+        expected = [f"{metrics[f'{m}@{k}']:.4f}" for m in ("recall", "ndcg") for k in (5, 10)]
+        assert printed[method.replace("_", " ")] == expected
+        assert all(0.0 <= metrics[f"recall@{k}"] <= 1.0 for k in (5, 10))
+    assert result["history"] and result["options"]["train"]["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-o", "text_model=tfidf"], "needs a sentence-transformers text model"),
+        (["-o", "heldout_share=2"], "'heldout_share': Input should be less than 1"),
+        (["-o", "colour"], "--option: expected NAME=VALUE"),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(styles_synth, tmp_path, capsys, extra, message):
+    code, _, err = run(["retrieve", "composed", "--data", str(styles_synth), "--out", str(tmp_path / "c.json"), *extra], capsys)
+    errors = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
+    assert code == 2 and len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_help(capsys):
+    code, out, _ = run(["retrieve", "composed", "--help"], capsys)
+    assert code == 0 and "Composed retrieval" in out and "--epochs" in out
