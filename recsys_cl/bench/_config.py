@@ -71,7 +71,6 @@ class DatasetSpec(_Strict):
     @property
     def retrieval_only(self) -> bool:
         return self.source in RETRIEVAL_SOURCES
-        return self
 
 
 class EmbeddingSpec(_Strict):
@@ -80,6 +79,14 @@ class EmbeddingSpec(_Strict):
     name: str
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ComposedRetrievalSpec(_Strict):
+    """Composed retrieval (paper 003: reference image + "in red instead of black") on every
+    retrieval-only dataset of the config, beside its embeddings (``recsys-cl retrieve composed``)."""
+
+    enabled: bool = False
+    options: dict[str, Any] = Field(default_factory=dict, description="EmbedOptions fields (train, text_model, ...)")
 
 
 class ModelSpec(_Strict):
@@ -103,6 +110,7 @@ class BenchmarkConfig(_Strict):
     protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
     protocol_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
+    composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
     models: list[ModelSpec] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0])
     metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
@@ -120,6 +128,8 @@ class BenchmarkConfig(_Strict):
                     raise ValueError(f"models.{i}.embeddings: {name!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
         if not self.models and not self.embeddings:
             raise ValueError("models: a benchmark needs models, embeddings, or both")
+        if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):
+            raise ValueError(f"composed_retrieval: needs a dataset with source {' or '.join(RETRIEVAL_SOURCES)}")
         for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", list(embedding_names))):
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind}: names must be unique")
@@ -147,6 +157,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
         msg = first["msg"].removeprefix("Value error, ")
         raise InputError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from exc
     _check_model_params(path, config)
+    _check_composed_options(path, config)
     return config
 
 
@@ -162,3 +173,12 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
             first = exc.errors()[0]
             key = ".".join(str(p) for p in first["loc"])
             raise InputError(f"{path}: models.{i}.params.{key}: {first['msg']}") from exc
+
+
+def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
+    from recsys_cl.embeddings._composed import composed_options
+
+    try:
+        composed_options(None, config.composed_retrieval.options)
+    except InputError as exc:
+        raise InputError(f"{path}: composed_retrieval.options: {exc}") from exc

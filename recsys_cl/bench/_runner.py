@@ -8,6 +8,7 @@ Results directory layout::
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
     OUT/data/                    prepared datasets (raw synthetic files, atomic files)
     OUT/embeddings/<ds>/<protocol>/<name>.itememb (+ .quality.json)
+    OUT/embeddings/<ds>/retrieval/composed.json   composed retrieval of a retrieval-only dataset, when asked
 
 A crash (kill -9 included) loses at most the cell in progress: cells are done only once their
 JSON has been renamed into place, and a re-run skips every done cell whose key still matches.
@@ -28,7 +29,7 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import BenchmarkConfig, DatasetSpec, EmbeddingSpec
+from recsys_cl.bench._config import BenchmarkConfig, ComposedRetrievalSpec, DatasetSpec, EmbeddingSpec
 from recsys_cl.bench._grid import Cell, cell_record_base, grid
 from recsys_cl.data._atomic import atomic_output, write_json
 from recsys_cl.errors import InputError
@@ -126,11 +127,30 @@ def learn_embedding(
     from recsys_cl.embeddings import embed
 
     path = out_root / atomic_dir.name / protocol / f"{spec.name}.itememb"
-    marker = Path(f"{path}.spec.json")
     wanted = {"spec": spec.model_dump(), "code_version": __version__}
+    # retrieval-only datasets have no split ("retrieval" only names their folder) and no <ds>.train.inter
+    split = "loo" if protocol == RETRIEVAL else protocol
+    return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, progress=progress, **spec.options))
+
+
+def run_composed_retrieval(
+    spec: ComposedRetrievalSpec, atomic_dir: Path, data_fingerprint: str, out_root: Path, progress: Progress | None = None
+) -> Path:
+    """Run (or reuse) composed retrieval on a retrieval-only dataset; returns its result JSON."""
+    from recsys_cl.embeddings import composed_retrieval
+
+    path = out_root / atomic_dir.name / RETRIEVAL / "composed.json"
+    wanted = {"options": spec.options, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    return _reuse_or_run(path, wanted, lambda: composed_retrieval(atomic_dir, path, progress=progress, **spec.options))
+
+
+def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -> Path:
+    """``path`` as it is when its ``.spec.json`` says it was made from ``wanted``; else ``make()`` it
+    (which writes ``path`` atomically) and only then write the marker, so a crash in between re-runs it."""
+    marker = Path(f"{path}.spec.json")
     if path.is_file() and marker.is_file() and json.loads(marker.read_text()) == wanted:
         return path
-    embed(atomic_dir, spec.method, path, protocol=protocol, progress=progress, **spec.options)
+    make()
     write_json(marker, wanted)
     return path
 
@@ -207,11 +227,16 @@ def run_benchmark(
     for spec in config.datasets:
         prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
     embedding_paths: dict[tuple[str, str, str], Path] = {}
+    composed_paths: dict[str, Path] = {}
     for spec in config.datasets:
         if spec.retrieval_only:  # no users: the embeddings and their retrieval metrics are the result
             for emb in config.embeddings:
                 embedding_paths[(spec.name, RETRIEVAL, emb.name)] = learn_embedding(
                     emb, prepared[spec.name][0], RETRIEVAL, out_dir / "embeddings", progress
+                )
+            if config.composed_retrieval.enabled:
+                composed_paths[spec.name] = run_composed_retrieval(
+                    config.composed_retrieval, *prepared[spec.name], out_dir / "embeddings", progress
                 )
     cells = list(grid(config))
     for cell in cells:
@@ -262,6 +287,7 @@ def run_benchmark(
         "cells_run_now": len(todo),
         "datasets": {name: {"dir": str(path), "fingerprint": fp} for name, (path, fp) in prepared.items()},
         "embeddings": {"/".join(k): str(p) for k, p in embedding_paths.items()},
+        "composed_retrieval": {name: str(p) for name, p in composed_paths.items()},
     }
     write_json(out_dir / "run.json", run)
     return run

@@ -67,6 +67,14 @@ class FusionQuery(nn.Module):
         return self.net(torch.cat([image, text], dim=1))
 
 
+def composed_options(options: EmbedOptions | None, overrides: dict[str, Any]) -> EmbedOptions:
+    """The options with ``overrides`` applied; InputError when composed retrieval cannot use them."""
+    opts = _options(options, overrides)
+    if opts.text_model.lower() == "tfidf":  # fitted per call: modification texts and item texts get different spaces
+        raise InputError("composed retrieval needs a sentence-transformers text model, not tfidf")
+    return opts
+
+
 def composed_retrieval(
     data_dir: str | Path,
     out: str | Path | None = None,
@@ -78,9 +86,7 @@ def composed_retrieval(
     """Recall@K / nDCG@K of composed queries on held-out references: fused learner vs text-only and
     image-only baselines. Writes the result to ``out`` (JSON) when given; returns it."""
     started = time.perf_counter()
-    opts = _options(options, overrides)
-    if opts.text_model.lower() == "tfidf":  # fitted per call: modification texts and item texts get different spaces
-        raise InputError("composed retrieval needs a sentence-transformers text model, not tfidf")
+    opts = composed_options(options, overrides)
     tick = progress or (lambda *_: None)
     data_dir = Path(data_dir)
     name = data_dir.name

@@ -1,0 +1,90 @@
+"""Composed retrieval in the benchmark runner: asked for in the config, stored beside the
+embeddings of retrieval-only datasets, reused while its inputs are unchanged."""
+
+import json
+
+import pytest
+
+import recsys_cl.embeddings
+from recsys_cl.bench import load_config, run_benchmark
+from recsys_cl.data._atomic import write_json
+from recsys_cl.errors import InputError
+
+CONFIG = """
+name: t
+datasets:
+  - {name: s, source: styles-synth, synth: {products: 60, images: false}}
+embeddings:
+  - {name: raw-text, method: raw-text, options: {text_model: tfidf, use_cache: false}}
+composed_retrieval: {enabled: true, options: {train: {epochs: 3}}}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "b.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def composed_calls(monkeypatch):
+    """Stands in for composed_retrieval (its numbers are tested in tests/embeddings): records calls, writes JSON."""
+    calls = []
+
+    def fake(data_dir, out, *, progress=None, **options):
+        calls.append((data_dir.name, options))
+        write_json(out, {"dataset": data_dir.name, "call": len(calls)})
+
+    monkeypatch.setattr(recsys_cl.embeddings, "composed_retrieval", fake)
+    return calls
+
+
+def test_composed_result_stored_beside_the_embeddings_and_reused_until_inputs_change(tmp_path, composed_calls):
+    out = tmp_path / "out"
+    run = run_benchmark(load_config(write(tmp_path, CONFIG)), out)
+    path = out / "embeddings" / "s" / "retrieval" / "composed.json"
+    assert run["composed_retrieval"] == {"s": str(path)}
+    assert composed_calls == [("s", {"train": {"epochs": 3}})]
+    assert json.loads(path.read_text()) == {"dataset": "s", "call": 1}
+    assert (out / "embeddings" / "s" / "retrieval" / "raw-text.itememb").is_file()
+    assert not list(path.parent.glob(".*.tmp"))
+
+    run_benchmark(load_config(write(tmp_path, CONFIG)), out)
+    assert len(composed_calls) == 1  # same inputs: reused
+
+    run_benchmark(load_config(write(tmp_path, CONFIG.replace("epochs: 3", "epochs: 4"))), out)
+    assert len(composed_calls) == 2 and json.loads(path.read_text())["call"] == 2
+
+    run_benchmark(load_config(write(tmp_path, CONFIG.replace("products: 60", "products: 61"))), out)
+    assert len(composed_calls) == 3  # other data: run again
+
+
+def test_off_unless_enabled(tmp_path, composed_calls):
+    run = run_benchmark(load_config(write(tmp_path, CONFIG.replace("enabled: true", "enabled: false"))), tmp_path / "out")
+    assert run["composed_retrieval"] == {} and composed_calls == []
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.replace("source: styles-synth, synth: {products: 60, images: false}", "source: ml-100k"),
+         "b.yaml: composed_retrieval: needs a dataset with source styles or styles-synth"),
+        (lambda t: t.replace("epochs: 3", "epoch: 3"), "b.yaml: composed_retrieval.options: embed option 'train.epoch': Extra inputs"),
+        (lambda t: t.replace("options: {train", "options: {text_model: tfidf, train"), "needs a sentence-transformers text model"),
+        (lambda t: t.replace("enabled: true", "enabled: true, k: 5"), "b.yaml: composed_retrieval.k: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_composed_config_names_the_key(tmp_path, mutate, message):
+    with pytest.raises(InputError) as caught:
+        load_config(write(tmp_path, mutate(CONFIG)))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.slow  # the real thing: MiniLM + EfficientNet-Lite0 over ~115 synthetic images
+def test_composed_retrieval_runs_for_real_in_the_runner(tmp_path):
+    config = CONFIG.replace("products: 60, images: false", "products: 120, images: true")
+    run = run_benchmark(load_config(write(tmp_path, config)), tmp_path / "out")
+    result = json.loads(open(run["composed_retrieval"]["s"]).read())
+    assert result["dataset"] == "s" and result["options"]["train"]["epochs"] == 3
+    for method in ("text_only", "image_only", "fused_learner"):
+        assert result[method]["n_queries"] == result["n_heldout_queries"] > 0
