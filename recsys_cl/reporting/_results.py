@@ -64,6 +64,11 @@ class Results:
                 found[key] = json.loads(quality.read_text())
         return found
 
+    def composed_retrieval(self) -> dict[str, dict[str, Any]]:
+        """``dataset`` -> composed retrieval result JSON, for the datasets the run scored it on."""
+        paths = {name: Path(path) for name, path in self.run.get("composed_retrieval", {}).items()}
+        return {name: json.loads(path.read_text()) for name, path in paths.items() if path.is_file()}
+
 
 def variant_label(cell: dict[str, Any]) -> str:
     return cell["model"] if cell["embedding"] == "none" else f"{cell['model']} + {cell['embedding']}"
@@ -88,7 +93,7 @@ def load_results(directory: str | Path) -> Results:
         path = directory / "cells" / f"{entry['key']}.json"
         if path.is_file():
             cells.append(json.loads(path.read_text()))
-    if not cells:
+    if not cells and not run.get("embeddings") and not run.get("composed_retrieval"):  # retrieval-only runs have no cells
         raise InputError(f"{directory}: no finished cells")
     return Results(directory, run, cells)
 

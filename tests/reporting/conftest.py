@@ -58,3 +58,23 @@ def fake_results(tmp_path):
         ("als", "txt"): np.full(N_USERS, 0.3) + rng.normal(0, 0.01, N_USERS),  # same on average: no effect
         ("knn", "none"): np.full(N_USERS, 0.05),
     })  # fmt: skip
+
+
+#: a composed retrieval result as ``composed_retrieval`` writes it (the parts the report reads)
+COMPOSED = {
+    "dataset": "styles", "n_gallery": 90, "n_queries": 60, "n_heldout_queries": 12,
+    "options": {"retrieval_ks": [5, 10]},
+    "text_only": {"n_queries": 12, "recall@5": 0.5, "recall@10": 0.75, "ndcg@5": 0.4, "ndcg@10": 0.45},
+    "image_only": {"n_queries": 12, "recall@5": 0.125, "recall@10": 0.25, "ndcg@5": 0.1, "ndcg@10": 0.15},
+    "fused_learner": {"n_queries": 12, "recall@5": 0.625, "recall@10": 0.75, "ndcg@5": 0.5, "ndcg@10": 0.55},
+}  # fmt: skip
+
+
+def add_composed(results_dir, dataset="styles", result=COMPOSED):
+    """Store ``result`` as the run's composed retrieval on ``dataset`` (as the benchmark runner does)."""
+    path = results_dir / "embeddings" / dataset / "retrieval" / "composed.json"
+    write_json(path, result)
+    run = json.loads((results_dir / "run.json").read_text())
+    run.setdefault("composed_retrieval", {})[dataset] = str(path)
+    write_json(results_dir / "run.json", run)
+    return results_dir

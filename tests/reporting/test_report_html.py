@@ -48,3 +48,19 @@ def test_html_renders_tables_and_images_in_headless_chromium(fake_results, tmp_p
     attrs = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body.group(1)))
     assert int(attrs["images"]) >= 4 and attrs["images-loaded"] == attrs["images"]
     assert int(attrs["tables"]) == 3 and int(attrs["table-rows"]) == 4 + 2 + 4  # main, contrastive (ndcg@10, hr@10), segments
+
+
+def test_retrieval_only_run_reports_composed_retrieval_in_every_format(tmp_path):
+    """A styles run has no cells, only embeddings and composed retrieval: the report still has them."""
+    from recsys_cl.data._atomic import write_json
+
+    from .conftest import add_composed
+
+    results = tmp_path / "styles"
+    write_json(results / "run.json", {"config": {"name": "styles"}, "cells": [], "embeddings": {}})
+    written = write_report(add_composed(results), tmp_path / "rep", latex=True, n_resamples=200)
+    md, html, tex = (written[kind].read_text() for kind in ("markdown", "html", "latex"))
+    assert "## Item embeddings" in md and "### Composed retrieval: reference image + modification text" in md
+    assert "| styles | fused learner | 12 | **0.6250** | **0.7500** | **0.5000** | **0.5500** |" in md
+    assert "<td>image only</td><td>12</td><td>0.1250</td><td>0.2500</td><td>0.1000</td><td>0.1500</td>" in html
+    assert "styles & text only & 12 & 0.5000 & \\textbf{0.7500} & 0.4000 & 0.4500 \\\\" in tex

@@ -68,3 +68,19 @@ def test_content_variants_pair_with_the_plain_model():
     plain = {"model": "neumf(epochs=5)", "model_name": "neumf", "params": {"epochs": 5}}
     other = {"model": "neumf(epochs=6)", "model_name": "neumf", "params": {"epochs": 6}}
     assert _base_model(fused) == _base_model(plain) == "neumf(epochs=5)" != _base_model(other)
+
+
+def test_composed_table_exact_values_and_best_per_column(fake_results):
+    from recsys_cl.reporting._tables import composed_table
+
+    from .conftest import add_composed
+
+    assert composed_table(load_results(fake_results)) is None  # runs without composed retrieval: no table
+    table = composed_table(load_results(add_composed(fake_results)))
+    assert table.columns == ["dataset", "method", "queries", "recall@5", "recall@10", "ndcg@5", "ndcg@10"]
+    assert table.rows == [
+        ["styles", "text only", "12", "0.5000", "0.7500", "0.4000", "0.4500"],
+        ["styles", "image only", "12", "0.1250", "0.2500", "0.1000", "0.1500"],
+        ["styles", "fused learner", "12", "0.6250", "0.7500", "0.5000", "0.5500"],
+    ]
+    assert table.bold == {(2, 3), (0, 4), (2, 4), (2, 5), (2, 6)}  # a tie (recall@10) is bold twice
