@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from recsys_cl.errors import InputError
@@ -36,8 +37,17 @@ def check_columns(path: Path, header: Sequence[str], required: Sequence[str]) ->
     raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}")
 
 
-def read_strings(path: Path, required: Sequence[str], columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Read a comma-separated file with a header, all columns as strings, requiring ``required``."""
+def read_strings(
+    path: Path,
+    required: Sequence[str],
+    columns: Sequence[str] | None = None,
+    overrides: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """Read a comma-separated file with a header, all columns as strings, requiring ``required``.
+
+    ``overrides`` reads some columns as another type instead: ``pl.Categorical`` for ids that repeat
+    (each distinct string stored once), or a number type (a bad value then fails the whole read).
+    """
     header = read_header(path)
     check_columns(path, header, required)
     try:
@@ -45,6 +55,7 @@ def read_strings(path: Path, required: Sequence[str], columns: Sequence[str] | N
             path,
             infer_schema=False,
             columns=list(columns) if columns else None,
+            schema_overrides=dict(overrides) if overrides else None,
             encoding="utf8-lossy",
         )
     except pl.exceptions.PolarsError as exc:
@@ -63,6 +74,19 @@ def cast_or_fail(frame: pl.DataFrame, path: Path, column: str, expr: pl.Expr, wh
         row = int(failed.arg_max())
         raise InputError(f"{path}:{row + 2}: column {column}: cannot parse {frame[column][row]!r} as {what}")
     return converted
+
+
+def distinct_rows(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Distinct values of a non-null Categorical column (as strings) and, for each row, its value's position.
+
+    Converting each distinct value once and gathering the results by row is how a 31.8M-row column
+    with a few thousand distinct values (H&M's dates, article ids) is converted in a fraction of the time.
+    """
+    distinct = column.unique()
+    codes = distinct.to_physical().to_numpy()
+    position = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    position[codes] = np.arange(len(codes))
+    return distinct.cast(pl.Utf8), position[column.to_physical().to_numpy()]
 
 
 def require_not_null(frame: pl.DataFrame, path: Path, column: str) -> None:

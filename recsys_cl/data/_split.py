@@ -119,24 +119,27 @@ def _check_partition(inter: pl.DataFrame, parts: dict[str, pl.DataFrame], protoc
 def loo(inter: pl.DataFrame) -> Split:
     """Leave-one-out by time per user (see module docstring for the few-interaction rule)."""
     inter = _with_row(inter)
-    # Sorting on (timestamp, file row) only: numeric, and nearly free on files already in time
-    # order (H&M's is), where a sort on the 64-character customer ids would dominate the run time.
+    # Order by (timestamp, file row): numeric keys only, never the 64-character customer ids. A file
+    # already in time order (H&M's is) is in that order as it stands, so it is not sorted at all and
+    # each part comes out in file order without being sorted back: at H&M's 31.8M rows that saves
+    # two full copies of the table and most of the split's time.
+    timestamp = inter["timestamp"]
+    in_time_order = timestamp.null_count() == 0 and timestamp.is_sorted()
+    ordered = inter if in_time_order else inter.sort(["timestamp", ROW])
     from_end = pl.int_range(pl.len(), 0, -1).over("user_id")  # 1 = the user's last interaction
     n = pl.len().over("user_id")
-    labelled = (
-        inter.sort(["timestamp", ROW])
-        .with_columns(from_end.alias("_from_end"), n.alias("_n"))
-        .with_columns(
-            pl.when((pl.col("_from_end") == 1) & (pl.col("_n") >= 2))
-            .then(pl.lit("test"))
-            .when((pl.col("_from_end") == 2) & (pl.col("_n") >= 3))
-            .then(pl.lit("valid"))
-            .otherwise(pl.lit("train"))
-            .alias("_part")
-        )
+    code = {"train": 0, "valid": 1, "test": 2}  # small integers, not a string per row
+    labelled = ordered.with_columns(from_end.alias("_from_end"), n.alias("_n")).with_columns(
+        pl.when((pl.col("_from_end") == 1) & (pl.col("_n") >= 2))
+        .then(pl.lit(code["test"], pl.UInt8))
+        .when((pl.col("_from_end") == 2) & (pl.col("_n") >= 3))
+        .then(pl.lit(code["valid"], pl.UInt8))
+        .otherwise(pl.lit(code["train"], pl.UInt8))
+        .alias("_part")
     )
-    # Back to file order inside each part, so written files read like the source.
-    parts = {p: labelled.filter(pl.col("_part") == p).sort(ROW).drop(["_from_end", "_n", "_part"]) for p in PARTS}
+    parts = {p: labelled.filter(pl.col("_part") == code[p]).drop(["_from_end", "_n", "_part"]) for p in PARTS}
+    if not in_time_order:  # back to file order inside each part, so written files read like the source
+        parts = {p: frame.sort(ROW) for p, frame in parts.items()}
     _check_partition(inter, parts, "loo")
     # No train interaction of a user may come after that user's valid/test interaction.
     last_train = parts["train"].group_by("user_id").agg(pl.col("timestamp").max().alias("_t"))

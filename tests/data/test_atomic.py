@@ -20,6 +20,17 @@ def test_write_read_roundtrip_keeps_ids_and_types(tmp_path):
     assert back.schema["timestamp"] == pl.Float64 and back.schema["item_id"] == pl.Utf8
 
 
+def test_categorical_ids_write_the_same_bytes_in_slices(tmp_path, monkeypatch):
+    import recsys_cl.data._atomic as atomic
+
+    frame = pl.DataFrame({"user_id": ["007", "u 2", None, "007", "x"], "timestamp": [1.5, 2.0, 3.0, 4.0, 5.0]})
+    plain = write_atomic(frame, tmp_path / "plain.inter").read_bytes()
+    monkeypatch.setattr(atomic, "_ROWS_PER_SLICE", 2)  # three slices, the last one short
+    categorical = frame.with_columns(pl.col("user_id").cast(pl.Categorical))
+    assert write_atomic(categorical, tmp_path / "cat.inter").read_bytes() == plain
+    assert write_atomic(frame.head(0), tmp_path / "empty.inter").read_text() == "user_id:token\ttimestamp:float\n"
+
+
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "f.txt"
     with pytest.raises(RuntimeError):

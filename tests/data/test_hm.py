@@ -106,6 +106,9 @@ def _copy(tmp_path):
         ("customers.csv", lambda t: t + t.splitlines()[1] + "\n", "customers.csv:5: column customer_id: duplicate id"),
         ("transactions_train.csv", lambda t: t + "2020-09-13,x,999,0.1,1\n", "article_id '0000000999' is not in articles.csv"),
         ("articles.csv", lambda t: t.replace("110065001,", "11006500X,", 1), "articles.csv:4: column article_id"),
+        # distinct ids are checked once: the message still names the first bad row, not the first distinct value
+        ("transactions_train.csv", lambda t: t.replace(",108775044,", ",10877504Y,"), "transactions_train.csv:6: column article_id: '10877504Y'"),
+        ("transactions_train.csv", lambda t: t.replace("2020-09-05", "2020-09-5x", 1), "transactions_train.csv:5: column t_dat: cannot parse '2020-09-5x'"),
     ],
 )
 def test_bad_input_names_where_and_writes_nothing(tmp_path, file, mutate, message):

@@ -34,6 +34,24 @@ def test_loo_last_is_test_second_last_valid_and_ties_follow_file_order():
     assert "file" in split.info["tie_break"]
 
 
+def test_loo_on_a_file_in_time_order_equals_the_sorted_path():
+    # A file already in time order skips the sort; the parts must be those of the sorting path,
+    # here forced by one out-of-order row appended at the end (a user of its own).
+    rng = np.random.default_rng(0)
+    n = 400
+    rows = [(f"u{u}", f"i{i}", float(t)) for u, i, t in zip(rng.integers(0, 40, n), rng.integers(0, 30, n), np.sort(rng.integers(0, 50, n)))]
+    timed = loo(frame(rows))
+    sorted_path = loo(frame(rows + [("late", "x", -1.0)]))
+    for part in ("train", "valid", "test"):
+        expected = sorted_path.part(part).filter(pl.col("user_id") != "late").drop("_row")
+        assert timed.part(part).drop("_row").equals(expected), part
+    # ids read as Categorical (the H&M adapter) split exactly like strings
+    categorical = loo(frame(rows).with_columns(pl.col("user_id", "item_id").cast(pl.Categorical)))
+    for part in ("train", "valid", "test"):
+        assert categorical.part(part).with_columns(pl.col("user_id", "item_id").cast(pl.Utf8)).equals(timed.part(part)), part
+    assert categorical.info == timed.info
+
+
 def test_loo_counts_repeat_purchases_in_test():
     split = loo(frame([("u", "a", 1.0), ("u", "b", 2.0), ("u", "a", 3.0)]))
     assert ids(split.test) == [("u", "a")]
