@@ -358,7 +358,10 @@ def bench_command(
         statuses: dict[int, str] = {}
         run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
                             on_cell=on_cell, progress=on_stage)  # fmt: skip
-    out.print(_bench_table(target))
+    if run["cells"]:
+        out.print(_bench_table(target))
+    for path in run["composed_retrieval"].values():  # retrieval-only datasets: no cells, this is their result
+        out.print(_composed_table(json.loads(Path(path).read_text())))
     out.print(f"{len(run['cells'])} cells ({run['cells_run_now']} run now) in {run['seconds']:.0f} s -> {target}")
 
 

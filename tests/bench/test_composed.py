@@ -33,7 +33,10 @@ def composed_calls(monkeypatch):
 
     def fake(data_dir, out, *, progress=None, **options):
         calls.append((data_dir.name, options))
-        write_json(out, {"dataset": data_dir.name, "call": len(calls)})
+        scores = {"n_queries": 4, "recall@5": 0.25, "recall@10": 0.5, "ndcg@5": 0.125, "ndcg@10": 0.375}
+        write_json(out, {"dataset": data_dir.name, "call": len(calls), "n_gallery": 50, "n_heldout_queries": 4,
+                         "options": {"retrieval_ks": [5, 10]}, "text_only": scores, "image_only": scores,
+                         "fused_learner": scores})  # fmt: skip
 
     monkeypatch.setattr(recsys_cl.embeddings, "composed_retrieval", fake)
     return calls
@@ -45,7 +48,7 @@ def test_composed_result_stored_beside_the_embeddings_and_reused_until_inputs_ch
     path = out / "embeddings" / "s" / "retrieval" / "composed.json"
     assert run["composed_retrieval"] == {"s": str(path)}
     assert composed_calls == [("s", {"train": {"epochs": 3}})]
-    assert json.loads(path.read_text()) == {"dataset": "s", "call": 1}
+    assert json.loads(path.read_text())["call"] == 1
     assert (out / "embeddings" / "s" / "retrieval" / "raw-text.itememb").is_file()
     assert not list(path.parent.glob(".*.tmp"))
 
@@ -57,6 +60,16 @@ def test_composed_result_stored_beside_the_embeddings_and_reused_until_inputs_ch
 
     run_benchmark(load_config(write(tmp_path, CONFIG.replace("products: 60", "products: 61"))), out)
     assert len(composed_calls) == 3  # other data: run again
+
+
+def test_bench_command_prints_the_composed_table_of_a_retrieval_only_run(tmp_path, composed_calls, capsys):
+    from recsys_cl.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(write(tmp_path, CONFIG)), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "composed retrieval on s: 4 held-out queries" in out
+    assert "│ fused learner │   0.2500 │    0.5000 │ 0.1250 │  0.3750 │" in out
 
 
 def test_off_unless_enabled(tmp_path, composed_calls):
