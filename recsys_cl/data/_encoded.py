@@ -57,34 +57,41 @@ class EncodedSplit:
     @classmethod
     def from_split(cls, split: Split, items: pl.DataFrame | None = None) -> "EncodedSplit":
         frames = [split.part(p) for p in PARTS]
-        user_ids = np.sort(pl.concat([f.select("user_id") for f in frames])["user_id"].unique().to_numpy()).astype(str)
-        item_source = [f.select("item_id") for f in frames]
+        # Vocabularies and codes with polars (sort of the distinct ids, hash join for the codes): the
+        # NumPy way (fixed-width string arrays, searchsorted) takes 256 bytes per 64-character customer
+        # id and row: 8 GB and about a minute at H&M's 31.8M interactions. UTF-8 byte order is code
+        # point order, so the vocabularies are sorted exactly as np.sort sorts them.
+        users = pl.concat([f.select(pl.col("user_id").cast(pl.Utf8)) for f in frames])["user_id"].unique().sort()
+        item_source = [f.select(pl.col("item_id").cast(pl.Utf8)) for f in frames]
         if items is not None:
-            item_source.append(items.select("item_id"))
-        item_ids = np.sort(pl.concat(item_source)["item_id"].unique().to_numpy()).astype(str)
+            item_source.append(items.select(pl.col("item_id").cast(pl.Utf8)))
+        items_vocab = pl.concat(item_source)["item_id"].unique().sort()
+        user_ids, item_ids = users.to_numpy().astype(str), items_vocab.to_numpy().astype(str)
         shape = (len(user_ids), len(item_ids))
+        user_code = pl.DataFrame({"user_id": users, "_u": np.arange(len(users), dtype=np.int64)})
+        item_code = pl.DataFrame({"item_id": items_vocab, "_i": np.arange(len(items_vocab), dtype=np.int64)})
 
         def coded(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            return (
-                np.searchsorted(user_ids, frame["user_id"].to_numpy().astype(str)),
-                np.searchsorted(item_ids, frame["item_id"].to_numpy().astype(str)),
+            ids = frame.select(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+            both = ids.join(user_code, on="user_id", how="left", maintain_order="left").join(
+                item_code, on="item_id", how="left", maintain_order="left"
             )
+            return both["_u"].to_numpy(), both["_i"].to_numpy()
 
-        mats = {}
+        mats, codes = {}, {}
         for name, frame in zip(PARTS, frames):
-            u, i = coded(frame)
+            u, i = codes[name] = coded(frame)
             m = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, i)), shape=shape)
             m.sum_duplicates()
             mats[name] = m
-        u, i = coded(split.train)
-        t = split.train["timestamp"].to_numpy()
-        # max timestamp per pair: sort by time so the last write per (u, i) wins in COO->CSR via lexsort
-        order = np.lexsort((t, i, u))
-        u, i, t = u[order], i[order], t[order]
-        last = np.ones(len(u), dtype=bool)
-        if len(u) > 1:
-            last[:-1] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-        last_time = sp.csr_matrix((t[last], (u[last], i[last])), shape=shape)
+        u, i = codes["train"]
+        # latest train timestamp per (user, item) pair: a group-by on the integer codes
+        last = (
+            pl.DataFrame({"u": u, "i": i, "t": split.train["timestamp"].to_numpy()})
+            .group_by("u", "i")
+            .agg(pl.col("t").max())
+        )
+        last_time = sp.csr_matrix((last["t"].to_numpy(), (last["u"].to_numpy(), last["i"].to_numpy())), shape=shape)
         return cls(split.protocol, user_ids, item_ids, mats["train"], mats["valid"], mats["test"], last_time, split)
 
 
