@@ -79,10 +79,15 @@ def topk_from_factors(
     if users.size and (users.min() < 0 or users.max() >= u_mat.shape[0]):
         raise InputError(f"users must index user_factors rows 0..{u_mat.shape[0] - 1}")
     i_t = i_mat.T.contiguous()
+    buffer: list[torch.Tensor] = []
 
     def score(chunk: np.ndarray) -> torch.Tensor:
-        s = u_mat[torch.from_numpy(chunk).to(dev)] @ i_t
-        return s + bias if bias is not None else s
+        # One score buffer reused for every chunk: a fresh ~512 MB array per chunk is paged in anew
+        # each time (H&M full size: ~1,100 chunks).
+        if not buffer or buffer[0].shape[0] < len(chunk):
+            buffer[:] = [torch.empty((len(chunk), i_t.shape[1]), dtype=torch.float32, device=dev)]
+        s = torch.matmul(u_mat[torch.from_numpy(chunk).to(dev)], i_t, out=buffer[0][: len(chunk)])
+        return s.add_(bias) if bias is not None else s
 
     return _topk(score, i_mat.shape[0], k, users, exclude, dev, chunk_size, progress)
 
@@ -189,7 +194,7 @@ def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     # One extra place tells whether the k-th score is tied with an item left out (exact, and far
     # cheaper than comparing every score with the threshold).
     extra = min(k + 1, s.shape[1])
-    val, idx = torch.topk(s, extra, dim=1, largest=True, sorted=True)
+    val, idx = _top_values(s, extra)
     # torch.topk ranks NaN above everything, so a NaN anywhere in a row shows up in first place.
     if torch.isnan(val[:, 0]).any():
         raise InputError("the model produced NaN scores; cannot rank them")
@@ -218,6 +223,38 @@ def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     val = torch.gather(val, 1, perm)
     val, perm = torch.sort(val, dim=1, descending=True, stable=True)
     return torch.gather(by_index, 1, perm), val
+
+
+#: items per block of the two-stage top-k (block maxima first, then the items of the best blocks)
+_BLOCK = 128
+
+
+def _top_values(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(s, k, sorted=True)`` values, and indices of items holding them, in two stages.
+
+    The k best blocks of ``_BLOCK`` items by their maximum hold k scores at least as large as the
+    true j-th largest for every j <= k (if one of the top j items sits in a block left out, each of
+    the k chosen blocks has a maximum at least that large), so the top-k values over those blocks'
+    items are exactly the row's top-k values; and when the k-th value is not tied with the next
+    (the caller's check), the items holding them are the row's top-k items. A full ``topk`` over
+    105k items per row costs about as much as the matmul that made the scores (measured 320 s vs
+    377 s for H&M's 1.37M users on 2 cores); block maxima read the scores once, sequentially.
+    """
+    m, n = s.shape
+    if n < 8 * k * _BLOCK:
+        return torch.topk(s, k, dim=1, largest=True, sorted=True)
+    whole = n // _BLOCK * _BLOCK
+    block_max = s[:, :whole].view(m, -1, _BLOCK).amax(dim=2)
+    if whole < n:  # the short last block
+        block_max = torch.cat([block_max, s[:, whole:].amax(dim=1, keepdim=True)], dim=1)
+    _, blocks = torch.topk(block_max, k, dim=1, largest=True, sorted=False)
+    cols = (blocks[:, :, None] * _BLOCK + torch.arange(_BLOCK, device=s.device)).reshape(m, -1)
+    outside = cols >= n  # columns past the catalogue end in the short block: never chosen
+    candidates = torch.gather(s, 1, cols.clamp_(max=n - 1)).masked_fill_(outside, -torch.inf)
+    # ties among candidates: the lower item index first, as a full topk over the row would not promise
+    # either; exact tie-breaking is the caller's (it redoes rows whose k-th score is tied)
+    val, pos = torch.topk(candidates, k, dim=1, largest=True, sorted=True)
+    return val, torch.gather(cols, 1, pos)
 
 
 def rankings_from_topk(encoded: Any, users: np.ndarray, items: np.ndarray, scores: np.ndarray, name: str) -> Rankings:

@@ -111,3 +111,25 @@ def test_every_row_tied_popularity_like_scores() -> None:
     items, _ = topk_from_scorer(lambda u: np.tile(pop, (len(u), 1)), 6, 3, np.arange(150), exclude=excl, device="cpu")
     ref, _ = _brute_force(np.tile(pop, (150, 1)), excl, 3)
     np.testing.assert_array_equal(items, ref)
+
+
+@pytest.mark.parametrize("distinct", [2000, 40, 3])  # from nearly no ties to every row tied at the cut
+def test_two_stage_block_topk_equals_brute_force(monkeypatch, distinct: int) -> None:
+    # Catalogues from ~13k items (K=12) take the block-maxima path; small blocks exercise it on small data,
+    # with a short last block (1,003 items = 125 blocks of 8 + 3), exclusions, a row with fewer rankable
+    # items than K and one row entirely excluded.
+    import recsys_cl.evaluation._topk as topk_module
+
+    monkeypatch.setattr(topk_module, "_BLOCK", 8)
+    rng = np.random.default_rng(distinct)
+    n_users, n_items, k = 30, 1003, 12
+    assert n_items >= 8 * (k + 1) * topk_module._BLOCK  # the two-stage path is the one taken
+    scores = rng.integers(0, distinct, size=(n_users, n_items)).astype(np.float32)
+    excl = _random_exclude(rng, n_users, n_items, 0.3).tolil()
+    excl[0, :] = 1.0
+    excl[1, 5:] = 1.0
+    excl = excl.tocsr()
+    items, vals = topk_from_scorer(lambda u: scores[u], n_items, k, np.arange(n_users), exclude=excl, device="cpu", chunk_size=7)
+    ref_items, ref_vals = _brute_force(scores, excl, k)
+    np.testing.assert_array_equal(items, ref_items)
+    np.testing.assert_array_equal(vals, ref_vals)
