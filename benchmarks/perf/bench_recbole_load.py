@@ -78,6 +78,9 @@ def child_recbole(dataset_dir: str) -> dict:
 
 
 def child_ours(dataset_dir: str) -> dict:
+    import recsys_cl.compat.recbole  # noqa: F401  (imports before the clock, as on RecBole's side)
+    from recbole.config import Config  # noqa: F401
+
     from recsys_cl.data._dataset import load_dataset
     from recsys_cl.models._recbole import _data_loaders, _encoded_dataset_class, _make_config
 
@@ -95,7 +98,7 @@ def child_ours(dataset_dir: str) -> dict:
     return _summary(stages, base, train_data, {"users": dataset.user_num - 1, "items": dataset.item_num - 1})
 
 
-def child_fit(dataset_dir: str, valid_users: int, rank_users: int) -> dict:
+def child_fit(dataset_dir: str, valid_users: int, rank_users: int, batch: int) -> dict:
     import numpy as np
 
     import recsys_cl.models._recbole  # noqa: F401  (registers the RecBole backends)
@@ -106,7 +109,11 @@ def child_fit(dataset_dir: str, valid_users: int, rank_users: int) -> dict:
     stages = Stages()
     with stages("load_dataset().encoded()"):
         encoded = load_dataset(dataset_dir).encoded("loo")
-    model = create("bpr-recbole", epochs=1, valid_users=valid_users, num_threads=2)
+    # RecBole's BPR keeps dense embedding tables and Adam updates every row of them each step: at
+    # 1.37M users a step costs ~1.4 s whatever the batch (measured), so RecBole's default batch of
+    # 2,048 would take ~5.5 hours per epoch. Validation batches: ~100 users x every item.
+    model = create("bpr-recbole", epochs=1, valid_users=valid_users, num_threads=2, train_batch_size=batch,
+                   eval_batch_size=100 * encoded.n_items)
     with stages("fit (EncodedDataset, loaders, 1 epoch, validation)"):
         model.fit(encoded)
     users = encoded.user_ids[np.random.default_rng(0).choice(encoded.n_users, min(rank_users, encoded.n_users), replace=False)]
@@ -114,7 +121,7 @@ def child_fit(dataset_dir: str, valid_users: int, rank_users: int) -> dict:
         model.recommend(users, k=12)
     return {"stages": stages.seconds, "stage_peak_mb": stages.peak_mb, "peak_mb": rss_mb(), "base_mb": base,
             "users": encoded.n_users, "items": encoded.n_items, "train_rows": int(encoded.train.sum()),
-            "best_valid_score": model.best_valid_score}
+            "best_valid_score": model.best_valid_score, "batch": batch}
 
 
 def _print_side(name: str, r: dict) -> None:
@@ -133,13 +140,14 @@ def main() -> None:
     parser.add_argument("--fit-scale", type=float, help="also fit BPR (1 epoch) through our path at this share of H&M")
     parser.add_argument("--valid-users", type=int, default=50_000, help="users RecBole validates on while fitting")
     parser.add_argument("--rank-users", type=int, default=100_000, help="users ranked after the fit")
+    parser.add_argument("--fit-batch", type=int, default=131_072, help="train_batch_size of the BPR fit")
     parser.add_argument("--ceiling-mb", type=float, default=16_000, help="stop a child whose RSS passes this")
     parser.add_argument("--child", choices=["recbole", "ours", "fit"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         fn = {"recbole": child_recbole, "ours": child_ours}.get(args.child)
-        result = fn(args.dir) if fn else child_fit(args.dir, args.valid_users, args.rank_users)
+        result = fn(args.dir) if fn else child_fit(args.dir, args.valid_users, args.rank_users, args.fit_batch)
         print(json.dumps(result))
         return
 
@@ -159,12 +167,12 @@ def main() -> None:
     if args.fit_scale:
         fit_dir, _ = prepared(args.fit_scale)
         r = run_child(__file__, ["--child", "fit", "--dir", str(fit_dir), "--valid-users", str(args.valid_users),
-                                 "--rank-users", str(args.rank_users)], args.ceiling_mb)
+                                 "--rank-users", str(args.rank_users), "--fit-batch", str(args.fit_batch)], args.ceiling_mb)
         if r.get("killed"):
             print(f"BPR fit at scale {args.fit_scale:g}: stopped at {r['rss_mb']:.0f} MB after {r['seconds']:.0f} s")
             return
         print(f"BPR (RecBole, our backend and path), 1 epoch at scale {args.fit_scale:g}: {r['users']:,} users, "
-              f"{r['items']:,} items, {r['train_rows']:,} train rows; validation on {args.valid_users:,} sampled users "
+              f"{r['items']:,} items, {r['train_rows']:,} train rows, batch {r['batch']:,}; validation on {args.valid_users:,} sampled users "
               f"(NDCG@10 {r['best_valid_score']})")
         for stage, seconds in r["stages"].items():
             print(f"      {stage:52s} {seconds:7.1f} s   peak so far {r['stage_peak_mb'][stage]:7.0f} MB")
