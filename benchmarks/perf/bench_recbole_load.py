@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--valid-users", type=int, default=50_000, help="users RecBole validates on while fitting")
     parser.add_argument("--rank-users", type=int, default=100_000, help="users ranked after the fit")
     parser.add_argument("--fit-batch", type=int, default=131_072, help="train_batch_size of the BPR fit")
+    parser.add_argument("--skip-compare", action="store_true", help="only the --fit-scale fit")
     parser.add_argument("--ceiling-mb", type=float, default=16_000, help="stop a child whose RSS passes this")
     parser.add_argument("--child", choices=["recbole", "ours", "fit"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -151,6 +152,13 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if not args.skip_compare:
+        compare(args)
+    if args.fit_scale:
+        fit(args)
+
+
+def compare(args: argparse.Namespace) -> None:
     scale = round(args.interactions / FULL["transactions"], 4)
     directory, made = prepared(scale)
     if made:
@@ -164,19 +172,21 @@ def main() -> None:
     if not theirs.get("killed") and not ours.get("killed"):
         print(f"  ratio RecBole's loader / ours: time {theirs['seconds'] / ours['seconds']:.1f}x, "
               f"peak RSS {theirs['peak_mb'] / ours['peak_mb']:.1f}x")
-    if args.fit_scale:
-        fit_dir, _ = prepared(args.fit_scale)
-        r = run_child(__file__, ["--child", "fit", "--dir", str(fit_dir), "--valid-users", str(args.valid_users),
-                                 "--rank-users", str(args.rank_users), "--fit-batch", str(args.fit_batch)], args.ceiling_mb)
-        if r.get("killed"):
-            print(f"BPR fit at scale {args.fit_scale:g}: stopped at {r['rss_mb']:.0f} MB after {r['seconds']:.0f} s")
-            return
-        print(f"BPR (RecBole, our backend and path), 1 epoch at scale {args.fit_scale:g}: {r['users']:,} users, "
-              f"{r['items']:,} items, {r['train_rows']:,} train rows, batch {r['batch']:,}; validation on {args.valid_users:,} sampled users "
-              f"(NDCG@10 {r['best_valid_score']})")
-        for stage, seconds in r["stages"].items():
-            print(f"      {stage:52s} {seconds:7.1f} s   peak so far {r['stage_peak_mb'][stage]:7.0f} MB")
-        print(f"  total {sum(r['stages'].values()):.1f} s, peak RSS {r['peak_mb']:.0f} MB")
+
+
+def fit(args: argparse.Namespace) -> None:
+    fit_dir, _ = prepared(args.fit_scale)
+    r = run_child(__file__, ["--child", "fit", "--dir", str(fit_dir), "--valid-users", str(args.valid_users),
+                             "--rank-users", str(args.rank_users), "--fit-batch", str(args.fit_batch)], args.ceiling_mb)
+    if r.get("killed"):
+        print(f"BPR fit at scale {args.fit_scale:g}: stopped at {r['rss_mb']:.0f} MB after {r['seconds']:.0f} s")
+        return
+    print(f"BPR (RecBole, our backend and path), 1 epoch at scale {args.fit_scale:g}: {r['users']:,} users, "
+          f"{r['items']:,} items, {r['train_rows']:,} train rows, batch {r['batch']:,}; validation on {args.valid_users:,} sampled users "
+          f"(NDCG@10 {r['best_valid_score']})")
+    for stage, seconds in r["stages"].items():
+        print(f"      {stage:52s} {seconds:7.1f} s   peak so far {r['stage_peak_mb'][stage]:7.0f} MB")
+    print(f"  total {sum(r['stages'].values()):.1f} s, peak RSS {r['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":
