@@ -145,7 +145,10 @@ def main() -> None:
               f"(full-size target: under 120 s)")
     work = PREPARED_ROOT / f"bench-prepare-scale{scale_name(args.scale)}"
     shutil.rmtree(work, ignore_errors=True)
-    ours = run_child(__file__, ["--child", "ours", "--raw", str(raw), "--out", str(work / "ours")], args.ceiling_mb)
+    # --keep writes where the other benchmarks look for the prepared dataset (no second full-size prepare)
+    ours_root = PREPARED_ROOT / f"hm-scale{scale_name(args.scale)}-seed{args.seed}" if args.keep else work / "ours"
+    shutil.rmtree(ours_root, ignore_errors=True)
+    ours = run_child(__file__, ["--child", "ours", "--raw", str(raw), "--out", str(ours_root)], args.ceiling_mb)
     rows = ours["interactions"]
     print(f"prepare hm at scale {args.scale:g}: {rows:,} interactions "
           f"({rows / FULL['transactions']:.1%} of the real H&M's {FULL['transactions']:,})")
@@ -160,7 +163,7 @@ def main() -> None:
                   f"after {peer['seconds']:.0f} s; ratio > {peer['seconds'] / ours['seconds']:.1f}x (lower bound)")
         else:
             stage_text = ", ".join(f"{k} {v:.1f}s" for k, v in peer["stages"].items())
-            same = {f: filecmp.cmp(work / "ours" / "hm" / f, work / "pandas" / f, shallow=False) for f in FILES}
+            same = {f: filecmp.cmp(ours_root / "hm" / f, work / "pandas" / f, shallow=False) for f in FILES}
             print(f"  pandas read_csv + groupby loo + to_csv: {peer['seconds']:.1f} s, peak RSS {peer['peak_mb']:.0f} MB")
             print(f"    stages: {stage_text}")
             print(f"    same bytes as ours: " + ", ".join(f"{f} {'yes' if s else 'NO'}" for f, s in same.items()))
@@ -169,9 +172,7 @@ def main() -> None:
     if args.scale == 1.0:
         ok = ours["seconds"] < 60 and ours["peak_mb"] < 6144
         print(f"  target (full size: < 60 s and < 6 GB): {'PASS' if ok else 'FAIL'}")
-    shutil.rmtree(work / "pandas", ignore_errors=True)
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
