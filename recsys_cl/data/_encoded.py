@@ -95,7 +95,10 @@ class EncodedSplit:
         return cls(split.protocol, user_ids, item_ids, mats["train"], mats["valid"], mats["test"], last_time, split)
 
 
-def _index(vocab: np.ndarray, ids: Iterable[str], kind: str) -> np.ndarray:
+def _index(vocab: np.ndarray, ids: Iterable[str] | pl.Series, kind: str) -> np.ndarray:
+    if isinstance(ids, pl.Series) and len(ids) > _JOIN_ABOVE:
+        return _index_by_join(vocab, ids.cast(pl.Utf8), kind)
+    ids = ids.to_numpy() if isinstance(ids, pl.Series) else ids
     ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).astype(str)
     pos = np.searchsorted(vocab, ids)
     pos_clipped = np.minimum(pos, len(vocab) - 1)
@@ -103,3 +106,16 @@ def _index(vocab: np.ndarray, ids: Iterable[str], kind: str) -> np.ndarray:
     if bad.any():
         raise InputError(f"unknown {kind} id {str(ids[bad][0])!r} ({int(bad.sum())} unknown in all)")
     return pos
+
+
+#: ids looked up by a join above this many (a fixed-width NumPy copy of 25M customer ids is 6.4 GB)
+_JOIN_ABOVE = 100_000
+
+
+def _index_by_join(vocab: np.ndarray, ids: pl.Series, kind: str) -> np.ndarray:
+    table = pl.DataFrame({"id": pl.Series(vocab, dtype=pl.Utf8), "_pos": np.arange(len(vocab), dtype=np.int64)})
+    pos = ids.to_frame("id").join(table, on="id", how="left", maintain_order="left")["_pos"]
+    if pos.null_count():
+        unknown = ids.filter(pos.is_null())
+        raise InputError(f"unknown {kind} id {unknown[0]!r} ({len(unknown)} unknown in all)")
+    return pos.to_numpy()

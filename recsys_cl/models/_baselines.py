@@ -63,7 +63,7 @@ class RecentPop(Pop):
             raise InputError("recent-pop: the training part is empty")
         end = float(train["timestamp"].max())
         recent = train.filter(pl.col("timestamp") > end - self.config.days * DAY)
-        recent_counts = np.bincount(split.item_index(recent["item_id"].to_numpy()), minlength=split.n_items)
+        recent_counts = np.bincount(split.item_index(recent["item_id"]), minlength=split.n_items)
         all_time = item_popularity(split.train).astype(np.float64)
         scores = recent_counts + all_time / (all_time.max() + 1.0)
         self.window_start = end - self.config.days * DAY

@@ -88,8 +88,8 @@ class ContentKNN(Recommender):
         if self.config.half_life_days is not None:
             age_days = (pairs["user_last"].to_numpy() - pairs["last"].to_numpy()) / DAY
             weight = weight * 0.5 ** (age_days / self.config.half_life_days)
-        rows = split.user_index(pairs["user_id"].to_numpy())
-        cols = split.item_index(pairs["item_id"].to_numpy())
+        rows = split.user_index(pairs["user_id"])
+        cols = split.item_index(pairs["item_id"])
         keep = has_vector[cols]
         return sp.csr_matrix(
             (weight[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(split.n_users, split.n_items)

@@ -117,3 +117,15 @@ def test_encoded_split_matrices_and_catalogue_items():
     assert enc.eval_users("valid").tolist() == [0]
     with pytest.raises(InputError, match="unknown user id 'u9'"):
         enc.user_index(["u1", "u9"])
+
+
+def test_large_id_lookups_by_join_match_the_numpy_path(monkeypatch):
+    import recsys_cl.data._encoded as encoded_module
+
+    enc = EncodedSplit.from_split(loo(frame([("u1", "a", 1.0), ("u2", "b", 2.0), ("u2", "c", 3.0)])))
+    ids = pl.Series(["c", "a", "c", "b"])
+    small = enc.item_index(ids)
+    monkeypatch.setattr(encoded_module, "_JOIN_ABOVE", 0)  # every Series lookup takes the join
+    assert enc.item_index(ids).tolist() == small.tolist() == [2, 0, 2, 1]
+    with pytest.raises(InputError, match=r"unknown user id 'u9' \(2 unknown in all\)"):
+        enc.user_index(pl.Series(["u1", "u9", "u9"]))
