@@ -4,7 +4,9 @@ optional item content (``content: none | init | fuse``).
 Training runs on OUR split: RecBole's ``Dataset`` is built straight from the ``EncodedSplit``
 matrices (no files, no second parse; one row per purchase, so repeat purchases weigh as in the
 atomic files), with RecBole's ``benchmark_filename`` mechanism keeping our train / valid / test
-parts. Early stopping watches ``valid_metric`` on the valid part (RecBole's full-ranking
+parts. RecBole's negative sampler and full-sort loaders are swapped for array-based ones that give
+the same negatives and batches (a Python set / tensor per user does not fit H&M's 1.37M users), and
+``valid_users`` validates on a seeded sample of users. Early stopping watches ``valid_metric`` on the valid part (RecBole's full-ranking
 evaluation); the best weights are restored with the safe ``torch.load`` (see
 ``recsys_cl.compat.recbole``). Recommendations go through the shared top-K helper over all our
 items with each user's training items excluded.
