@@ -179,10 +179,10 @@ def child_prepare(raw: str, out_root: str) -> dict[str, Any]:
 
     base = rss_mb()
     tick, durations = tick_recorder()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     meta = prepare_hm(raw, out_root, HMOptions(name="hm"), progress=tick)
-    return {"seconds": time.perf_counter() - start, "peak_mb": rss_mb(), "base_mb": base, "stages": durations(),
-            "interactions": meta["counts"]["interactions"]}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "peak_mb": rss_mb(),
+            "base_mb": base, "stages": durations(), "interactions": meta["counts"]["interactions"]}
 
 
 def disk_free_gb(path: Path = ROOT) -> float:

@@ -44,6 +44,7 @@ def child_pandas(raw: str, out_dir: str) -> dict:
     base = rss_mb()
     stages: dict[str, float] = {}
     t0 = start = time.perf_counter()
+    cpu = time.process_time()
 
     def lap(name: str) -> None:
         nonlocal t0
@@ -114,8 +115,8 @@ def child_pandas(raw: str, out_dir: str) -> dict:
     for p, frame in parts.items():
         write(frame, f"hm.{p}.inter", types)
     lap("write (to_csv)")
-    return {"seconds": time.perf_counter() - start, "peak_mb": rss_mb(), "base_mb": base, "stages": stages,
-            "interactions": len(inter)}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "peak_mb": rss_mb(),
+            "base_mb": base, "stages": stages, "interactions": len(inter)}
 
 
 def main() -> None:
@@ -153,7 +154,8 @@ def main() -> None:
     print(f"prepare hm at scale {args.scale:g}: {rows:,} interactions "
           f"({rows / FULL['transactions']:.1%} of the real H&M's {FULL['transactions']:,})")
     stage_text = ", ".join(f"{k} {v:.1f}s" for k, v in ours["stages"].items())
-    print(f"  recsys_cl prepare_hm: {ours['seconds']:.1f} s ({rows / ours['seconds'] / 1e6:.2f} M rows/s), "
+    print(f"  recsys_cl prepare_hm: {ours['seconds']:.1f} s ({rows / ours['seconds'] / 1e6:.2f} M rows/s; "
+          f"{ours['cpu_seconds']:.1f} CPU-s over all threads), "
           f"peak RSS {ours['peak_mb']:.0f} MB (after imports {ours['base_mb']:.0f} MB)")
     print(f"    stages: {stage_text}")
     if not args.skip_peer:
@@ -164,7 +166,8 @@ def main() -> None:
         else:
             stage_text = ", ".join(f"{k} {v:.1f}s" for k, v in peer["stages"].items())
             same = {f: filecmp.cmp(ours_root / "hm" / f, work / "pandas" / f, shallow=False) for f in FILES}
-            print(f"  pandas read_csv + groupby loo + to_csv: {peer['seconds']:.1f} s, peak RSS {peer['peak_mb']:.0f} MB")
+            print(f"  pandas read_csv + groupby loo + to_csv: {peer['seconds']:.1f} s ({peer['cpu_seconds']:.1f} CPU-s), "
+                  f"peak RSS {peer['peak_mb']:.0f} MB")
             print(f"    stages: {stage_text}")
             print(f"    same bytes as ours: " + ", ".join(f"{f} {'yes' if s else 'NO'}" for f, s in same.items()))
             print(f"  ratio pandas / recsys_cl time: {peer['seconds'] / ours['seconds']:.1f}x "
