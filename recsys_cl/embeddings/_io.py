@@ -44,6 +44,23 @@ class ItemEmbeddings:
         return out, mask
 
 
+def principal_components(vectors: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
+    """Project the rows with a vector onto their top ``width`` principal directions (n, width).
+
+    Fewer components than ``width`` (small catalogues / narrow vectors) leave the extra columns
+    zero; rows without a vector (``mask`` False) are zero.
+    """
+    out = np.zeros((len(vectors), width), dtype=np.float32)
+    rows = vectors[mask].astype(np.float64)
+    if len(rows) < 2:
+        return out
+    centred = rows - rows.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    n = min(width, vt.shape[0])
+    out[mask, :n] = (centred @ vt[:n].T).astype(np.float32)
+    return out
+
+
 def write_itememb(emb: ItemEmbeddings, path: str | Path) -> Path:
     """Write ``path`` (atomic text) and ``path.npy`` + ``path.ids.txt`` beside it."""
     path = Path(path)

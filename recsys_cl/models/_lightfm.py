@@ -31,7 +31,7 @@ from pydantic import Field
 
 from recsys_cl.data._atomic import read_atomic
 from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import ModelConfig, Recommender, register
 
@@ -48,6 +48,12 @@ class LightFMConfig(ModelConfig):
     max_sampled: int = Field(10, ge=1, description="WARP: negatives tried per positive")
     item_features: Literal["auto", "none", "embeddings", "categorical", "both"] = "auto"
     item_identity: bool = Field(True, description="give items seen in training an identity feature besides their content")
+    # LightFM sums one learned vector per non-zero feature, so a dense 384-d text vector costs 384x
+    # an identity feature in every update (ml-100k, 30 epochs: 572 s instead of 2 s). Principal
+    # components keep most of the content's variance at a fraction of the width.
+    embedding_components: int | None = Field(
+        32, ge=1, description="item embeddings enter as their top N principal components; None = every dimension"
+    )
     item_table: str | None = Field(None, description="path of the <ds>.item file, for categorical features")
     categorical_fields: tuple[str, ...] | None = Field(
         None,
@@ -129,6 +135,8 @@ class LightFMRecommender(Recommender):
             vectors, has_vector = item_embeddings.aligned(split.item_ids)
             if not has_vector.any():
                 raise InputError(f"lightfm: no item of the split has an embedding in {item_embeddings.method!r}")
+            if self.config.embedding_components is not None and self.config.embedding_components < vectors.shape[1]:
+                vectors = principal_components(vectors, has_vector, self.config.embedding_components)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             blocks.append(sp.csr_matrix(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)))
         if mode in ("categorical", "both"):

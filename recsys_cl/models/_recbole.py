@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import Field
 
 from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import ModelConfig, Recommender, register
 
@@ -384,23 +384,6 @@ class _IdMap:
 
 
 # -- content-aware item tables -----------------------------------------------------------------
-def _pca(content: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
-    """Project the rows with a vector onto their top ``width`` principal directions (n, width).
-
-    Fewer components than ``width`` (small catalogues / narrow vectors) leave the extra columns
-    zero; rows without a vector are zero.
-    """
-    out = np.zeros((len(content), width), dtype=np.float32)
-    rows = content[mask].astype(np.float64)
-    if len(rows) < 2:
-        return out
-    centred = rows - rows.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    n = min(width, vt.shape[0])
-    out[mask, :n] = (centred @ vt[:n].T).astype(np.float32)
-    return out
-
-
 def _content_module_class() -> type:
     import torch
     from torch import nn
@@ -434,7 +417,11 @@ def _content_module_class() -> type:
             return self.id_weight.shape[1]
 
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.id_weight[ids] * self.has_id[ids] + self.projection(self.content[ids]) * self.has_content[ids]
+            # Project each distinct item once: a full-sort batch of a pairwise scorer (NeuMF) names
+            # every item once per user, and the projection is the costly part.
+            distinct, position = torch.unique(ids, return_inverse=True)
+            rows = self.id_weight[distinct] * self.has_id[distinct] + self.projection(self.content[distinct]) * self.has_content[distinct]
+            return rows[position]
 
     return FusedItemEmbedding
 
@@ -457,7 +444,7 @@ def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, 
         table = getattr(net, name)
         with torch.no_grad():
             width = table.weight.shape[1]
-            projected = _pca(content, mask, width)
+            projected = principal_components(content, mask, width)
             scale = float(table.weight[1:].std()) / max(float(projected[mask].std()), 1e-12)
             rows = torch.as_tensor(np.flatnonzero(mask))
             table.weight[rows] = torch.as_tensor(projected[mask] * scale, dtype=table.weight.dtype)

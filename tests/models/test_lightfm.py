@@ -111,3 +111,21 @@ def test_content_only_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_
     encoded, embeddings = synthetic_hm_cold
     model = create("lightfm", item_features="embeddings", item_identity=False).fit(encoded, embeddings)
     assert_beats_pop_and_random_on_cold_items(model, encoded, margin=0.1)
+
+
+def test_embeddings_enter_as_their_principal_components(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
+    warm = int((np.diff(loo_encoded.train.tocsc().indptr) > 0).sum())
+    narrow = create("lightfm", epochs=1, embedding_components=3).fit(loo_encoded, item_embeddings)
+    assert narrow.features.shape == (loo_encoded.n_items, warm + 3)
+    content = narrow.features[:, warm:].toarray()
+    # unit rows (LightFM sums feature vectors, so each item's content weighs the same) whose
+    # direction is that of the top principal components
+    assert np.allclose(np.linalg.norm(content, axis=1), 1.0, atol=1e-5)
+    vectors, _ = item_embeddings.aligned(loo_encoded.item_ids)
+    centred = vectors - vectors.mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:3]
+    expected = centred @ top.T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert np.allclose(np.abs((content * expected).sum(axis=1)), 1.0, atol=1e-4)
+    full = create("lightfm", epochs=1, embedding_components=None).fit(loo_encoded, item_embeddings)
+    assert full.features.shape == (loo_encoded.n_items, warm + item_embeddings.dim)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import recsys_cl.models._recbole as rb
+from recsys_cl.embeddings._io import principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate
 from recsys_cl.models import create
@@ -116,7 +117,7 @@ def test_fuse_items_without_a_vector_get_no_content(loo_encoded, item_embeddings
 
 def test_init_starts_item_table_from_content_principal_components(loo_encoded, item_embeddings):
     matrix, mask = item_embeddings.aligned(loo_encoded.item_ids)
-    projected = rb._pca(matrix, mask, 4)
+    projected = principal_components(matrix, mask, 4)
     # the first component carries the most variance and the columns are uncorrelated
     variances = projected.var(axis=0)
     assert variances[0] >= variances[1] >= variances[2] > 0
