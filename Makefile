@@ -27,7 +27,7 @@ test-slow: setup
 
 demo: setup
 	$(VENV)/bin/recsys-cl demo --out $(DEMO_DIR)
-	$(VENV)/bin/recsys-cl bench benchmarks/quickstart.yaml --out results/quickstart
+	$(VENV)/bin/recsys-cl bench benchmarks/quickstart.yaml --out results/quickstart --jobs 2
 	$(VENV)/bin/recsys-cl report results/quickstart --out reports/quickstart
 
 perf: setup

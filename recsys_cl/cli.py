@@ -329,6 +329,7 @@ def bench_command(
     ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
     raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
     resume: bool = typer.Option(True, help="reuse finished cells (always safe: cells are keyed by all their inputs)"),
+    jobs: int = typer.Option(1, help="local executor: cells run at once, each in its own single-threaded process"),
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable."""
     import shutil
@@ -357,9 +358,9 @@ def bench_command(
 
         statuses: dict[int, str] = {}
         run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
-                            on_cell=on_cell, progress=on_stage)  # fmt: skip
+                            on_cell=on_cell, progress=on_stage, jobs=jobs)  # fmt: skip
     if run["cells"]:
-        out.print(_bench_table(target))
+        out.print(_bench_table(target, config.significance.metric))
     for path in run["composed_retrieval"].values():  # retrieval-only datasets: no cells, this is their result
         out.print(_composed_table(json.loads(Path(path).read_text())))
     out.print(f"{len(run['cells'])} cells ({run['cells_run_now']} run now) in {run['seconds']:.0f} s -> {target}")
@@ -432,19 +433,35 @@ def compare_command(
     out.print("no regression")
 
 
-def _bench_table(results: Path) -> Table:
+def _bench_table(results: Path, significance_metric: str = "ndcg@10") -> Table:
+    """One row per grid entry: HR, nDCG, Recall and MAP at the significance metric's cutoff, and
+    fit seconds; the report (``recsys-cl report``) has every metric and cutoff with CIs."""
     import polars as pl
 
     frame = pl.read_csv(results / "metrics.csv").filter((pl.col("segment") == "all") & pl.col("k").is_not_null())
-    table = Table(title=f"{results.name}: test metrics (mean over seeds)")
-    metrics = sorted({(m, k) for m, k in zip(frame["metric"], frame["k"]) if m in ("hr", "ndcg", "map", "recall")})
-    for column in ("dataset", "protocol", "model", "embedding", *[f"{m}@{k}" for m, k in metrics]):
-        table.add_column(column, justify="left" if "@" not in column else "right")
+    cutoff = int(significance_metric.partition("@")[2] or 10)
+    if cutoff not in set(frame["k"].to_list()):
+        cutoff = int(frame["k"].max())
+    shown = [m for m in ("hr", "ndcg", "recall", "map") if m in set(frame["metric"].to_list())]
+    table = Table(title=f"{results.name}: test metrics @{cutoff} (mean over seeds)")
+    for column in ("dataset", "protocol", "model", "embedding"):
+        table.add_column(column, overflow="fold")
+    for column in (*shown, "fit s"):
+        table.add_column(column, justify="right")
     grouped = frame.group_by(["dataset", "protocol", "model", "embedding", "metric", "k"]).agg(pl.col("value").mean())
     keys = frame.select(["dataset", "protocol", "model", "embedding"]).unique(maintain_order=True)  # grid order
     values = {(r["dataset"], r["protocol"], r["model"], r["embedding"], r["metric"], r["k"]): r["value"] for r in grouped.iter_rows(named=True)}
+    fit: dict[tuple[str, ...], list[float]] = {}
+    for cell_file in (results / "cells").glob("*.json"):
+        record = json.loads(cell_file.read_text())
+        key = (record["dataset"], record["protocol"], record["run_name"], record.get("embedding") or "none")
+        fit.setdefault(key, []).append(float(record["fit_seconds"]))
     for d, p, m, e in keys.iter_rows():
-        table.add_row(d, p, m, e, *[f"{values.get((d, p, m, e, metric, k), float('nan')):.4f}" for metric, k in metrics])
+        seconds = fit.get((d, p, m, e))
+        table.add_row(
+            d, p, m, e, *[f"{values.get((d, p, m, e, metric, cutoff), float('nan')):.4f}" for metric in shown],
+            f"{sum(seconds) / len(seconds):.1f}" if seconds else "",
+        )
     return table
 
 

@@ -104,3 +104,19 @@ def test_ray_executor_gives_the_local_numbers(reference, tmp_path):
     run = run_benchmark(load_config(config_file(tmp_path)), out, executor="ray")
     assert run["cells_run_now"] == 8
     assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
+
+
+def test_parallel_local_jobs_give_the_sequential_numbers(reference, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "jobs"
+    run = run_benchmark(load_config(config_file(tmp_path)), out, jobs=2)
+    assert run["cells_run_now"] == 8
+    assert done_cells(out) == done_cells(ref_out)
+    assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
+
+
+def test_jobs_below_one_is_an_input_error(tmp_path):
+    from recsys_cl.errors import InputError
+
+    with pytest.raises(InputError, match="--jobs 0"):
+        run_benchmark(load_config(config_file(tmp_path)), tmp_path / "out", jobs=0)
