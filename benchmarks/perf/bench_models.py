@@ -61,14 +61,14 @@ def loo_table(names: list[str], threads: int) -> None:
     encoded = EncodedSplit.from_split(loo(inter), items.select("item_id"))
     genres = genre_embeddings(items)
     print(f"ml-100k loo: {encoded.n_users} users, {encoded.n_items} items, {len(encoded.eval_users('test'))} test users; "
-          f"torch threads {threads or torch.get_num_threads()}")
+          f"torch threads {'backend default (1)' if threads is None else threads or torch.get_num_threads()}")
     pop = create("pop").fit(encoded)
     pop_hr, pop_ndcg = quality(pop.recommend(k=K), encoded)
     print(f"{'model':<20} {'fit s':>8} {'rec s':>7} {'budget':>7} {'epochs':>7} {'HR@10':>7} {'nDCG@10':>8}")
     print(f"{'pop':<20} {pop.fit_seconds:8.2f} {pop.recommend_seconds:7.2f} {'':>7} {'':>7} {pop_hr:7.4f} {pop_ndcg:8.4f}")
     for name in names:
         params, content = MODELS[name]
-        model = create(name.split("(")[0], **params, num_threads=threads)
+        model = create(name.split("(")[0], **params, **({} if threads is None else {"num_threads": threads}))
         model.fit(encoded, genres if content else None)
         hr, ndcg = quality(model.recommend(k=K), encoded)
         best = "" if model.best_epoch is None else str(model.best_epoch + 1)
@@ -89,7 +89,7 @@ def recbole_protocol(threads: int) -> None:
 
     from recsys_cl.models._recbole import _make_trainer, _recbole_sandbox, _torch_threads
 
-    with tempfile.TemporaryDirectory() as tmp, _torch_threads(threads):
+    with tempfile.TemporaryDirectory() as tmp, _torch_threads(1 if threads is None else threads):
         settings = {
             "data_path": str(recbole_ml100k_dir().parent),
             "checkpoint_dir": tmp,
@@ -128,7 +128,8 @@ def recbole_protocol(threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (0 = torch's default; unset = each backend's default, one thread)")
     parser.add_argument("--skip-protocol", action="store_true", help="skip RecBole's own BPR protocol")
     args = parser.parse_args()
     if args.models:
