@@ -86,12 +86,22 @@ class RecBoleConfig(RecBoleTrainConfig):
 ContentMode = Literal["none", "init", "fuse"]
 
 
-class BPRRecBoleConfig(RecBoleTrainConfig):
+class ContentTrainConfig(RecBoleTrainConfig):
+    """Settings of the backends that can take item embeddings."""
+
     content: ContentMode = "none"
+    # DropoutNet-style (Volkovs et al., 2017): hiding a share of the ID parts while training
+    # makes the content projection score items on its own, which is all a cold item has.
+    id_dropout: float = Field(
+        0.0, ge=0, lt=1, description="content=fuse: share of item ID parts zeroed per training batch"
+    )
 
 
-class NeuMFConfig(RecBoleTrainConfig):
-    content: ContentMode = "none"
+class BPRRecBoleConfig(ContentTrainConfig):
+    pass
+
+
+class NeuMFConfig(ContentTrainConfig):
     mlp_hidden_size: list[int] = Field(default_factory=lambda: [128, 64])
     dropout_prob: float = Field(0.1, ge=0, lt=1)
     neg_samples: int = Field(1, ge=1, description="sampled negatives per positive (pointwise BCE loss)")
@@ -100,16 +110,14 @@ class NeuMFConfig(RecBoleTrainConfig):
 # Graph models: at RecBole's learning rate (0.001) validation on ml-100k loo (one item per user,
 # noisy) stopped LightGCN after 27 epochs at HR@10 0.090 and SGL after 11 at 0.034 (Pop: 0.083);
 # at 0.01 they reached 0.130 (best epoch 39) and 0.122 (best epoch 28): benchmarks/perf/bench_models.py.
-class LightGCNConfig(RecBoleTrainConfig):
+class LightGCNConfig(ContentTrainConfig):
     learning_rate: float = Field(0.01, gt=0)
-    content: ContentMode = "none"
     n_layers: int = Field(2, ge=1)
     reg_weight: float = Field(1e-5, ge=0)
 
 
-class SGLConfig(RecBoleTrainConfig):
+class SGLConfig(ContentTrainConfig):
     learning_rate: float = Field(0.01, gt=0)
-    content: ContentMode = "none"
     n_layers: int = Field(3, ge=1)
     reg_weight: float = Field(1e-5, ge=0)
     ssl_tau: float = Field(0.5, gt=0)
@@ -402,8 +410,10 @@ def _content_module_class() -> type:
         the module fuses content everywhere without copying their forward passes.
         """
 
-        def __init__(self, id_table: nn.Embedding, content: np.ndarray, mask: np.ndarray, trained: np.ndarray) -> None:
+        def __init__(self, id_table: nn.Embedding, content: np.ndarray, mask: np.ndarray, trained: np.ndarray,
+                     id_dropout: float = 0.0) -> None:
             super().__init__()
+            self.id_dropout = id_dropout
             self.id_weight = nn.Parameter(id_table.weight.detach().clone())
             # Items with no training interaction are represented by their content alone: their ID
             # rows would only ever be trained as sampled negatives, which teaches "never buy this".
@@ -413,9 +423,15 @@ def _content_module_class() -> type:
             self.register_buffer("content", torch.as_tensor(content, dtype=torch.float32), persistent=False)
             self.register_buffer("has_content", torch.as_tensor(mask, dtype=torch.float32)[:, None], persistent=False)
 
+        def _has_id(self, rows: torch.Tensor | slice) -> torch.Tensor:
+            has_id = self.has_id[rows]
+            if self.training and self.id_dropout > 0:
+                has_id = has_id * (torch.rand_like(has_id) >= self.id_dropout)
+            return has_id
+
         @property
         def weight(self) -> torch.Tensor:
-            return self.id_weight * self.has_id + self.projection(self.content) * self.has_content
+            return self.id_weight * self._has_id(slice(None)) + self.projection(self.content) * self.has_content
 
         @property
         def embedding_dim(self) -> int:
@@ -425,13 +441,14 @@ def _content_module_class() -> type:
             # Project each distinct item once: a full-sort batch of a pairwise scorer (NeuMF) names
             # every item once per user, and the projection is the costly part.
             distinct, position = torch.unique(ids, return_inverse=True)
-            rows = self.id_weight[distinct] * self.has_id[distinct] + self.projection(self.content[distinct]) * self.has_content[distinct]
+            rows = self.id_weight[distinct] * self._has_id(distinct) + self.projection(self.content[distinct]) * self.has_content[distinct]
             return rows[position]
 
     return FusedItemEmbedding
 
 
-def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, mask: np.ndarray, trained: np.ndarray) -> None:
+def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, mask: np.ndarray, trained: np.ndarray,
+                   id_dropout: float = 0.0) -> None:
     """``init``: overwrite the rows with content of each item table; ``fuse``: swap in the fused module.
 
     ``content``/``mask``/``trained`` are in RecBole id order (row 0 = [PAD], mask False).
@@ -443,7 +460,7 @@ def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, 
     if mode == "fuse":
         fused = _content_module_class()
         for name in tables:
-            setattr(net, name, fused(getattr(net, name), content, mask, trained))
+            setattr(net, name, fused(getattr(net, name), content, mask, trained, id_dropout))
         return
     for name in tables:
         table = getattr(net, name)
@@ -526,7 +543,8 @@ class _RecBoleBackend(Recommender):
         if self._content != "none":
             assert item_embeddings is not None
             matrix, mask = item_embeddings.aligned(split.item_ids)
-            _apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), trained)
+            _apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), trained,
+                           getattr(self.config, "id_dropout", 0.0))
         net = net.to(config["device"])
 
         trainer = _make_trainer(config, net, self.progress)

@@ -230,3 +230,24 @@ def test_array_sampler_and_full_sort_loader_match_recboles_own(loo_encoded, tmp_
     config["recsys_cl_valid_users"] = 5  # validation on a seeded sample of users
     sampled = rb._data_loaders(config, rb._encoded_dataset_class()(config, loo_encoded))[1]
     assert len(sampled.uid_list) == 5 and set(sampled.uid_list.tolist()) <= set(ours[1].uid_list.tolist())
+
+
+def test_id_dropout_hides_id_parts_while_training_only():
+    import torch
+
+    torch.manual_seed(0)
+    n_items, dim = 2001, 4
+    table = torch.nn.Embedding(n_items, dim)
+    content = np.zeros((n_items, 3), dtype=np.float32)  # no content: a row is its ID part or zero
+    fused = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool), id_dropout=0.3)
+    ids = torch.arange(n_items)
+    fused.train()
+    hidden = (fused(ids).abs().sum(dim=1) == 0).float().mean().item()
+    assert 0.25 < hidden < 0.35  # ~30% of the ID parts zeroed in a training batch
+    assert 0.25 < (fused.weight.abs().sum(dim=1) == 0).float().mean().item() < 0.35
+    fused.eval()
+    assert torch.equal(fused(ids), table.weight)  # never when scoring
+    assert torch.equal(fused.weight, table.weight)
+    without = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool))
+    without.train()
+    assert torch.equal(without(ids), table.weight)
