@@ -96,3 +96,25 @@ def test_compare_results_pairs_users_of_two_evaluations(tiny) -> None:
     assert row["p_randomisation"] == pytest.approx(0.25)
     with pytest.raises(InputError, match="share a name"):
         compare_results([good, good], "good")
+
+
+def test_sign_flip_equals_scipy_exactly_when_enumerated_and_within_monte_carlo_error_otherwise() -> None:
+    from scipy import stats
+
+    from recsys_cl.evaluation._significance import sign_flip_pvalue
+
+    rng = np.random.default_rng(3)
+    for n, shift in ((11, 0.1), (400, 0.01)):
+        x = rng.random(n)
+        y = x - shift + 0.2 * rng.normal(size=n)
+        for alternative in ("two-sided", "greater", "less"):
+            ours = sign_flip_pvalue(x - y, alternative=alternative, n_resamples=20_000, seed=1)
+            reference = stats.permutation_test(
+                (x, y), lambda a, b, axis: np.mean(a - b, axis=axis), permutation_type="samples", vectorized=True,
+                n_resamples=20_000, alternative=alternative, random_state=np.random.default_rng(0),
+            ).pvalue
+            if 2**n <= 20_000:
+                assert ours == pytest.approx(reference, abs=1e-12)
+            else:  # two independent Monte Carlo estimates of one p: within 4 standard errors
+                error = 4 * np.sqrt(max(reference * (1 - reference), 1e-4) / 20_000) * 2
+                assert abs(ours - reference) <= error, (alternative, ours, reference)
