@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from recsys_cl.embeddings._io import principal_components  # noqa: E402
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants  # noqa: E402
 
 
@@ -150,9 +151,7 @@ def embedding_map(vectors: np.ndarray, categories: np.ndarray, key: str, out: Pa
     """2-D PCA map of the item vectors coloured by category (top 10 categories, the rest grey)."""
     if len(vectors) < 3:
         return None
-    centred = vectors - vectors.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T
+    xy = principal_components(vectors, np.ones(len(vectors), dtype=bool), 2)
     values, counts = np.unique(categories, return_counts=True)
     top = values[np.argsort(-counts)][:10]
     fig, ax = plt.subplots(figsize=(6.5, 5))

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from recsys_cl import __version__
 from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation._significance import sign_flip_pvalue
 from recsys_cl.reporting._results import Results, load_results, variants
 
 DEFAULT_TRACKED = ["ndcg@10", "hr@10", "map@12"]
@@ -69,11 +69,7 @@ def _paired_drop_p(base: dict[str, list], current: dict[str, list], seed: int = 
     diff = np.array([c[u] - b[u] for u in shared], dtype=np.float64)
     if not diff.any():
         return 1.0
-    result = stats.permutation_test(
-        (diff,), np.mean, permutation_type="samples", alternative="less", n_resamples=5000,
-        random_state=np.random.default_rng(seed),
-    )  # fmt: skip
-    return float(result.pvalue)
+    return sign_flip_pvalue(diff, alternative="less", n_resamples=5000, seed=seed)
 
 
 def compare_to_baseline_file(
