@@ -45,7 +45,7 @@ from recsys_cl.models._base import ModelConfig, Recommender, register
 
 #: score of items a model cannot know (no training interaction, no usable content): ranked last.
 UNKNOWN_SCORE = -1e30
-#: (user, item) pairs scored per chunk by models without a full-sort predictor (NeuMF).
+#: (user, item) pairs scored per chunk by models without a full-sort predictor (e.g. DMF).
 _PAIRS_PER_CHUNK = 2_000_000
 #: scores per chunk for models with one (a 128 MB array): 2M pairs would be 18 users of H&M's 105k
 #: items per chunk, and per-chunk overhead would dominate ranking 1.37M users.
@@ -472,6 +472,78 @@ def _apply_content(net: Any, tables: list[str], mode: str, content: np.ndarray, 
             table.weight[rows] = torch.as_tensor(projected[mask] * scale, dtype=table.weight.dtype)
 
 
+# -- graph propagation -------------------------------------------------------------------------
+def _sparse_graph_ops() -> Any:
+    """``propagate(graph, ego, layers)``: LightGCN / SGL's layer averaging with a faster sparse product.
+
+    RecBole multiplies by its normalised adjacency with ``torch.sparse.mm`` on a COO tensor, whose
+    backward transposes and re-sorts the matrix on every call; on one CPU thread that backward was
+    half of SGL's fit (py-spy). Here each graph is converted once to CSR and the backward multiplies
+    by the transposed CSR (the same matrix when the graph is symmetric, as RecBole's
+    ``D^-1/2 (A + A^T) D^-1/2`` graphs are): 3 layers forward + backward on ml-100k, 64 dims,
+    95 ms -> 16 ms. The values are the same sums in another order (float rounding only).
+    """
+    import torch
+
+    class _CSRProduct(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: torch.Tensor, matrix: torch.Tensor, transposed: torch.Tensor) -> torch.Tensor:
+            ctx.transposed = transposed
+            return matrix @ x
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+            return ctx.transposed @ grad, None, None
+
+    def csr_pair(graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # kept on the graph tensor itself: SGL draws new augmented graphs every epoch, and the old
+        # conversions go with them
+        pair = getattr(graph, "_recsys_cl_csr", None)
+        if pair is None:
+            coo = graph.coalesce()
+            matrix = coo.to_sparse_csr()
+            flipped = coo.t().coalesce()
+            symmetric = torch.equal(flipped.indices(), coo.indices()) and torch.equal(flipped.values(), coo.values())
+            pair = (matrix, matrix if symmetric else flipped.to_sparse_csr())
+            graph._recsys_cl_csr = pair
+        return pair
+
+    def propagate(graphs: list[torch.Tensor], ego: torch.Tensor) -> torch.Tensor:
+        layers, x = [ego], ego
+        for graph in graphs:
+            matrix, transposed = csr_pair(graph)
+            x = _CSRProduct.apply(x, matrix, transposed)
+            layers.append(x)
+        return torch.stack(layers, dim=1).mean(dim=1)
+
+    return propagate
+
+
+def _graph_model_class(base: type) -> type:
+    """RecBole's LightGCN or SGL with the forward pass on :func:`_sparse_graph_ops` (same model, same loss)."""
+    import torch
+
+    propagate = _sparse_graph_ops()
+
+    class FastGraph(base):  # type: ignore[misc, valid-type]
+        def _split(self, graphs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+            ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+            return tuple(torch.split(propagate(graphs, ego), [self.n_users, self.n_items]))
+
+        if base.__name__ == "SGL":
+
+            def forward(self, graph: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                return self._split(list(graph) if isinstance(graph, list) else [graph] * self.n_layers)
+
+        else:
+
+            def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+                return self._split([self.norm_adj_matrix] * self.n_layers)
+
+    FastGraph.__name__ = FastGraph.__qualname__ = base.__name__
+    return FastGraph
+
+
 # -- the backends ------------------------------------------------------------------------------
 class _RecBoleBackend(Recommender):
     """Shared fit / score for every RecBole model."""
@@ -598,7 +670,7 @@ class _RecBoleBackend(Recommender):
         with torch.no_grad():
             try:
                 scores = net.full_sort_predict(Interaction({cfg["USER_ID_FIELD"]: users}))
-            except NotImplementedError:  # pointwise models (NeuMF): score every (user, item) pair
+            except NotImplementedError:  # pointwise models without one (e.g. DMF): score every (user, item) pair
                 items = torch.arange(n_rb, device=cfg["device"])
                 pairs = Interaction(
                     {cfg["USER_ID_FIELD"]: users.repeat_interleave(n_rb), cfg["ITEM_ID_FIELD"]: items.repeat(len(users))}
@@ -610,15 +682,19 @@ class _RecBoleBackend(Recommender):
         out[:, self._unknown_columns] = UNKNOWN_SCORE
         return out
 
+    def _scores_per_chunk(self) -> int:
+        from recbole.model.abstract_recommender import AbstractRecommender
+
+        full_sort = type(self._net).full_sort_predict is not AbstractRecommender.full_sort_predict
+        return _SCORES_PER_CHUNK if full_sort else _PAIRS_PER_CHUNK
+
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         from recsys_cl.evaluation._topk import topk_from_scorer
 
         assert self.encoded is not None
         n_items = self.encoded.n_items
-        from recbole.model.abstract_recommender import AbstractRecommender
 
-        full_sort = type(self._net).full_sort_predict is not AbstractRecommender.full_sort_predict
-        chunk = max(1, (_SCORES_PER_CHUNK if full_sort else _PAIRS_PER_CHUNK) // max(n_items, 1))
+        chunk = max(1, self._scores_per_chunk() // max(n_items, 1))
         with _torch_threads(self.config.num_threads):
             return topk_from_scorer(
                 self._score, n_items, k, user_idx, exclude=self.encoded.train, device="cpu", chunk_size=chunk, progress=self.progress
@@ -693,6 +769,47 @@ class BPRRecBole(_RecBoleBackend):
     uses_item_embeddings = True
 
 
+def _neumf_class() -> type:
+    import torch
+    from recbole.model.general_recommender import NeuMF
+    from torch import nn
+
+    class NeuMFFullSort(NeuMF):
+        """RecBole's NeuMF with a ``full_sort_predict``: the same scores as ``predict`` over every pair.
+
+        The MLP's first layer acts on ``[user; item]``, so it splits into ``W_u u + W_i i + b``: each
+        user and each item is multiplied once, and the (users x items) grid only sees an addition
+        before the remaining layers; the GMF part is one matrix product. RecBole otherwise repeats
+        every user once per item and runs the whole MLP on each pair: that validation was most of
+        NeuMF's fit time on ml-100k (py-spy: 44% of an 8-epoch fit, plus 27% for ranking).
+        """
+
+        def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+            modules = list(self.mlp_layers.mlp_layers) if self.mlp_train else []
+            first = next((i for i, m in enumerate(modules) if isinstance(m, nn.Linear)), None)
+            if any(isinstance(m, nn.BatchNorm1d) for m in modules) or (self.mlp_train and first is None):
+                raise NotImplementedError  # RecBole's trainer then scores pair by pair
+            users = interaction[self.USER_ID]
+            weight, bias = self.predict_layer.weight[0], self.predict_layer.bias
+            d_mf = self.item_mf_embedding.embedding_dim if self.mf_train else 0
+            scores = bias.expand(len(users), 1)
+            if self.mf_train:
+                scores = scores + (self.user_mf_embedding(users) * weight[:d_mf]) @ self.item_mf_embedding.weight.T
+            if self.mlp_train:
+                linear = modules[first]
+                d = self.user_mlp_embedding.embedding_dim
+                # dropout before the first linear layer is the identity in eval mode, as in predict()
+                hidden = (self.user_mlp_embedding(users) @ linear.weight[:, :d].T + linear.bias)[:, None, :] + (
+                    self.item_mlp_embedding.weight @ linear.weight[:, d:].T
+                )[None, :, :]
+                for module in modules[first + 1 :]:
+                    hidden = module(hidden)
+                scores = scores + hidden @ weight[d_mf:]
+            return self.sigmoid(scores).reshape(-1)
+
+    return NeuMFFullSort
+
+
 @register("neumf")
 class NeuMFRecBole(_RecBoleBackend):
     """NeuMF / NCF (He et al. 2017): GMF + MLP towers, pointwise loss with sampled negatives."""
@@ -701,6 +818,13 @@ class NeuMFRecBole(_RecBoleBackend):
     recbole_model = "NeuMF"
     item_tables = ["item_mf_embedding", "item_mlp_embedding"]
     uses_item_embeddings = True
+
+    def _model_class(self) -> type:
+        return _neumf_class()
+
+    def _scores_per_chunk(self) -> int:
+        # the MLP's hidden grid is (users x items x hidden): chunk like a validation batch
+        return self.config.eval_batch_size
 
     def _settings(self) -> dict[str, Any]:
         c = self.config
@@ -722,6 +846,9 @@ class LightGCNRecBole(_RecBoleBackend):
     recbole_model = "LightGCN"
     uses_item_embeddings = True
 
+    def _model_class(self) -> type:
+        return _graph_model_class(super()._model_class())
+
     def _settings(self) -> dict[str, Any]:
         c = self.config
         return {**super()._settings(), "n_layers": c.n_layers, "reg_weight": c.reg_weight}
@@ -734,6 +861,9 @@ class SGLRecBole(_RecBoleBackend):
     Config = SGLConfig
     recbole_model = "SGL"
     uses_item_embeddings = True
+
+    def _model_class(self) -> type:
+        return _graph_model_class(super()._model_class())
 
     def _settings(self) -> dict[str, Any]:
         c = self.config
