@@ -1,6 +1,6 @@
-"""Non-personalised and neighbourhood baselines: Pop, RecentPop, ItemKNN (sparse, scipy / implicit).
+"""Non-personalised and neighbourhood baselines: Random, Pop, RecentPop, ItemKNN (sparse, scipy / implicit).
 
-All three rank through the shared full-ranking top-K (``_score`` + ``topk_from_scorer``), so they
+All of them rank through the shared full-ranking top-K (``_score`` + ``topk_from_scorer``), so they
 exclude training items and break ties the same way as every other model (lower item index first).
 """
 
@@ -23,6 +23,39 @@ from recsys_cl.models._base import ModelConfig, Recommender, register
 def item_popularity(train: sp.csr_matrix) -> np.ndarray:
     """Training interaction count per item, (n_items,) float32 (repeat purchases count each time)."""
     return np.asarray(train.sum(axis=0), dtype=np.float32).ravel()
+
+
+class RandomConfig(ModelConfig):
+    pass
+
+
+@register("random")
+class Random(Recommender):
+    """Uniformly random scores: the chance level every model is compared with (the cold-item protocol's
+    floor, where Pop scores nothing).
+
+    score(u, i) is a hash of (seed, user, item) rather than draws from a generator, so a user's list
+    does not depend on which other users are ranked with it or on the chunk size.
+    """
+
+    Config = RandomConfig
+
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+        self.n_items = split.n_items
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        keys = np.asarray(user_idx, dtype=np.uint64)[:, None] * np.uint64(self.n_items) + np.arange(self.n_items, dtype=np.uint64)
+        return (_splitmix64(keys ^ _splitmix64(np.uint64(self.config.seed))) >> np.uint64(40)).astype(np.float32)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (Steele et al. 2014): a bijective 64-bit mix, uniform in its high bits.
+    Written out because NumPy's generators draw sequences, not a value per (user, item) key."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 class PopConfig(ModelConfig):

@@ -36,7 +36,7 @@ from logging import getLogger
 from typing import Any, ClassVar, Iterator, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
@@ -95,6 +95,20 @@ class ContentTrainConfig(RecBoleTrainConfig):
     id_dropout: float = Field(
         0.0, ge=0, lt=1, description="content=fuse: share of item ID parts zeroed per training batch"
     )
+    item_identity: bool = Field(
+        True,
+        description="content=fuse: give items seen in training an ID embedding besides their content projection; "
+        "false = every item is its content projection alone (LightFM's item_identity=false), so warm and cold "
+        "items are scored alike",
+    )
+
+    @model_validator(mode="after")
+    def _identity_needs_fuse(self) -> "ContentTrainConfig":
+        if not self.item_identity and self.content != "fuse":
+            raise ValueError("item_identity=false needs content=fuse (otherwise items have no representation)")
+        if self.id_dropout > 0 and self.content != "fuse":
+            raise ValueError("id_dropout needs content=fuse")
+        return self
 
 
 class BPRRecBoleConfig(ContentTrainConfig):
@@ -528,7 +542,20 @@ def _graph_model_class(base: type) -> type:
     class FastGraph(base):  # type: ignore[misc, valid-type]
         def _split(self, graphs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
             ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-            return tuple(torch.split(propagate(graphs, ego), [self.n_users, self.n_items]))
+            out = propagate(graphs, ego)
+            # A node without a training edge (a cold item) gets zeros from every layer, so the layer
+            # mean would shrink it to ego / (n_layers + 1): a fused cold item would be scored at a
+            # third of its content's weight against warm items. Its own embedding is all it has.
+            isolated = self._isolated()
+            if isolated.any():
+                out = torch.where(isolated[:, None], ego, out)
+            return tuple(torch.split(out, [self.n_users, self.n_items]))
+
+        def _isolated(self) -> torch.Tensor:
+            if getattr(self, "_isolated_nodes", None) is None:
+                main = self.train_graph if base.__name__ == "SGL" else self.norm_adj_matrix
+                self._isolated_nodes = torch.diff(main.coalesce().to_sparse_csr().crow_indices()) == 0
+            return self._isolated_nodes
 
         if base.__name__ == "SGL":
 
@@ -609,13 +636,14 @@ class _RecBoleBackend(Recommender):
         train_data, valid_data, test_data = _data_loaders(config, dataset)
         ids = _IdMap(dataset, split)
         trained = ids.rb_rows(trained_ours, fill=False)
+        identity = trained if getattr(self.config, "item_identity", True) else np.zeros_like(trained)
 
         init_seed(config["seed"], config["reproducibility"])
         net = model_class(config, train_data._dataset)
         if self._content != "none":
             assert item_embeddings is not None
             matrix, mask = item_embeddings.aligned(split.item_ids)
-            _apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), trained,
+            _apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), identity,
                            getattr(self.config, "id_dropout", 0.0))
         net = net.to(config["device"])
 
@@ -632,7 +660,7 @@ class _RecBoleBackend(Recommender):
         self._net, self._ids, self._config = net, ids, config
         self._trainer, self._loaders = trainer, {"valid": valid_data, "test": test_data}
         # items a model cannot know: nothing in training and (for pure-ID models) no content
-        known = trained_ours.copy()
+        known = trained_ours & getattr(self.config, "item_identity", True)
         if self._content != "none":
             assert item_embeddings is not None
             known |= item_embeddings.aligned(split.item_ids)[1]

@@ -1,4 +1,4 @@
-"""Pop, RecentPop and ItemKNN: the shared contract plus hand-computed expectations."""
+"""Random, Pop, RecentPop and ItemKNN: the shared contract plus hand-computed expectations."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from recsys_cl.data._split import DAY
 from recsys_cl.models import create
 
 from .backend_contract import BackendContract
+
+
+class TestRandom(BackendContract):
+    model_name = "random"
+    expected_margin_over_pop = None
 
 
 class TestPop(BackendContract):
@@ -92,3 +97,29 @@ def test_itemknn_scores_are_sums_of_pruned_cosine_similarities() -> None:
     np.testing.assert_allclose(np.sort(got, axis=1), np.sort(expected, axis=1), atol=1e-5)
     assert (model.similarity.getnnz(axis=1) <= 2).all()
     assert model.similarity.diagonal().max() == 0.0
+
+
+def test_random_is_uniform_and_independent_of_who_is_ranked_with_whom() -> None:
+    rows = [(f"u{u}", f"i{i:03d}", float(t)) for u in range(40) for t, i in enumerate(range(u % 7, 300, 37))]
+    enc = _encoded(rows)
+    model = create("random", seed=3).fit(enc)
+    alone = model.recommend(["u5"], k=20)
+    together = model.recommend([f"u{u}" for u in range(40)], k=20)
+    assert np.array_equal(alone.items[0], together.items[5])
+    assert not np.array_equal(together.items[0], together.items[1])  # users differ
+    other_seed = create("random", seed=4).fit(enc).recommend(["u5"], k=20)
+    assert not np.array_equal(alone.items[0], other_seed.items[0])
+    # every non-training item equally likely first: chi-square of top-1 counts over 40 users x 50 seeds
+    from scipy.stats import chisquare
+
+    users = enc.eval_users("test")
+    seeds = 50
+    firsts = np.concatenate([create("random", seed=s).fit(enc).recommend(k=1).items[:, 0] for s in range(seeds)])
+    expected = np.zeros(enc.n_items)
+    for u in users:
+        candidate = np.ones(enc.n_items, dtype=bool)
+        candidate[enc.train[u].indices] = False
+        expected[candidate] += seeds / candidate.sum()
+    observed = np.bincount(firsts, minlength=enc.n_items)
+    assert observed.sum() == len(users) * seeds and (observed[expected == 0] == 0).all()
+    assert chisquare(observed[expected > 0], expected[expected > 0]).pvalue > 1e-3
