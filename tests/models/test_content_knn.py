@@ -101,3 +101,82 @@ def test_equal_scores_rank_the_lower_item_index_first() -> None:
     enc, emb = _tiny(rows, vectors)
     ranked = create("content-knn").fit(enc, emb).recommend(["u"], k=6)
     assert enc.item_ids[ranked.items[0]].tolist() == [f"t{n}" for n in range(6)]
+
+
+def _reference_rankings(frame: pl.DataFrame, enc: EncodedSplit, vectors: dict, half_life: float | None, k: int):
+    """Content-kNN spelled out per user in float64 from the raw training rows: (items, scores) lists by user id."""
+    train = loo(frame).train
+    unit = {i: np.asarray(v, float) / np.linalg.norm(v) for i, v in vectors.items() if np.linalg.norm(v) > 0}
+    popularity = train.group_by("item_id").len()
+    popularity = dict(zip(popularity["item_id"].to_list(), popularity["len"].to_list()))
+    out = {}
+    for user in enc.user_ids:
+        rows = train.filter(pl.col("user_id") == user)
+        bought = set(rows["item_id"].to_list())
+        candidates = [i for i in enc.item_ids if i not in bought]
+        profile = np.zeros(len(next(iter(unit.values()))))
+        with_vector = False
+        for item in bought & set(unit):
+            times = rows.filter(pl.col("item_id") == item)["timestamp"]
+            age_days = (rows["timestamp"].max() - times.max()) / DAY
+            profile += len(times) * (0.5 ** (age_days / half_life) if half_life else 1.0) * unit[item]
+            with_vector = True
+        if with_vector:  # cosine to the profile; items without a vector are never ranked
+            length = np.linalg.norm(profile)
+            profile = profile / length if length > 0 else profile
+            score = {i: float(unit[i] @ profile) for i in candidates if i in unit}
+        else:  # no profile: training popularity over every item
+            score = {i: float(popularity.get(i, 0)) for i in candidates}
+        ranked = sorted(score, key=lambda i: (-score[i], i))[:k]  # equal scores: lower item index (ids sort so)
+        out[user] = (ranked, [score[i] for i in ranked])
+    return out
+
+
+@pytest.mark.parametrize("half_life", [30.0, 2.0, None])
+def test_rankings_equal_a_brute_force_reference(half_life: float | None) -> None:
+    rng = np.random.default_rng(5)
+    items = [f"i{n:02d}" for n in range(40)]
+    vectors = {i: rng.normal(size=6) for i in items[:34]}  # i34..i39 have no vector
+    vectors["i05"] = vectors["i04"]  # exact ties: equal scores, lower item index first
+    vectors["i21"] = 2 * vectors["i20"]  # same unit vector, exactly (a power of 2)
+    vectors["i30"] = np.zeros(6)  # a zero vector counts as missing
+    rows = []
+    for u in range(30):
+        n = int(rng.integers(1, 12))
+        bought = rng.choice(items[:38] if u % 7 else items[34:], size=n)  # every 7th user: only items without a vector
+        days = np.sort(rng.integers(0, 60, size=n))  # same-day purchases and repeats included
+        rows += [(f"u{u:02d}", str(i), float(d) * DAY) for i, d in zip(bought, days)]
+    frame = pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row")
+    enc = EncodedSplit.from_split(loo(frame), items=pl.DataFrame({"item_id": items}))  # i38, i39: never bought
+    emb = ItemEmbeddings(np.array(list(vectors)), np.array(list(vectors.values()), dtype=np.float32), "random")
+    k = 15
+    ranked = create("content-knn", half_life_days=half_life).fit(enc, emb).recommend(enc.user_ids, k=k)
+    expected = _reference_rankings(frame, enc, vectors, half_life, k)
+    fallback_users = 0
+    for user, got_items, got_scores in zip(enc.user_ids[ranked.users], ranked.items, ranked.scores):
+        want_items, want_scores = expected[user]
+        got = enc.item_ids[got_items[got_items >= 0]].tolist()
+        assert len(got) == len(want_items)  # same padding (-1, NaN) for short lists
+        assert np.isnan(got_scores[len(got):]).all()
+        np.testing.assert_allclose(got_scores[: len(got)], want_scores, rtol=1e-5, atol=1e-6)
+        # the same items in the same order: no two distinct scores in this seed are within float32 rounding
+        # of each other, so float32 (the model) and float64 (here) must agree exactly
+        assert got == want_items, user
+        fallback_users += not any(i in vectors for i in frame.filter(pl.col("user_id") == user)["item_id"].to_list())
+    assert fallback_users >= 3  # the popularity fallback was exercised
+
+
+def test_profiles_are_ranked_in_blocks_with_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recsys_cl.models._content_knn as content_knn
+
+    rows = [(f"u{u}", f"a{1 + u % 4}", float(u)) for u in range(7)] + [(f"u{u}", "x", 10.0 + u) for u in range(7)]
+    rows += [(f"u{u}", "y", 20.0 + u) for u in range(7)]
+    enc, emb = _tiny(rows)
+    model = create("content-knn").fit(enc, emb)
+    whole = model.recommend(enc.user_ids, k=5)
+    monkeypatch.setattr(content_knn, "_USERS_PER_BLOCK", 3)
+    seen: list[tuple[int, int]] = []
+    blocked = model.recommend(enc.user_ids, k=5, progress=lambda done, total: seen.append((done, total)))
+    np.testing.assert_array_equal(blocked.items, whole.items)
+    np.testing.assert_array_equal(blocked.scores, whole.scores)
+    assert seen[-1] == (7, 7) and [d for d, _ in seen] == sorted(d for d, _ in seen)
