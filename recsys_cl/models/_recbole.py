@@ -771,7 +771,10 @@ def _make_trainer(config: Any, net: Any, progress: Any) -> Any:
             super()._save_checkpoint(epoch, *args, **kwargs)
 
         def _train_epoch(self, train_data: Any, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
-            loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+            with warnings.catch_warnings():
+                # RecBole 1.2.1 builds torch.cuda.amp.GradScaler each epoch: a deprecation only RecBole can fix
+                warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler", category=FutureWarning)
+                loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
             if progress is not None:
                 progress(epoch_idx + 1, epochs)
             return loss
