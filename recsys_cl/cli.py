@@ -233,12 +233,18 @@ def embed_command(
     seed: Optional[int] = typer.Option(None, help="seed"),
     text_model: Optional[str] = typer.Option(None, help="sentence-transformers model name, or tfidf"),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda"),
+    finetune_layers: Optional[int] = typer.Option(
+        None, "--finetune-layers", min=0,
+        help="also train the encoder's last N layers with the head (text: transformer layers; image: EfficientNet "
+        "blocks + conv head); slow without a GPU",
+    ),
     option: list[str] = typer.Option([], "--option", "-o", help="any other EmbedOptions field as key=value (JSON values)"),
 ) -> None:
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
 
-    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device, text_model=text_model)
+    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device, text_model=text_model,
+                                 finetune_layers=finetune_layers)
     with progress_bar(f"embed {method}") as progress:
         emb, quality = embed(data, method, out_file, protocol=protocol, progress=progress, **overrides)
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
@@ -252,7 +258,8 @@ def _embed_overrides(option: list[str], **typed: Any) -> dict[str, Any]:
     """EmbedOptions overrides from ``-o key=value`` plus the typed options (None = not given)."""
     overrides: dict[str, Any] = _key_values(option)
     train = dict(overrides.pop("train", {}) or {})
-    train.update({key: typed.pop(key) for key in ("epochs", "seed", "device") if typed.get(key) is not None})
+    train_keys = ("epochs", "seed", "device", "finetune_layers")
+    train.update({key: typed.pop(key) for key in train_keys if typed.get(key) is not None})
     if train:
         overrides["train"] = train
     overrides.update({key: value for key, value in typed.items() if value is not None})

@@ -72,6 +72,8 @@ def composed_options(options: EmbedOptions | None, overrides: dict[str, Any]) ->
     opts = _options(options, overrides)
     if opts.text_model.lower() == "tfidf":  # fitted per call: modification texts and item texts get different spaces
         raise InputError("composed retrieval needs a sentence-transformers text model, not tfidf")
+    if opts.train.finetune_layers:
+        raise InputError("composed retrieval trains over frozen base vectors only: finetune_layers must be 0")
     return opts
 
 

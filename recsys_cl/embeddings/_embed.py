@@ -3,6 +3,7 @@ quality JSON, for every method (raw base vectors and the contrastive learners)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any, Callable
 
 import numpy as np
 import polars as pl
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_cl.data._atomic import read_atomic, write_json
 from recsys_cl.data._split import file_suffixes
 from recsys_cl.embeddings import _encoders as enc
+from recsys_cl.embeddings import _finetune
+from recsys_cl.embeddings._finetune import Features, FrozenFeatures, TowerFeatures, check_finetune, training_modules
 from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import (
@@ -28,7 +30,7 @@ from recsys_cl.embeddings._mining import (
     split_rows,
 )
 from recsys_cl.embeddings._quality import detect_collapse, distance_gap, retrieval_metrics, triplet_accuracy
-from recsys_cl.embeddings._train import TrainConfig, fit, make_head, project, to_device
+from recsys_cl.embeddings._train import TrainConfig, cpu_threads, fit, make_head
 from recsys_cl.errors import InputError
 
 METHODS = ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip")
@@ -79,12 +81,15 @@ def embed(
     each with ``triplet_accuracy`` per level, ``copurchase_gap`` (held-out co-purchase pairs, when
     ``<name>.train.inter`` exists), ``item_to_item`` / ``text_to_item`` / ``image_to_item`` retrieval
     (when the items have attribute columns); ``training`` (held-out gap or triplet accuracy before and
-    after, per-epoch ``history``); ``collapse``. Image-only methods embed only items with an image.
+    after, per-epoch ``history``, and ``finetune`` per encoder when its last layers trained);
+    ``collapse``; ``finetune_layers``. Image-only methods embed only items with an image.
+    With ``train.finetune_layers`` N > 0 the last N encoder layers train with the head (``_finetune``).
     """
     started = time.perf_counter()
     if method not in METHODS:
         raise InputError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     opts = _options(options, overrides)
+    check_finetune(method, opts.text_model, opts.image_model, opts.train)
     tick = progress or (lambda *_: None)
     data_dir = Path(data_dir)
     name = data_dir.name
@@ -130,18 +135,22 @@ def embed(
             "image-simclr": _train_simclr,
             "clip": _train_clip,
         }[method]
-        head_vectors, training, heads = trainer(
-            text_vectors=text_vectors, image_vectors=image_vectors, image_mask=image_mask, keep=keep,
-            items=items, evaluation=evaluation, data_dir=data_dir, name=name, opts=opts, rng=rng, tick=tick,
-            train_inter=train_inter,
-        )
-        quality["training"] = training
-        quality["trained"] = evaluation.score(
-            head_vectors,
-            text_queries=project(heads["text"], text_queries) if "text" in heads and text_queries is not None else None,
-            image_queries=project(heads["image"], image_vectors[keep]) if "image" in heads and method == "clip" else None,
-            image_mask=image_mask[keep],
-        )
+        # fine-tuning runs the encoders themselves: at the training's thread count, start to end
+        with cpu_threads(opts.train) if opts.train.finetune_layers else contextlib.nullcontext():
+            head_vectors, training, spaces = trainer(
+                text_vectors=text_vectors, image_vectors=image_vectors, image_mask=image_mask, keep=keep,
+                items=items, evaluation=evaluation, data_dir=data_dir, name=name, opts=opts, rng=rng, tick=tick,
+                train_inter=train_inter,
+            )
+            learned_text = spaces.get("text")
+            quality["training"] = training
+            quality["trained"] = evaluation.score(
+                head_vectors,
+                text_queries=learned_text(text_queries, evaluation.query_texts())
+                if learned_text is not None and text_queries is not None else None,
+                image_queries=spaces.get("image_items"),
+                image_mask=image_mask[keep],
+            )
         if "heldout_after" in training:
             quality["collapse"] = detect_collapse(training["heldout_after"], training.get("heldout_before"))
 
@@ -149,6 +158,7 @@ def embed(
     quality.update({
         "n_embedded": len(emb.item_ids),
         "n_without_vector": int((~keep).sum()),
+        "finetune_layers": opts.train.finetune_layers,
         "dim": emb.dim,
         "options": json.loads(opts.model_dump_json()),
         "seconds": time.perf_counter() - started,
@@ -173,12 +183,15 @@ def _options(options: EmbedOptions | None, overrides: dict[str, Any]) -> EmbedOp
         raise InputError(f"embed option {where!r}: {first['msg']}") from None
 
 
+def _item_texts(items) -> list[str]:
+    return items["text"].fill_null("").to_list()
+
+
 def _text_vectors(items, data_dir, name, opts, tick):
     if "text" not in items.columns:
         raise InputError(f"{data_dir / f'{name}.item'}: no 'text' column (needed by text encoders)")
-    texts = items["text"].fill_null("").to_list()
     return enc.encode_texts(
-        texts, opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
+        _item_texts(items), opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
         device=opts.train.device, progress=lambda d, t: tick("encode text", d, t),
     )
 
@@ -289,13 +302,39 @@ class _Evaluation:
 # ------------------------------------------------------------------ learners
 
 
-def _pair_learner(base: np.ndarray, train_pairs: np.ndarray, held: tuple[np.ndarray, np.ndarray], opts, tick, kind):
-    """NT-Xent head over frozen ``base`` on positive pairs; held-out gap before and after."""
+def _text_features(text_vectors: np.ndarray, items, opts, tick) -> Features:
+    """The text side of a learner: the base vectors, or (``finetune_layers``) a MiniLM whose last layers train."""
     cfg = opts.train
-    x = to_device(base, cfg)
-    head = make_head(base.shape[1], cfg).to(x.device)
-    history = fit(head, train_pairs, lambda rows: nt_xent(head(x[rows[:, 0]]), head(x[rows[:, 1]]), cfg.temperature), cfg, tick)
-    out = project(head, base)
+    if not cfg.finetune_layers:
+        return FrozenFeatures(text_vectors, cfg)
+    texts = _item_texts(items)
+    tower = _finetune.text_tower(opts.text_model, cfg.finetune_layers, cfg.device)
+    return TowerFeatures(tower, texts, cfg, check=(texts, text_vectors), progress=tick, stage="encode text (frozen layers)")
+
+
+def _image_tower(opts) -> _finetune.ImageTower:
+    return _finetune.image_tower(opts.train.finetune_layers, _load_view, opts.train.device)
+
+
+def _finetuned(**named: Features) -> dict:
+    """``training["finetune"]``: what trained in each fine-tuned encoder (nothing when all were frozen)."""
+    described = {k: f.describe() for k, f in named.items() if f.tower is not None}
+    return {"finetune": described} if described else {}
+
+
+def _pair_loss(head, feats, rows, temperature):
+    f = feats(rows[:, :2])
+    return nt_xent(head(f[:, 0]), head(f[:, 1]), temperature)
+
+
+def _pair_learner(base: np.ndarray, items, train_pairs: np.ndarray, held: tuple[np.ndarray, np.ndarray], opts, tick, kind):
+    """NT-Xent head over ``base`` (or the fine-tuned text encoder) on positive pairs; held-out gap before and after."""
+    cfg = opts.train
+    feats = _text_features(base, items, opts, tick)
+    head = make_head(base.shape[1], cfg).to(feats.device)
+    modules, groups = training_modules({"text": head}, [feats], cfg)
+    history = fit(modules, train_pairs, lambda rows: _pair_loss(head, feats, rows, cfg.temperature), cfg, tick, groups)
+    out = feats.outputs(head)
     return out, {
         "pairs": kind,
         "n_train": len(train_pairs),
@@ -303,35 +342,41 @@ def _pair_learner(base: np.ndarray, train_pairs: np.ndarray, held: tuple[np.ndar
         "heldout_before": distance_gap(base, *held),
         "heldout_after": distance_gap(out, *held),
         "history": history,
-    }, {"text": head}
+        **_finetuned(text=feats),
+    }, {"text": lambda queries, texts: feats.encode(head, queries, texts)}
 
 
-def _train_text_nce(*, text_vectors, opts, rng, tick, **_):
+def _train_text_nce(*, text_vectors, items, opts, rng, tick, **_):
     pos, neg = neighbour_pairs(text_vectors, opts.neighbours, rng)
     train_rows, held_rows = split_rows(len(pos), opts.heldout_share, rng)
-    return _pair_learner(text_vectors, pos[train_rows], (pos[held_rows], neg[held_rows]), opts, tick,
+    return _pair_learner(text_vectors, items, pos[train_rows], (pos[held_rows], neg[held_rows]), opts, tick,
                          f"top-{opts.neighbours} text neighbours (faiss)")
 
 
-def _train_copurchase(*, text_vectors, evaluation, train_inter, opts, tick, **_):
+def _train_copurchase(*, text_vectors, items, evaluation, train_inter, opts, tick, **_):
     if evaluation.copurchase_train is None:
         raise InputError(f"{train_inter}: copurchase needs training interactions with "
                          f"two items bought within {opts.window_days} days by one user")
-    return _pair_learner(text_vectors, evaluation.copurchase_train[0], evaluation.copurchase, opts, tick,
+    return _pair_learner(text_vectors, items, evaluation.copurchase_train[0], evaluation.copurchase, opts, tick,
                          f"co-purchase within {opts.window_days} days")
 
 
-def _train_text_triplet(*, text_vectors, evaluation, data_dir, name, opts, tick, **_):
+def _triplet_loss(head, feats, rows, margin):
+    f = feats(rows[:, :3])
+    return triplet_loss(head(f[:, 0]), head(f[:, 1]), head(f[:, 2]), margin)
+
+
+def _train_text_triplet(*, text_vectors, items, evaluation, data_dir, name, opts, tick, **_):
     if evaluation.triplets_train is None or not len(evaluation.triplets_train):
         raise InputError(f"{data_dir / f'{name}.item'}: text-triplet needs attribute columns of one of the "
                          "known dataset shapes (H&M or styles) with at least one valid triplet")
     cfg = opts.train
-    x = to_device(text_vectors, cfg)
-    head = make_head(text_vectors.shape[1], cfg).to(x.device)
+    feats = _text_features(text_vectors, items, opts, tick)
+    head = make_head(text_vectors.shape[1], cfg).to(feats.device)
+    modules, groups = training_modules({"text": head}, [feats], cfg)
     examples = evaluation.triplets_train.as_array()
-    history = fit(head, examples,
-                  lambda r: triplet_loss(head(x[r[:, 0]]), head(x[r[:, 1]]), head(x[r[:, 2]]), cfg.margin), cfg, tick)
-    out = project(head, text_vectors)
+    history = fit(modules, examples, lambda r: _triplet_loss(head, feats, r, cfg.margin), cfg, tick, groups)
+    out = feats.outputs(head)
     held = evaluation.triplets
     return out, {
         "triplets": "attribute triplets (paper 000)",
@@ -341,38 +386,60 @@ def _train_text_triplet(*, text_vectors, evaluation, data_dir, name, opts, tick,
         "heldout_triplet_accuracy_before": triplet_accuracy(text_vectors, held),
         "heldout_triplet_accuracy_after": triplet_accuracy(out, held),
         "history": history,
-    }, {"text": head}
+        **_finetuned(text=feats),
+    }, {"text": lambda queries, texts: feats.encode(head, queries, texts)}
+
+
+def view_params(size: tuple[int, int], rng: np.random.Generator, *, colour_jitter: bool = False) -> dict:
+    """The random draws of one SimCLR view of an image of ``size`` (w, h), in ``augment``'s order."""
+    w, h = size
+    scale = rng.uniform(0.5, 1.0)
+    cw, ch = max(1, int(w * np.sqrt(scale))), max(1, int(h * np.sqrt(scale)))
+    left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    flip = bool(rng.random() < 0.5)
+    blur = float(rng.uniform(0.1, 2.0)) if rng.random() < 0.5 else None
+    jitter = [float(rng.uniform(0.6, 1.4)) for _ in range(3)] if colour_jitter else []
+    return {"crop": (left, top, left + cw, top + ch), "flip": flip, "blur": blur, "jitter": jitter}
+
+
+def apply_view(image, params: dict):
+    """The view ``params`` (from ``view_params``) of an RGB ``image``."""
+    from PIL import Image, ImageEnhance, ImageFilter
+
+    img = image.crop(params["crop"]).resize(image.size, Image.Resampling.BILINEAR)
+    if params["flip"]:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if params["blur"] is not None:
+        img = img.filter(ImageFilter.GaussianBlur(radius=params["blur"]))
+    for enhancer, factor in zip((ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color), params["jitter"]):
+        img = enhancer(img).enhance(factor)
+    return img
 
 
 def augment(image, rng: np.random.Generator, *, colour_jitter: bool = False):
     """SimCLR view (paper 002): random resized crop (scale 0.5-1), horizontal flip, Gaussian blur
     half the time; colour jitter only when asked (colour is a product attribute)."""
-    from PIL import Image, ImageEnhance, ImageFilter
-
     img = image.convert("RGB")
-    w, h = img.size
-    scale = rng.uniform(0.5, 1.0)
-    cw, ch = max(1, int(w * np.sqrt(scale))), max(1, int(h * np.sqrt(scale)))
-    left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-    img = img.crop((left, top, left + cw, top + ch)).resize((w, h), Image.Resampling.BILINEAR)
-    if rng.random() < 0.5:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if rng.random() < 0.5:
-        img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.1, 2.0))))
-    if colour_jitter:
-        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
-            img = enhancer(img).enhance(float(rng.uniform(0.6, 1.4)))
-    return img
+    return apply_view(img, view_params(img.size, rng, colour_jitter=colour_jitter))
 
 
-def _train_simclr(*, image_vectors, image_mask, items, data_dir, name, opts, rng, tick, **_):
+def _load_view(source: tuple[Path, dict | None]):
+    """An image tower input: (path, view parameters or None for the plain image) -> RGB image."""
     from PIL import Image
 
-    paths = [p for p, ok in zip(_image_paths(items, data_dir, name), image_mask) if ok]
-    base = image_vectors[image_mask]
+    path, params = source
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+    return apply_view(img, params) if params is not None else img
+
+
+def _simclr_view_vectors(paths, dim, opts, rng, tick) -> np.ndarray:
+    """(2 n views, d) frozen-encoder features: first view of each pair for every item, then the second."""
+    from PIL import Image
+
     encoder = enc.ImageEncoder(opts.image_model, opts.train.device)
     n, views = len(paths), opts.simclr_views
-    first, second = np.zeros((n * views, base.shape[1]), np.float32), np.zeros((n * views, base.shape[1]), np.float32)
+    first, second = np.zeros((n * views, dim), np.float32), np.zeros((n * views, dim), np.float32)
     per_forward = max(1, 8 // (2 * views))  # items per encoder batch (about 8 images: fastest on CPU)
     for start in range(0, n, per_forward):  # views are drawn afresh from the seed, so they are not cached
         batch = []
@@ -380,47 +447,82 @@ def _train_simclr(*, image_vectors, image_mask, items, data_dir, name, opts, rng
             with Image.open(path) as img:
                 img.load()
                 batch += [augment(img, rng, colour_jitter=opts.colour_jitter) for _ in range(2 * views)]
-        feats = encoder.encode_images(batch).reshape(-1, 2, views, base.shape[1])
+        feats = encoder.encode_images(batch).reshape(-1, 2, views, dim)
         stop = start + len(feats)
-        first[start * views : stop * views] = feats[:, 0].reshape(-1, base.shape[1])
-        second[start * views : stop * views] = feats[:, 1].reshape(-1, base.shape[1])
+        first[start * views : stop * views] = feats[:, 0].reshape(-1, dim)
+        second[start * views : stop * views] = feats[:, 1].reshape(-1, dim)
         tick("augment images", stop, n)
+    return np.concatenate([first, second])
+
+
+def _simclr_view_sources(paths, opts, rng) -> list[tuple[Path, dict]]:
+    """The views of ``_simclr_view_vectors`` as tower inputs (same draws from ``rng``, same order)."""
+    from PIL import Image
+
+    n, views = len(paths), opts.simclr_views
+    sources: list = [None] * (2 * n * views)
+    for i, path in enumerate(paths):
+        with Image.open(path) as img:
+            size = img.size
+        for k in range(2 * views):
+            side, v = divmod(k, views)
+            sources[side * n * views + i * views + v] = (path, view_params(size, rng, colour_jitter=opts.colour_jitter))
+    return sources
+
+
+def _train_simclr(*, image_vectors, image_mask, items, data_dir, name, opts, rng, tick, **_):
+    paths = [p for p, ok in zip(_image_paths(items, data_dir, name), image_mask) if ok]
+    base = image_vectors[image_mask]
+    n, views, cfg = len(paths), opts.simclr_views, opts.train
+    plain = [(p, None) for p in paths]
+    if cfg.finetune_layers:
+        feats: Features = TowerFeatures(_image_tower(opts), _simclr_view_sources(paths, opts, rng), cfg,
+                                        check=(plain, base), progress=tick, stage="encode views (frozen layers)")
+        stacked = feats.before()
+    else:
+        stacked = _simclr_view_vectors(paths, base.shape[1], opts, rng, tick)
+        feats = FrozenFeatures(stacked, cfg)
     # held-out items: their view pairs are positives, views of two different items negatives
     train_items, held_items = split_rows(n, opts.heldout_share, rng)
     owner = np.repeat(np.arange(n), views)
-    stacked = np.concatenate([first, second])
     rows = np.arange(n * views)
     pairs = np.stack([rows, rows + n * views], axis=1)
     is_train = np.isin(owner, train_items)
     held_pos = pairs[~is_train]
     other = (owner[~is_train] + 1 + rng.integers(0, max(n - 1, 1), size=len(held_pos))) % n
     held_neg = np.stack([held_pos[:, 0], other * views + n * views], axis=1)
-    cfg = opts.train
-    x = to_device(stacked, cfg)
-    head = make_head(base.shape[1], cfg).to(x.device)
-    history = fit(head, pairs[is_train], lambda r: nt_xent(head(x[r[:, 0]]), head(x[r[:, 1]]), cfg.temperature), cfg, tick)
-    projected_views = project(head, stacked)
-    return project(head, base), {
+    head = make_head(base.shape[1], cfg).to(feats.device)
+    modules, groups = training_modules({"image": head}, [feats], cfg)
+    history = fit(modules, pairs[is_train], lambda r: _pair_loss(head, feats, r, cfg.temperature), cfg, tick, groups)
+    projected_views = feats.outputs(head)
+    return feats.encode(head, base, plain), {
         "pairs": f"{views} augmented view pairs per image (crop, flip, blur; colour jitter {opts.colour_jitter})",
         "n_train": int(is_train.sum()),
         "n_heldout": len(held_pos),
         "heldout_before": distance_gap(stacked, held_pos, held_neg),
         "heldout_after": distance_gap(projected_views, held_pos, held_neg),
         "history": history,
-    }, {"image": head}
+        **_finetuned(image=feats),
+    }, {}
 
 
-def _train_clip(*, text_vectors, image_vectors, image_mask, opts, rng, tick, **_):
+def _train_clip(*, text_vectors, image_vectors, image_mask, items, data_dir, name, opts, rng, tick, **_):
     cfg = opts.train
     both = np.flatnonzero(image_mask)
     train_rows, held_rows = split_rows(len(both), opts.heldout_share, rng)
-    xt, xi = to_device(text_vectors, cfg), to_device(image_vectors, cfg)
-    text_head = make_head(text_vectors.shape[1], cfg).to(xt.device)
-    image_head = make_head(image_vectors.shape[1], cfg, salt=1).to(xt.device)
-    heads = torch.nn.ModuleDict({"text": text_head, "image": image_head})
-    history = fit(heads, both[train_rows][:, None],
-                  lambda r: symmetric_info_nce(image_head(xi[r[:, 0]]), text_head(xt[r[:, 0]]), cfg.temperature), cfg, tick)
-    text_out, image_out = project(text_head, text_vectors), project(image_head, image_vectors)
+    text_feats = _text_features(text_vectors, items, opts, tick)
+    image_feats: Features = FrozenFeatures(image_vectors, cfg)
+    if cfg.finetune_layers:  # the image tower sees only items with an image; rows stay item rows
+        paths = _image_paths(items, data_dir, name)
+        plain = [(paths[i], None) for i in both.tolist()]
+        image_feats = TowerFeatures(_image_tower(opts), plain, cfg, check=(plain, image_vectors[both]), index=both,
+                                    n_rows=len(image_mask), progress=tick, stage="encode images (frozen layers)")
+    text_head = make_head(text_vectors.shape[1], cfg).to(text_feats.device)
+    image_head = make_head(image_vectors.shape[1], cfg, salt=1).to(text_feats.device)
+    heads, groups = training_modules({"text": text_head, "image": image_head}, [text_feats, image_feats], cfg)
+    history = fit(heads, both[train_rows][:, None], lambda r: symmetric_info_nce(
+        image_head(image_feats(r[:, 0])), text_head(text_feats(r[:, 0])), cfg.temperature), cfg, tick, groups)
+    text_out, image_out = text_feats.outputs(text_head), image_feats.outputs(image_head)
     # One vector per item in the shared space: mean of the two views where there is an image,
     # the text projection alone where there is none.
     joint = text_out.copy()
@@ -445,4 +547,5 @@ def _train_clip(*, text_vectors, image_vectors, image_mask, opts, rng, tick, **_
         "heldout_after": distance_gap(stacked, pos, neg),
         "heldout_text_to_image_exact_item": text_to_image,
         "history": history,
-    }, {"text": text_head, "image": image_head}
+        **_finetuned(text=text_feats, image=image_feats),
+    }, {"text": lambda queries, texts: text_feats.encode(text_head, queries, texts), "image_items": image_out}

@@ -6,7 +6,8 @@ cosine annealing, batch 256. Train and validation loss are recorded per epoch (p
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -38,6 +39,13 @@ class TrainConfig(BaseModel):
     cpu_threads: int | None = Field(
         1, ge=1, description="torch CPU threads while training the head (None: leave torch's setting)"
     )
+    finetune_layers: int = Field(
+        0, ge=0, description="also train the encoder's last N layers (transformer layers / EfficientNet blocks, "
+        "see _finetune.py); 0: the encoder stays frozen and only the head trains on cached base vectors",
+    )
+    finetune_learning_rate: float = Field(
+        5e-5, gt=0, description="Adam learning rate of the fine-tuned encoder layers (the head keeps learning_rate)"
+    )
 
 
 class ProjectionHead(nn.Module):
@@ -64,38 +72,49 @@ def make_head(in_dim: int, config: TrainConfig, salt: int = 0) -> ProjectionHead
         return ProjectionHead(in_dim, config.hidden_dim, config.out_dim, config.dropout)
 
 
-def fit(
-    modules: nn.Module,
-    examples: np.ndarray,
-    batch_loss: Callable[[np.ndarray], torch.Tensor],
-    config: TrainConfig,
-    progress: StageProgress | None = None,
-) -> list[dict]:
-    """Train ``modules`` on rows of ``examples`` (m, r) with ``batch_loss(rows) -> scalar``.
-
-    A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
-    Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
-    """
+@contextlib.contextmanager
+def cpu_threads(config: TrainConfig) -> Iterator[None]:
+    """torch's CPU thread count set to ``config.cpu_threads`` inside, restored after."""
     # One CPU thread by default: a head's batches are small matmuls where thread synchronisation
     # costs more than it saves (measured on 2 busy cores: 0.37 s per step with 2 threads, 0.019 s with 1).
     threads = torch.get_num_threads()
     if config.cpu_threads is not None:
         torch.set_num_threads(config.cpu_threads)
     try:
-        # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            return _fit(modules, examples, batch_loss, config, progress)
+        yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(modules, examples, batch_loss, config, progress) -> list[dict]:
+def fit(
+    modules: nn.Module,
+    examples: np.ndarray,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    config: TrainConfig,
+    progress: StageProgress | None = None,
+    param_groups: Iterable[dict] | None = None,
+) -> list[dict]:
+    """Train ``modules`` on rows of ``examples`` (m, r) with ``batch_loss(rows) -> scalar``.
+
+    A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
+    ``param_groups`` (Adam's; default: every parameter of ``modules`` that requires grad, at
+    ``learning_rate``) lets parts train at their own rate.
+    Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
+    """
+    with cpu_threads(config), torch.random.fork_rng(devices=[]):
+        # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
+        torch.manual_seed(config.seed)
+        return _fit(modules, examples, batch_loss, config, progress, param_groups)
+
+
+def _fit(modules, examples, batch_loss, config, progress, param_groups) -> list[dict]:
     rng = np.random.default_rng(config.seed)
     train_rows, valid_rows = split_rows(len(examples), config.valid_share, rng)
     if len(valid_rows) < 2:  # too few to form a batch: keep them for training
         train_rows, valid_rows = np.arange(len(examples)), np.empty(0, dtype=np.int64)
-    optimiser = torch.optim.Adam(modules.parameters(), lr=config.learning_rate)
+    if param_groups is None:
+        param_groups = [{"params": [p for p in modules.parameters() if p.requires_grad]}]
+    optimiser = torch.optim.Adam(list(param_groups), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
 
     def batches(rows: np.ndarray) -> list[np.ndarray]:
