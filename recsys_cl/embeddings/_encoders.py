@@ -127,7 +127,7 @@ def encode_texts(
     *,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    batch_size: int = 64,
+    batch_size: int = 32,
     device: str = "auto",
     progress: Progress | None = None,
     encoder=None,
@@ -145,14 +145,24 @@ def encode_texts(
 
     def compute(positions: list[int]) -> np.ndarray:
         st = encoder if encoder is not None else load_sentence_transformer(model, device)
-        chunk = [texts[p] for p in positions]
+        # Longest first, as sentence-transformers' encode orders a whole call: each batch then pads
+        # to texts of about its own length. Handing it unsorted slices (for progress reports) padded
+        # every batch to its longest random member: 0.89x the plain encode call.
+        order = sorted(range(len(positions)), key=lambda j: -len(texts[positions[j]]))
+        chunk = [texts[positions[j]] for j in order]
+        step = batch_size * 8  # progress every 8 batches; encode() batches inside each call
         out = []
-        for start in range(0, len(chunk), batch_size):
-            out.append(st.encode(chunk[start : start + batch_size], batch_size=batch_size,
+        for start in range(0, len(chunk), step):
+            out.append(st.encode(chunk[start : start + step], batch_size=batch_size,
                                  normalize_embeddings=True, convert_to_numpy=True))
             if progress:
-                progress(min(start + batch_size, len(chunk)), len(chunk))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+                progress(min(start + step, len(chunk)), len(chunk))
+        if not out:
+            return np.zeros((0, 0), np.float32)
+        stacked = np.concatenate(out)
+        vectors = np.empty_like(stacked)
+        vectors[order] = stacked  # back to the order of ``positions``
+        return vectors
 
     vectors, n_new = cached_encode([content_key(t) for t in texts], compute, cache)
     return vectors, {"encoded": n_new, "cached": len(texts) - n_new, "model": name}

@@ -57,6 +57,15 @@ def test_text_cache_hit_skips_encoding_and_encodes_only_new(tmp_path):
     assert fourth.seen == ["black shirt"]
 
 
+def test_texts_are_encoded_longest_first_and_returned_in_input_order(tmp_path):
+    texts = [f"item {'x' * (n * 7 % 23)}" for n in range(50)]
+    counting = CountingEncoder()
+    vectors, stats = encode_texts(texts, "fake-model", use_cache=False, encoder=counting, batch_size=2)
+    assert stats["encoded"] == 50
+    assert [len(t) for t in counting.seen] == sorted((len(t) for t in texts), reverse=True)
+    np.testing.assert_array_equal(vectors[:, 0], [len(t) for t in texts])  # each row is its own text's
+
+
 def test_tfidf_at_most_500_terms():
     # 1200 distinct rare terms plus one word common to all: only 500 columns are kept
     texts = ["dress " + " ".join(f"w{i}x{j}" for j in range(30)) for i in range(40)]
