@@ -25,7 +25,7 @@ from recsys_cl.embeddings._embed import EmbedOptions, Progress, _image_vectors, 
 from recsys_cl.embeddings._losses import symmetric_info_nce
 from recsys_cl.embeddings._mining import _codes, attribute_roles, split_rows
 from recsys_cl.embeddings._quality import retrieval_metrics
-from recsys_cl.embeddings._train import ProjectionHead, fit, make_head, project, to_device
+from recsys_cl.embeddings._train import ProjectionHead, cpu_threads, fit, make_head, project, to_device
 from recsys_cl.errors import InputError
 
 #: result keys, one Recall@K / nDCG@K dict each: the two baselines, then the learner
@@ -89,8 +89,12 @@ def composed_retrieval(
     image-only baselines. Writes the result to ``out`` (JSON) when given; returns it."""
     started = time.perf_counter()
     opts = composed_options(options, overrides)
+    with cpu_threads(opts.train):  # as in embed(): encoders and training at train.cpu_threads
+        return _composed_retrieval(Path(data_dir), out, opts, progress, started)
+
+
+def _composed_retrieval(data_dir: Path, out, opts: EmbedOptions, progress, started: float) -> dict:
     tick = progress or (lambda *_: None)
-    data_dir = Path(data_dir)
     name = data_dir.name
     items = read_atomic(data_dir / f"{name}.item")
     roles = attribute_roles(items.columns)

@@ -37,7 +37,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: str = "auto"
     cpu_threads: int | None = Field(
-        1, ge=1, description="torch CPU threads while training the head (None: leave torch's setting)"
+        1, ge=1, description="torch CPU threads while encoding and training (None: leave torch's setting)"
     )
     finetune_layers: int = Field(
         0, ge=0, description="also train the encoder's last N layers (transformer layers / EfficientNet blocks, "

@@ -114,3 +114,28 @@ def test_raw_image_masks_items_without_image(tmp_path):
     assert quality["n_without_vector"] == len(without)
     _, mask = emb.aligned(np.array(sorted(without)))
     assert not mask.any()
+
+
+def test_encoders_run_at_the_configured_cpu_threads_and_restore_torch(tmp_path, monkeypatch):
+    import torch
+
+    from recsys_cl.embeddings import _encoders
+
+    seen = []
+    real = _encoders.encode_texts
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_encoders, "encode_texts", spy)
+    data_dir = _topic_items(tmp_path, n_topics=2, per_topic=4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        embed(data_dir, "raw-text", tmp_path / "a.itememb", **FAST)
+        embed(data_dir, "raw-text", tmp_path / "b.itememb", **{**FAST, "train": {"cpu_threads": 3}})
+        assert torch.get_num_threads() == 2  # restored after each call
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 3]
