@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Collection, Iterator, Mapping
 
 import polars as pl
 
@@ -102,8 +102,13 @@ def write_atomic(frame: pl.DataFrame, path: str | os.PathLike, types: Mapping[st
     return path
 
 
-def read_atomic(path: str | os.PathLike) -> pl.DataFrame:
-    """Read an atomic file back with the column names stripped of their ``:type`` suffix."""
+def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = ()) -> pl.DataFrame:
+    """Read an atomic file back with the column names stripped of their ``:type`` suffix.
+
+    Token columns named in ``categorical`` (``True``: every token column) are read as ``pl.Categorical``:
+    the same values, each distinct string held once, so H&M's 64-character customer ids take 4 bytes
+    a row instead of about 80.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -120,12 +125,13 @@ def read_atomic(path: str | os.PathLike) -> pl.DataFrame:
                 f"{sorted(_POLARS_OF_ATOMIC)}"
             )
         names.append(name)
-        schema[name] = _POLARS_OF_ATOMIC[kind]
+        as_category = categorical is True or (not isinstance(categorical, bool) and name in categorical)
+        schema[name] = pl.Categorical if kind == "token" and as_category else _POLARS_OF_ATOMIC[kind]
     try:
         frame = pl.read_csv(
             path, separator="\t", has_header=False, skip_rows=1, new_columns=names, schema=schema, quote_char=None
         )
         # An empty token is the empty string (RecBole's meaning), not a missing value.
-        return frame.with_columns([pl.col(c).fill_null("") for c, t in schema.items() if t == pl.Utf8])
+        return frame.with_columns([pl.col(c).fill_null("") for c, t in schema.items() if t in (pl.Utf8, pl.Categorical)])
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: cannot parse as an atomic file: {str(exc).splitlines()[0]}") from exc

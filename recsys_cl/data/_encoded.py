@@ -57,47 +57,89 @@ class EncodedSplit:
     @classmethod
     def from_split(cls, split: Split, items: pl.DataFrame | None = None) -> "EncodedSplit":
         frames = [split.part(p) for p in PARTS]
-        # Vocabularies and codes with polars (sort of the distinct ids, hash join for the codes): the
-        # NumPy way (fixed-width string arrays, searchsorted) takes 256 bytes per 64-character customer
-        # id and row: 8 GB and about a minute at H&M's 31.8M interactions. UTF-8 byte order is code
-        # point order, so the vocabularies are sorted exactly as np.sort sorts them.
-        users = pl.concat([f.select(pl.col("user_id").cast(pl.Utf8)) for f in frames])["user_id"].unique().sort()
-        item_source = [f.select(pl.col("item_id").cast(pl.Utf8)) for f in frames]
-        if items is not None:
-            item_source.append(items.select(pl.col("item_id").cast(pl.Utf8)))
-        items_vocab = pl.concat(item_source)["item_id"].unique().sort()
+        # Vocabularies: sorted distinct ids of every part (and of the catalogue), by polars; UTF-8
+        # byte order is code point order, so they are sorted exactly as np.sort sorts them.
+        users = _vocabulary([f["user_id"] for f in frames])
+        items_vocab = _vocabulary([f["item_id"] for f in frames] + ([items["item_id"]] if items is not None else []))
         user_ids, item_ids = users.to_numpy().astype(str), items_vocab.to_numpy().astype(str)
         shape = (len(user_ids), len(item_ids))
-        user_code = pl.DataFrame({"user_id": users, "_u": np.arange(len(users), dtype=np.int64)})
-        item_code = pl.DataFrame({"item_id": items_vocab, "_i": np.arange(len(items_vocab), dtype=np.int64)})
+        user_table, item_table = _position_table(users), _position_table(items_vocab)
 
-        def coded(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            ids = frame.select(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
-            both = ids.join(user_code, on="user_id", how="left", maintain_order="left").join(
-                item_code, on="item_id", how="left", maintain_order="left"
-            )
-            return both["_u"].to_numpy(), both["_i"].to_numpy()
-
-        mats, codes = {}, {}
+        mats = {}
         for name, frame in zip(PARTS, frames):
-            u, i = codes[name] = coded(frame)
-            m = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, i)), shape=shape)
-            m.sum_duplicates()
-            mats[name] = m
-        u, i = codes["train"]
-        # latest train timestamp per (user, item) pair: a group-by on the integer codes
-        last = (
-            pl.DataFrame({"u": u, "i": i, "t": split.train["timestamp"].to_numpy()})
-            .group_by("u", "i")
-            .agg(pl.col("t").max())
-        )
-        last_time = sp.csr_matrix((last["t"].to_numpy(), (last["u"].to_numpy(), last["i"].to_numpy())), shape=shape)
+            u = _positions(frame["user_id"], user_table, "user")
+            i = _positions(frame["item_id"], item_table, "item")
+            if name == "train":
+                mats[name], last_time = _pair_matrices(u, i, shape, frame["timestamp"].to_numpy())
+            else:
+                mats[name], _ = _pair_matrices(u, i, shape)
+            del u, i
         return cls(split.protocol, user_ids, item_ids, mats["train"], mats["valid"], mats["test"], last_time, split)
 
 
+def _pair_matrices(
+    u: np.ndarray, i: np.ndarray, shape: tuple[int, int], t: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+    """CSR of interaction counts per (u, i) pair (float32) and, given times ``t``, of each pair's latest
+    time, both canonical (rows in order, sorted columns, no duplicates) and on the same pairs.
+
+    One multi-threaded polars sort of the 64-bit pair keys, then run lengths and run maxima: at H&M's
+    29M training rows a polars group-by on (u, i) for the latest times held hash tables of about 140
+    bytes a row, and SciPy's COO conversion is single-threaded.
+    """
+    n_users, n_items = shape
+    frame = pl.DataFrame({"k": u.astype(np.int64) * n_items + i, **({"t": t} if t is not None else {})}).sort("k")
+    keys = frame["k"].to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
+    pair_keys = keys[starts]
+    index_dtype = np.int32 if max(shape) < 2**31 and len(keys) < 2**31 else np.int64  # what SciPy would choose
+    columns = (pair_keys % n_items).astype(index_dtype)
+    indptr = np.zeros(n_users + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(pair_keys // n_items, minlength=n_users), out=indptr[1:])
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
+    count_matrix = sp.csr_matrix((counts, columns, indptr), shape=shape)
+    if t is None:
+        return count_matrix, None
+    # fmax: a NaN time is ignored as polars' max ignores it
+    latest = np.fmax.reduceat(frame["t"].to_numpy(), starts) if len(starts) else np.zeros(0, dtype=t.dtype)
+    return count_matrix, sp.csr_matrix((latest, columns.copy(), indptr.copy()), shape=shape)
+
+
+def _vocabulary(columns: list[pl.Series]) -> pl.Series:
+    """Sorted distinct strings of ``columns`` (str or categorical): distinct per column first, so a
+    categorical column of millions of rows is never turned into strings."""
+    return pl.concat([c.unique().cast(pl.Utf8).rename("id") for c in columns]).unique().sort()
+
+
+def _position_table(vocab: pl.Series) -> pl.DataFrame:
+    """``id`` -> ``_pos`` (its index in the sorted vocabulary ``vocab``), for joins."""
+    return pl.DataFrame({"id": vocab.cast(pl.Utf8), "_pos": np.arange(len(vocab), dtype=np.int64)})
+
+
+def _positions(ids: pl.Series, table: pl.DataFrame, kind: str) -> np.ndarray:
+    """Index of each of ``ids`` in the vocabulary of ``table``; unknown or missing ids are an error.
+
+    Categorical ids (what ``Split.read`` returns) are looked up once per distinct value and mapped
+    through their integer codes; only string ids are joined row by row (a hash join on 64-character
+    customer ids costs GBs at H&M's 31.8M rows).
+    """
+    if isinstance(ids.dtype, pl.Categorical):
+        distinct = ids.unique()
+        pos = _positions(distinct.cast(pl.Utf8), table, kind)
+        code = distinct.to_physical().to_numpy()
+        by_code = np.zeros(int(code.max()) + 1 if len(code) else 0, dtype=np.int64)
+        by_code[code] = pos
+        return by_code[ids.to_physical().to_numpy()]
+    pos = ids.cast(pl.Utf8).rename("id").to_frame().join(table, on="id", how="left", maintain_order="left")["_pos"]
+    if pos.null_count():
+        unknown = ids.filter(pos.is_null())
+        raise InputError(f"unknown {kind} id {unknown[0]!r} ({len(unknown)} unknown in all)")
+    return pos.to_numpy()
+
+
 def _index(vocab: np.ndarray, ids: Iterable[str] | pl.Series, kind: str) -> np.ndarray:
-    if isinstance(ids, pl.Series) and len(ids) > _JOIN_ABOVE:
-        return _index_by_join(vocab, ids.cast(pl.Utf8), kind)
+    if isinstance(ids, pl.Series) and (len(ids) > _JOIN_ABOVE or isinstance(ids.dtype, pl.Categorical)):
+        return _positions(ids, _position_table(pl.Series(vocab, dtype=pl.Utf8)), kind)
     ids = ids.to_numpy() if isinstance(ids, pl.Series) else ids
     ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).astype(str)
     pos = np.searchsorted(vocab, ids)
@@ -110,12 +152,3 @@ def _index(vocab: np.ndarray, ids: Iterable[str] | pl.Series, kind: str) -> np.n
 
 #: ids looked up by a join above this many (a fixed-width NumPy copy of 25M customer ids is 6.4 GB)
 _JOIN_ABOVE = 100_000
-
-
-def _index_by_join(vocab: np.ndarray, ids: pl.Series, kind: str) -> np.ndarray:
-    table = pl.DataFrame({"id": pl.Series(vocab, dtype=pl.Utf8), "_pos": np.arange(len(vocab), dtype=np.int64)})
-    pos = ids.to_frame("id").join(table, on="id", how="left", maintain_order="left")["_pos"]
-    if pos.null_count():
-        unknown = ids.filter(pos.is_null())
-        raise InputError(f"unknown {kind} id {unknown[0]!r} ({len(unknown)} unknown in all)")
-    return pos.to_numpy()

@@ -72,8 +72,13 @@ class Split:
 
     @classmethod
     def read(cls, directory: str | Path, dataset: str, protocol: str = "loo") -> "Split":
+        """Read the three split files; token columns (``user_id``, ``item_id``, ...) come back as
+        ``pl.Categorical`` (as strings, H&M's train part alone took several GB)."""
         directory = Path(directory)
-        parts = {p: read_atomic(directory / f"{dataset}.{s}.inter") for p, s in zip(PARTS, file_suffixes(protocol))}
+        parts = {
+            p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True)
+            for p, s in zip(PARTS, file_suffixes(protocol))
+        }
         return cls(protocol=protocol, info={"read_from": str(directory)}, **parts)
 
 

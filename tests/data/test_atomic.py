@@ -31,6 +31,18 @@ def test_categorical_ids_write_the_same_bytes_in_slices(tmp_path, monkeypatch):
     assert write_atomic(frame.head(0), tmp_path / "empty.inter").read_text() == "user_id:token\ttimestamp:float\n"
 
 
+def test_read_atomic_categorical_token_columns(tmp_path):
+    frame = pl.DataFrame({"user_id": ["007", "", "u 2", "007"], "item_id": ["0108775015"] * 4, "timestamp": [1.5, 2.0, 3.0, 4.0]})
+    path = write_atomic(frame, tmp_path / "x.inter")
+    back = read_atomic(path, categorical=("user_id", "timestamp"))  # a float column stays a float
+    assert back.schema["user_id"] == pl.Categorical and back.schema["item_id"] == pl.Utf8
+    assert back.schema["timestamp"] == pl.Float64
+    assert back.with_columns(pl.col("user_id").cast(pl.Utf8)).equals(frame)  # the empty token is "", not null
+    every_token = read_atomic(path, categorical=True)
+    assert [every_token.schema[c] for c in frame.columns] == [pl.Categorical, pl.Categorical, pl.Float64]
+    assert every_token.select(pl.col("user_id", "item_id").cast(pl.Utf8)).equals(frame.drop("timestamp"))
+
+
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "f.txt"
     with pytest.raises(RuntimeError):

@@ -1,6 +1,7 @@
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 
 from recsys_cl.data import EncodedSplit, Split, cold_item, loo, make_split, temporal
 from recsys_cl.errors import InputError, SplitError
@@ -117,6 +118,58 @@ def test_encoded_split_matrices_and_catalogue_items():
     assert enc.eval_users("valid").tolist() == [0]
     with pytest.raises(InputError, match="unknown user id 'u9'"):
         enc.user_index(["u1", "u9"])
+
+
+def _same_encoding(a, b):
+    assert a.user_ids.tolist() == b.user_ids.tolist() and a.item_ids.tolist() == b.item_ids.tolist()
+    for name in ("train", "valid", "test", "train_last_time"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x.indptr == y.indptr).all() and (x.indices == y.indices).all() and (x.data == y.data).all(), name
+
+
+def test_encoding_categorical_ids_equals_encoding_strings(tmp_path):
+    # ids whose first appearance (categorical code order) is not their sorted order, a repeat purchase,
+    # an item only in the catalogue, and a user with a single purchase
+    rows = [("u3", "c", 1.0), ("u1", "b", 2.0), ("u3", "a", 3.0), ("u3", "a", 4.0), ("u1", "a", 5.0), ("u2", "c", 6.0),
+            ("u3", "b", 7.0), ("u1", "c", 8.0), ("u2", "b", 9.0), ("u0", "b", 1.0)]  # fmt: skip
+    split = loo(frame(rows))
+    catalogue = pl.DataFrame({"item_id": ["d", "a", "b", "c"]})
+    plain = EncodedSplit.from_split(split, catalogue)
+    as_categories = {p: split.part(p).with_columns(pl.col("user_id", "item_id").cast(pl.Categorical)) for p in ("train", "valid", "test")}
+    categorical = EncodedSplit.from_split(Split(split.protocol, info={}, **as_categories), catalogue)
+    _same_encoding(plain, categorical)
+    assert plain.item_ids.tolist() == ["a", "b", "c", "d"] and plain.user_ids.tolist() == ["u0", "u1", "u2", "u3"]
+    # what Split.read returns (categorical ids) encodes the same
+    split.write(tmp_path, "ds")
+    back = Split.read(tmp_path, "ds")
+    assert back.train.schema["user_id"] == pl.Categorical and back.train.schema["item_id"] == pl.Categorical
+    _same_encoding(plain, EncodedSplit.from_split(back, catalogue))
+    # lookups of categorical ids, and unknown ones
+    assert plain.item_index(pl.Series(["c", "a", "c"]).cast(pl.Categorical)).tolist() == [2, 0, 2]
+    with pytest.raises(InputError, match="unknown user id 'u9'"):
+        plain.user_index(pl.Series(["u1", "u9", "u9"]).cast(pl.Categorical))
+    with pytest.raises(InputError, match="unknown item id 'zz'"):
+        EncodedSplit.from_split(split, pl.DataFrame({"item_id": ["a"]})).item_index(pl.Series(["zz"], dtype=pl.Categorical))
+
+
+def test_pair_matrices_equal_scipy_counts_and_a_groupby_max():
+    from recsys_cl.data._encoded import _pair_matrices
+
+    rng = np.random.default_rng(3)
+    u = np.append(rng.integers(0, 7, 300), [7, 7, 7])
+    i = np.append(rng.integers(0, 5, 300), [4, 3, 3])
+    t = np.append(rng.integers(0, 40, 300), [0, -1, -3]).astype(np.float64)  # repeats; latest 0 and -1 for user 7
+    counts, last = _pair_matrices(u, i, (10, 5), t)  # users 8 and 9 have no row
+    expected = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, i)), shape=(10, 5))
+    for m in (counts, last):
+        assert m.indices.dtype == expected.indices.dtype and m.indptr.dtype == expected.indptr.dtype
+        assert (m.indptr == expected.indptr).all() and (m.indices == expected.indices).all()
+    assert counts.dtype == np.float32 and (counts.data == expected.data).all()
+    by_pair = pl.DataFrame({"u": u, "i": i, "t": t}).group_by("u", "i").agg(pl.col("t").max())
+    assert (last.toarray()[by_pair["u"], by_pair["i"]] == by_pair["t"].to_numpy()).all()
+    assert last[7, 4] == 0.0 and last[7, 3] == -1.0 and last.nnz == counts.nnz  # a latest time of 0 is stored
+    empty, empty_last = _pair_matrices(np.zeros(0, np.int64), np.zeros(0, np.int64), (3, 2), np.zeros(0))
+    assert empty.shape == empty_last.shape == (3, 2) and empty.nnz == empty_last.nnz == 0
 
 
 def test_large_id_lookups_by_join_match_the_numpy_path(monkeypatch):
