@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from recsys_cl.cli import main
-from tests.reporting.conftest import N_USERS, write_run
+from .conftest import N_USERS, write_run
 
 
 def run_cli(argv, capsys):
