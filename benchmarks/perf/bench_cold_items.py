@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ from recsys_cl.data._hm import HMOptions, prepare_hm  # noqa: E402
 from recsys_cl.data.synth import generate_hm  # noqa: E402
 from recsys_cl.embeddings._encoders import tfidf_vectors  # noqa: E402
 from recsys_cl.embeddings._io import ItemEmbeddings  # noqa: E402
-from recsys_cl.evaluation import evaluate  # noqa: E402
+from recsys_cl.evaluation import evaluate, expected_random_hit_rate  # noqa: E402
 from recsys_cl.models import create  # noqa: E402
 import recsys_cl.models._recbole  # noqa: E402,F401  (registers the RecBole backends)
 
@@ -66,16 +65,6 @@ def synthetic(root: Path, protocol: str, customers: int, articles: int, seed: in
     return dataset.encoded(protocol), ItemEmbeddings(items["item_id"].to_numpy().astype(str), vectors, "tfidf")
 
 
-def random_hit_rate(encoded, k: int = K) -> float:
-    """Expected HR@k of a uniform ranking of each test user's non-training items."""
-    rates = []
-    for u in encoded.eval_users("test"):
-        candidates = encoded.n_items - encoded.train[u].nnz
-        relevant = int((encoded.test[u].toarray() > 0).sum())
-        rates.append(1.0 - math.comb(candidates - relevant, k) / math.comb(candidates, k))
-    return float(np.mean(rates))
-
-
 def hit_rate(model, encoded) -> float:
     result = evaluate(model.recommend(k=K), encoded, metrics=["hr"], ks=[K])
     return float(result.summary[f"hr@{K}"])
@@ -94,7 +83,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 encoded, embeddings = synthetic(Path(tmp), protocol, customers, articles, seed)
                 print(f"seed {seed} {protocol}: {encoded.n_users} users, {encoded.n_items} items, "
-                      f"random HR@{K} {random_hit_rate(encoded):.3f}", flush=True)
+                      f"random HR@{K} {expected_random_hit_rate(encoded, K):.3f}", flush=True)
                 for name, label, params, content in runs(args.models):
                     model = create(name, **params).fit(encoded, embeddings if content else None)
                     hr = hit_rate(model, encoded)

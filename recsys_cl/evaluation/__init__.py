@@ -1,7 +1,7 @@
 """Evaluation: rankings, top-K, metrics, segments, significance."""
 
 from recsys_cl.evaluation._evaluate import EvaluationResult, SegmentScores, evaluate, evaluate_rankings_file
-from recsys_cl.evaluation._metrics import METRICS, compute_metrics, hit_matrix
+from recsys_cl.evaluation._metrics import METRICS, compute_metrics, expected_random_hit_rate, hit_matrix
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
 from recsys_cl.evaluation._segments import SegmentConfig
 from recsys_cl.evaluation._significance import compare_results, compare_to_baseline, holm, paired_tests
@@ -18,6 +18,7 @@ __all__ = [
     "compute_metrics",
     "evaluate",
     "evaluate_rankings_file",
+    "expected_random_hit_rate",
     "hit_matrix",
     "holm",
     "paired_tests",

@@ -26,12 +26,15 @@ Agreement with the reference libraries (tested in tests/evaluation):
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_cl.errors import InputError
+
+if TYPE_CHECKING:
+    from recsys_cl.data._encoded import EncodedSplit
 
 METRICS = ("hr", "ndcg", "recall", "precision", "mrr", "map")
 _ALIASES = {"hit": "hr", "hit_rate": "hr", "hitrate": "hr"}
@@ -179,3 +182,21 @@ def list_statistics(items: np.ndarray, n_items: int, groups: Mapping[str, np.nda
             for g in groups:
                 out[f"{g}_share@{j + 1}"] = in_group[g] / slots if slots else float("nan")
     return out
+
+
+def expected_random_hit_rate(encoded: "EncodedSplit", k: int, part: str = "test") -> float:
+    """Exact expected HR@k of a uniformly random ranking of each evaluated user's non-training items:
+    the chance level (``1 - C(candidates - relevant, k) / C(candidates, k)`` per user, averaged), which a
+    model under the cold-item protocol, where Pop scores nothing, has to beat."""
+    from math import comb
+
+    relevant_part = encoded.part(part)
+    n_train = np.diff(encoded.train.indptr)
+    rates = []
+    for u in encoded.eval_users(part):
+        candidates = encoded.n_items - int(n_train[u])
+        relevant = int(np.count_nonzero(relevant_part.data[relevant_part.indptr[u] : relevant_part.indptr[u + 1]]))
+        rates.append(1.0 - comb(candidates - relevant, k) / comb(candidates, k))
+    if not rates:
+        raise InputError(f"expected_random_hit_rate: no user has a {part} interaction")
+    return float(np.mean(rates))

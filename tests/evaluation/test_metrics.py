@@ -140,3 +140,21 @@ def test_bad_metric_names_and_cutoffs() -> None:
         compute_metrics(hits, np.array([1, 0]), ["hr"], [1])
     with pytest.raises(InputError, match="exceeds"):
         compute_metrics(hits, np.array([1, 1]), ["hr"], [4])
+
+
+def test_expected_random_hit_rate_by_hand_and_against_the_random_model():
+    from recsys_cl.data import loo
+    from recsys_cl.evaluation import expected_random_hit_rate
+    from recsys_cl.models import create
+
+    rows = [("u1", "a", 1), ("u1", "d", 2), ("u1", "b", 3), ("u1", "c", 4), ("u2", "d", 1), ("u2", "a", 2), ("u2", "e", 3)]
+    enc = EncodedSplit.from_split(loo(pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row")))
+    # 5 items; u1 trains on a, d (3 candidates), u2 on d (4 candidates); one test item each
+    assert expected_random_hit_rate(enc, 2) == pytest.approx(((1 - 1 / 3) + (1 - 3 / 6)) / 2)
+    assert expected_random_hit_rate(enc, 1) == pytest.approx((1 / 3 + 1 / 4) / 2)
+    assert expected_random_hit_rate(enc, 1, part="valid") == pytest.approx((1 / 3 + 1 / 4) / 2)
+    observed = np.mean([
+        evaluate(create("random", seed=s).fit(enc).recommend(k=1), enc, metrics=["hr"], ks=[1]).summary["hr@1"]
+        for s in range(400)
+    ])
+    assert observed == pytest.approx(7 / 24, abs=0.05)

@@ -11,7 +11,6 @@ in their top 10), computed here in a few lines so the tests do not depend on the
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation import expected_random_hit_rate
 from recsys_cl.evaluation._rankings import Rankings
 from recsys_cl.models import Recommender, create
 
@@ -36,16 +36,6 @@ def hit_rate(rankings: Rankings, encoded: EncodedSplit) -> float:
         for u, row in zip(rankings.users, rankings.items)
     ]
     return float(np.mean(hits))
-
-
-def random_hit_rate(encoded: EncodedSplit, k: int = K) -> float:
-    """Expected HR@k of a uniformly random ranking of each test user's non-training items."""
-    rates = []
-    for u in encoded.eval_users("test"):
-        candidates = encoded.n_items - encoded.train[u].nnz
-        relevant = int((encoded.test[u].toarray() > 0).sum())
-        rates.append(1.0 - math.comb(candidates - relevant, k) / math.comb(candidates, k))
-    return float(np.mean(rates))
 
 
 class BackendContract:
@@ -140,5 +130,5 @@ def assert_beats_pop_and_random_on_cold_items(model: Recommender, encoded: Encod
     """HR@k of ``model`` (already fitted on ``encoded``) >= max(Pop's, random's) + ``margin``."""
     model_hr = hit_rate(model.recommend(k=k), encoded)
     pop_hr = hit_rate(create("pop").fit(encoded).recommend(k=k), encoded)
-    random_hr = random_hit_rate(encoded, k)
+    random_hr = expected_random_hit_rate(encoded, k)
     assert model_hr >= max(pop_hr, random_hr) + margin, (model_hr, pop_hr, random_hr)
