@@ -502,15 +502,15 @@ def _print_dataset_summary(path: Path, meta: dict[str, Any]) -> None:
 
 
 def _options(cls: Any, **values: Any) -> Any:
+    from pydantic import ValidationError
+
+    from recsys_cl.errors import validation_location
+
     try:
         return cls(**values)
-    except Exception as exc:  # pydantic ValidationError -> one line naming the option
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            key = ".".join(str(p) for p in first["loc"]).replace("_", "-")
-            raise InputError(f"--{key}: {first['msg']}") from exc
-        raise
+    except ValidationError as exc:  # one line naming the command-line option
+        key, message = validation_location(exc)
+        raise InputError(f"--{key.replace('_', '-')}: {message}") from None
 
 
 def _csv_list(value: str, option: str) -> list[str]:

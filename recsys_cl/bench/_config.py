@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.evaluation._segments import SegmentConfig
 
 NO_EMBEDDING = "none"
@@ -60,8 +60,7 @@ class DatasetSpec(_Strict):
             try:
                 self.synth = spec_class.model_validate(self.synth or {}).model_dump()
             except ValidationError as exc:
-                first = exc.errors()[0]
-                raise ValueError(f"synth.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+                raise ValueError(f"synth.{validation_message(exc)}") from None
         elif self.synth is not None:
             raise ValueError("synth is only for sources hm-synth and styles-synth")
         if self.source not in ("hm", "hm-synth") and self.prepare:
@@ -152,10 +151,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     try:
         config = BenchmarkConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = first["msg"].removeprefix("Value error, ")
-        raise InputError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from exc
+        raise InputError(f"{path}: {validation_message(exc)}") from None
     _check_model_params(path, config)
     _check_composed_options(path, config)
     return config
@@ -163,16 +159,13 @@ def load_config(path: str | Path) -> BenchmarkConfig:
 
 def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
     """Validate every model's params against its own typed config now, not hours into a run."""
-    from recsys_cl.models import REGISTRY  # importing the package registers every backend
+    from recsys_cl.models import (
+        REGISTRY,  # importing the package registers every backend
+    )
     for i, spec in enumerate(config.models):
         if spec.model not in REGISTRY:
             raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
-        try:
-            REGISTRY[spec.model].Config(**spec.params)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"{path}: models.{i}.params.{key}: {first['msg']}") from exc
+        validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:

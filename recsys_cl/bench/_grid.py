@@ -13,7 +13,13 @@ import json
 from typing import Any, Iterator
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec
+from recsys_cl.bench._config import (
+    NO_EMBEDDING,
+    BenchmarkConfig,
+    DatasetSpec,
+    EmbeddingSpec,
+    ModelSpec,
+)
 
 
 @dataclasses.dataclass(frozen=True)

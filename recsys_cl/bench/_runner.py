@@ -29,12 +29,17 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import BenchmarkConfig, ComposedRetrievalSpec, DatasetSpec, EmbeddingSpec
+from recsys_cl.bench._config import (
+    BenchmarkConfig,
+    ComposedRetrievalSpec,
+    DatasetSpec,
+    EmbeddingSpec,
+)
 from recsys_cl.bench._grid import Cell, cell_record_base, grid
 from recsys_cl.data._atomic import atomic_output, write_json
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, validated
+from recsys_cl.progress import StageProgress
 
-Progress = Callable[[str, int, int], None]
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
 CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, status)
@@ -42,7 +47,7 @@ CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, sta
 
 # ---------------------------------------------------------------------------------------------- data
 def prepare_dataset(
-    spec: DatasetSpec, config: BenchmarkConfig, data_root: Path, raw_override: str | None = None, progress: Progress | None = None
+    spec: DatasetSpec, config: BenchmarkConfig, data_root: Path, raw_override: str | None = None, progress: StageProgress | None = None
 ) -> tuple[Path, str]:
     """Prepare (or reuse) ``data_root/atomic/<name>``; returns its folder and a fingerprint."""
     from recsys_cl.data._hm import HMOptions, prepare_hm
@@ -84,10 +89,8 @@ def prepare_dataset(
         else:
             raw = _raw_folder(spec, raw_override)
         options = _protocol_options_for_hm(config)
-        try:
-            hm_options = HMOptions(name=spec.name, protocols=list(config.protocols), **options, **spec.prepare)
-        except Exception as exc:
-            raise InputError(f"dataset {spec.name}: prepare: {str(exc).splitlines()[0]}") from exc
+        hm_options = validated(HMOptions, {"name": spec.name, "protocols": list(config.protocols), **options, **spec.prepare},
+                               f"dataset {spec.name}: prepare")
         meta = prepare_hm(raw, atomic_root, hm_options, progress)
     fingerprint = hashlib.sha256(
         json.dumps([meta.get("source_fingerprint"), wanted], sort_keys=True, default=str).encode()
@@ -117,7 +120,7 @@ def _protocol_options_for_hm(config: BenchmarkConfig) -> dict[str, Any]:
 
 
 def learn_embedding(
-    spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: Progress | None = None
+    spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: StageProgress | None = None
 ) -> Path:
     """Run (or reuse) an embedding learner for one dataset and protocol.
 
@@ -134,7 +137,7 @@ def learn_embedding(
 
 
 def run_composed_retrieval(
-    spec: ComposedRetrievalSpec, atomic_dir: Path, data_fingerprint: str, out_root: Path, progress: Progress | None = None
+    spec: ComposedRetrievalSpec, atomic_dir: Path, data_fingerprint: str, out_root: Path, progress: StageProgress | None = None
 ) -> Path:
     """Run (or reuse) composed retrieval on a retrieval-only dataset; returns its result JSON."""
     from recsys_cl.embeddings import composed_retrieval
@@ -157,7 +160,7 @@ def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -
 
 # ---------------------------------------------------------------------------------------------- one cell
 def run_cell(
-    cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | None, progress: Progress | None = None
+    cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | None, progress: StageProgress | None = None
 ) -> tuple[dict[str, Any], bytes]:
     """Fit, recommend and evaluate one cell; returns its record and its per-user scores (Parquet bytes).
 
@@ -208,7 +211,7 @@ def run_benchmark(
     ray_address: str | None = None,
     raw_overrides: Mapping[str, str] | None = None,
     on_cell: CellCallback | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``).
@@ -427,6 +430,6 @@ def _package_versions() -> dict[str, str]:
 
 
 def _device(device: str) -> str:
-    from recsys_cl.models._base import resolve_device
+    from recsys_cl.device import resolve_device
 
     return resolve_device(device)

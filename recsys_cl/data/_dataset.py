@@ -12,7 +12,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -21,8 +21,7 @@ from recsys_cl.data._atomic import read_atomic, write_atomic, write_json
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
-
-Progress = Callable[[str, int, int], None]
+from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise
 DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
@@ -43,7 +42,7 @@ def write_dataset(
     protocol_options: Mapping[str, Mapping[str, Any]] | None = None,
     extra_meta: Mapping[str, Any] | None = None,
     types: Mapping[str, str] | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     """Split ``inter`` by each protocol and write everything; returns the metadata written."""
     out_dir = Path(out_dir)

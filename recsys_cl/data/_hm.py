@@ -16,9 +16,17 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_cl.data._atomic import clean_text
-from recsys_cl.data._csv import cast_or_fail, distinct_rows, fingerprint, read_strings, require_not_null, require_unique
-from recsys_cl.data._dataset import Progress, write_dataset
+from recsys_cl.data._csv import (
+    cast_or_fail,
+    distinct_rows,
+    fingerprint,
+    read_strings,
+    require_not_null,
+    require_unique,
+)
+from recsys_cl.data._dataset import write_dataset
 from recsys_cl.errors import InputError
+from recsys_cl.progress import StageProgress
 
 ARTICLE_COLUMNS = (
     "article_id", "product_code", "prod_name", "product_type_no", "product_type_name", "product_group_name",
@@ -214,7 +222,7 @@ def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.Dat
     return inter, report
 
 
-def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None = None, progress: StageProgress | None = None) -> dict[str, Any]:
     """Convert the raw H&M folder into ``out_root/<name>/``; returns the metadata written."""
     options = options or HMOptions()
     raw, out_root = Path(raw), Path(out_root)

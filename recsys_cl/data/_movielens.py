@@ -13,8 +13,9 @@ import polars as pl
 
 from recsys_cl.data._atomic import clean_text, read_atomic
 from recsys_cl.data._csv import fingerprint
-from recsys_cl.data._dataset import Progress, write_dataset
+from recsys_cl.data._dataset import write_dataset
 from recsys_cl.errors import InputError
+from recsys_cl.progress import StageProgress
 
 #: RecBole's own types for these files (its ml-100k.user has age as a token)
 ML100K_TYPES = {"age": "token", "release_year": "token", "movie_title": "token_seq", "class": "token_seq"}
@@ -38,7 +39,7 @@ def prepare_ml100k(
     name: str = "ml-100k",
     source: str | Path | None = None,
     protocols: list[str] | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     src = Path(source) if source else recbole_ml100k_dir()
     tick = progress or (lambda *_: None)

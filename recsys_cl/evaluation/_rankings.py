@@ -213,11 +213,12 @@ def read_rankings(path: str | Path, encoded: "EncodedSplit | None" = None, name:
     if not path.is_file():
         raise InputError(f"rankings file not found: {path}")
     if path.suffix.lower() in {".parquet", ".pq"}:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             table = pq.read_table(path)
-        except Exception as exc:  # pyarrow raises several types for a broken file
+        except (pa.ArrowException, OSError) as exc:  # a broken file: ArrowInvalid, or OSError from the reader
             raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
         meta = table.schema.metadata or {}
         stored_name = meta.get(b"recsys_cl.name", b"").decode() or None

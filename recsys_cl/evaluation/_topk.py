@@ -25,24 +25,19 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.progress import StepProgress
 
 ScoreFn = Callable[[np.ndarray], Any]  # user indices (m,) -> scores (m, n_items), ndarray or tensor
-Progress = Callable[[int, int], None]  # (users done, users total)
 
 # Bytes of float32 scores held per chunk when chunk_size is not given (512 MB: bigger chunks keep the matmul efficient).
 _CHUNK_BYTES = 512 * 2**20
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
+def torch_device(device: str = "auto") -> torch.device:
+    return torch.device(resolve_device(device))
 
 
 def topk_from_factors(
@@ -55,7 +50,7 @@ def topk_from_factors(
     item_bias: np.ndarray | torch.Tensor | None = None,
     device: str = "auto",
     chunk_size: int | None = None,
-    progress: Progress | None = None,
+    progress: StepProgress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items by dot product ``user_factors[u] @ item_factors.T (+ item_bias)``.
 
@@ -63,7 +58,7 @@ def topk_from_factors(
     ``user_factors`` to rank for (default all), ``exclude`` CSR (n_users_vocab, n_items).
     Returns items (len(users), k) int64 and scores (len(users), k) float32.
     """
-    dev = resolve_device(device)
+    dev = torch_device(device)
     u_mat = _as_tensor(user_factors, dev, "user_factors")
     i_mat = _as_tensor(item_factors, dev, "item_factors")
     if u_mat.ndim != 2 or i_mat.ndim != 2 or u_mat.shape[1] != i_mat.shape[1]:
@@ -101,13 +96,13 @@ def topk_from_scorer(
     exclude: sp.csr_matrix | None = None,
     device: str = "auto",
     chunk_size: int | None = None,
-    progress: Progress | None = None,
+    progress: StepProgress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items from ``score_fn(user_index_chunk) -> (len(chunk), n_items)`` (higher is better).
 
     Same contract as :func:`topk_from_factors`; ``users`` are user-vocabulary indices (rows of ``exclude``).
     """
-    dev = resolve_device(device)
+    dev = torch_device(device)
     users = np.asarray(users, dtype=np.int64)
 
     def score(chunk: np.ndarray) -> torch.Tensor:
@@ -145,7 +140,7 @@ def _topk(
     exclude: sp.csr_matrix | None,
     dev: torch.device,
     chunk_size: int | None,
-    progress: Progress | None,
+    progress: StepProgress | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     if k < 1:
         raise InputError(f"k must be >= 1 (got {k})")

@@ -5,12 +5,12 @@ Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implici
 ``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
 """
 
-from recsys_cl.models._base import REGISTRY, ModelConfig, Progress, Recommender, create, register
+from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
+from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._content_knn import ContentKNN
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
-from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
 
 __all__ = [
     "REGISTRY",
@@ -21,7 +21,6 @@ __all__ = [
     "LightFMRecommender",
     "ModelConfig",
     "Pop",
-    "Progress",
     "RecentPop",
     "Recommender",
     "create",

@@ -1,13 +1,20 @@
 """One interface for every model backend.
 
 ``fit(split, item_embeddings=None) -> self`` then ``recommend(users, k) -> Rankings`` with each user's
-training items excluded. Backends implement ``_fit`` and either ``_score`` (dense scores for a chunk
-of users, ranked by the shared top-K helper) or ``_recommend`` (their own top-K).
+training items excluded (``exclude_seen=False``: repurchases allowed). Backends implement ``_fit`` and
+either ``_score`` (dense scores for a chunk of users, ranked by the shared top-K helper) or ``_recommend``
+(their own top-K, excluding :meth:`Recommender.seen_items`).
+
+What training did is kept in :attr:`Recommender.history` (a :class:`TrainingHistory`): epochs run, the
+per-epoch validation score of models that validate while training, the best epoch. Backends report each
+validated epoch through :meth:`Recommender.report_epoch`, which also calls the ``on_epoch`` callback given
+to ``fit`` (tuning uses it to prune bad trials: the callback may raise to stop training).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import time
 from typing import Any, Callable, ClassVar
 
@@ -16,8 +23,9 @@ from pydantic import BaseModel, ConfigDict
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, validated
 from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.progress import StepProgress
 
 
 class ModelConfig(BaseModel):
@@ -31,8 +39,27 @@ class ModelConfig(BaseModel):
 
 REGISTRY: dict[str, type["Recommender"]] = {}
 
-#: Optional progress callback: (steps done, steps total), e.g. epochs while fitting, users while ranking.
-Progress = Callable[[int, int], None]
+#: ``on_epoch(epoch, valid_score)`` after each validated epoch (1-based); may raise to stop training.
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclasses.dataclass
+class TrainingHistory:
+    """What one fit did. ``valid_curve[e - 1]`` is the validation score after epoch ``e`` (of the models
+    that validate while training, on ``valid_metric``); ``best_epoch`` is the epoch whose weights were kept."""
+
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    valid_metric: str | None = None
+    valid_curve: list[float] = dataclasses.field(default_factory=list)
+    train_loss: list[float] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "TrainingHistory":
+        return cls(**values) if values else cls()
 
 
 def register(name: str):
@@ -54,14 +81,6 @@ def create(name: str, **params: Any) -> "Recommender":
     return REGISTRY[name](**params)
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class Recommender(abc.ABC):
     """Base class: typed config, timing, user-id checks, Rankings output."""
 
@@ -73,14 +92,15 @@ class Recommender(abc.ABC):
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
             raise InputError("pass either a config object or keyword parameters, not both")
-        try:
-            self.config = config if config is not None else self.Config(**params)
-        except Exception as exc:  # pydantic.ValidationError -> one line naming the key
-            raise InputError(f"{self.registry_name}: {_first_error(exc)}") from exc
+        self.config = config if config is not None else validated(self.Config, params, self.registry_name)
         self.encoded: EncodedSplit | None = None
         self.fit_seconds: float | None = None
         self.recommend_seconds: float | None = None
-        self.progress: Progress | None = None
+        self.progress: StepProgress | None = None
+        self.history = TrainingHistory()
+        self.on_epoch: EpochCallback | None = None
+        #: exclude each user's training items from their lists (set by ``recommend``)
+        self.exclude_seen = True
 
     @property
     def run_name(self) -> str:
@@ -98,10 +118,18 @@ class Recommender(abc.ABC):
         return str(value)
 
     def fit(
-        self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None = None, *, progress: Progress | None = None
+        self,
+        split: EncodedSplit,
+        item_embeddings: ItemEmbeddings | None = None,
+        *,
+        progress: StepProgress | None = None,
+        on_epoch: EpochCallback | None = None,
     ) -> "Recommender":
-        """Train on ``split.train``; ``progress`` (if given) is called as backends advance (e.g. per epoch)."""
+        """Train on ``split.train``; ``progress`` (if given) is called as backends advance (e.g. per epoch),
+        ``on_epoch`` after each validated epoch (see :meth:`report_epoch`)."""
         self.progress = progress
+        self.on_epoch = on_epoch
+        self.history = TrainingHistory()
         if item_embeddings is not None and not self.uses_item_embeddings:
             raise InputError(f"{self.registry_name} does not take item embeddings")
         start = time.perf_counter()
@@ -110,9 +138,15 @@ class Recommender(abc.ABC):
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def recommend(self, users: Any = None, k: int = 10, *, progress: Progress | None = None) -> Rankings:
-        """Top-``k`` items for ``users`` (raw ids; default: every user with a test interaction)."""
+    def recommend(
+        self, users: Any = None, k: int = 10, *, progress: StepProgress | None = None, exclude_seen: bool = True
+    ) -> Rankings:
+        """Top-``k`` items for ``users`` (raw ids; default: every user with a test interaction).
+
+        ``exclude_seen`` (default) leaves out each user's training items; ``False`` lets them be
+        recommended again (repurchases, the H&M competition's setting)."""
         self.progress = progress
+        self.exclude_seen = exclude_seen
         if self.encoded is None:
             raise InputError(f"{self.registry_name}: call fit() before recommend()")
         if k < 1:
@@ -123,6 +157,21 @@ class Recommender(abc.ABC):
         items, scores = self._recommend(user_idx, k)
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
+
+    def seen_items(self) -> Any:
+        """The (user x item) CSR of items to leave out of every list: the training matrix, or None when
+        ``exclude_seen`` is off. Every ranking path passes this as the shared top-K's ``exclude``."""
+        assert self.encoded is not None
+        return self.encoded.train if self.exclude_seen else None
+
+    def report_epoch(self, epoch: int, valid_score: float | None = None) -> None:
+        """Record that ``epoch`` (1-based) finished, with its validation score if the model validated;
+        then call the ``on_epoch`` callback (which may raise to stop training, e.g. a pruned trial)."""
+        self.history.epochs_run = epoch
+        if valid_score is not None:
+            self.history.valid_curve.append(float(valid_score))
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, float(valid_score))
 
     # -- what backends implement -------------------------------------------------------------
     @abc.abstractmethod
@@ -137,7 +186,7 @@ class Recommender(abc.ABC):
 
         assert self.encoded is not None
         return topk_from_scorer(
-            self._score, self.encoded.n_items, k, user_idx, exclude=self.encoded.train, device="cpu", progress=self.progress
+            self._score, self.encoded.n_items, k, user_idx, exclude=self.seen_items(), device="cpu", progress=self.progress
         )
 
     def _rank_by_factors(
@@ -158,17 +207,9 @@ class Recommender(abc.ABC):
             item_factors,
             k,
             users=user_idx,
-            exclude=self.encoded.train,
+            exclude=self.seen_items(),
             item_bias=item_bias,
             device=self.config.device,
             progress=self.progress,
         )
 
-
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(exc).splitlines()[0]

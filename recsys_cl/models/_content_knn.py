@@ -115,7 +115,7 @@ class ContentKNN(Recommender):
         from recsys_cl.evaluation._topk import topk_from_factors, topk_from_scorer
 
         assert self.encoded is not None
-        train = self.encoded.train
+        seen = self.seen_items()
         n_items = self.encoded.n_items
         items = np.full((len(user_idx), k), -1, dtype=np.int64)
         scores = np.full((len(user_idx), k), np.nan, dtype=np.float32)
@@ -128,7 +128,7 @@ class ContentKNN(Recommender):
                 n_items,
                 k,
                 user_idx[fallback],
-                exclude=train,
+                exclude=seen,
                 device="cpu",
             )
 
@@ -140,7 +140,7 @@ class ContentKNN(Recommender):
                 self._profiles(users),
                 self.unit_vectors,
                 k,
-                exclude=train[users],
+                exclude=None if seen is None else seen[users],
                 item_bias=self.no_vector_bias,
                 device=self.config.device,
                 progress=None if self.progress is None else _offset(self.progress, start, len(rows)),

@@ -182,10 +182,10 @@ def _recbole_sandbox() -> Iterator[None]:
 
 
 def _make_config(model: str, device: str, workdir: str, settings: dict[str, Any]) -> Any:
-    import recsys_cl.compat.recbole  # noqa: F401  (patches RecBole for NumPy 2 / pandas 3 / SciPy / torch)
     from recbole.config import Config
 
-    from recsys_cl.models._base import resolve_device
+    import recsys_cl.compat.recbole  # noqa: F401  (patches RecBole for NumPy 2 / pandas 3 / SciPy / torch)
+    from recsys_cl.device import resolve_device
 
     use_cuda = resolve_device(device) == "cuda"
     params = {
@@ -757,7 +757,7 @@ class _RecBoleBackend(Recommender):
         chunk = max(1, self._scores_per_chunk() // max(n_items, 1))
         with _torch_threads(self.config.num_threads):
             return topk_from_scorer(
-                self._score, n_items, k, user_idx, exclude=self.encoded.train, device="cpu", chunk_size=chunk, progress=self.progress
+                self._score, n_items, k, user_idx, exclude=self.seen_items(), device="cpu", chunk_size=chunk, progress=self.progress
             )
 
 

@@ -15,7 +15,12 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.evaluation._significance import compare_to_baseline
-from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variant_label, variants
+from recsys_cl.reporting._results import (
+    Results,
+    mean_ci_over_seeds,
+    variant_label,
+    variants,
+)
 
 MAIN_METRICS = ["hr@10", "ndcg@10", "recall@10", "mrr@10", "map@12"]
 UP, DOWN = "▲", "▼"

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from recsys_cl.device import resolve_device
 from recsys_cl.bench import load_config, run_benchmark
 
 CONFIG = """
@@ -60,7 +61,7 @@ def test_results_layout_and_long_metrics(reference):
     per_user = pl.read_parquet(out / "cells" / f"{record['key']}.users.parquet")
     assert per_user.filter((pl.col("scope") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10)).height == 943
     run_json = json.loads((out / "run.json").read_text())
-    assert run_json["packages"]["numpy"] and run_json["device"] == "cpu"
+    assert run_json["packages"]["numpy"] and run_json["device"] == resolve_device("auto")
 
 
 def test_rerun_redoes_nothing_and_a_lost_cell_only(reference, tmp_path):

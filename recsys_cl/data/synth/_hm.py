@@ -66,9 +66,8 @@ import pydantic
 from recsys_cl.data._atomic import atomic_output
 from recsys_cl.data.synth import _catalogue as cat
 from recsys_cl.data.synth._images import draw_product, write_jpeg
-from recsys_cl.errors import InputError
-
-Progress = Callable[[str, int, int], None]
+from recsys_cl.errors import validated
+from recsys_cl.progress import StageProgress
 
 END_DATE = dt.date(2020, 9, 22)
 #: real H&M: 31.8M transactions / 1.37M customers over two years is ~23; the demo default uses 20.
@@ -76,7 +75,7 @@ TRANSACTIONS_PER_CUSTOMER = 20
 PRICE_SCALE = 590.0  # real prices are SEK / 590 (e.g. 29.99 SEK -> 0.0508305...)
 
 # The layout is the adapter's: one definition of H&M's columns for reader and writer.
-from recsys_cl.data._hm import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS  # noqa: E402
+from recsys_cl.data._hm import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS  # noqa: E402, F401
 
 #: sizes of the demo run (a few seconds with images on 2 cores): pass as ``generate_hm(out, **HM_DEMO)``.
 HM_DEMO = {"customers": 2_000, "articles": 1_000, "weeks": 16, "images": True}
@@ -125,12 +124,7 @@ class HMSynthConfig(pydantic.BaseModel):
 
 
 def _config_or_error(**values: Any) -> HMSynthConfig:
-    try:
-        return HMSynthConfig(**values)
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"synthetic H&M option {key!r}: {first['msg']} (got {first.get('input')!r})") from None
+    return validated(HMSynthConfig, values, "synthetic H&M option", with_input=True)
 
 
 def _categories() -> dict[str, np.ndarray]:
@@ -514,7 +508,7 @@ def generate_hm(
     seed: int = 0,
     images: bool = False,
     leading_zeros: bool = True,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     """Write a synthetic H&M dataset to ``out_dir``; returns a summary (counts, date range, paths).
 
@@ -615,7 +609,7 @@ def image_relpath(article_id: int) -> str:
     return f"images/{padded[:3]}/{padded}.jpg"
 
 
-def _write_images(out: Path, arts: dict[str, Any], cats: dict[str, np.ndarray], report: Progress) -> list[str]:
+def _write_images(out: Path, arts: dict[str, Any], cats: dict[str, np.ndarray], report: StageProgress) -> list[str]:
     todo = np.flatnonzero(arts["has_image"])
     written = []
     step = max(1, len(todo) // 100)

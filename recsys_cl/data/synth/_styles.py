@@ -20,7 +20,7 @@ the real range, in no particular order.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -29,9 +29,8 @@ import pydantic
 from recsys_cl.data._atomic import atomic_output
 from recsys_cl.data.synth import _catalogue as cat
 from recsys_cl.data.synth._images import draw_product, write_jpeg
-from recsys_cl.errors import InputError
-
-Progress = Callable[[str, int, int], None]
+from recsys_cl.errors import validated
+from recsys_cl.progress import StageProgress
 
 STYLES_COLUMNS = (
     "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
@@ -57,14 +56,11 @@ class StylesSynthConfig(pydantic.BaseModel):
 
 
 def generate_styles(
-    out_dir: str | Path, *, products: int, seed: int = 0, images: bool = False, progress: Progress | None = None
+    out_dir: str | Path, *, products: int, seed: int = 0, images: bool = False, progress: StageProgress | None = None
 ) -> dict[str, Any]:
     """Write ``styles.csv`` (and ``images/{id}.jpg`` if asked) to ``out_dir``; returns a summary."""
-    try:
-        cfg = StylesSynthConfig(products=products, seed=seed, images=images)
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"synthetic styles option {first['loc'][0]!r}: {first['msg']} (got {first.get('input')!r})") from None
+    cfg = validated(StylesSynthConfig, {"products": products, "seed": seed, "images": images}, "synthetic styles option",
+                    with_input=True)
     report = progress or (lambda stage, done, total: None)
     out = cat.output_dir(out_dir, "synthetic styles data")
     rng = np.random.default_rng(cfg.seed)
