@@ -75,7 +75,7 @@ def prepare_hm_command(
     seed: int = typer.Option(0, help="seed for sampling and cold-item"),
 ) -> None:
     """H&M Personalized Fashion Recommendations -> ROOT/<name>/ atomic files, splits and metadata."""
-    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data import HMOptions, prepare
 
     options = _options(
         HMOptions, name=name, protocols=_protocols(protocols), weeks=weeks, min_user_interactions=min_user,
@@ -83,7 +83,7 @@ def prepare_hm_command(
         valid_days=valid_days, cold_item_share=cold_item_share, seed=seed,
     )  # fmt: skip
     with progress_bar(f"prepare {name}") as progress:
-        meta = prepare_hm(raw, out_root, options, progress)
+        meta = prepare("hm", out_root, raw=raw, options=options, progress=progress)
     _print_dataset_summary(out_root / name, meta)
 
 
@@ -96,10 +96,11 @@ def prepare_styles_command(
     seed: int = typer.Option(0),
 ) -> None:
     """Fashion Product Images styles.csv -> ROOT/<name>/<name>.item and item-to-item relevance."""
-    from recsys_cl.data._styles import prepare_styles
+    from recsys_cl.data import StylesOptions, prepare
 
+    options = _options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed)
     with progress_bar(f"prepare {name}") as progress:
-        meta = prepare_styles(raw, out_root, name=name, max_relevant=max_relevant, seed=seed, progress=progress)
+        meta = prepare("styles", out_root, raw=raw, options=options, progress=progress)
     out.print(f"wrote {out_root / name}: {json.dumps(meta['counts'])}")
 
 
@@ -108,12 +109,18 @@ def prepare_ml100k_command(
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("ml-100k", help="dataset name"),
     protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
+    test_days: int = typer.Option(7, help="temporal: days in test"),
+    valid_days: int = typer.Option(7, help="temporal: days in valid"),
+    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
+    seed: int = typer.Option(0, help="seed of the cold-item split"),
 ) -> None:
     """MovieLens-100K from RecBole's package (real data, titles and genres as item text)."""
-    from recsys_cl.data._movielens import prepare_ml100k
+    from recsys_cl.data import ML100KOptions, prepare
 
+    options = _options(ML100KOptions, name=name, protocols=_protocols(protocols), test_days=test_days,
+                       valid_days=valid_days, cold_item_share=cold_item_share, seed=seed)  # fmt: skip
     with progress_bar(f"prepare {name}") as progress:
-        meta = prepare_ml100k(out_root, name=name, protocols=_protocols(protocols), progress=progress)
+        meta = prepare("ml-100k", out_root, options=options, progress=progress)
     _print_dataset_summary(out_root / name, meta)
 
 
@@ -174,19 +181,16 @@ def demo_command(
     seed: int = typer.Option(0),
 ) -> None:
     """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
-    from recsys_cl.data._hm import HMOptions, prepare_hm
-    from recsys_cl.data._movielens import prepare_ml100k
-    from recsys_cl.data.synth import generate_hm
+    from recsys_cl.data import prepare
 
     protocols = ["loo", "temporal", "cold-item"]
-    raw = out_dir / "raw" / "hm-synth"
     atomic = out_dir / "atomic"
-    with progress_bar("demo: synth hm") as progress:
-        generate_hm(raw, customers=2000, articles=1000, weeks=16, seed=seed, images=True, progress=progress)
-    with progress_bar("demo: prepare hm-synth") as progress:
-        prepare_hm(raw, atomic, HMOptions(name="hm-synth", protocols=protocols, seed=seed), progress)
+    with progress_bar("demo: synth and prepare hm-synth") as progress:
+        # the generator's demo sizes (recsys_cl.data.synth.HM_DEMO) are the source's defaults
+        prepare("hm-synth", atomic, raw=out_dir / "raw" / "hm-synth",
+                options={"name": "hm-synth", "protocols": protocols, "seed": seed, "synth": {"seed": seed}}, progress=progress)
     with progress_bar("demo: prepare ml-100k") as progress:
-        prepare_ml100k(atomic, protocols=protocols, progress=progress)
+        prepare("ml-100k", atomic, options={"name": "ml-100k", "protocols": protocols}, progress=progress)
     rows = _summary_rows(atomic / "hm-synth") + _summary_rows(atomic / "ml-100k")
     out.print(_summary_table(rows))
     out.print(f"atomic files in {atomic}/<dataset>/ (RecBole benchmark_filename: train/valid/test, "
@@ -213,13 +217,9 @@ def evaluate_command(
     if json_output:
         out.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)")
-    table.add_column("metric")
-    for cutoff in result.ks:
-        table.add_column(f"@{cutoff}", justify="right")
-    for metric in result.metrics:
-        table.add_row(metric, *[f"{result.summary[f'{metric}@{c}']:.4f}" for c in result.ks])
-    out.print(table)
+    from recsys_cl.reporting import evaluation_table
+
+    out.print(evaluation_table(result, f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)").to_rich())
 
 
 # ---------------------------------------------------------------------------------------------- embed
@@ -366,11 +366,13 @@ def bench_command(
         statuses: dict[int, str] = {}
         run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
                             on_cell=on_cell, progress=on_stage, jobs=jobs)  # fmt: skip
-    if run["cells"]:
-        out.print(_bench_table(target, config.significance.metric))
-    for path in run["composed_retrieval"].values():  # retrieval-only datasets: no cells, this is their result
+    from recsys_cl.reporting import load_results, run_summary_table
+
+    if run.cells:
+        out.print(run_summary_table(load_results(target), config.significance.metric).to_rich())
+    for path in run.composed_retrieval.values():  # retrieval-only datasets: no cells, this is their result
         out.print(_composed_table(json.loads(Path(path).read_text())))
-    out.print(f"{len(run['cells'])} cells ({run['cells_run_now']} run now) in {run['seconds']:.0f} s -> {target}")
+    out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
 
 
 # ---------------------------------------------------------------------------------------------- report / compare
@@ -423,57 +425,17 @@ def compare_command(
     rows, regressed = compare_to_baseline_file(
         current, baseline, rtol=rtol, metrics=_csv_list(metrics, "--metrics") if metrics else None, alpha=alpha
     )
-    table = Table(title=f"{current} vs {baseline} (rtol {rtol})")
-    for column in ("dataset", "protocol", "model", "metric", "baseline", "current", "change", "p (drop)", "status"):
-        table.add_column(column, justify="right" if column in ("baseline", "current", "change", "p (drop)") else "left")
-    for r in rows:
-        table.add_row(
-            r["dataset"], r["protocol"], r["variant"], r["metric"], f"{r['baseline']:.4f}",
-            "–" if r["current"] is None else f"{r['current']:.4f}",
-            "–" if r["change"] is None else f"{r['change']:+.2%}",
-            "–" if r["p"] is None else f"{r['p']:.3f}", r["status"],
-        )  # fmt: skip
-    out.print(table)
+    from recsys_cl.reporting import regression_table
+
+    out.print(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})").to_rich())
     if regressed:
         err.print("recsys-cl: regression: a tracked metric fell beyond tolerance (or is missing)")
         raise typer.Exit(1)
     out.print("no regression")
 
 
-def _bench_table(results: Path, significance_metric: str = "ndcg@10") -> Table:
-    """One row per grid entry: HR, nDCG, Recall and MAP at the significance metric's cutoff, and
-    fit seconds; the report (``recsys-cl report``) has every metric and cutoff with CIs."""
-    import polars as pl
-
-    frame = pl.read_csv(results / "metrics.csv").filter((pl.col("segment") == "all") & pl.col("k").is_not_null())
-    cutoff = int(significance_metric.partition("@")[2] or 10)
-    if cutoff not in set(frame["k"].to_list()):
-        cutoff = int(frame["k"].max())
-    shown = [m for m in ("hr", "ndcg", "recall", "map") if m in set(frame["metric"].to_list())]
-    table = Table(title=f"{results.name}: test metrics @{cutoff} (mean over seeds)")
-    for column in ("dataset", "protocol", "model", "embedding"):
-        table.add_column(column, overflow="fold")
-    for column in (*shown, "fit s"):
-        table.add_column(column, justify="right")
-    grouped = frame.group_by(["dataset", "protocol", "model", "embedding", "metric", "k"]).agg(pl.col("value").mean())
-    keys = frame.select(["dataset", "protocol", "model", "embedding"]).unique(maintain_order=True)  # grid order
-    values = {(r["dataset"], r["protocol"], r["model"], r["embedding"], r["metric"], r["k"]): r["value"] for r in grouped.iter_rows(named=True)}
-    fit: dict[tuple[str, ...], list[float]] = {}
-    for cell_file in (results / "cells").glob("*.json"):
-        record = json.loads(cell_file.read_text())
-        key = (record["dataset"], record["protocol"], record["run_name"], record.get("embedding") or "none")
-        fit.setdefault(key, []).append(float(record["fit_seconds"]))
-    for d, p, m, e in keys.iter_rows():
-        seconds = fit.get((d, p, m, e))
-        table.add_row(
-            d, p, m, e, *[f"{values.get((d, p, m, e, metric, cutoff), float('nan')):.4f}" for metric in shown],
-            f"{sum(seconds) / len(seconds):.1f}" if seconds else "",
-        )
-    return table
-
-
 def _summary_rows(path: Path) -> list[dict[str, Any]]:
-    from recsys_cl.data._dataset import load_dataset, split_summary
+    from recsys_cl.data import load_dataset, split_summary
 
     dataset = load_dataset(path)
     n_catalogue = dataset.meta.get("counts", {}).get("items_in_catalogue")
@@ -484,16 +446,10 @@ def _summary_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="splits")
-    for column in ("dataset", "protocol", "part", "users", "items", "interactions", "density", "cold items"):
-        table.add_column(column, justify="left" if column in ("dataset", "protocol", "part") else "right")
-    for r in rows:
-        table.add_row(
-            r["dataset"], r["protocol"], r["part"], f"{r['users']:,}", f"{r['items']:,}", f"{r['interactions']:,}",
-            f"{r['density']:.5f}", f"{r['cold_items']:,}",
-        )  # fmt: skip
-    return table
+def _summary_table(rows: list[dict[str, Any]]) -> Any:
+    from recsys_cl.reporting import splits_table
+
+    return splits_table(rows).to_rich()
 
 
 def _print_dataset_summary(path: Path, meta: dict[str, Any]) -> None:

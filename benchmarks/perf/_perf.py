@@ -148,7 +148,7 @@ def hm_raw(scale: float, seed: int = 0) -> tuple[Path, dict[str, Any] | None]:
 
 
 def prepared(scale: float, seed: int = 0) -> tuple[Path, dict[str, Any] | None]:
-    """Prepared (``prepare_hm``, loo) dataset at ``scale``: ``datasets/perf/hm-scale<s>/hm``."""
+    """Prepared (``prepare("hm", ...)``, loo) dataset at ``scale``: ``datasets/perf/hm-scale<s>/hm``."""
     raw, _ = hm_raw(scale, seed)
     out_root = PREPARED_ROOT / f"hm-scale{scale_name(scale)}-seed{seed}"
     if (out_root / "hm" / "hm.meta.json").is_file():
@@ -171,16 +171,16 @@ def _child_generate(raw: str, scale: float, seed: int) -> dict[str, Any]:
 
 
 def child_prepare(raw: str, out_root: str) -> dict[str, Any]:
-    """``prepare_hm`` (loo) with per-stage times and peak RSS."""
+    """``prepare("hm", ...)`` (loo) with per-stage times and peak RSS."""
     import numpy  # noqa: F401  (imports are not part of the measured growth)
     import polars  # noqa: F401
 
-    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data import HMOptions, prepare
 
     base = rss_mb()
     tick, durations = tick_recorder()
     start, cpu = time.perf_counter(), time.process_time()
-    meta = prepare_hm(raw, out_root, HMOptions(name="hm"), progress=tick)
+    meta = prepare("hm", out_root, raw=raw, options=HMOptions(name="hm"), progress=tick)
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "peak_mb": rss_mb(),
             "base_mb": base, "stages": durations(), "interactions": meta["counts"]["interactions"]}
 

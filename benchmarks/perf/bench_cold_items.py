@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from recsys_cl.data._dataset import load_dataset  # noqa: E402
-from recsys_cl.data._hm import HMOptions, prepare_hm  # noqa: E402
+from recsys_cl.data import HMOptions, prepare  # noqa: E402
 from recsys_cl.data.synth import generate_hm  # noqa: E402
 from recsys_cl.embeddings._encoders import tfidf_vectors  # noqa: E402
 from recsys_cl.embeddings._io import ItemEmbeddings  # noqa: E402
@@ -58,7 +58,7 @@ def runs(models: list[str]) -> list[tuple[str, str, dict, bool]]:
 
 def synthetic(root: Path, protocol: str, customers: int, articles: int, seed: int):
     generate_hm(root / "raw", customers=customers, articles=articles, weeks=20, seed=seed)
-    prepare_hm(root / "raw", root / "out", HMOptions(protocols=[protocol]))
+    prepare("hm", root / "out", raw=root / "raw", options=HMOptions(protocols=[protocol]))
     dataset = load_dataset(root / "out" / "hm")
     items = dataset.items
     vectors = tfidf_vectors(items["text"].to_list()).astype(np.float32)

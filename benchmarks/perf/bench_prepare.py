@@ -6,7 +6,7 @@
 Synthetic H&M raw files at the scale are generated once (a child process; its time and peak RSS are
 printed when it runs) and cached under ``datasets/raw/``. Then, each in its own child process:
 
-* ours: ``prepare_hm`` (read and check the three CSVs, convert, loo split, write ``hm.inter``, ``hm.item``,
+* ours: ``prepare("hm", ...)`` (read and check the three CSVs, convert, loo split, write ``hm.inter``, ``hm.item``,
   ``hm.user``, ``hm.{train,valid,test}.inter`` and the metadata), with per-stage times;
 * peer: the plain pandas way to produce the same files: ``pd.read_csv``, per-column conversions,
   ``groupby(user).cumcount`` on the time-sorted frame for leave-one-out, ``DataFrame.to_csv``.
@@ -154,7 +154,7 @@ def main() -> None:
     print(f"prepare hm at scale {args.scale:g}: {rows:,} interactions "
           f"({rows / FULL['transactions']:.1%} of the real H&M's {FULL['transactions']:,})")
     stage_text = ", ".join(f"{k} {v:.1f}s" for k, v in ours["stages"].items())
-    print(f"  recsys_cl prepare_hm: {ours['seconds']:.1f} s ({rows / ours['seconds'] / 1e6:.2f} M rows/s; "
+    print(f"  recsys_cl prepare hm: {ours['seconds']:.1f} s ({rows / ours['seconds'] / 1e6:.2f} M rows/s; "
           f"{ours['cpu_seconds']:.1f} CPU-s over all threads), "
           f"peak RSS {ours['peak_mb']:.0f} MB (after imports {ours['base_mb']:.0f} MB)")
     print(f"    stages: {stage_text}")

@@ -1,6 +1,9 @@
 """Benchmark configs: YAML files validated by pydantic (unknown keys rejected, with their path).
 
-The grid a config describes is datasets x protocols x models x embedding variants x seeds.
+The grid a config describes is datasets x protocols x models x embedding variants x seeds. Everything
+that can be checked without data is checked when the file is loaded, before any work starts: model
+parameters against each model's typed config, dataset options against each source's typed options,
+metric names and cutoffs, embedding methods, an empty grid, and two entries that would be the same cell.
 """
 
 from __future__ import annotations
@@ -9,67 +12,99 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recsys_cl.errors import InputError, validated, validation_message
+from recsys_cl.errors import InputError, validated, validation_location, validation_message
 from recsys_cl.evaluation._segments import SegmentConfig
 
 NO_EMBEDDING = "none"
+PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SynthSpec(_Strict):
-    """Size of a synthetic H&M-shaped sample (see ``recsys-cl data synth hm``)."""
+class LooOptions(_Strict):
+    """Leave-one-out: nothing to set but whether seen items are excluded (default yes)."""
 
-    customers: int = Field(2000, ge=10)
-    articles: int = Field(1000, ge=10)
-    weeks: int = Field(16, ge=2)
-    transactions: int | None = None
-    images: bool = True
-    seed: int = 0
+    exclude_seen: bool = Field(True, description="leave each user's training items out of their lists")
 
 
-class StylesSynthSpec(_Strict):
-    """Size of a synthetic styles sample (see ``recsys-cl data synth styles``)."""
+class TemporalOptions(_Strict):
+    """The H&M competition's setting: the last ``test_days`` days are test; repurchases count by default."""
 
-    products: int = Field(2000, ge=10)
-    images: bool = True
-    seed: int = 0
+    test_days: int = Field(7, ge=1)
+    valid_days: int = Field(7, ge=0)
+    exclude_seen: bool = Field(False, description="false: a model may recommend items the customer bought before")
 
 
-#: sources without interactions: only embeddings (and their retrieval metrics) are computed for them
-RETRIEVAL_SOURCES = ("styles", "styles-synth")
+class ColdItemOptions(_Strict):
+    """A seeded share of items held out with all their interactions (test; the same share again for valid)."""
+
+    test_share: float = Field(0.1, gt=0, lt=0.5)
+    exclude_seen: bool = True
+
+
+class ProtocolOptions(_Strict):
+    """``protocol_options`` of a config, one typed block per protocol."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    loo: LooOptions = Field(default_factory=LooOptions)
+    temporal: TemporalOptions = Field(default_factory=TemporalOptions)
+    cold_item: ColdItemOptions = Field(default_factory=ColdItemOptions, alias="cold-item")
+
+    def of(self, protocol: str) -> BaseModel:
+        return {"loo": self.loo, "temporal": self.temporal, "cold-item": self.cold_item}[protocol]
+
+    def source_options(self) -> dict[str, Any]:
+        """The split options a data source takes (see ``recsys_cl.data.InteractionOptions``)."""
+        return {
+            "test_days": self.temporal.test_days,
+            "valid_days": self.temporal.valid_days,
+            "cold_item_share": self.cold_item.test_share,
+        }
 
 
 class DatasetSpec(_Strict):
-    """Where a dataset comes from and how it is prepared."""
+    """Where a dataset comes from and how it is prepared (options of its source, see ``recsys_cl.data.SOURCES``)."""
 
     name: str
-    source: Literal["hm", "hm-synth", "ml-100k", "styles", "styles-synth"]
+    source: str
     raw: str | None = Field(None, description="raw folder (hm, styles); may also be given with --raw NAME=PATH")
-    synth: dict[str, Any] | None = Field(None, description="sizes for hm-synth (SynthSpec) or styles-synth (StylesSynthSpec)")
-    prepare: dict[str, Any] = Field(default_factory=dict, description="prepare hm options (weeks, min_user_interactions, ...)")
+    synth: dict[str, Any] | None = Field(None, description="generator options of hm-synth / styles-synth")
+    prepare: dict[str, Any] = Field(default_factory=dict, description="options of the source (weeks, min_user_interactions, ...)")
 
-    @model_validator(mode="after")
-    def _check_source(self) -> "DatasetSpec":
-        spec_class = {"hm-synth": SynthSpec, "styles-synth": StylesSynthSpec}.get(self.source)
-        if spec_class is not None:
-            try:
-                self.synth = spec_class.model_validate(self.synth or {}).model_dump()
-            except ValidationError as exc:
-                raise ValueError(f"synth.{validation_message(exc)}") from None
-        elif self.synth is not None:
-            raise ValueError("synth is only for sources hm-synth and styles-synth")
-        if self.source not in ("hm", "hm-synth") and self.prepare:
-            raise ValueError("prepare options are only for hm sources")
-        return self
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        from recsys_cl.data import get_source
+
+        try:
+            get_source(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def retrieval_only(self) -> bool:
-        return self.source in RETRIEVAL_SOURCES
+        """Sources without users (styles): only embeddings and retrieval run on them."""
+        from recsys_cl.data import get_source
+
+        return not get_source(self.source).has_interactions
+
+    def source_options(self, protocols: list[str], protocol_options: ProtocolOptions) -> dict[str, Any]:
+        """The options handed to ``recsys_cl.data.prepare`` (not yet validated)."""
+        from recsys_cl.data import get_source
+
+        values: dict[str, Any] = {"name": self.name}
+        if get_source(self.source).has_interactions:
+            values.update({"protocols": list(protocols), **protocol_options.source_options()})
+        values.update(self.prepare)
+        if self.synth is not None:
+            values["synth"] = self.synth
+        return values
 
 
 class EmbeddingSpec(_Strict):
@@ -96,6 +131,15 @@ class ModelSpec(_Strict):
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
 
+    @field_validator("embeddings")
+    @classmethod
+    def _some_embedding(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"list at least one embedding variant ({NO_EMBEDDING!r} for none)")
+        if len(set(value)) != len(value):
+            raise ValueError("an embedding variant is listed twice")
+        return value
+
 
 class SignificanceSpec(_Strict):
     baseline: str = Field("pop", description="label of the model every other is tested against")
@@ -107,7 +151,7 @@ class BenchmarkConfig(_Strict):
     name: str
     datasets: list[DatasetSpec]
     protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
-    protocol_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    protocol_options: ProtocolOptions = Field(default_factory=ProtocolOptions)
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
     composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
     models: list[ModelSpec] = Field(default_factory=list)
@@ -117,6 +161,42 @@ class BenchmarkConfig(_Strict):
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
+
+    @field_validator("datasets", "seeds", "protocols")
+    @classmethod
+    def _not_empty(cls, value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError("must not be empty (the grid would have no cells)")
+        if len(set(map(str, value))) != len(value):
+            raise ValueError("an entry is listed twice")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        from recsys_cl.evaluation._metrics import parse_metrics
+
+        try:
+            return parse_metrics(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_cutoffs(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("list at least one cutoff K")
+        bad = [k for k in value if k < 1]
+        if bad:
+            raise ValueError(f"cutoff K must be >= 1 (got {bad[0]})")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value != "auto" and value.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {value!r} (use auto, cpu or cuda)")
+        return value
 
     @model_validator(mode="after")
     def _check_references(self) -> "BenchmarkConfig":
@@ -128,10 +208,15 @@ class BenchmarkConfig(_Strict):
         if not self.models and not self.embeddings:
             raise ValueError("models: a benchmark needs models, embeddings, or both")
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):
-            raise ValueError(f"composed_retrieval: needs a dataset with source {' or '.join(RETRIEVAL_SOURCES)}")
-        for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", list(embedding_names))):
+            from recsys_cl.data import SOURCES
+
+            retrieval = [name for name, source in SOURCES.items() if not source.has_interactions]
+            raise ValueError(f"composed_retrieval: needs a dataset with source {' or '.join(retrieval)}")
+        for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", [e.name for e in self.embeddings])):
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind}: names must be unique")
+        if self.models and all(d.retrieval_only for d in self.datasets):
+            raise ValueError("models: no dataset of the config has users to recommend to (only retrieval sources)")
         return self
 
 
@@ -141,31 +226,61 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     if not path.is_file():
         raise InputError(f"{path}: benchmark config not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise InputError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     try:
         config = BenchmarkConfig.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: {validation_message(exc)}") from None
+    _check_dataset_options(path, config)
     _check_model_params(path, config)
+    _check_embedding_methods(path, config)
     _check_composed_options(path, config)
+    _check_distinct_cells(path, config)
     return config
+
+
+def _check_dataset_options(path: Path, config: BenchmarkConfig) -> None:
+    """Each dataset's source options (prepare, synth, the protocol options) validated by its source now."""
+    from recsys_cl.data import get_source
+
+    for i, spec in enumerate(config.datasets):
+        try:
+            get_source(spec.source).options.model_validate(spec.source_options(list(config.protocols), config.protocol_options))
+        except ValidationError as exc:
+            key, message = validation_location(exc)
+            if not key and message.startswith("synth."):  # the generator's own options, checked by its config
+                key, _, message = message.partition(": ")
+            elif key.split(".")[0] in spec.prepare:
+                key = f"prepare.{key}"
+            raise InputError(f"{path}: datasets.{i}.{key}: {message}" if key else f"{path}: datasets.{i}: {message}") from None
 
 
 def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
     """Validate every model's params against its own typed config now, not hours into a run."""
-    from recsys_cl.models import (
-        REGISTRY,  # importing the package registers every backend
-    )
+    from recsys_cl.models import REGISTRY  # importing the package registers every backend
+
     for i, spec in enumerate(config.models):
         if spec.model not in REGISTRY:
             raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
         validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
+        if any(e != NO_EMBEDDING for e in spec.embeddings) and not REGISTRY[spec.model].uses_item_embeddings:
+            raise InputError(f"{path}: models.{i}.embeddings: {spec.model} does not take item embeddings (use [{NO_EMBEDDING}])")
+
+
+def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
+    from recsys_cl.embeddings import METHODS
+
+    for i, spec in enumerate(config.embeddings):
+        if spec.method not in METHODS:
+            raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
@@ -174,4 +289,22 @@ def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
     try:
         composed_options(None, config.composed_retrieval.options)
     except InputError as exc:
-        raise InputError(f"{path}: composed_retrieval.options: {exc}") from exc
+        raise InputError(f"{path}: composed_retrieval.options: {exc}") from None
+
+
+def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
+    """Two model entries that would run the same cells (same model, parameters and embedding) are refused:
+    they would be one cell twice in the results, whatever their labels."""
+    import json
+
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, spec in enumerate(config.models):
+        params = json.dumps(spec.params, sort_keys=True, default=str)
+        for embedding in spec.embeddings:
+            key = (spec.model, params, embedding)
+            if key in seen:
+                raise InputError(
+                    f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
+                    f"with embedding {embedding!r}: remove one"
+                )
+            seen[key] = i

@@ -46,7 +46,7 @@ class Cell:
             "dataset": self.dataset.model_dump(),
             "data_fingerprint": data_fingerprint,
             "protocol": self.protocol,
-            "protocol_options": config.protocol_options.get(self.protocol, {}),
+            "protocol_options": config.protocol_options.of(self.protocol).model_dump(),
             "model": self.model.model_dump(exclude={"embeddings", "label"}),
             "embedding": self.embedding.model_dump() if self.embedding else None,
             "seed": self.seed,

@@ -16,7 +16,6 @@ JSON has been renamed into place, and a re-run skips every done cell whose key s
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import platform
@@ -26,7 +25,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import polars as pl
 
 from recsys_cl import __version__
 from recsys_cl.bench._config import (
@@ -36,12 +34,23 @@ from recsys_cl.bench._config import (
     EmbeddingSpec,
 )
 from recsys_cl.bench._grid import Cell, cell_record_base, grid
-from recsys_cl.data._atomic import atomic_output, write_json
-from recsys_cl.errors import InputError, validated
+from recsys_cl.reporting._records import (
+    CellRecord,
+    CellSummary,
+    DatasetEntry,
+    RunRecord,
+    read_cell,
+    write_cell,
+    write_metrics_csv,
+    write_run,
+)
+from recsys_cl.data._atomic import write_json
+from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
+EXECUTORS = ("local", "ray")
 CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, status)
 
 
@@ -49,74 +58,39 @@ CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, sta
 def prepare_dataset(
     spec: DatasetSpec, config: BenchmarkConfig, data_root: Path, raw_override: str | None = None, progress: StageProgress | None = None
 ) -> tuple[Path, str]:
-    """Prepare (or reuse) ``data_root/atomic/<name>``; returns its folder and a fingerprint."""
-    from recsys_cl.data._hm import HMOptions, prepare_hm
-    from recsys_cl.data._movielens import prepare_ml100k
+    """Prepare (or reuse) ``data_root/atomic/<name>``; returns its folder and a fingerprint of its inputs.
 
-    atomic_root = data_root / "atomic"
-    out_dir = atomic_root / spec.name
-    wanted = {
-        "spec": spec.model_dump(),
-        "raw_override": raw_override,
-        "protocols": sorted(config.protocols),
-        "protocol_options": config.protocol_options,
-        "code_version": __version__,
-    }
+    Reused only when its marker records the same inputs: the source, its options and a content hash of
+    the raw files (``recsys_cl.data.input_fingerprint``), so a rewritten raw file re-prepares it.
+    """
+    from recsys_cl.data import get_source, input_fingerprint, prepare, source_options
+
+    source = get_source(spec.source)
+    options = source_options(spec.source, spec.source_options(list(config.protocols), config.protocol_options),
+                             f"dataset {spec.name}")  # fmt: skip
+    raw = data_root / "raw" / spec.name if source.raw == "generated" else _raw_folder(spec, raw_override, source.raw)
+    fingerprint = input_fingerprint(spec.source, raw, options)
+    out_dir = data_root / "atomic" / spec.name
     marker = out_dir / ".prepared.json"
     if marker.is_file():
-        done = json.loads(marker.read_text())
-        if done.get("wanted") == json.loads(json.dumps(wanted, default=str)):
-            return out_dir, done["fingerprint"]
-    if spec.source == "ml-100k":
-        meta = prepare_ml100k(atomic_root, name=spec.name, protocols=list(config.protocols), progress=progress)
-    elif spec.retrieval_only:
-        from recsys_cl.data._styles import prepare_styles
-
-        if spec.source == "styles-synth":
-            from recsys_cl.data.synth import generate_styles
-
-            raw = data_root / "raw" / spec.name
-            generate_styles(raw, **(spec.synth or {}), progress=progress)
-        else:
-            raw = _raw_folder(spec, raw_override)
-        meta = prepare_styles(raw, atomic_root, name=spec.name, progress=progress)
-    else:
-        if spec.source == "hm-synth":
-            from recsys_cl.data.synth import generate_hm
-
-            raw = data_root / "raw" / spec.name
-            generate_hm(raw, **(spec.synth or {}), progress=progress)
-        else:
-            raw = _raw_folder(spec, raw_override)
-        options = _protocol_options_for_hm(config)
-        hm_options = validated(HMOptions, {"name": spec.name, "protocols": list(config.protocols), **options, **spec.prepare},
-                               f"dataset {spec.name}: prepare")
-        meta = prepare_hm(raw, atomic_root, hm_options, progress)
-    fingerprint = hashlib.sha256(
-        json.dumps([meta.get("source_fingerprint"), wanted], sort_keys=True, default=str).encode()
-    ).hexdigest()[:20]
-    write_json(marker, {"wanted": wanted, "fingerprint": fingerprint})
+        try:
+            done = json.loads(marker.read_text())
+        except json.JSONDecodeError:  # a marker cut short by a crash: prepare again
+            done = {}
+        if done.get("fingerprint") == fingerprint and (out_dir / f"{spec.name}.meta.json").is_file():
+            return out_dir, fingerprint
+    prepare(spec.source, data_root / "atomic", raw=raw, options=options, progress=progress)
+    write_json(marker, {"source": spec.source, "fingerprint": fingerprint})
     return out_dir, fingerprint
 
 
-def _raw_folder(spec: DatasetSpec, raw_override: str | None) -> Path:
+def _raw_folder(spec: DatasetSpec, raw_override: str | None, need: str) -> Path | None:
     raw_path = raw_override or spec.raw
     if not raw_path:
+        if need == "optional":
+            return None
         raise InputError(f"dataset {spec.name}: no raw folder; set datasets.*.raw or pass --raw {spec.name}=PATH")
     return Path(raw_path)
-
-
-def _protocol_options_for_hm(config: BenchmarkConfig) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    temporal = config.protocol_options.get("temporal", {})
-    cold = config.protocol_options.get("cold-item", {})
-    if "test_days" in temporal:
-        options["test_days"] = temporal["test_days"]
-    if "valid_days" in temporal:
-        options["valid_days"] = temporal["valid_days"]
-    if "test_share" in cold:
-        options["cold_item_share"] = cold["test_share"]
-    return options
 
 
 def learn_embedding(
@@ -161,12 +135,13 @@ def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -
 # ---------------------------------------------------------------------------------------------- one cell
 def run_cell(
     cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | None, progress: StageProgress | None = None
-) -> tuple[dict[str, Any], bytes]:
-    """Fit, recommend and evaluate one cell; returns its record and its per-user scores (Parquet bytes).
+) -> tuple[CellRecord, bytes]:
+    """Fit, recommend and evaluate one cell; returns its record (without its key, which the caller knows)
+    and its per-user scores (Parquet bytes).
 
     Pure with respect to the results store (the caller writes), so it can run in a Ray worker.
     """
-    from recsys_cl.data._dataset import load_dataset
+    from recsys_cl.data import load_dataset
     from recsys_cl.embeddings import read_itememb
     from recsys_cl.evaluation import evaluate
     from recsys_cl.models import create
@@ -182,20 +157,21 @@ def run_cell(
     tick("fit", 1, 4)
     model.fit(encoded, embeddings)
     tick("recommend", 2, 4)
-    rankings = model.recommend(None, k=max(config.ks))
+    exclude_seen = config.protocol_options.of(cell.protocol).exclude_seen
+    rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
     result = evaluate(rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments)
     scored = result.to_dict()
-    record = {
+    record = CellRecord(
         **cell_record_base(cell),
-        "run_name": model.run_name,
-        "summary": scored["summary"],
-        "segments": scored["segments"],
-        "n_users": int(len(rankings.users)),
-        "fit_seconds": model.fit_seconds,
-        "recommend_seconds": model.recommend_seconds,
-        "history": getattr(model, "history", None),
-    }
+        run_name=model.run_name,
+        summary=scored["summary"],
+        segments=scored["segments"],
+        n_users=int(len(rankings.users)),
+        fit_seconds=float(model.fit_seconds or 0.0),
+        recommend_seconds=float(model.recommend_seconds or 0.0),
+        history=model.history.to_dict(),
+    )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)
     tick("done", 4, 4)
@@ -213,14 +189,20 @@ def run_benchmark(
     on_cell: CellCallback | None = None,
     progress: StageProgress | None = None,
     jobs: int = 1,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``).
 
     ``jobs`` > 1 (local executor) runs that many cells at once, each in its own process on one thread.
+    Everything that can be checked before work starts is checked first (executor, jobs, --raw names,
+    the output folder).
     """
     if jobs < 1:
         raise InputError(f"--jobs {jobs}: must be at least 1")
+    if executor not in EXECUTORS:
+        raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: results folder is a file, not a folder")
     cells_dir = out_dir / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     for stale in cells_dir.glob(".*.tmp"):  # left by a run killed mid-write; never a finished cell
@@ -277,30 +259,29 @@ def run_benchmark(
                 on_cell(cell, i, len(cells), "done")
     elif executor == "local":
         _run_in_processes(todo, cells, config_json, job_args, cells_dir, jobs, on_cell)
-    elif executor == "ray":
-        _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_cell)
     else:
-        raise InputError(f"--executor {executor!r}: choose local or ray")
+        _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_cell)
 
-    records = [json.loads((cells_dir / f"{k}.json").read_text()) for k in keys]
+    # read back from the files (not the records in memory), so metrics.csv is exactly what is stored
+    records = [read_cell(cells_dir / f"{k}.json") for k in keys]
     write_metrics_csv(records, out_dir / "metrics.csv")
-    run = {
-        "config": json.loads(config_json),
-        "recsys_cl_version": __version__,
-        "git_commit": _git_commit(),
-        "packages": _package_versions(),
-        "python": platform.python_version(),
-        "device": _device(config.device),
-        "executor": executor,
-        "started": started,
-        "seconds": time.time() - started,
-        "cells": [{"key": k, **cell_record_base(c)} for c, k in zip(cells, keys)],
-        "cells_run_now": len(todo),
-        "datasets": {name: {"dir": str(path), "fingerprint": fp} for name, (path, fp) in prepared.items()},
-        "embeddings": {"/".join(k): str(p) for k, p in embedding_paths.items()},
-        "composed_retrieval": {name: str(p) for name, p in composed_paths.items()},
-    }
-    write_json(out_dir / "run.json", run)
+    run = RunRecord(
+        config=json.loads(config_json),
+        recsys_cl_version=__version__,
+        git_commit=_git_commit(),
+        packages=_package_versions(),
+        python=platform.python_version(),
+        device=_device(config.device),
+        executor=executor,
+        started=started,
+        seconds=time.time() - started,
+        cells=[CellSummary(key=k, **cell_record_base(c)) for c, k in zip(cells, keys)],
+        cells_run_now=len(todo),
+        datasets={name: DatasetEntry(dir=str(path), fingerprint=fp) for name, (path, fp) in prepared.items()},
+        embeddings={"/".join(k): str(p) for k, p in embedding_paths.items()},
+        composed_retrieval={name: str(p) for name, p in composed_paths.items()},
+    )
+    write_run(out_dir / "run.json", run)
     return run
 
 
@@ -374,38 +355,8 @@ def _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_c
             ray.shutdown()
 
 
-def _store_cell(cells_dir: Path, key: str, record: dict[str, Any], per_user: bytes) -> None:
-    # Per-user scores first, the JSON last: the JSON's presence is what marks the cell done.
-    with atomic_output(cells_dir / f"{key}.users.parquet") as tmp:
-        tmp.write_bytes(per_user)
-    write_json(cells_dir / f"{key}.json", {**record, "key": key})
-
-
-def write_metrics_csv(records: list[dict[str, Any]], path: Path) -> None:
-    rows = []
-    for r in records:
-        summaries = {"all": r["summary"]}
-        for kind, prefix in (("user_activity", "users"), ("item_popularity", "items")):
-            for label, summary in r.get("segments", {}).get(kind, {}).items():
-                summaries[f"{prefix}:{label}"] = summary
-        for segment, summary in summaries.items():
-            for name, value in summary.items():
-                metric, _, k = name.partition("@")
-                rows.append(
-                    {
-                        "dataset": r["dataset"], "protocol": r["protocol"], "model": r["model"],
-                        "embedding": r["embedding"], "seed": r["seed"], "segment": segment, "metric": metric,
-                        "k": int(k) if k.isdigit() else None, "value": value,
-                    }
-                )  # fmt: skip
-    frame = pl.DataFrame(
-        rows,
-        schema={"dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
-                "segment": pl.Utf8, "metric": pl.Utf8, "k": pl.Int64, "value": pl.Float64},
-        orient="row",
-    )  # fmt: skip
-    with atomic_output(path) as tmp:
-        frame.write_csv(tmp)
+def _store_cell(cells_dir: Path, key: str, record: CellRecord, per_user: bytes) -> None:
+    write_cell(cells_dir, record.model_copy(update={"key": key}), per_user)
 
 
 def _git_commit() -> str | None:

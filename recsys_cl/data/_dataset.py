@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -51,7 +50,6 @@ def write_dataset(
     tick = progress or (lambda *_: None)
     splits: dict[str, Split] = {}
     tables = {"inter": inter.drop("_row", strict=False), "item": items, "user": users}
-    created = not out_dir.exists()
 
     def write_tables() -> None:
         for suffix, frame in tables.items():
@@ -59,8 +57,8 @@ def write_dataset(
                 write_atomic(frame, out_dir / f"{name}.{suffix}", None if suffix == "inter" else types)
 
     # The tables do not depend on the splits, so they are written (at H&M size: 3.5 GB, mostly waiting
-    # on the disk) while the splits are computed; polars releases the GIL in both. A failed split
-    # removes what was written, so a failed prepare still leaves nothing behind.
+    # on the disk) while the splits are computed; polars releases the GIL in both. ``out_dir`` is the
+    # temporary folder ``prepare`` builds in, so a failed split leaves nothing behind where it matters.
     tick("write interactions while splitting", 0, steps)
     with ThreadPoolExecutor(max_workers=1) as pool:
         written = pool.submit(write_tables)
@@ -69,12 +67,7 @@ def write_dataset(
                 tick(f"split {protocol}", done, steps)
                 splits[protocol] = make_split(inter, protocol, **options[protocol])
         except BaseException:
-            with contextlib.suppress(Exception):
-                written.result()
-            for suffix in tables:
-                (out_dir / f"{name}.{suffix}").unlink(missing_ok=True)
-            if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-                out_dir.rmdir()
+            wait([written])  # let the writer finish before the caller removes the folder
             raise
         tick("write splits", len(protocols) + 1, steps)
         for split in splits.values():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
 from recsys_cl.data._atomic import clean_text
 from recsys_cl.data._csv import (
@@ -25,6 +25,12 @@ from recsys_cl.data._csv import (
     require_unique,
 )
 from recsys_cl.data._dataset import write_dataset
+from recsys_cl.data._sources import (
+    InteractionOptions,
+    Source,
+    register_source,
+    synth_options,
+)
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
@@ -48,10 +54,8 @@ ITEM_FIELDS = [
 MISSING = "unknown"
 
 
-class HMOptions(BaseModel):
+class HMOptions(InteractionOptions):
     """What ``prepare hm`` can be told besides the paths."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = "hm"
     weeks: int | None = Field(None, ge=1, description="keep only the last N weeks of transactions")
@@ -59,17 +63,20 @@ class HMOptions(BaseModel):
     min_item_interactions: int = Field(1, ge=1, description="k-core: drop items with fewer interactions")
     sample_users: float | None = Field(None, gt=0, description="share (<=1) or number (>1) of customers kept, by seed")
     dedupe: bool = Field(False, description="keep one row per (customer, article, day); off: every row is an interaction")
-    seed: int = 0
-    protocols: list[str] = ["loo"]
-    test_days: int = Field(7, ge=1, description="temporal: last N days are test")
-    valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
-    cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
 
-    def protocol_options(self) -> dict[str, dict[str, Any]]:
-        return {
-            "temporal": {"test_days": self.test_days, "valid_days": self.valid_days},
-            "cold-item": {"test_share": self.cold_item_share, "valid_share": self.cold_item_share, "seed": self.seed},
-        }
+
+class HMSynthOptions(HMOptions):
+    """``hm-synth``: the synthetic generator's options (``synth``, its demo sizes by default), then ``hm``'s."""
+
+    name: str = "hm-synth"
+    synth: dict[str, Any] = Field(default_factory=dict, description="generate_hm options: customers, articles, weeks, ...")
+
+    @model_validator(mode="after")
+    def _generator_options(self) -> "HMSynthOptions":
+        from recsys_cl.data.synth import HM_DEMO, HMSynthConfig
+
+        self.synth = synth_options(HMSynthConfig, HM_DEMO, self.synth)
+        return self
 
 
 def article_id_10(expr: pl.Expr) -> pl.Expr:
@@ -222,13 +229,10 @@ def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.Dat
     return inter, report
 
 
-def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None = None, progress: StageProgress | None = None) -> dict[str, Any]:
-    """Convert the raw H&M folder into ``out_root/<name>/``; returns the metadata written."""
-    options = options or HMOptions()
-    raw, out_root = Path(raw), Path(out_root)
-    if not raw.is_dir():
-        raise InputError(f"{raw}: raw H&M folder not found")
-    tick = progress or (lambda *_: None)
+def build_hm(raw: Path | None, out_dir: Path, options: HMOptions, progress: StageProgress) -> dict[str, Any]:
+    """Convert the raw H&M folder into the dataset folder ``out_dir``; returns the metadata written."""
+    assert raw is not None
+    tick = progress
     tick("read articles", 0, 4)
     articles = read_articles(raw)
     items = items_table(articles, raw)
@@ -251,7 +255,7 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
     tick("split and write", 3, 4)
     sources = [raw / f for f in ("articles.csv", "customers.csv", "transactions_train.csv")]
     return write_dataset(
-        out_root / options.name,
+        out_dir,
         options.name,
         inter,
         items=items,
@@ -260,7 +264,7 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
         protocol_options=options.protocol_options(),
         progress=lambda stage, done, total: tick(f"split and write: {stage}", 3, 4),
         extra_meta={
-            "source": "hm",
+            "source": "hm-synth" if isinstance(options, HMSynthOptions) else "hm",
             "raw_dir": str(raw.resolve()),
             "source_fingerprint": fingerprint(sources),
             "options": options.model_dump(),
@@ -271,3 +275,24 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
         },
     )
 
+
+
+def build_hm_synth(raw: Path | None, out_dir: Path, options: HMSynthOptions, progress: StageProgress) -> dict[str, Any]:
+    """Generate the synthetic H&M files into ``raw``, then prepare them as ``hm`` does."""
+    from recsys_cl.data.synth import generate_hm
+
+    assert raw is not None
+    generate_hm(raw, **options.synth, progress=progress)
+    meta = build_hm(raw, out_dir, options, progress)
+    return meta
+
+
+def _hm_inputs(raw: Path | None, options: HMOptions) -> list[Path]:
+    assert raw is not None
+    return [raw / name for name in ("articles.csv", "customers.csv", "transactions_train.csv")]
+
+
+register_source(Source("hm", HMOptions, build_hm, raw="required", has_interactions=True,
+                       description="H&M Personalized Fashion Recommendations (Kaggle download)", inputs=_hm_inputs))
+register_source(Source("hm-synth", HMSynthOptions, build_hm_synth, raw="generated", has_interactions=True,
+                       description="synthetic H&M in the Kaggle layout (recsys_cl.data.synth), then as hm"))

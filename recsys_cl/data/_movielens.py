@@ -14,6 +14,7 @@ import polars as pl
 from recsys_cl.data._atomic import clean_text, read_atomic
 from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import write_dataset
+from recsys_cl.data._sources import InteractionOptions, Source, register_source
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
@@ -33,16 +34,16 @@ def recbole_ml100k_dir() -> Path:
     return path
 
 
-def prepare_ml100k(
-    out_root: str | Path,
-    *,
-    name: str = "ml-100k",
-    source: str | Path | None = None,
-    protocols: list[str] | None = None,
-    progress: StageProgress | None = None,
-) -> dict[str, Any]:
-    src = Path(source) if source else recbole_ml100k_dir()
-    tick = progress or (lambda *_: None)
+class ML100KOptions(InteractionOptions):
+    """What ``prepare ml-100k`` can be told: the name, protocols and their options."""
+
+    name: str = "ml-100k"
+
+
+def build_ml100k(raw: Path | None, out_dir: Path, options: ML100KOptions, progress: StageProgress) -> dict[str, Any]:
+    """MovieLens-100K from ``raw`` (a folder with ml-100k.inter/.item/.user; default RecBole's packaged copy)."""
+    src = raw if raw is not None else recbole_ml100k_dir()
+    tick = progress
     tick("read", 0, 2)
     inter = read_atomic(src / "ml-100k.inter").select("user_id", "item_id", "timestamp", "rating")
     items = read_atomic(src / "ml-100k.item")
@@ -55,12 +56,13 @@ def prepare_ml100k(
     )  # fmt: skip
     tick("split and write", 1, 2)
     return write_dataset(
-        Path(out_root) / name,
-        name,
+        out_dir,
+        options.name,
         inter,
         items=items,
         users=users,
-        protocols=protocols or ["loo"],
+        protocols=options.protocols,
+        protocol_options=options.protocol_options(),
         types={**ML100K_TYPES, "text": "token_seq"},
         extra_meta={
             "source": "ml-100k (RecBole package copy)",
@@ -70,3 +72,13 @@ def prepare_ml100k(
         },
         progress=None,
     )
+
+
+def _ml100k_inputs(raw: Path | None, options: ML100KOptions) -> list[Path]:
+    src = raw if raw is not None else recbole_ml100k_dir()
+    return [src / f"ml-100k.{suffix}" for suffix in ("inter", "item", "user")]
+
+
+register_source(Source("ml-100k", ML100KOptions, build_ml100k, raw="optional", has_interactions=True,
+                       description="MovieLens-100K as RecBole ships it in its package (real data, no download)",
+                       inputs=_ml100k_inputs))

@@ -18,10 +18,17 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from pydantic import Field, model_validator
 
 from recsys_cl import __version__
 from recsys_cl.data._atomic import clean_text, write_atomic, write_json
 from recsys_cl.data._csv import check_columns, fingerprint, read_header, require_unique
+from recsys_cl.data._sources import (
+    Source,
+    SourceOptions,
+    register_source,
+    synth_options,
+)
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
@@ -107,19 +114,37 @@ def relevance_pairs(items: pl.DataFrame, max_relevant: int | None = None, seed: 
     return pairs.sort(["user_id", "item_id"])
 
 
-def prepare_styles(
-    raw: str | Path,
-    out_root: str | Path,
-    *,
-    name: str = "styles",
-    max_relevant: int | None = None,
-    seed: int = 0,
-    progress: StageProgress | None = None,
-) -> dict[str, Any]:
-    raw, out_dir = Path(raw), Path(out_root) / name
-    if not raw.is_dir():
-        raise InputError(f"{raw}: raw styles folder not found")
-    tick = progress or (lambda *_: None)
+class StylesOptions(SourceOptions):
+    """What ``prepare styles`` can be told besides the paths."""
+
+    name: str = "styles"
+    max_relevant: int | None = Field(None, ge=1, description="cap relevant products per query (sampled by seed)")
+    seed: int = 0
+
+
+#: generator options of ``styles-synth`` when a config gives none (the `recsys-cl data synth styles` defaults)
+SYNTH_DEFAULTS = {"products": 2000, "images": True}
+
+
+class StylesSynthOptions(StylesOptions):
+    """``styles-synth``: the synthetic generator's options (``synth``), then ``styles``'."""
+
+    name: str = "styles-synth"
+    synth: dict[str, Any] = Field(default_factory=dict, description="generate_styles options: products, images, seed")
+
+    @model_validator(mode="after")
+    def _generator_options(self) -> "StylesSynthOptions":
+        from recsys_cl.data.synth import StylesSynthConfig
+
+        self.synth = synth_options(StylesSynthConfig, SYNTH_DEFAULTS, self.synth)
+        return self
+
+
+def build_styles(raw: Path | None, out_dir: Path, options: StylesOptions, progress: StageProgress) -> dict[str, Any]:
+    """``styles.csv`` of ``raw`` -> ``<name>.item`` and the item-to-item relevance in the dataset folder ``out_dir``."""
+    assert raw is not None
+    name, max_relevant, seed = options.name, options.max_relevant, options.seed
+    tick = progress
     tick("read styles.csv", 0, 3)
     frame = read_styles(raw)
     items = styles_items(frame, raw)
@@ -148,3 +173,19 @@ def prepare_styles(
     write_json(out_dir / f"{name}.meta.json", meta)
     tick("done", 3, 3)
     return meta
+
+
+def build_styles_synth(raw: Path | None, out_dir: Path, options: StylesSynthOptions, progress: StageProgress) -> dict[str, Any]:
+    """Generate a synthetic ``styles.csv`` (and images) into ``raw``, then prepare it as ``styles`` does."""
+    from recsys_cl.data.synth import generate_styles
+
+    assert raw is not None
+    generate_styles(raw, **options.synth, progress=progress)
+    return build_styles(raw, out_dir, options, progress)
+
+
+register_source(Source("styles", StylesOptions, build_styles, raw="required", has_interactions=False,
+                       description="Fashion Product Images styles.csv (no users: item retrieval only)",
+                       inputs=lambda raw, options: [raw / "styles.csv"] if raw is not None else []))
+register_source(Source("styles-synth", StylesSynthOptions, build_styles_synth, raw="generated", has_interactions=False,
+                       description="synthetic styles.csv in the Kaggle layout, then as styles"))

@@ -1,6 +1,29 @@
-"""Reporting: tables (Markdown/HTML/LaTeX), plots, the report, regression tracking against baselines."""
+"""Reporting: the results folder's records, tables (Markdown/HTML/LaTeX/terminal), plots, the report,
+regression tracking against baselines."""
 
+from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_run, write_cell, write_metrics_csv, write_run
+from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
+from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table
+from recsys_cl.reporting._tables import Table
 
-__all__ = ["Results", "load_results", "write_report"]
+__all__ = [
+    "CellRecord",
+    "Results",
+    "RunRecord",
+    "Table",
+    "compare_to_baseline_file",
+    "evaluation_table",
+    "load_results",
+    "read_cell",
+    "read_run",
+    "regression_table",
+    "run_summary_table",
+    "save_baseline",
+    "splits_table",
+    "write_cell",
+    "write_metrics_csv",
+    "write_report",
+    "write_run",
+]

@@ -32,12 +32,12 @@ def _slug(*parts: str) -> str:
 
 def metric_at_k(results: Results, dataset: str, protocol: str, out: Path, metric: str = "ndcg") -> Path | None:
     cells = results.cells_of(dataset, protocol)
-    ks = sorted({int(name.split("@")[1]) for name in cells[0]["summary"] if name.startswith(f"{metric}@")})
+    ks = sorted({int(name.split("@")[1]) for name in cells[0].summary if name.startswith(f"{metric}@")})
     if not ks:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, group in variants(cells).items():
-        ys = [mean_ci_over_seeds([c["summary"][f"{metric}@{k}"] for c in group])[0] for k in ks]
+        ys = [mean_ci_over_seeds([c.summary[f"{metric}@{k}"] for c in group])[0] for k in ks]
         ax.plot(ks, ys, marker="o", label=label)
     ax.set_xlabel("K")
     ax.set_ylabel(f"{metric}@K")
@@ -48,12 +48,12 @@ def metric_at_k(results: Results, dataset: str, protocol: str, out: Path, metric
 
 def bars_with_ci(results: Results, dataset: str, protocol: str, out: Path, metric: str) -> Path | None:
     cells = results.cells_of(dataset, protocol)
-    if metric not in cells[0]["summary"]:
+    if metric not in cells[0].summary:
         return None
     labels, means, errs = [], [], []
     rng = np.random.default_rng(0)
     for label, group in variants(cells).items():
-        mean, low, high = mean_ci_over_seeds([c["summary"][metric] for c in group])
+        mean, low, high = mean_ci_over_seeds([c.summary[metric] for c in group])
         if math.isnan(low):  # one seed: bootstrap over users
             values = results.seed_averaged(group, metric)["value"].to_numpy()
             boot = values[rng.integers(0, len(values), (500, len(values)))].mean(axis=1) if len(values) else np.zeros(1)
@@ -71,7 +71,7 @@ def bars_with_ci(results: Results, dataset: str, protocol: str, out: Path, metri
 
 def cold_vs_warm(results: Results, dataset: str, protocol: str, out: Path, metric: str = "ndcg@10") -> Path | None:
     cells = results.cells_of(dataset, protocol)
-    labels_seg = list(cells[0]["segments"].get("item_popularity", {}))
+    labels_seg = list(cells[0].segments.get("item_popularity", {}))
     if not labels_seg:
         return None
     groups = variants(cells)
@@ -80,7 +80,7 @@ def cold_vs_warm(results: Results, dataset: str, protocol: str, out: Path, metri
     for s, seg in enumerate(labels_seg):
         ys = []
         for group in groups.values():
-            vals = [c["segments"]["item_popularity"][seg].get(metric) for c in group]
+            vals = [c.segments["item_popularity"][seg].get(metric) for c in group]
             ys.append(mean_ci_over_seeds(vals)[0] if all(v is not None for v in vals) else 0.0)
         ax.bar(np.arange(len(groups)) + s * width, ys, width, label=f"{seg} test items")
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, list(groups), rotation=60, ha="right", fontsize=7)
@@ -92,12 +92,12 @@ def cold_vs_warm(results: Results, dataset: str, protocol: str, out: Path, metri
 
 def fit_time_vs_quality(results: Results, dataset: str, protocol: str, out: Path, metric: str) -> Path | None:
     cells = results.cells_of(dataset, protocol)
-    if metric not in cells[0]["summary"]:
+    if metric not in cells[0].summary:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, group in variants(cells).items():
-        x = float(np.mean([c["fit_seconds"] for c in group]))
-        y = mean_ci_over_seeds([c["summary"][metric] for c in group])[0]
+        x = float(np.mean([c.fit_seconds for c in group]))
+        y = mean_ci_over_seeds([c.summary[metric] for c in group])[0]
         ax.scatter([max(x, 1e-3)], [y])
         ax.annotate(label, (max(x, 1e-3), y), fontsize=6)
     ax.set_xscale("log")

@@ -28,12 +28,12 @@ def _entries(results: Results, metrics: list[str], per_user: bool) -> list[dict[
     for dataset, protocol in results.groups():
         for label, group in variants(results.cells_of(dataset, protocol)).items():
             for metric in metrics:
-                values = [c["summary"].get(metric) for c in group]
+                values = [c.summary.get(metric) for c in group]
                 if any(v is None for v in values):
                     continue
                 entry = {
                     "dataset": dataset, "protocol": protocol, "variant": label, "metric": metric,
-                    "value": float(np.mean(values)), "seeds": sorted(c["seed"] for c in group),
+                    "value": float(np.mean(values)), "seeds": sorted(c.seed for c in group),
                 }  # fmt: skip
                 if per_user:
                     frame = results.seed_averaged(group, metric)
@@ -48,7 +48,7 @@ def save_baseline(results_dir: str | Path, out: str | Path, *, metrics: list[str
     baseline = {
         "name": results.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": results.run.get("git_commit"),
+        "git_commit": results.run.git_commit,
         "recsys_cl_version": __version__,
         "metrics": metrics,
         "entries": _entries(results, metrics, per_user),

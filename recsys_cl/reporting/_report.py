@@ -84,17 +84,17 @@ def _figures(results: Results, fig_dir: Path) -> list[tuple[str, str, Path]]:
 
 
 def _embedding_with_categories(results: Results, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    from recsys_cl.data._atomic import read_atomic
+    from recsys_cl.data import load_dataset
     from recsys_cl.embeddings import read_itememb
 
-    path = Path(results.run["embeddings"][key])
-    dataset = key.split("/")[0]
-    data_dir = Path(results.run.get("datasets", {}).get(dataset, {}).get("dir", ""))
-    item_file = data_dir / f"{data_dir.name}.item"
-    if not path.is_file() or not item_file.is_file():
+    path = Path(results.run.embeddings[key])
+    data_dir = results.dataset_dir(key.split("/")[0])
+    if not path.is_file() or data_dir is None or not data_dir.is_dir():
+        return None
+    items = load_dataset(data_dir).items
+    if items is None:
         return None
     emb = read_itememb(path)
-    items = read_atomic(item_file)
     column = next((c for c in CATEGORY_COLUMNS if c in items.columns), None)
     if column is None:
         return None
@@ -108,8 +108,8 @@ def _headline(results: Results) -> list[str]:
     run = results.run
     return [
         f"Run `{results.name}`: {len(results.cells)} cells, {len(results.groups())} dataset/protocol pairs, "
-        f"device {run.get('device')}, executor {run.get('executor')}, git {str(run.get('git_commit'))[:10]}, "
-        f"recsys-cl {run.get('recsys_cl_version')}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"device {run.device}, executor {run.executor}, git {str(run.git_commit)[:10]}, "
+        f"recsys-cl {run.recsys_cl_version}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
     ]
 
 

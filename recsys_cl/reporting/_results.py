@@ -1,4 +1,8 @@
-"""Read a results folder written by the benchmark runner (``run.json``, ``cells/*.json``, per-user Parquet)."""
+"""Read a results folder written by the benchmark runner (``run.json``, ``cells/*.json``, per-user Parquet).
+
+Only the cells ``run.json`` lists are read: a folder reused across configs keeps cells of earlier configs
+(they are reused when a config comes back), and those are not part of this run.
+"""
 
 from __future__ import annotations
 
@@ -11,46 +15,47 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.errors import InputError
+from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_run
 
 
 @dataclasses.dataclass
 class Results:
     directory: Path
-    run: dict[str, Any]
-    cells: list[dict[str, Any]]  # cell records, in grid order
+    run: RunRecord
+    cells: list[CellRecord]  # in grid order
 
     @property
     def name(self) -> str:
-        return self.run.get("config", {}).get("name", self.directory.name)
+        return self.run.name or self.directory.name
 
     @property
     def significance(self) -> dict[str, Any]:
-        return self.run.get("config", {}).get("significance", {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05})
+        return self.run.config.get("significance", {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05})
 
     def groups(self) -> list[tuple[str, str]]:
         """(dataset, protocol) pairs in grid order."""
-        seen: dict[tuple[str, str], None] = {}
-        for c in self.cells:
-            seen[(c["dataset"], c["protocol"])] = None
-        return list(seen)
+        return list(dict.fromkeys((c.dataset, c.protocol) for c in self.cells))
 
-    def cells_of(self, dataset: str, protocol: str) -> list[dict[str, Any]]:
-        return [c for c in self.cells if c["dataset"] == dataset and c["protocol"] == protocol]
+    def cells_of(self, dataset: str, protocol: str) -> list[CellRecord]:
+        return [c for c in self.cells if c.dataset == dataset and c.protocol == protocol]
 
-    def per_user(self, cell: dict[str, Any], metric: str, scope: str = "all") -> pl.DataFrame:
+    def per_user(self, cell: CellRecord, metric: str, scope: str = "all") -> pl.DataFrame:
         """``user_id, value`` of one cell for ``metric`` like ``ndcg@10`` (scope: all / cold / rare / warm)."""
         name, _, k = metric.partition("@")
-        path = self.directory / "cells" / f"{cell['key']}.users.parquet"
+        path = self.directory / "cells" / f"{cell.key}.users.parquet"
         if not path.is_file():
             raise InputError(f"{path}: per-user scores missing")
-        frame = pl.read_parquet(path)
+        try:
+            frame = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(f"{path}: not a readable per-user score file ({str(exc).splitlines()[0]})") from None
         return (
             frame.filter((pl.col("metric") == name) & (pl.col("k") == int(k)) & (pl.col("scope") == scope))
             .select("user_id", "value")
             .sort("user_id")
         )
 
-    def seed_averaged(self, cells: list[dict[str, Any]], metric: str, scope: str = "all") -> pl.DataFrame:
+    def seed_averaged(self, cells: list[CellRecord], metric: str, scope: str = "all") -> pl.DataFrame:
         """Per-user values averaged over the seeds of one (model, embedding) variant."""
         frames = [self.per_user(c, metric, scope) for c in cells]
         return pl.concat(frames).group_by("user_id").agg(pl.col("value").mean()).sort("user_id")
@@ -58,7 +63,7 @@ class Results:
     def embedding_quality(self) -> dict[str, dict[str, Any]]:
         """``dataset/protocol/name`` -> quality JSON of every embedding the run learned."""
         found = {}
-        for key, path in self.run.get("embeddings", {}).items():
+        for key, path in self.run.embeddings.items():
             quality = Path(f"{path}.quality.json")
             if quality.is_file():
                 found[key] = json.loads(quality.read_text())
@@ -66,39 +71,44 @@ class Results:
 
     def composed_retrieval(self) -> dict[str, dict[str, Any]]:
         """``dataset`` -> composed retrieval result JSON, for the datasets the run scored it on."""
-        paths = {name: Path(path) for name, path in self.run.get("composed_retrieval", {}).items()}
+        paths = {name: Path(path) for name, path in self.run.composed_retrieval.items()}
         return {name: json.loads(path.read_text()) for name, path in paths.items() if path.is_file()}
 
+    def dataset_dir(self, dataset: str) -> Path | None:
+        entry = self.run.datasets.get(dataset)
+        return Path(entry.dir) if entry is not None else None
 
-def variant_label(cell: dict[str, Any]) -> str:
-    return cell["model"] if cell["embedding"] == "none" else f"{cell['model']} + {cell['embedding']}"
+
+def variant_label(cell: CellRecord) -> str:
+    return cell.variant
 
 
-def variants(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def variants(cells: list[CellRecord]) -> dict[str, list[CellRecord]]:
     """Cells grouped by (model, embedding) label, seeds together, grid order kept."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[CellRecord]] = {}
     for c in cells:
-        grouped.setdefault(variant_label(c), []).append(c)
+        grouped.setdefault(c.variant, []).append(c)
     return grouped
 
 
 def load_results(directory: str | Path) -> Results:
+    """Open a results folder; a missing, truncated or foreign ``run.json`` or cell record is an InputError."""
     directory = Path(directory)
     run_path = directory / "run.json"
     if not run_path.is_file():
         raise InputError(f"{directory}: no run.json (is this a results folder from `recsys-cl bench`?)")
-    run = json.loads(run_path.read_text())
+    run = read_run(run_path)
     cells = []
-    for entry in run.get("cells", []):
-        path = directory / "cells" / f"{entry['key']}.json"
+    for entry in run.cells:
+        path = directory / "cells" / f"{entry.key}.json"
         if path.is_file():
-            cells.append(json.loads(path.read_text()))
-    if not cells and not run.get("embeddings") and not run.get("composed_retrieval"):  # retrieval-only runs have no cells
+            cells.append(read_cell(path))
+    if not cells and not run.embeddings and not run.composed_retrieval:  # retrieval-only runs have no cells
         raise InputError(f"{directory}: no finished cells")
     return Results(directory, run, cells)
 
 
-def mean_ci_over_seeds(values: list[float]) -> tuple[float, float, float]:
+def mean_ci_over_seeds(values: list[float | None]) -> tuple[float, float, float]:
     """Mean and 95% t-interval over seeds (NaN interval for a single seed)."""
     from scipy import stats
 

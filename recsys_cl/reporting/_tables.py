@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.evaluation._significance import compare_to_baseline
+from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import (
     Results,
     mean_ci_over_seeds,
@@ -33,6 +34,8 @@ class Table:
     rows: list[list[str]]
     bold: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     note: str = ""
+    #: columns besides the first that are text (left-aligned in a terminal)
+    left: set[str] = dataclasses.field(default_factory=set)
 
     def to_markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
@@ -55,6 +58,17 @@ class Table:
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
         return f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
+    def to_rich(self) -> Any:
+        """The table for a terminal (``rich``): the title above, the note below, best values in bold."""
+        from rich.table import Table as RichTable
+
+        table = RichTable(title=self.title, caption=self.note or None, caption_justify="left")
+        for c, column in enumerate(self.columns):
+            table.add_column(column, justify="left" if c == 0 or column in self.left else "right", overflow="fold")
+        for r, row in enumerate(self.rows):
+            table.add_row(*[f"[bold]{_rich_escape(v)}[/bold]" if (r, c) in self.bold else _rich_escape(v) for c, v in enumerate(row)])
+        return table
+
     def to_latex(self) -> str:
         def esc(v: str) -> str:
             v = v.replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%").replace("_", "\\_")
@@ -73,16 +87,22 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+def _rich_escape(value: str) -> str:
+    from rich.markup import escape
+
+    return escape(value)
+
+
 def _fmt(x: float | None, digits: int = 4) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _metrics_present(cells: list[dict[str, Any]], wanted: list[str]) -> list[str]:
-    have = set(cells[0]["summary"]) if cells else set()
+def _metrics_present(cells: list[CellRecord], wanted: list[str]) -> list[str]:
+    have = set(cells[0].summary) if cells else set()
     return [m for m in wanted if m in have]
 
 
-def _scores(results: Results, groups: dict[str, list[dict[str, Any]]], metrics: list[str], scope: str = "all") -> dict[str, dict[str, np.ndarray]]:
+def _scores(results: Results, groups: dict[str, list[CellRecord]], metrics: list[str], scope: str = "all") -> dict[str, dict[str, np.ndarray]]:
     """Seed-averaged per-user values, aligned by user id across variants."""
     scores: dict[str, dict[str, np.ndarray]] = {}
     for label, cells in groups.items():
@@ -107,7 +127,7 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     for r, (label, group) in enumerate(groups.items()):
         row = [label]
         for c, metric in enumerate(metrics, start=1):
-            mean, low, high = mean_ci_over_seeds([cell["summary"].get(metric) for cell in group])
+            mean, low, high = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])
             stats_row = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
             if math.isnan(low):  # one seed: bootstrap interval over users
                 low, high = stats_row["ci_low"], stats_row["ci_high"]
@@ -122,7 +142,7 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
             row.append("–")
         else:
             row.append(f"{int((mine > base_scores).sum())}/{int((mine == base_scores).sum())}/{int((mine < base_scores).sum())}")
-        row.append(_fmt(float(np.mean([cell["fit_seconds"] for cell in group])), 1))
+        row.append(_fmt(float(np.mean([cell.fit_seconds for cell in group])), 1))
         rows.append(row)
     bold = set()
     for c in range(1, len(metrics) + 1):
@@ -130,8 +150,8 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
         if column:
             best = max(column.values())
             bold |= {rc for rc, v in column.items() if v == best}
-    seeds = sorted({cell["seed"] for cell in cells})
-    n_users = cells[0]["n_users"]
+    seeds = sorted({cell.seed for cell in cells})
+    n_users = cells[0].n_users
     note = (
         f"{n_users:,} test users; seeds {seeds}; ± = half-width of the 95% CI "
         f"({'t over seeds' if len(seeds) > 1 else 'bootstrap over users'}); {UP}/{DOWN}: significantly higher/lower "
@@ -144,10 +164,10 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
 CONTENT_PARAMS = ("content", "item_features", "item_identity")
 
 
-def _base_model(cell: dict[str, Any]) -> str:
-    params = {k: v for k, v in sorted((cell.get("params") or {}).items()) if k not in CONTENT_PARAMS and k != "seed"}
+def _base_model(cell: CellRecord) -> str:
+    params = {k: v for k, v in sorted(cell.params.items()) if k not in CONTENT_PARAMS and k != "seed"}
     inner = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{cell.get('model_name', cell['model'])}({inner})" if inner else cell.get("model_name", cell["model"])
+    return f"{cell.model_name}({inner})" if inner else cell.model_name
 
 
 def contrastive_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table | None:
@@ -159,13 +179,13 @@ def contrastive_table(results: Results, dataset: str, protocol: str, metrics: li
     """
     cells = results.cells_of(dataset, protocol)
     metrics = _metrics_present(cells, metrics or ["ndcg@10", "hr@10", "map@12"])
-    by_model: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    by_model: dict[str, dict[str, list[CellRecord]]] = {}
     plain: dict[str, str] = {}
     for cell in cells:
         base = _base_model(cell)
         label = variant_label(cell)
         by_model.setdefault(base, {}).setdefault(label, []).append(cell)
-        if cell["embedding"] == "none":
+        if cell.embedding == "none":
             plain.setdefault(base, label)
     rows = []
     for base, groups in by_model.items():
@@ -176,7 +196,7 @@ def contrastive_table(results: Results, dataset: str, protocol: str, metrics: li
             _scores(results, groups, metrics), reference, alpha=results.significance["alpha"], n_resamples=n_resamples
         )
         for label, group in groups.items():
-            if group[0]["embedding"] == "none":
+            if group[0].embedding == "none":
                 continue
             for metric in metrics:
                 r = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
@@ -196,7 +216,7 @@ def segment_table(results: Results, dataset: str, protocol: str, metric: str = "
     """``metric`` per user-activity segment and per test-item popularity segment (n users in brackets)."""
     cells = results.cells_of(dataset, protocol)
     groups = variants(cells)
-    first = cells[0]["segments"]
+    first = cells[0].segments
     # JSON written with sorted keys puts "11+" before "3-5": order bins by their lower bound.
     user_labels = sorted(first.get("user_activity", {}), key=lambda s: int(s.split("-")[0].rstrip("+")))
     item_labels = list(first.get("item_popularity", {}))
@@ -206,8 +226,8 @@ def segment_table(results: Results, dataset: str, protocol: str, metric: str = "
         row = [label]
         for kind, labels in (("user_activity", user_labels), ("item_popularity", item_labels)):
             for seg in labels:
-                values = [c["segments"][kind][seg].get(metric) for c in group]
-                n = group[0]["segments"][kind][seg].get("n_users", 0)
+                values = [c.segments[kind][seg].get(metric) for c in group]
+                n = group[0].segments[kind][seg].get("n_users", 0)
                 if not n:
                     row.append("empty")
                 else:
@@ -295,5 +315,5 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     return tables
 
 
-def variant_names(cells: list[dict[str, Any]]) -> list[str]:
+def variant_names(cells: list[CellRecord]) -> list[str]:
     return list(dict.fromkeys(variant_label(c) for c in cells))

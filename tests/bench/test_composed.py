@@ -46,7 +46,7 @@ def test_composed_result_stored_beside_the_embeddings_and_reused_until_inputs_ch
     out = tmp_path / "out"
     run = run_benchmark(load_config(write(tmp_path, CONFIG)), out)
     path = out / "embeddings" / "s" / "retrieval" / "composed.json"
-    assert run["composed_retrieval"] == {"s": str(path)}
+    assert run.composed_retrieval == {"s": str(path)}
     assert composed_calls == [("s", {"train": {"epochs": 3}})]
     assert json.loads(path.read_text())["call"] == 1
     assert (out / "embeddings" / "s" / "retrieval" / "raw-text.itememb").is_file()
@@ -74,7 +74,7 @@ def test_bench_command_prints_the_composed_table_of_a_retrieval_only_run(tmp_pat
 
 def test_off_unless_enabled(tmp_path, composed_calls):
     run = run_benchmark(load_config(write(tmp_path, CONFIG.replace("enabled: true", "enabled: false"))), tmp_path / "out")
-    assert run["composed_retrieval"] == {} and composed_calls == []
+    assert run.composed_retrieval == {} and composed_calls == []
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_off_unless_enabled(tmp_path, composed_calls):
     [
         (lambda t: t.replace("source: styles-synth, synth: {products: 60, images: false}", "source: ml-100k"),
          "b.yaml: composed_retrieval: needs a dataset with source styles or styles-synth"),
-        (lambda t: t.replace("epochs: 3", "epoch: 3"), "b.yaml: composed_retrieval.options: embed option 'train.epoch': Extra inputs"),
+        (lambda t: t.replace("epochs: 3", "epoch: 3"), "b.yaml: composed_retrieval.options: embed option: train.epoch: Extra inputs"),
         (lambda t: t.replace("options: {train", "options: {text_model: tfidf, train"), "needs a sentence-transformers text model"),
         (lambda t: t.replace("enabled: true", "enabled: true, k: 5"), "b.yaml: composed_retrieval.k: Extra inputs are not permitted"),
     ],
@@ -97,7 +97,7 @@ def test_bad_composed_config_names_the_key(tmp_path, mutate, message):
 def test_composed_retrieval_runs_for_real_in_the_runner(tmp_path):
     config = CONFIG.replace("products: 60, images: false", "products: 120, images: true")
     run = run_benchmark(load_config(write(tmp_path, config)), tmp_path / "out")
-    result = json.loads(open(run["composed_retrieval"]["s"]).read())
+    result = json.loads(open(run.composed_retrieval["s"]).read())
     assert result["dataset"] == "s" and result["options"]["train"]["epochs"] == 3
     for method in ("text_only", "image_only", "fused_learner"):
         assert result[method]["n_queries"] == result["n_heldout_queries"] > 0

@@ -47,7 +47,7 @@ def reference(tmp_path_factory):
 
 def test_results_layout_and_long_metrics(reference):
     out, run = reference
-    assert run["cells_run_now"] == 8 and len(run["cells"]) == 8
+    assert run.cells_run_now == 8 and len(run.cells) == 8
     metrics = pl.read_csv(out / "metrics.csv")
     assert metrics.columns == ["dataset", "protocol", "model", "embedding", "seed", "segment", "metric", "k", "value"]
     ndcg = metrics.filter((pl.col("segment") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10))
@@ -68,12 +68,12 @@ def test_rerun_redoes_nothing_and_a_lost_cell_only(reference, tmp_path):
     out, _ = reference
     config = load_config(config_file(tmp_path))
     again = run_benchmark(config, out)
-    assert again["cells_run_now"] == 0
+    assert again.cells_run_now == 0
     victim = sorted((out / "cells").glob("*.json"))[3]
     before = pl.read_csv(out / "metrics.csv")
     victim.unlink()
     third = run_benchmark(config, out)
-    assert third["cells_run_now"] == 1
+    assert third.cells_run_now == 1
     assert pl.read_csv(out / "metrics.csv").equals(before)
 
 
@@ -93,7 +93,7 @@ def test_resume_after_kill_9(reference, tmp_path):
         json.loads((out / "cells" / name).read_text())
         pl.read_parquet(out / "cells" / name.replace(".json", ".users.parquet"))
     resumed = run_benchmark(load_config(config_file(tmp_path)), out)
-    assert resumed["cells_run_now"] == 8 - len(finished)
+    assert resumed.cells_run_now == 8 - len(finished)
     assert done_cells(out) == done_cells(ref_out)
     assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
     assert not list((out / "cells").glob(".*.tmp"))
@@ -103,7 +103,7 @@ def test_ray_executor_gives_the_local_numbers(reference, tmp_path):
     ref_out, _ = reference
     out = tmp_path / "ray"
     run = run_benchmark(load_config(config_file(tmp_path)), out, executor="ray")
-    assert run["cells_run_now"] == 8
+    assert run.cells_run_now == 8
     assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
 
 
@@ -111,7 +111,7 @@ def test_parallel_local_jobs_give_the_sequential_numbers(reference, tmp_path):
     ref_out, _ = reference
     out = tmp_path / "jobs"
     run = run_benchmark(load_config(config_file(tmp_path)), out, jobs=2)
-    assert run["cells_run_now"] == 8
+    assert run.cells_run_now == 8
     assert done_cells(out) == done_cells(ref_out)
     assert pl.read_csv(out / "metrics.csv").equals(pl.read_csv(ref_out / "metrics.csv"))
 

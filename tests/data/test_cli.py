@@ -29,7 +29,7 @@ def test_prepare_hm_then_summary_json(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["prepare", "hm", "--raw", "/no/such/dir"], "/no/such/dir: raw H&M folder not found"),
+        (["prepare", "hm", "--raw", "/no/such/dir"], "/no/such/dir: raw hm folder not found"),
         (["prepare", "hm", "--raw", str(RAW), "--protocols", "loo,random"], "--protocols: unknown protocol 'random'"),
         (["prepare", "hm", "--raw", str(RAW), "--min-user", "0"], "--min-user-interactions: Input should be greater than or equal to 1"),
         (["summary", "/no/such/dataset"], "not a directory"),

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from recsys_cl.data._dataset import load_dataset
-from recsys_cl.data._hm import HMOptions, prepare_hm
+from recsys_cl.data import HMOptions, prepare
 from recsys_cl.errors import InputError, SplitError
 
 RAW = Path(__file__).parent / "fixtures" / "hm_raw"
@@ -19,7 +19,7 @@ def lines(path):
 
 
 def test_interactions_keep_ids_rows_and_order(tmp_path):
-    meta = prepare_hm(RAW, tmp_path)
+    meta = prepare("hm", tmp_path, raw=RAW)
     out = tmp_path / "hm"
     assert lines(out / "hm.inter") == [
         "user_id:token\titem_id:token\ttimestamp:float\tprice:float\tsales_channel_id:token",
@@ -44,7 +44,7 @@ def test_interactions_keep_ids_rows_and_order(tmp_path):
 
 
 def test_items_text_images_and_missing_description(tmp_path):
-    prepare_hm(RAW, tmp_path)
+    prepare("hm", tmp_path, raw=RAW)
     rows = [line.split("\t") for line in lines(tmp_path / "hm" / "hm.item")]
     header = [h.split(":")[0] for h in rows[0]]
     item = {r[0]: dict(zip(header, r)) for r in rows[1:]}
@@ -61,7 +61,7 @@ def test_items_text_images_and_missing_description(tmp_path):
 
 
 def test_users_missing_values_explicit(tmp_path):
-    prepare_hm(RAW, tmp_path)
+    prepare("hm", tmp_path, raw=RAW)
     assert lines(tmp_path / "hm" / "hm.user")[1:] == [
         f"{C1}\t0\t0\tACTIVE\tNONE\t49.0\t52043ee2162cf5aa7ee79974281641c6f11a68d276429a91f8ca0d4b6efa8100",
         f"{C2}\t1\t1\tACTIVE\tRegularly\t\t2973abc54daa8a5f8ccfe9362140c63247c5eee03f1d93f4c830291c32bc3057",
@@ -70,18 +70,18 @@ def test_users_missing_values_explicit(tmp_path):
 
 
 def test_options_weeks_dedupe_kcore_sample(tmp_path):
-    meta = prepare_hm(RAW, tmp_path, HMOptions(name="d", dedupe=True))
+    meta = prepare("hm", tmp_path, raw=RAW, options=HMOptions(name="d", dedupe=True))
     assert meta["counts"]["interactions"] == 6
     from recsys_cl.data._hm import filter_interactions, read_transactions
 
     kept, report = filter_interactions(read_transactions(RAW), HMOptions(weeks=1))  # last 7 days: 09-06..09-12
     assert kept["timestamp"].min() == 1599696000.0 and report["rows_after_weeks"] == 2
     with pytest.raises(SplitError, match="test part would be empty"):  # 2 rows of 2 users: no loo test row
-        prepare_hm(RAW, tmp_path, HMOptions(name="w", weeks=1))
+        prepare("hm", tmp_path, raw=RAW, options=HMOptions(name="w", weeks=1))
     assert not (tmp_path / "w").exists()
-    meta = prepare_hm(RAW, tmp_path, HMOptions(name="k2", min_user_interactions=3, min_item_interactions=1))
+    meta = prepare("hm", tmp_path, raw=RAW, options=HMOptions(name="k2", min_user_interactions=3, min_item_interactions=1))
     assert meta["counts"]["users"] == 1 and meta["counts"]["interactions"] == 4
-    a = prepare_hm(RAW, tmp_path, HMOptions(name="s", sample_users=2, seed=5))
+    a = prepare("hm", tmp_path, raw=RAW, options=HMOptions(name="s", sample_users=2, seed=5))
     assert a["counts"]["users"] == 2
     dataset = load_dataset(tmp_path / "hm" if (tmp_path / "hm").exists() else tmp_path / "d")
     assert dataset.encoded("loo").n_items == 3  # the whole catalogue is in the item vocabulary
@@ -120,7 +120,7 @@ def test_bad_input_names_where_and_writes_nothing(tmp_path, file, mutate, messag
     else:
         path.write_text(new)
     with pytest.raises(InputError) as caught:
-        prepare_hm(raw, tmp_path / "out")
+        prepare("hm", tmp_path / "out", raw=raw)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))

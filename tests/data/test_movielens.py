@@ -1,9 +1,9 @@
 from recsys_cl.data._dataset import load_dataset
-from recsys_cl.data._movielens import prepare_ml100k
+from recsys_cl.data import prepare
 
 
 def test_ml100k_is_real_and_complete(tmp_path):
-    meta = prepare_ml100k(tmp_path, protocols=["loo", "cold-item"])
+    meta = prepare("ml-100k", tmp_path, options={"protocols": ["loo", "cold-item"]})
     assert meta["counts"] == {"users": 943, "items_with_interactions": 1682, "items_in_catalogue": 1682, "interactions": 100000}
     loo = meta["protocols"]["loo"]["info"]
     # every ml-100k user has >= 20 ratings: one test and one valid row each

@@ -4,14 +4,14 @@ from pathlib import Path
 import pytest
 
 from recsys_cl.data._atomic import read_atomic
-from recsys_cl.data._styles import prepare_styles
+from recsys_cl.data import prepare
 from recsys_cl.errors import InputError
 
 RAW = Path(__file__).parent / "fixtures" / "styles_raw"
 
 
 def test_styles_rows_with_commas_kept_whole_and_relevance(tmp_path):
-    meta = prepare_styles(RAW, tmp_path)
+    meta = prepare("styles", tmp_path, raw=RAW)
     items = read_atomic(tmp_path / "styles" / "styles.item")
     assert items["item_id"].to_list() == ["15970", "39386", "59263", "21379", "53759", "1855"]
     names = dict(zip(items["item_id"], items["productDisplayName"]))
@@ -28,7 +28,7 @@ def test_styles_rows_with_commas_kept_whole_and_relevance(tmp_path):
 
 
 def test_styles_max_relevant_caps_per_query(tmp_path):
-    prepare_styles(RAW, tmp_path, max_relevant=1, seed=1)
+    prepare("styles", tmp_path, raw=RAW, options={"max_relevant": 1, "seed": 1})
     pairs = read_atomic(tmp_path / "styles" / "styles.inter")
     assert pairs.height == 3 and pairs["user_id"].n_unique() == 3
 
@@ -48,6 +48,6 @@ def test_styles_bad_input(tmp_path, mutate, message):
     shutil.copytree(RAW, raw)
     (raw / "styles.csv").write_text(mutate((raw / "styles.csv").read_text()))
     with pytest.raises(InputError) as caught:
-        prepare_styles(raw, tmp_path / "out")
+        prepare("styles", tmp_path / "out", raw=raw)
     assert message in str(caught.value)
     assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recsys_cl.cli import main
-from recsys_cl.data._styles import prepare_styles
+from recsys_cl.data import prepare
 from recsys_cl.data.synth import generate_styles
 from recsys_cl.embeddings._composed import COMPOSED_METHODS
 
@@ -23,7 +23,7 @@ def run(argv, capsys):
 def styles_synth(tmp_path_factory):
     root = tmp_path_factory.mktemp("styles")
     generate_styles(root / "raw", products=120, seed=3, images=True)
-    prepare_styles(root / "raw", root / "atomic", name="styles-synth")
+    prepare("styles", root / "atomic", raw=root / "raw", options={"name": "styles-synth"})
     return root / "atomic" / "styles-synth"
 
 

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from recsys_cl.cli import main
-from recsys_cl.data._hm import prepare_hm
+from recsys_cl.data import prepare
 from recsys_cl.data._dataset import load_dataset
 from recsys_cl.evaluation import evaluate
 from recsys_cl.models import create
@@ -22,7 +22,7 @@ def run(argv, capsys):
 
 @pytest.fixture
 def dataset_and_rankings(tmp_path):
-    prepare_hm(RAW, tmp_path)
+    prepare("hm", tmp_path, raw=RAW)
     data = tmp_path / "hm"
     enc = load_dataset(data).encoded("loo")
     rankings = create("pop").fit(enc).recommend(k=2)

@@ -98,13 +98,13 @@ def synthetic_hm_cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Encoded
     carries signal by construction, so a content-aware model must rank held-out items above chance.
     """
     from recsys_cl.data._dataset import load_dataset
-    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data import HMOptions, prepare
     from recsys_cl.data.synth import generate_hm
     from recsys_cl.embeddings._encoders import tfidf_vectors
 
     root = tmp_path_factory.mktemp("synthetic-hm")
     generate_hm(root / "raw", customers=600, articles=300, weeks=20, seed=0)
-    prepare_hm(root / "raw", root / "out", HMOptions(protocols=["cold-item"]))
+    prepare("hm", root / "out", raw=root / "raw", options=HMOptions(protocols=["cold-item"]))
     dataset = load_dataset(root / "out" / "hm")
     items = dataset.items
     vectors = tfidf_vectors(items["text"].to_list()).astype(np.float32)

@@ -7,6 +7,8 @@ import polars as pl
 import pytest
 
 from recsys_cl.data._atomic import write_json
+from recsys_cl.reporting._records import CellRecord, CellSummary, RunRecord
+from recsys_cl.reporting._records import write_run as write_run_record
 
 N_USERS = 200
 
@@ -36,16 +38,14 @@ def write_run(directory, variants, name="fake"):
             },
             "item_popularity": {"cold": {"n_users": 0, "ndcg@10": None}, "warm": {"n_users": N_USERS, "ndcg@10": summary["ndcg@10"]}},
         }
-        record = {"key": key, "dataset": "ds", "protocol": "loo", "model": model, "model_name": model, "params": {},
-                  "embedding": embedding, "seed": 0,
-                  "summary": summary, "segments": segments, "n_users": N_USERS, "fit_seconds": 1.0 + n,
-                  "recommend_seconds": 0.1}  # fmt: skip
-        write_json(cells_dir / f"{key}.json", record)
-        entries.append({"key": key, "dataset": "ds", "protocol": "loo", "model": model, "embedding": embedding, "seed": 0})
-    write_json(directory / "run.json", {
-        "config": {"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}},
-        "cells": entries, "device": "cpu", "executor": "local", "embeddings": {}, "datasets": {},
-    })  # fmt: skip
+        record = CellRecord(key=key, dataset="ds", protocol="loo", model=model, model_name=model, embedding=embedding,
+                            seed=0, summary=summary, segments=segments, n_users=N_USERS, fit_seconds=1.0 + n,
+                            recommend_seconds=0.1)  # fmt: skip
+        write_json(cells_dir / f"{key}.json", record.model_dump(mode="json"))
+        entries.append(CellSummary(key=key, dataset="ds", protocol="loo", model=model, model_name=model, embedding=embedding))
+    run = RunRecord(config={"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}},
+                    recsys_cl_version="test", cells=entries, device="cpu", executor="local")  # fmt: skip
+    write_run_record(directory / "run.json", run)
     return directory
 
 

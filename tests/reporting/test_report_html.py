@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from recsys_cl.reporting import RunRecord, write_run
 from recsys_cl.reporting import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -57,7 +58,7 @@ def test_retrieval_only_run_reports_composed_retrieval_in_every_format(tmp_path)
     from .conftest import add_composed
 
     results = tmp_path / "styles"
-    write_json(results / "run.json", {"config": {"name": "styles"}, "cells": [], "embeddings": {}})
+    write_run(results / "run.json", RunRecord(config={"name": "styles"}, recsys_cl_version="test"))
     written = write_report(add_composed(results), tmp_path / "rep", latex=True, n_resamples=200)
     md, html, tex = (written[kind].read_text() for kind in ("markdown", "html", "latex"))
     assert "## Item embeddings" in md and "### Composed retrieval: reference image + modification text" in md

@@ -64,9 +64,14 @@ def test_quality_table_shows_raw_vs_trained(fake_results, tmp_path):
 def test_content_variants_pair_with_the_plain_model():
     from recsys_cl.reporting._tables import _base_model
 
-    fused = {"model": "neumf(content=fuse)", "model_name": "neumf", "params": {"content": "fuse", "epochs": 5}}
-    plain = {"model": "neumf(epochs=5)", "model_name": "neumf", "params": {"epochs": 5}}
-    other = {"model": "neumf(epochs=6)", "model_name": "neumf", "params": {"epochs": 6}}
+    from recsys_cl.reporting import CellRecord
+
+    def cell(model, params):
+        return CellRecord(dataset="d", protocol="loo", model=model, model_name="neumf", params=params, summary={})
+
+    fused = cell("neumf(content=fuse)", {"content": "fuse", "epochs": 5})
+    plain = cell("neumf(epochs=5)", {"epochs": 5})
+    other = cell("neumf(epochs=6)", {"epochs": 6})
     assert _base_model(fused) == _base_model(plain) == "neumf(epochs=5)" != _base_model(other)
 
 

@@ -258,11 +258,11 @@ def test_tiny_sizes_still_work(tmp_path):
 
 @pytest.mark.parametrize("leading_zeros", [True, False])
 def test_the_real_data_adapter_reads_the_synthetic_files(tmp_path, leading_zeros):
-    from recsys_cl.data._hm import prepare_hm
+    from recsys_cl.data import prepare
 
     raw = tmp_path / "raw"
     summary = generate_hm(raw, customers=120, articles=80, weeks=4, seed=1, images=True, leading_zeros=leading_zeros)
-    meta = prepare_hm(raw, tmp_path / "atomic")
+    meta = prepare("hm", tmp_path / "atomic", raw=raw)
     text = str(meta)
     assert str(summary["transactions"]) in text  # every row stays an interaction
     items = pl.read_csv(tmp_path / "atomic" / "hm" / "hm.item", separator="\t", infer_schema=False, quote_char=None)

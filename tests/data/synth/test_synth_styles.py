@@ -102,10 +102,10 @@ def test_bad_size_raises_input_error(tmp_path):
 
 
 def test_the_real_data_adapter_keeps_names_with_commas(tmp_path):
-    from recsys_cl.data._styles import prepare_styles as prepare
+    from recsys_cl.data import prepare
 
     summary = generate_styles(tmp_path / "raw", products=400, seed=2)
-    prepare(tmp_path / "raw", tmp_path / "atomic")
+    prepare("styles", tmp_path / "atomic", raw=tmp_path / "raw")
     item_file = next((tmp_path / "atomic").rglob("*.item"))
     body = item_file.read_text(encoding="utf-8")
     assert len(body.splitlines()) == 400 + 1

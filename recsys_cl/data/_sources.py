@@ -1,0 +1,261 @@
+"""Data sources: one registry, one signature, one way to prepare a dataset folder.
+
+``prepare(source, out_root, raw=..., options=...)`` turns a source into ``out_root/<name>/`` (atomic
+files, split files, ``<name>.meta.json``). Every source has a typed options class (validated before
+any work starts, unknown keys rejected with their path) and a build function with the signature
+``build(raw, out_dir, options, progress) -> meta``. The folder is built beside its final place, in a
+temporary sibling, and swapped in only when everything succeeded: a failed re-run leaves the previous
+dataset whole. ``load_dataset`` (in ``_dataset``) is the one way back in.
+
+Sources: ``hm`` (the Kaggle download), ``hm-synth`` (the synthetic generator, then ``hm``), ``ml-100k``
+(the copy inside RecBole's package), ``styles`` (Fashion Product Images, no users: retrieval only) and
+``styles-synth``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from recsys_cl.errors import InputError, validated, validation_message
+from recsys_cl.progress import StageProgress, no_stage_progress
+
+
+class SourceOptions(BaseModel):
+    """What every source is told besides its paths: the dataset's name (its folder under ROOT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # the name becomes a folder and a file prefix: no separators, no hidden or relative names
+        if not value or value.startswith(".") or any(c in value for c in "/\\\0") or value.strip() != value:
+            raise ValueError(f"dataset name {value!r} must be a plain folder name (no '/', no leading '.')")
+        return value
+
+
+class InteractionOptions(SourceOptions):
+    """Sources with users and interactions: which protocols to split by, and their options."""
+
+    protocols: list[str] = Field(default_factory=lambda: ["loo"])
+    test_days: int = Field(7, ge=1, description="temporal: last N days are test")
+    valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
+    cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
+    seed: int = Field(0, description="seed for sampling and the cold-item split")
+
+    @field_validator("protocols")
+    @classmethod
+    def _known_protocols(cls, value: list[str]) -> list[str]:
+        from recsys_cl.data._split import PROTOCOLS
+
+        if not value:
+            raise ValueError("at least one protocol is needed")
+        unknown = [p for p in value if p not in PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocol {unknown[0]!r}; expected some of {', '.join(PROTOCOLS)}")
+        return list(dict.fromkeys(value))
+
+    def protocol_options(self) -> dict[str, dict[str, Any]]:
+        return {
+            "temporal": {"test_days": self.test_days, "valid_days": self.valid_days},
+            "cold-item": {"test_share": self.cold_item_share, "valid_share": self.cold_item_share, "seed": self.seed},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A registered data source."""
+
+    name: str
+    options: type[SourceOptions]
+    build: Callable[[Path | None, Path, Any, StageProgress], dict[str, Any]]
+    #: ``required``: a raw folder must be given; ``generated``: the raw folder is written by the source
+    #: itself (synthetic data) and must be given; ``optional``: the source brings its own data unless given a folder
+    raw: Literal["required", "generated", "optional"]
+    #: False for sources without users (styles): only item embeddings and retrieval run on them
+    has_interactions: bool
+    description: str
+    #: the files whose contents decide the dataset (raw folder, options) -> paths; hashed by ``input_fingerprint``
+    inputs: Callable[[Path | None, Any], list[Path]] = lambda raw, options: []
+
+
+SOURCES: dict[str, Source] = {}
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def register_source(source: Source) -> Source:
+    if source.name in SOURCES:
+        raise ValueError(f"data source {source.name!r} registered twice")
+    SOURCES[source.name] = source
+    return source
+
+
+def get_source(name: str) -> Source:
+    _load_builtin_sources()
+    if name not in SOURCES:
+        raise InputError(f"unknown data source {name!r}; known: {', '.join(sorted(SOURCES))}")
+    return SOURCES[name]
+
+
+def source_options(source: str, values: Mapping[str, Any] | BaseModel | None, where: str = "", *, key_prefix: str = "") -> SourceOptions:
+    """``values`` validated by the source's options class (an InputError names the key)."""
+    src = get_source(source)
+    if isinstance(values, src.options):
+        return values
+    if isinstance(values, BaseModel):
+        values = values.model_dump()
+    return validated(src.options, values, where or f"prepare {source}", key_prefix=key_prefix)
+
+
+def check_output_root(out_root: Path) -> None:
+    """Fail before any work if datasets cannot be written under ``out_root``."""
+    probe = out_root
+    while not probe.exists():  # the first existing ancestor decides whether the folder can be created
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError(f"{probe}: output folder is a file, not a folder")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{probe}: output folder is not writable")
+
+
+def prepare(
+    source: str,
+    out_root: str | Path,
+    *,
+    raw: str | Path | None = None,
+    options: Mapping[str, Any] | BaseModel | None = None,
+    progress: StageProgress | None = None,
+) -> dict[str, Any]:
+    """Prepare ``source`` into ``out_root/<options.name>/``; returns the metadata written.
+
+    Everything is checked before work starts (options, raw folder, output folder); the dataset is built
+    in a temporary sibling folder and swapped in only when complete.
+    """
+    src = get_source(source)
+    opts = source_options(source, options)
+    out_root = Path(out_root)
+    check_output_root(out_root)
+    raw_path = Path(raw) if raw is not None else None
+    if src.raw == "required":
+        if raw_path is None:
+            raise InputError(f"prepare {source}: a raw folder is needed (--raw)")
+        if not raw_path.is_dir():
+            raise InputError(f"{raw_path}: raw {source} folder not found")
+    elif src.raw == "generated" and raw_path is None:
+        raise InputError(f"prepare {source}: a folder for the generated raw files is needed (--raw)")
+    final = out_root / opts.name
+    if final.exists() and not final.is_dir():
+        raise InputError(f"{final}: exists and is not a folder")
+    created = [d for d in (out_root, *out_root.parents) if not d.exists()]  # removed again on failure
+    out_root.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{opts.name}.", suffix=".building", dir=out_root))
+    os.chmod(building, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a dataset folder should read like any other
+    try:
+        meta = src.build(raw_path, building, opts, progress or no_stage_progress)
+        _swap_in(building, final)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        for folder in created:  # deepest first; only if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    return meta
+
+
+def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str, Any] | BaseModel | None) -> str:
+    """A hash of everything a prepared dataset is made from: the source, its options, the contents of its
+    input files (cached by size, mtime and inode, so an unchanged 3.5 GB file is not read again) and a
+    listing (name, size, mtime) of its image folder. Computed before any work, so a changed input
+    re-prepares exactly the datasets that depend on it. Synthetic sources are decided by their options."""
+    import hashlib
+    import json
+
+    from recsys_cl import __version__
+    from recsys_cl.data._csv import fingerprint
+
+    src = get_source(source)
+    opts = source_options(source, options)
+    parts: dict[str, Any] = {"source": source, "options": opts.model_dump(mode="json"), "code_version": __version__}
+    raw_path = Path(raw) if raw is not None else None
+    if src.raw != "generated":
+        files = src.inputs(raw_path, opts)
+        missing = [p for p in files if not p.is_file()]
+        if missing:
+            raise InputError(f"{missing[0]}: file not found")
+        parts["files"] = fingerprint(files) if files else None
+        if raw_path is not None and (raw_path / "images").is_dir():
+            parts["images"] = _listing_fingerprint(raw_path / "images")
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _listing_fingerprint(folder: Path) -> str:
+    """Hash of (relative path, size, mtime) of every file below ``folder``: image folders are too large
+    to read whole on every run (H&M's are tens of GB), and a replaced image changes size or mtime."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    entries = []
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file():
+                    stat = entry.stat()
+                    entries.append(f"{Path(entry.path).relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    for line in sorted(entries):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _swap_in(building: Path, final: Path) -> None:
+    """Put the finished ``building`` folder at ``final``; the previous dataset is removed only afterwards.
+
+    Two renames: the old folder aside, the new one in. A crash between them leaves the old dataset in
+    ``.<name>.previous-*`` beside it (whole) and no ``<name>``, never a mix of both.
+    """
+    if final.exists():
+        previous = final.with_name(f".{final.name}.previous-{uuid.uuid4().hex[:8]}")
+        os.rename(final, previous)
+        os.rename(building, final)
+        shutil.rmtree(previous, ignore_errors=True)
+    else:
+        os.rename(building, final)
+
+
+_BUILTINS_LOADED = False
+
+
+def _load_builtin_sources() -> None:
+    """The adapters register themselves when imported; import them once, on first use."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+
+        _BUILTINS_LOADED = True
+
+
+def synth_options(config_class: type[BaseModel], defaults: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:
+    """A synthetic source's ``synth`` options: the generator's demo sizes overridden by ``synth``, validated
+    by the generator's own config (a ValueError naming ``synth.<key>`` for the enclosing validator)."""
+    try:
+        return config_class.model_validate({**defaults, **synth}).model_dump()
+    except ValidationError as exc:
+        raise ValueError(f"synth.{validation_message(exc)}") from None

@@ -1,0 +1,175 @@
+"""The results folder's records: one typed class per file kind, one writer and one reader each.
+
+``bench`` writes them (``write_cell``, ``write_run``, ``write_metrics_csv``); reporting, regression
+tracking and the CLI read them (``read_cell``, ``read_run``). A file that is truncated, not JSON, or
+JSON of another shape is an :class:`~recsys_cl.errors.InputError` naming the file and the key, never a
+traceback.
+
+Layout of a results folder::
+
+    OUT/run.json                   RunRecord: config, git commit, package versions, device, timings, cell keys
+    OUT/metrics.csv                long form: dataset, protocol, model, embedding, seed, segment, metric, k, value
+    OUT/cells/<key>.json           CellRecord of one finished cell (written last, atomically: its presence means done)
+    OUT/cells/<key>.users.parquet  per-user scores of that cell (significance tests, regression diffs)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recsys_cl.data._atomic import atomic_output, write_json
+from recsys_cl.errors import InputError, validation_message
+
+
+class _Record(BaseModel):
+    # extra="ignore": a record written by a later version with more fields still reads
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CellRecord(_Record):
+    """One finished cell of a benchmark grid: what ran and what it scored (means; per-user values are in Parquet)."""
+
+    #: hash of everything that decides the cell (``Cell.key``); set when the record is stored
+    key: str = ""
+    dataset: str
+    protocol: str
+    #: the name tables show: the entry's ``label`` or the model's run name
+    model: str
+    #: registry name of the model (``lightgcn``) and the parameters the entry set
+    model_name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    embedding: str = "none"
+    embedding_method: str | None = None
+    seed: int = 0
+    run_name: str = ""
+    #: ``ndcg@10`` -> mean over evaluated users (and n_users, coverage@k, ... ; None where undefined)
+    summary: dict[str, int | float | None]
+    #: ``user_activity`` / ``item_popularity`` -> segment label -> summary of that segment (``n_users`` an int)
+    segments: dict[str, dict[str, dict[str, int | float | None]]] = Field(default_factory=dict)
+    n_users: int = 0
+    fit_seconds: float = 0.0
+    recommend_seconds: float = 0.0
+    #: the model's TrainingHistory (epochs run, best epoch, per-epoch validation score)
+    history: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        """``model`` or ``model + embedding``: one (model, embedding) variant, all seeds together."""
+        return self.model if self.embedding == "none" else f"{self.model} + {self.embedding}"
+
+    def metric(self, name: str) -> float | None:
+        return self.summary.get(name)
+
+
+class CellSummary(_Record):
+    """A cell as run.json lists it (its record may or may not exist yet)."""
+
+    key: str
+    dataset: str
+    protocol: str
+    model: str
+    model_name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    embedding: str = "none"
+    embedding_method: str | None = None
+    seed: int = 0
+
+
+class DatasetEntry(_Record):
+    dir: str
+    fingerprint: str
+
+
+class RunRecord(_Record):
+    """``run.json``: the config a run was made from and where its parts are."""
+
+    config: dict[str, Any]
+    recsys_cl_version: str
+    git_commit: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict)
+    python: str = ""
+    device: str = ""
+    executor: str = ""
+    started: float = 0.0
+    seconds: float = 0.0
+    cells: list[CellSummary] = Field(default_factory=list)
+    cells_run_now: int = 0
+    datasets: dict[str, DatasetEntry] = Field(default_factory=dict)
+    #: ``dataset/protocol/name`` -> item-embedding file
+    embeddings: dict[str, str] = Field(default_factory=dict)
+    composed_retrieval: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name", ""))
+
+
+def _read_json_record(path: Path, record: type[_Record], what: str) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        return record.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors and errors[0].get("type", "").startswith("json_"):
+            raise InputError(f"{path}: not a valid {what} (broken JSON: {errors[0].get('msg')})") from None
+        raise InputError(f"{path}: not a valid {what}: {validation_message(exc)}") from None
+
+
+def read_cell(path: str | Path) -> CellRecord:
+    return _read_json_record(Path(path), CellRecord, "cell record")
+
+
+def read_run(path: str | Path) -> RunRecord:
+    return _read_json_record(Path(path), RunRecord, "run record (run.json)")
+
+
+def write_run(path: str | Path, run: RunRecord) -> None:
+    write_json(path, run.model_dump(mode="json"))
+
+
+def write_cell(cells_dir: str | Path, record: CellRecord, per_user: bytes) -> None:
+    """Per-user scores first, the JSON last: the JSON's presence is what marks the cell done."""
+    cells_dir = Path(cells_dir)
+    with atomic_output(cells_dir / f"{record.key}.users.parquet") as tmp:
+        tmp.write_bytes(per_user)
+    write_json(cells_dir / f"{record.key}.json", record.model_dump(mode="json"))
+
+
+METRICS_CSV_SCHEMA = {
+    "dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
+    "segment": pl.Utf8, "metric": pl.Utf8, "k": pl.Int64, "value": pl.Float64,
+}  # fmt: skip
+
+
+def write_metrics_csv(records: list[CellRecord], path: str | Path) -> None:
+    """Long form, one row per (cell, segment, metric): the whole run's means in one file."""
+    rows = []
+    for r in records:
+        summaries: dict[str, dict[str, float | None]] = {"all": r.summary}
+        for kind, prefix in (("user_activity", "users"), ("item_popularity", "items")):
+            for label, summary in r.segments.get(kind, {}).items():
+                summaries[f"{prefix}:{label}"] = summary
+        for segment, summary in summaries.items():
+            for name, value in summary.items():
+                metric, _, k = name.partition("@")
+                rows.append(
+                    {
+                        "dataset": r.dataset, "protocol": r.protocol, "model": r.model, "embedding": r.embedding,
+                        "seed": r.seed, "segment": segment, "metric": metric, "k": int(k) if k.isdigit() else None,
+                        "value": value,
+                    }
+                )  # fmt: skip
+    frame = pl.DataFrame(rows, schema=METRICS_CSV_SCHEMA, orient="row")
+    with atomic_output(Path(path)) as tmp:
+        frame.write_csv(tmp)
+
+
+def record_json(record: _Record) -> str:
+    """The record as the JSON text its writer stores (for hashing or printing)."""
+    return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)

@@ -1,0 +1,68 @@
+"""Short tables the command line prints (``Table.to_rich()``): a run's metrics, split sizes, one
+evaluation, a regression comparison. Built here so the CLI only parses, calls and prints, and the same
+numbers can go into a report or a notebook."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from recsys_cl.reporting._results import Results, mean_ci_over_seeds
+from recsys_cl.reporting._tables import Table, _fmt
+
+_RUN_METRICS = ("hr", "ndcg", "recall", "map")
+
+
+def run_summary_table(results: Results, significance_metric: str = "ndcg@10") -> Table:
+    """One row per grid entry of the run: HR, nDCG, Recall and MAP at the significance metric's cutoff
+    (mean over seeds) and mean fit seconds; the report has every metric and cutoff with CIs."""
+    cells = results.cells
+    have = {name for c in cells for name in c.summary}
+    ks = sorted({int(name.partition("@")[2]) for name in have if name.partition("@")[2].isdigit()})
+    cutoff = int(significance_metric.partition("@")[2] or 10)
+    if ks and cutoff not in ks:
+        cutoff = ks[-1]
+    shown = [m for m in _RUN_METRICS if f"{m}@{cutoff}" in have]
+    groups: dict[tuple[str, str, str, str], list[Any]] = {}
+    for cell in cells:  # grid order
+        groups.setdefault((cell.dataset, cell.protocol, cell.model, cell.embedding), []).append(cell)
+    rows = []
+    for (dataset, protocol, model, embedding), group in groups.items():
+        values = [_fmt(mean_ci_over_seeds([c.summary.get(f"{m}@{cutoff}") for c in group])[0]) for m in shown]
+        rows.append([dataset, protocol, model, embedding, *values, _fmt(float(np.mean([c.fit_seconds for c in group])), 1)])
+    return Table(
+        f"{results.name}: test metrics @{cutoff} (mean over seeds)",
+        ["dataset", "protocol", "model", "embedding", *shown, "fit s"],
+        rows,
+        left={"protocol", "model", "embedding"},
+    )
+
+
+def splits_table(rows: Iterable[dict[str, Any]]) -> Table:
+    """Users, items, interactions, density and cold items per split part (rows of ``split_summary``)."""
+    out = [
+        [r["dataset"], r["protocol"], r["part"], f"{r['users']:,}", f"{r['items']:,}", f"{r['interactions']:,}",
+         f"{r['density']:.5f}", f"{r['cold_items']:,}"]
+        for r in rows
+    ]  # fmt: skip
+    return Table("splits", ["dataset", "protocol", "part", "users", "items", "interactions", "density", "cold items"], out,
+                 left={"protocol", "part"})  # fmt: skip
+
+
+def evaluation_table(result: Any, title: str) -> Table:
+    """One :class:`~recsys_cl.evaluation.EvaluationResult`: a row per metric, a column per cutoff."""
+    rows = [[metric, *[_fmt(result.summary.get(f"{metric}@{k}")) for k in result.ks]] for metric in result.metrics]
+    return Table(title, ["metric", *[f"@{k}" for k in result.ks]], rows)
+
+
+def regression_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """Rows of ``compare_to_baseline_file``: baseline vs current value of each tracked metric and its status."""
+    out = [
+        [r["dataset"], r["protocol"], r["variant"], r["metric"], _fmt(r["baseline"]),
+         _fmt(r["current"]), "–" if r["change"] is None else f"{r['change']:+.2%}",
+         "–" if r["p"] is None else f"{r['p']:.3f}", r["status"]]
+        for r in rows
+    ]  # fmt: skip
+    columns = ["dataset", "protocol", "model", "metric", "baseline", "current", "change", "p (drop)", "status"]
+    return Table(title, columns, out, left={"protocol", "model", "metric", "status"})
