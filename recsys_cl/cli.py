@@ -405,10 +405,10 @@ def baseline_save_command(
     per_user: bool = typer.Option(True, help="keep per-user scores so compare can test drops against noise"),
 ) -> None:
     """Save a run's tracked metrics (and per-user scores) as a baseline."""
-    from recsys_cl.reporting._regression import save_baseline
+    from recsys_cl.reporting import save_baseline
 
     baseline = save_baseline(results, out_file, metrics=_csv_list(metrics, "--metrics"), per_user=per_user)
-    out.print(f"wrote {out_file}: {len(baseline['entries'])} tracked values")
+    out.print(f"wrote {out_file}: {len(baseline.entries)} tracked values")
 
 
 @app.command("compare")
@@ -418,15 +418,22 @@ def compare_command(
     rtol: float = typer.Option(0.02, help="relative drop tolerated"),
     metrics: Optional[str] = typer.Option(None, help="tracked metrics (default: the baseline's)"),
     alpha: float = typer.Option(0.05, help="significance level of the paired test on per-user scores"),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="compare even when the runs were made from another config, seeds or data"
+    ),
 ) -> None:
-    """Diff a run against a baseline; exit 1 if a tracked metric fell beyond tolerance (and beyond noise)."""
-    from recsys_cl.reporting._regression import compare_to_baseline_file
+    """Diff a run against a baseline; exit 1 if a tracked metric fell beyond tolerance (and beyond noise).
 
-    rows, regressed = compare_to_baseline_file(
-        current, baseline, rtol=rtol, metrics=_csv_list(metrics, "--metrics") if metrics else None, alpha=alpha
-    )
-    from recsys_cl.reporting import regression_table
+    Exit codes: 0 no regression, 1 regression found, 2 bad input (including runs that are not the same
+    experiment, unless --allow-mismatch)."""
+    from recsys_cl.reporting import compare_to_baseline_file, regression_table
 
+    rows, regressed, differences = compare_to_baseline_file(
+        current, baseline, rtol=rtol, metrics=_csv_list(metrics, "--metrics") if metrics else None, alpha=alpha,
+        allow_mismatch=allow_mismatch,
+    )  # fmt: skip
+    for note in differences:
+        err.print(f"recsys-cl: note: {note}", markup=False, highlight=False, soft_wrap=True)
     out.print(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})").to_rich())
     if regressed:
         err.print("recsys-cl: regression: a tracked metric fell beyond tolerance (or is missing)")

@@ -220,22 +220,11 @@ def evaluate_rankings_file(
     protocol: str = "loo",
     segments: SegmentConfig | None = None,
 ) -> EvaluationResult:
-    """Load ``data_dir`` (atomic split files ``<name>.<suffix>.inter``, name = the directory's name,
-    plus ``<name>.item`` when present) and score the rankings file as given (nothing excluded)."""
-    from recsys_cl.data._atomic import read_atomic
-    from recsys_cl.data._split import Split
+    """Open the prepared dataset ``data_dir`` (``load_dataset``: its split files for ``protocol`` and its
+    catalogue) and score the rankings file as given (nothing excluded)."""
+    from recsys_cl.data._dataset import load_dataset
 
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise InputError(f"data directory not found: {data_dir}")
-    dataset = data_dir.name
-    try:
-        split = Split.read(data_dir, dataset, protocol)
-    except FileNotFoundError as exc:
-        raise InputError(f"{data_dir}: split files for protocol {protocol!r} not found ({exc.filename})") from exc
-    item_file = data_dir / f"{dataset}.item"
-    items = read_atomic(item_file) if item_file.is_file() else None
-    encoded = EncodedSplit.from_split(split, items)
+    encoded = load_dataset(data_dir).encoded(protocol)
     rankings = read_rankings(rankings_path, encoded)
     return evaluate(rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments)
 

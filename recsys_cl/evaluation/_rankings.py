@@ -92,6 +92,8 @@ class Rankings:
             raise InputError(f"{source}: needs a 'rank' or a 'score' column (have {', '.join(df.columns)})")
         cols = [c for c in _RANK_COLUMNS if c in df.columns]
         df = df.select(cols).with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+        if df.height == 0:
+            raise InputError(f"{source}: no rankings (a header and no data rows)")
         for c in ("user_id", "item_id"):
             if df[c].null_count():
                 line = int(df.with_row_index("_i").filter(pl.col(c).is_null())["_i"][0])

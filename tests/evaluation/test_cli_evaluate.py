@@ -51,3 +51,18 @@ def test_evaluate_tsv_with_unknown_item_is_one_line_error(dataset_and_rankings, 
     assert code == 2
     lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
     assert len(lines) == 1 and "0999999999" in lines[0]
+
+
+def test_header_only_rankings_file_says_so(dataset_and_rankings, tmp_path, capsys):
+    data, _, _, _ = dataset_and_rankings
+    tsv = tmp_path / "empty.tsv"
+    tsv.write_text("user_id\titem_id\trank\n")
+    code, _, err = run(["evaluate", "--rankings", str(tsv), "--data", str(data)], capsys)
+    lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
+    assert code == 2 and len(lines) == 1 and "empty.tsv: no rankings (a header and no data rows)" in lines[0]
+
+
+def test_evaluate_refuses_a_protocol_the_dataset_was_not_prepared_with(dataset_and_rankings, capsys):
+    data, _, _, path = dataset_and_rankings
+    code, _, err = run(["evaluate", "--rankings", str(path), "--data", str(data), "--protocol", "temporal"], capsys)
+    assert code == 2 and "protocol 'temporal' was not prepared (have: loo)" in err

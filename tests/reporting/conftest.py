@@ -13,7 +13,7 @@ from recsys_cl.reporting._records import write_run as write_run_record
 N_USERS = 200
 
 
-def write_run(directory, variants, name="fake"):
+def write_run(directory, variants, name="fake", config=None, datasets=None):
     """variants: {(model, embedding): per-user ndcg@10 array}; hr@10 = ndcg@10 > 0."""
     cells_dir = directory / "cells"
     cells_dir.mkdir(parents=True)
@@ -43,8 +43,9 @@ def write_run(directory, variants, name="fake"):
                             recommend_seconds=0.1)  # fmt: skip
         write_json(cells_dir / f"{key}.json", record.model_dump(mode="json"))
         entries.append(CellSummary(key=key, dataset="ds", protocol="loo", model=model, model_name=model, embedding=embedding))
-    run = RunRecord(config={"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}},
-                    recsys_cl_version="test", cells=entries, device="cpu", executor="local")  # fmt: skip
+    run = RunRecord(config={"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}, **(config or {})},
+                    recsys_cl_version="test", cells=entries, device="cpu", executor="local",
+                    datasets={n: {"dir": "-", "fingerprint": fp} for n, fp in (datasets or {}).items()})  # fmt: skip
     write_run_record(directory / "run.json", run)
     return directory
 
