@@ -24,6 +24,7 @@ from recsys_cl.evaluation._topk import (
     rankings_from_topk,
     topk_from_factors,
     topk_from_scorer,
+    topk_sparse_over_base,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "read_rankings",
     "topk_from_factors",
     "topk_from_scorer",
+    "topk_sparse_over_base",
 ]
