@@ -203,12 +203,18 @@ def evaluate_command(
     metrics: str = typer.Option("hr,ndcg,recall,precision,mrr,map", help="comma list"),
     k: str = typer.Option("10,12", help="comma list of cutoffs"),
     json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
+    exclude_seen: Optional[bool] = typer.Option(
+        None, "--exclude-seen/--no-exclude-seen",
+        help="drop each user's training items from the lists before scoring (the models' exclusion), or score "
+        "repurchases as hits; default: the protocol's mode (exclude for loo and cold-item, not for temporal)",
+    ),
 ) -> None:
     """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
     from recsys_cl.evaluation import evaluate_rankings_file
 
     result = evaluate_rankings_file(
-        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol
+        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol,
+        exclude_seen=exclude_seen,
     )
     if json_output:
         out.print_json(json.dumps(result.to_dict()))
@@ -220,6 +226,16 @@ def evaluate_command(
     for metric in result.metrics:
         table.add_row(metric, *[f"{result.summary[f'{metric}@{c}']:.4f}" for c in result.ks])
     out.print(table)
+    summary, top = result.summary, max(result.ks)
+    if result.config["exclude_seen"]:
+        out.print(f"exclude-seen: {int(summary['seen_dropped']):,} training items of their users were dropped from the "
+                  "lists before scoring (the rest moved up)")
+    else:
+        out.print(f"no-exclude-seen: lists scored as given, repurchases count as hits ({summary[f'seen_share@{top}']:.1%} "
+                  f"of the listed top-{top} places hold a training item of the user)")
+    ceilings = ", ".join(f"{m}@{top} {summary[f'ceiling_{m}@{top}']:.4f}" for m in result.metrics)
+    out.print(f"{split} items repeating a training item: {summary['repeat_share']:.1%}; best reachable with training "
+              f"items excluded: {ceilings}")
 
 
 # ---------------------------------------------------------------------------------------------- embed
