@@ -134,6 +134,27 @@ class BenchmarkConfig(_Strict):
                 raise ValueError(f"{kind}: names must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _check_protocol_options(self) -> "BenchmarkConfig":
+        """Options name known protocols; ``exclude_seen`` is a boolean, filled in with the protocol's default
+        (true for loo and cold-item, false for temporal) so the mode is part of every cell's key and record."""
+        from recsys_cl.evaluation._repeats import DEFAULT_EXCLUDE_SEEN
+
+        for protocol, options in self.protocol_options.items():
+            if protocol not in DEFAULT_EXCLUDE_SEEN:
+                raise ValueError(f"protocol_options.{protocol}: unknown protocol; expected one of {', '.join(DEFAULT_EXCLUDE_SEEN)}")
+            if not isinstance(options.get("exclude_seen", False), bool):
+                raise ValueError(f"protocol_options.{protocol}.exclude_seen: must be true or false (got {options['exclude_seen']!r})")
+        self.protocol_options = {
+            **self.protocol_options,
+            **{p: {"exclude_seen": DEFAULT_EXCLUDE_SEEN[p], **self.protocol_options.get(p, {})} for p in self.protocols},
+        }
+        return self
+
+    def exclude_seen(self, protocol: str) -> bool:
+        """Whether models leave each user's training items out of their lists under ``protocol``."""
+        return bool(self.protocol_options[protocol]["exclude_seen"])
+
 
 def load_config(path: str | Path) -> BenchmarkConfig:
     """Read and validate a benchmark YAML; errors name the file and the key path."""

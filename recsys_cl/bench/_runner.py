@@ -182,13 +182,17 @@ def run_cell(
     tick("fit", 1, 4)
     model.fit(encoded, embeddings)
     tick("recommend", 2, 4)
-    rankings = model.recommend(None, k=max(config.ks))
+    exclude_seen = config.exclude_seen(cell.protocol)
+    rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
-    result = evaluate(rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments)
+    result = evaluate(
+        rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments, exclude_seen=exclude_seen
+    )
     scored = result.to_dict()
     record = {
         **cell_record_base(cell),
         "run_name": model.run_name,
+        "exclude_seen": exclude_seen,
         "summary": scored["summary"],
         "segments": scored["segments"],
         "n_users": int(len(rankings.users)),
