@@ -6,9 +6,9 @@
 
 Data: synthetic H&M at ``--scale`` with the fashion-retail options on (repeat purchases, colour variants,
 age-dependent tastes; see ``recsys_cl.data.synth._hm``), prepared with the temporal protocol (last 7 days
-test), cached under ``datasets/perf/``. Each model runs in its own child process (peak RSS is its own;
-``base MB`` is the child's resident size after loading the split, before fitting; ``fit+rec MB`` the
-growth above it) and ranks the test
+test), cached under ``datasets/perf/``. Each model runs in its own child process, so its peak resident
+memory is its own: ``load MB`` is the peak while loading the split, ``peak MB`` the peak of the whole child
+(fit and recommend included), ``above load`` the difference) and ranks the test
 week's customers (or every customer) under the competition's mode (exclude_seen false). Pop ranks with
 the dense full-ranking top-K; the fashion baselines with the sparse one (``topk_sparse_over_base``).
 MAP@12 / HR@12 are printed beside the times (test users only).
@@ -104,8 +104,8 @@ def main() -> None:
             r = rows[name]
             print(f"{r['n_users']:,} users x {r['n_items']:,} items in the split; ranked {r['users']:,} users; "
                   f"test pairs repeating a training pair: {r.get('repeat_share', float('nan')):.1%}", flush=True)
-            print(f"{'model':<18} {'fit s':>8} {'rec s':>8} {'total/pop':>9} {'base MB':>8} {'peak MB':>8} "
-                  f"{'peak/pop':>8} {'fit+rec MB':>10} {'MAP@12':>7} {'HR@12':>7}", flush=True)
+            print(f"{'model':<18} {'fit s':>8} {'rec s':>8} {'total/pop':>9} {'load MB':>8} {'peak MB':>8} "
+                  f"{'peak/pop':>8} {'above load':>10} {'MAP@12':>7} {'HR@12':>7}", flush=True)
         r, pop = rows[name], rows["pop"]
         total, pop_total = r["fit_seconds"] + r["recommend_seconds"], pop["fit_seconds"] + pop["recommend_seconds"]
         print(f"{name:<18} {r['fit_seconds']:8.1f} {r['recommend_seconds']:8.1f} {total / pop_total:9.2f} "

@@ -1,13 +1,13 @@
 """Fashion baselines: the candidate sources of the strongest public H&M solutions, each a model.
 
 Registry names ``repurchase``, ``decayed-pop``, ``segment-pop``, ``product-variants``,
-``bought-together``. Each gives a user a few scored items of its own kind (their candidates) over a
-fill list, and ranks through the shared :func:`~recsys_cl.evaluation._topk.topk_sparse_over_base`:
+``bought-together``. All rank through the shared :func:`~recsys_cl.evaluation._topk.topk_sparse_over_base`.
+repurchase, product-variants and bought-together give a user a few items of their own kind (candidates):
 
     score(u, i) = key(u, i) + fill(i),   key an integer >= 1 for candidates (else 0),   fill in [0, 1)
 
 so a user's candidates come first, ordered by key with ties by fill popularity, then every other item
-by fill popularity. ``fill`` is popularity over the last ``fill_days`` days of training (ties by all-time
+by fill popularity; decayed-pop is one list for everybody and segment-pop one list per segment. ``fill`` is popularity over the last ``fill_days`` days of training (ties by all-time
 popularity, as ``recent-pop``), scaled into [0, 1). Fit is polars and sparse algebra and ranking never
 builds a dense (users x items) score row, so they run at full H&M size (1.37M customers, 105k articles).
 
