@@ -35,7 +35,7 @@ MODELS = {
     "decayed-pop": {},
     "segment-pop": {},
     "product-variants": {},
-    "bought-together": {"history_days": 28.0},
+    "bought-together": {},
 }
 
 

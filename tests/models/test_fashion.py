@@ -186,6 +186,9 @@ def test_bought_together_neighbours_and_seed_days(shop) -> None:
     # one neighbour per item: a keeps b only, so c loses its score
     got = lists(shop, "bought-together", users=["u1"], window_days=3, recent_days=10, neighbours=1, **ALL_TIME)
     assert got["u1"] == ["a", "b", "d", "e", "f", "c"]
+    # co-purchases counted over the last 2 days of training only (days 8, 9): u1's pairs are older, fill only
+    got = lists(shop, "bought-together", users=["u1"], window_days=3, recent_days=10, history_days=2, **ALL_TIME)
+    assert got["u1"] == ["d", "a", "b", "e", "f", "c"]
 
 
 # ---------------------------------------------------------------------------------------------- shared
