@@ -207,19 +207,25 @@ def evaluate_command(
     metrics: str = typer.Option("hr,ndcg,recall,precision,mrr,map", help="comma list"),
     k: str = typer.Option("10,12", help="comma list of cutoffs"),
     json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
+    exclude_seen: Optional[bool] = typer.Option(
+        None, "--exclude-seen/--no-exclude-seen",
+        help="drop each user's training items from the lists before scoring (the models' exclusion), or score "
+        "repurchases as hits; default: the protocol's mode (exclude for loo and cold-item, not for temporal)",
+    ),
 ) -> None:
     """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
     from recsys_cl.evaluation import evaluate_rankings_file
 
     result = evaluate_rankings_file(
-        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol
+        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol,
+        exclude_seen=exclude_seen,
     )
     if json_output:
         out.print_json(json.dumps(result.to_dict()))
         return
     from recsys_cl.reporting import evaluation_table
 
-    out.print(evaluation_table(result, f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)").to_rich())
+    _print_table(evaluation_table(result, f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)"))
 
 
 # ---------------------------------------------------------------------------------------------- embed
@@ -369,7 +375,7 @@ def bench_command(
     from recsys_cl.reporting import load_results, run_summary_table
 
     if run.cells:
-        out.print(run_summary_table(load_results(target), config.significance.metric).to_rich())
+        _print_table(run_summary_table(load_results(target), config.significance.metric))
     for path in run.composed_retrieval.values():  # retrieval-only datasets: no cells, this is their result
         out.print(_composed_table(json.loads(Path(path).read_text())))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
@@ -434,7 +440,7 @@ def compare_command(
     )  # fmt: skip
     for note in differences:
         err.print(f"recsys-cl: note: {note}", markup=False, highlight=False, soft_wrap=True)
-    out.print(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})").to_rich())
+    _print_table(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})"))
     if regressed:
         err.print("recsys-cl: regression: a tracked metric fell beyond tolerance (or is missing)")
         raise typer.Exit(1)
@@ -451,6 +457,13 @@ def _summary_rows(path: Path) -> list[dict[str, Any]]:
         for row in split_summary(dataset.split(protocol), n_catalogue):
             rows.append({"dataset": dataset.name, "protocol": protocol, **row})
     return rows
+
+
+def _print_table(table: Any) -> None:
+    """A reporting table in the terminal, its note as plain text below (wrapped to the terminal, not the table)."""
+    out.print(table.to_rich())
+    if table.note:
+        out.print(table.note, markup=False, highlight=False, soft_wrap=True)
 
 
 def _summary_table(rows: list[dict[str, Any]]) -> Any:

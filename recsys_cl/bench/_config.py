@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
+from recsys_cl.evaluation._repeats import DEFAULT_EXCLUDE_SEEN
 from recsys_cl.evaluation._segments import SegmentConfig
 
 NO_EMBEDDING = "none"
@@ -28,7 +29,7 @@ class _Strict(BaseModel):
 class LooOptions(_Strict):
     """Leave-one-out: nothing to set but whether seen items are excluded (default yes)."""
 
-    exclude_seen: bool = Field(True, description="leave each user's training items out of their lists")
+    exclude_seen: StrictBool = Field(DEFAULT_EXCLUDE_SEEN["loo"], description="leave each user's training items out of their lists")
 
 
 class TemporalOptions(_Strict):
@@ -36,14 +37,16 @@ class TemporalOptions(_Strict):
 
     test_days: int = Field(7, ge=1)
     valid_days: int = Field(7, ge=0)
-    exclude_seen: bool = Field(False, description="false: a model may recommend items the customer bought before")
+    exclude_seen: StrictBool = Field(
+        DEFAULT_EXCLUDE_SEEN["temporal"], description="false: a model may recommend items the customer bought before"
+    )
 
 
 class ColdItemOptions(_Strict):
     """A seeded share of items held out with all their interactions (test; the same share again for valid)."""
 
     test_share: float = Field(0.1, gt=0, lt=0.5)
-    exclude_seen: bool = True
+    exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["cold-item"]
 
 
 class ProtocolOptions(_Strict):
@@ -218,6 +221,10 @@ class BenchmarkConfig(_Strict):
         if self.models and all(d.retrieval_only for d in self.datasets):
             raise ValueError("models: no dataset of the config has users to recommend to (only retrieval sources)")
         return self
+
+    def exclude_seen(self, protocol: str) -> bool:
+        """Whether models leave each user's training items out of their lists under ``protocol``."""
+        return self.protocol_options.of(protocol).exclude_seen
 
 
 def load_config(path: str | Path) -> BenchmarkConfig:

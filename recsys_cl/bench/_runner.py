@@ -157,14 +157,17 @@ def run_cell(
     tick("fit", 1, 4)
     model.fit(encoded, embeddings)
     tick("recommend", 2, 4)
-    exclude_seen = config.protocol_options.of(cell.protocol).exclude_seen
+    exclude_seen = config.exclude_seen(cell.protocol)
     rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
-    result = evaluate(rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments)
+    result = evaluate(
+        rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments, exclude_seen=exclude_seen
+    )
     scored = result.to_dict()
     record = CellRecord(
         **cell_record_base(cell),
         run_name=model.run_name,
+        exclude_seen=exclude_seen,
         summary=scored["summary"],
         segments=scored["segments"],
         n_users=int(len(rankings.users)),
@@ -238,7 +241,7 @@ def run_benchmark(
                     cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress
                 )
 
-    config_json = config.model_dump_json()
+    config_json = config.model_dump_json(by_alias=True)  # protocol_options keep their YAML names (cold-item)
     keys = [cell.key(config, prepared[cell.dataset.name][1]) for cell in cells]
     todo = [(i, c, k) for i, (c, k) in enumerate(zip(cells, keys)) if not (cells_dir / f"{k}.json").is_file()]
     for i, (cell, key) in enumerate(zip(cells, keys)):

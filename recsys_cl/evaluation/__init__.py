@@ -13,6 +13,13 @@ from recsys_cl.evaluation._metrics import (
     hit_matrix,
 )
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
+from recsys_cl.evaluation._repeats import (
+    DEFAULT_EXCLUDE_SEEN,
+    default_exclude_seen,
+    drop_seen,
+    exclusion_ceiling,
+    repeat_share,
+)
 from recsys_cl.evaluation._segments import SegmentConfig
 from recsys_cl.evaluation._significance import (
     compare_results,
@@ -24,9 +31,11 @@ from recsys_cl.evaluation._topk import (
     rankings_from_topk,
     topk_from_factors,
     topk_from_scorer,
+    topk_sparse_over_base,
 )
 
 __all__ = [
+    "DEFAULT_EXCLUDE_SEEN",
     "METRICS",
     "EvaluationResult",
     "Rankings",
@@ -35,8 +44,11 @@ __all__ = [
     "compare_results",
     "compare_to_baseline",
     "compute_metrics",
+    "default_exclude_seen",
+    "drop_seen",
     "evaluate",
     "evaluate_rankings_file",
+    "exclusion_ceiling",
     "expected_random_hit_rate",
     "hit_matrix",
     "holm",
@@ -44,6 +56,8 @@ __all__ = [
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",
+    "repeat_share",
     "topk_from_factors",
     "topk_from_scorer",
+    "topk_sparse_over_base",
 ]

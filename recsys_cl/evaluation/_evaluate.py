@@ -2,8 +2,15 @@
 
 Who is evaluated: every user with at least one item in the evaluated part (``test`` by default).
 Such a user without a list in the rankings scores 0 everywhere (an empty list). Lists of users
-with nothing in the part are ignored. Lists are scored exactly as given: nothing is excluded
-here, so a model that recommends a training item simply wastes that place.
+with nothing in the part are ignored. Lists are scored exactly as given (a model that recommends a
+training item it should not have simply wastes that place), unless ``exclude_seen=True``: then each
+user's training items are dropped from their list first and the rest move up (for lists made by
+another tool; models exclude them themselves), and ``seen_dropped`` counts what was dropped.
+
+Beside the metrics the summary holds what the evaluation mode means for the part (see ``_repeats``):
+``repeat_share`` (share of its user-item pairs that repeat a training pair), ``ceiling_<metric>@k``
+(the best score of lists that exclude training items) and ``seen_share@k`` (share of the listed places
+holding a training item of the user).
 """
 
 from __future__ import annotations
@@ -26,6 +33,13 @@ from recsys_cl.evaluation._metrics import (
     parse_metrics,
 )
 from recsys_cl.evaluation._rankings import Rankings, read_rankings
+from recsys_cl.evaluation._repeats import (
+    default_exclude_seen,
+    drop_seen,
+    exclusion_ceiling,
+    repeat_share,
+    seen_share,
+)
 from recsys_cl.evaluation._segments import (
     ITEM_SEGMENTS,
     SegmentConfig,
@@ -124,8 +138,10 @@ def evaluate(
     ks: Iterable[int] = (10,),
     segments: SegmentConfig | None = None,
     name: str | None = None,
+    exclude_seen: bool = False,
 ) -> EvaluationResult:
-    """Score ``rankings`` against ``encoded.part(part)``; see the module docstring for who is counted.
+    """Score ``rankings`` against ``encoded.part(part)``; see the module docstring for who is counted
+    and what ``exclude_seen`` does.
 
     Raises :class:`InputError` for an empty evaluated part, unknown user/item ids, a user listed
     twice, an item twice in one list, or a cutoff larger than the lists (K).
@@ -142,6 +158,10 @@ def evaluate(
         raise InputError(f"the {part} part has no interactions: nothing to evaluate")
 
     items, user_rows = _align(rankings, encoded)
+    train = encoded.train.tocsr()
+    seen_dropped = 0
+    if exclude_seen:
+        items, seen_dropped = drop_seen(items, user_rows, train)
     row_of_user = np.full(encoded.n_users, -1, dtype=np.int64)
     row_of_user[user_rows] = np.arange(len(user_rows))
     rows = row_of_user[eval_users]
@@ -154,7 +174,6 @@ def evaluate(
     hits = hit_matrix(lists, relevant)
     per_user = compute_metrics(hits, n_rel, metric_names, cutoffs)
 
-    train = encoded.train.tocsr()
     train_counts = np.asarray(train.sum(axis=1)).ravel()
     popularity = np.asarray(train.sum(axis=0)).ravel()
     activity_code = user_activity_codes(train_counts[eval_users], segments)
@@ -167,6 +186,10 @@ def evaluate(
     summary.update(
         list_statistics(lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs)
     )
+    summary["seen_dropped"] = float(seen_dropped)
+    summary.update(seen_share(lists, eval_users, train, cutoffs))
+    summary["repeat_share"] = repeat_share(encoded, part)
+    summary.update(exclusion_ceiling(encoded, metric_names, cutoffs, part))
 
     seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
     for code, label in enumerate(segments.user_labels()):
@@ -194,6 +217,7 @@ def evaluate(
         "part": part,
         "segments": segments.model_dump(mode="json"),
         "rankings_k": rankings.k,
+        "exclude_seen": exclude_seen,
     }
     return EvaluationResult(
         name=name,
@@ -219,14 +243,20 @@ def evaluate_rankings_file(
     ks: Sequence[int] = (10, 12),
     protocol: str = "loo",
     segments: SegmentConfig | None = None,
+    exclude_seen: bool | None = None,
 ) -> EvaluationResult:
     """Open the prepared dataset ``data_dir`` (``load_dataset``: its split files for ``protocol`` and its
-    catalogue) and score the rankings file as given (nothing excluded)."""
+    catalogue) and score the rankings file under the evaluation mode ``exclude_seen`` (None: the protocol's
+    default, true for loo and cold-item, false for temporal): when true, training items in the given lists
+    are dropped before scoring (``summary["seen_dropped"]``)."""
     from recsys_cl.data._dataset import load_dataset
+
+    if exclude_seen is None:
+        exclude_seen = default_exclude_seen(protocol)
 
     encoded = load_dataset(data_dir).encoded(protocol)
     rankings = read_rankings(rankings_path, encoded)
-    return evaluate(rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments)
+    return evaluate(rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments, exclude_seen=exclude_seen)
 
 
 def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.ndarray]:

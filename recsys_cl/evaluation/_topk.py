@@ -15,6 +15,10 @@ torch (matmul + ``topk``) rather than faiss: ``benchmarks/perf/bench_topk.py`` (
 torch at 56.7 CPU-s and faiss ``IndexFlatIP`` at 66.3 CPU-s (wall 110 s vs 115 s on cores shared
 with other jobs, load average ~7). faiss cannot skip excluded items, so it must search
 ``k + max(train items per user)`` and filter afterwards; torch masks them in place and runs on CUDA.
+
+Models whose scores are a few entries per user over a shared list (the fashion baselines: own
+purchases, variants, co-purchases over popularity, or popularity per customer segment) rank through
+:func:`topk_sparse_over_base` instead: the same contract and result without scoring every item.
 """
 
 from __future__ import annotations
@@ -250,6 +254,146 @@ def _top_values(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     # either; exact tie-breaking is the caller's (it redoes rows whose k-th score is tied)
     val, pos = torch.topk(candidates, k, dim=1, largest=True, sorted=True)
     return val, torch.gather(cols, 1, pos)
+
+
+#: candidate rows (user, item) sorted at once by :func:`topk_sparse_over_base` when chunk_size is not given
+_SPARSE_CANDIDATES = 4_000_000
+
+#: ``users -> (len(users), n_items)`` CSR of a model's per-user scores (see :func:`topk_sparse_over_base`)
+PersonalFn = Callable[[np.ndarray], sp.csr_matrix]
+
+
+def topk_sparse_over_base(
+    personal: sp.csr_matrix | PersonalFn | None,
+    base: np.ndarray,
+    k: int,
+    users: np.ndarray,
+    *,
+    user_base: np.ndarray | None = None,
+    exclude: sp.csr_matrix | None = None,
+    chunk_size: int | None = None,
+    progress: StepProgress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of ``score(u, i) = base[user_base[u], i] + personal[u, i]`` without a dense score row.
+
+    For the many models whose scores are a few per-user entries over a shared list (own purchases,
+    co-purchases, product variants over popularity; popularity per segment): ``personal`` is a CSR
+    (n_users_vocab, n_items), or a function giving those rows for a chunk of users, or None;
+    ``base`` is (n_items,) or (n_bases, n_items) with ``user_base`` (n_users_vocab,) choosing each
+    user's row (default row 0). Same contract and result as :func:`topk_from_scorer` on the dense
+    scores (exclusion, ``-inf`` never returned, ties by lower item index, ``-1``/NaN padding), but a
+    user costs ``k`` + their personal and excluded entries instead of the whole catalogue: the best
+    ``k`` items without a personal entry are among the first ``k + |personal u excluded|`` of the
+    user's base order, which is sorted once per base row. Scores are compared in ``base``'s dtype
+    (float64 ranks float64 sums exactly, e.g. lexicographic keys) and returned as float32.
+    """
+    if k < 1:
+        raise InputError(f"k must be >= 1 (got {k})")
+    base = np.atleast_2d(np.asarray(base))
+    if not np.issubdtype(base.dtype, np.floating):
+        base = base.astype(np.float32)
+    n_bases, n_items = base.shape
+    if n_items < 1:
+        raise InputError("cannot rank an empty catalogue (0 items)")
+    if np.isnan(base).any():
+        raise InputError("the model produced NaN scores; cannot rank them")
+    users = np.asarray(users, dtype=np.int64)
+    if user_base is not None:
+        user_base = np.asarray(user_base, dtype=np.int64)
+        if user_base.size and (user_base.min() < 0 or user_base.max() >= n_bases):
+            raise InputError(f"user_base must index the {n_bases} base rows")
+        if users.size and users.max() >= len(user_base):
+            raise InputError(f"user index {int(users.max())} outside user_base ({len(user_base)} users)")
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape[1] != n_items:
+            raise InputError(f"exclude matrix has {exclude.shape[1]} item columns for {n_items} items")
+        if users.size and users.max() >= exclude.shape[0]:
+            raise InputError(f"user index {int(users.max())} outside the exclude matrix ({exclude.shape[0]} rows)")
+    if isinstance(personal, sp.spmatrix | sp.sparray):
+        matrix = sp.csr_matrix(personal)
+        if matrix.shape[1] != n_items:
+            raise InputError(f"personal scores have {matrix.shape[1]} item columns for {n_items} items")
+        personal = matrix.__getitem__
+    # Each base row's items by (score desc, index asc): the order every user's fill follows.
+    order = np.stack([np.lexsort((np.arange(n_items), -row)) for row in base])
+    if chunk_size is None:
+        chunk_size = max(1, _SPARSE_CANDIDATES // (k + 64))
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1 (got {chunk_size})")
+    n = len(users)
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), np.nan, dtype=np.float32)
+    for start in range(0, n, chunk_size):
+        chunk = users[start : start + chunk_size]
+        rows, items, scores = _sparse_candidates(personal, base, order, chunk, user_base, exclude, k)
+        # best first per user: (user, score desc, item asc), then the first k of each user
+        ranked = np.lexsort((items, -scores, rows))
+        rows, items, scores = rows[ranked], items[ranked], scores[ranked]
+        first = np.searchsorted(rows, np.arange(len(chunk)))
+        place = np.arange(len(rows)) - first[rows]
+        keep = place < k
+        out_items[start + rows[keep], place[keep]] = items[keep]
+        out_scores[start + rows[keep], place[keep]] = scores[keep]
+        if progress is not None:
+            progress(min(start + chunk_size, n), n)
+    return out_items, out_scores
+
+
+def _sparse_candidates(
+    personal: PersonalFn | None,
+    base: np.ndarray,
+    order: np.ndarray,
+    chunk: np.ndarray,
+    user_base: np.ndarray | None,
+    exclude: sp.csr_matrix | None,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(chunk row, item, score) of every candidate of a chunk of users: their personal entries and the
+    head of their base order, excluded items and ``-inf`` scores dropped, each (row, item) once."""
+    n_items = base.shape[1]
+    m = len(chunk)
+    bases = np.zeros(m, dtype=np.int64) if user_base is None else user_base[chunk]
+    no_keys = np.zeros(0, dtype=np.int64)
+    p_rows, p_items, p_scores, p_keys = no_keys, no_keys, np.zeros(0, base.dtype), no_keys
+    per_user = np.zeros(m, dtype=np.int64)
+    if personal is not None:
+        block = sp.csr_matrix(personal(chunk))
+        if block.shape != (m, n_items):
+            raise InputError(f"personal scores for {m} users have shape {block.shape}, expected ({m}, {n_items})")
+        block.sum_duplicates()
+        if np.isnan(block.data).any():
+            raise InputError("the model produced NaN scores; cannot rank them")
+        p_rows = np.repeat(np.arange(m), np.diff(block.indptr))
+        p_items = block.indices.astype(np.int64)
+        p_scores = base[bases[p_rows], p_items] + block.data.astype(base.dtype, copy=False)
+        p_keys = p_rows * n_items + p_items  # sorted: canonical CSR
+        per_user += np.diff(block.indptr)
+    e_keys = no_keys
+    if exclude is not None:
+        sub = exclude[chunk]
+        sub.sum_duplicates()
+        e_keys = np.repeat(np.arange(m), np.diff(sub.indptr)) * n_items + sub.indices
+        per_user += np.diff(sub.indptr)
+    length = np.minimum(k + per_user, n_items)
+    q_rows = np.repeat(np.arange(m), length)
+    q_place = np.arange(len(q_rows)) - np.repeat(np.cumsum(length) - length, length)
+    q_items = order[bases[q_rows], q_place]
+    q_keys = q_rows * n_items + q_items
+    fill = ~_sorted_member(q_keys, p_keys)  # a personal entry's item comes in with its personal score
+    rows = np.concatenate([p_rows, q_rows[fill]])
+    items = np.concatenate([p_items, q_items[fill]])
+    scores = np.concatenate([p_scores, base[bases[q_rows[fill]], q_items[fill]]])
+    keep = ~np.isneginf(scores) & ~_sorted_member(rows * n_items + items, e_keys)
+    return rows[keep], items[keep], scores[keep]
+
+
+def _sorted_member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, sorted_keys)`` for an already sorted ``sorted_keys``, by binary search."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys
 
 
 def rankings_from_topk(encoded: Any, users: np.ndarray, items: np.ndarray, scores: np.ndarray, name: str) -> Rankings:

@@ -1,7 +1,8 @@
 """Models: one interface over every backend (see ``_base.Recommender``).
 
 Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
-``implicit-bpr``, ``lightfm``, and through RecBole ``recbole`` (any general recommender by name),
+``implicit-bpr``, ``lightfm``, the fashion baselines ``repurchase``, ``decayed-pop``, ``segment-pop``,
+``product-variants``, ``bought-together``, and through RecBole ``recbole`` (any general recommender by name),
 ``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
 """
 
@@ -9,20 +10,26 @@ from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole back
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._content_knn import ContentKNN
+from recsys_cl.models._fashion import BoughtTogether, DecayedPop, ProductVariants, Repurchase, SegmentPop
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
 
 __all__ = [
     "REGISTRY",
+    "BoughtTogether",
     "ContentKNN",
+    "DecayedPop",
     "ImplicitALS",
     "ImplicitBPR",
     "ItemKNN",
     "LightFMRecommender",
     "ModelConfig",
     "Pop",
+    "ProductVariants",
     "RecentPop",
     "Recommender",
+    "Repurchase",
+    "SegmentPop",
     "create",
     "register",
 ]

@@ -47,6 +47,8 @@ class CellRecord(_Record):
     embedding_method: str | None = None
     seed: int = 0
     run_name: str = ""
+    #: whether each user's training items were left out of their list (the protocol's evaluation mode)
+    exclude_seen: bool = True
     #: ``ndcg@10`` -> mean over evaluated users (and n_users, coverage@k, ... ; None where undefined)
     summary: dict[str, int | float | None]
     #: ``user_activity`` / ``item_popularity`` -> segment label -> summary of that segment (``n_users`` an int)

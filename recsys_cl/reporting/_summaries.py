@@ -51,9 +51,24 @@ def splits_table(rows: Iterable[dict[str, Any]]) -> Table:
 
 
 def evaluation_table(result: Any, title: str) -> Table:
-    """One :class:`~recsys_cl.evaluation.EvaluationResult`: a row per metric, a column per cutoff."""
+    """One :class:`~recsys_cl.evaluation.EvaluationResult`: a row per metric, a column per cutoff; the note
+    says how seen items were treated, how many test items repeat a training item and the ceiling under
+    exclusion."""
     rows = [[metric, *[_fmt(result.summary.get(f"{metric}@{k}")) for k in result.ks]] for metric in result.metrics]
-    return Table(title, ["metric", *[f"@{k}" for k in result.ks]], rows)
+    summary, top = result.summary, max(result.ks)
+    notes = []
+    if result.config.get("exclude_seen"):
+        notes.append(f"exclude-seen: {int(summary.get('seen_dropped') or 0):,} training items of their users were dropped "
+                     "from the lists before scoring (the rest moved up).")  # fmt: skip
+    elif summary.get(f"seen_share@{top}") is not None:
+        notes.append(f"no-exclude-seen: lists scored as given, repurchases count as hits ({summary[f'seen_share@{top}']:.1%} "
+                     f"of the listed top-{top} places hold a training item of the user).")  # fmt: skip
+    if summary.get("repeat_share") is not None:
+        ceilings = ", ".join(f"{m}@{top} {summary[f'ceiling_{m}@{top}']:.4f}" for m in result.metrics
+                             if summary.get(f"ceiling_{m}@{top}") is not None)  # fmt: skip
+        notes.append(f"{result.part} items repeating a training item: {summary['repeat_share']:.1%}; best reachable with "
+                     f"training items excluded: {ceilings}.")  # fmt: skip
+    return Table(title, ["metric", *[f"@{k}" for k in result.ks]], rows, note=" ".join(notes))
 
 
 def regression_table(rows: list[dict[str, Any]], title: str) -> Table:

@@ -59,10 +59,11 @@ class Table:
         return f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
     def to_rich(self) -> Any:
-        """The table for a terminal (``rich``): the title above, the note below, best values in bold."""
+        """The table for a terminal (``rich``): the title above, best values in bold (the note is the caller's
+        to print: a caption would wrap to the table's width)."""
         from rich.table import Table as RichTable
 
-        table = RichTable(title=self.title, caption=self.note or None, caption_justify="left")
+        table = RichTable(title=self.title)
         for c, column in enumerate(self.columns):
             table.add_column(column, justify="left" if c == 0 or column in self.left else "right", overflow="fold")
         for r, row in enumerate(self.rows):

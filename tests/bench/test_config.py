@@ -76,9 +76,23 @@ def test_cell_keys_change_with_inputs_and_only_then(tmp_path):
          "b.yaml: models.0 and models.1 are the same model (pop with the same params) with embedding 'none'"),
         (lambda t: t + "  - {model: pop\n", "b.yaml:"),
         (lambda t: t.replace("{name: ml, source: ml-100k}", "{name: ml, source: ml-100k, synth: {products: 5}}"), "b.yaml: datasets.0.synth: Extra inputs"),
+        (lambda t: t + "protocol_options: {weekly: {exclude_seen: false}}\n", "b.yaml: protocol_options.weekly: Extra inputs are not permitted"),
+        (lambda t: t + "protocol_options: {loo: {exclude_seen: maybe}}\n", "b.yaml: protocol_options.loo.exclude_seen: Input should be a valid boolean"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path, mutate, message):
     with pytest.raises(InputError) as caught:
         load_config(write(tmp_path, mutate(GOOD)))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_exclude_seen_defaults_per_protocol_and_is_part_of_the_cell_key(tmp_path):
+    text = GOOD.replace("protocols: [loo, cold-item]", "protocols: [loo, temporal, cold-item]")
+    config = load_config(write(tmp_path, text))
+    assert (config.exclude_seen("loo"), config.exclude_seen("temporal"), config.exclude_seen("cold-item")) == (True, False, True)
+    flipped = load_config(write(tmp_path, text + "protocol_options: {temporal: {exclude_seen: true, test_days: 7}}\n"))
+    assert flipped.exclude_seen("temporal") and flipped.protocol_options.temporal.test_days == 7
+    key = {(c.protocol, c.model.model, c.seed, c.dataset.name): c.key(config, "fp") for c in grid(config)}
+    for cell in grid(flipped):
+        same = key[(cell.protocol, cell.model.model, cell.seed, cell.dataset.name)] == cell.key(flipped, "fp")
+        assert same == (cell.protocol != "temporal")

@@ -66,3 +66,28 @@ def test_evaluate_refuses_a_protocol_the_dataset_was_not_prepared_with(dataset_a
     data, _, _, path = dataset_and_rankings
     code, _, err = run(["evaluate", "--rankings", str(path), "--data", str(data), "--protocol", "temporal"], capsys)
     assert code == 2 and "protocol 'temporal' was not prepared (have: loo)" in err
+
+
+def test_evaluate_exclude_seen_flags(dataset_and_rankings, tmp_path, capsys):
+    data, enc, _, _ = dataset_and_rankings
+    # Pop's lists with training items left in: the two modes score them differently
+    rankings = create("pop").fit(enc).recommend(k=3, exclude_seen=False)
+    path = tmp_path / "pop_all.parquet"
+    rankings.save(path)
+    train = enc.train.toarray() > 0
+    in_train = sum(int(train[u, i]) for u, row in zip(rankings.users, rankings.items) for i in row if i >= 0)
+    assert in_train > 0  # the premise: some listed items are training items of their user
+    args = ["evaluate", "--rankings", str(path), "--data", str(data), "--k", "1,3", "--json"]
+    code, out, _ = run([*args, "--no-exclude-seen"], capsys)
+    as_given = json.loads(out)
+    assert code == 0 and as_given["config"]["exclude_seen"] is False and as_given["summary"]["seen_dropped"] == 0
+    expected = evaluate(rankings, enc, ks=[1, 3], metrics=["hr", "ndcg", "recall", "precision", "mrr", "map"]).summary
+    assert as_given["summary"]["ndcg@3"] == pytest.approx(expected["ndcg@3"])
+    code, out, _ = run([*args, "--exclude-seen"], capsys)
+    excluded = json.loads(out)
+    assert excluded["config"]["exclude_seen"] is True and excluded["summary"]["seen_dropped"] == in_train
+    code, out, _ = run(args, capsys)  # loo's default mode is exclusion
+    assert json.loads(out)["config"]["exclude_seen"] is True
+    code, out, _ = run(["evaluate", "--rankings", str(path), "--data", str(data), "--k", "1,3"], capsys)
+    assert code == 0 and f"exclude-seen: {in_train} training items" in out
+    assert "items repeating a training item" in out and "best reachable with training items excluded: hr@3" in out

@@ -146,9 +146,14 @@ def test_evaluate_rankings_file_on_an_atomic_directory(tmp_path, tiny) -> None:
     write_atomic(pl.DataFrame({"item_id": list(tiny.item_ids)}), data / "toy.item")
     path = tmp_path / "run.tsv"
     path.write_text("user_id\titem_id\tscore\na\ti4\t0.9\na\ti3\t0.5\nd\ti2\t0.7\nd\ti5\t0.1\n")
-    res = evaluate_rankings_file(path, data, ks=[1, 2], metrics=["hr", "ndcg"])
+    res = evaluate_rankings_file(path, data, ks=[1, 2], metrics=["hr", "ndcg"], exclude_seen=False)
     assert res.user_ids.tolist() == ["a", "b", "d"]
     assert res.values("hr@1").tolist() == [1.0, 0.0, 1.0]
     assert res.to_dict()["summary"]["hr@1"] == pytest.approx(2 / 3)
+    # loo's default mode excludes training items: d's i2 is one (a repeat purchase), so it is dropped
+    # from the list before scoring and i5 moves up to rank 1
+    default = evaluate_rankings_file(path, data, ks=[1, 2], metrics=["hr", "ndcg"])
+    assert default.config["exclude_seen"] is True and default.summary["seen_dropped"] == 1.0
+    assert default.values("hr@1").tolist() == [1.0, 0.0, 0.0]
     with pytest.raises(InputError, match="not found"):
         evaluate_rankings_file(tmp_path / "nope.tsv", data, ks=[1])

@@ -133,3 +133,77 @@ def test_two_stage_block_topk_equals_brute_force(monkeypatch, distinct: int) -> 
     ref_items, ref_vals = _brute_force(scores, excl, k)
     np.testing.assert_array_equal(items, ref_items)
     np.testing.assert_array_equal(vals, ref_vals)
+
+
+# -- topk_sparse_over_base: personal entries over a shared (or per-segment) base list ---------------
+def _sparse_case(rng: np.random.Generator, n_users: int = 45, n_items: int = 40, n_bases: int = 3):
+    """Integer-valued scores (many ties), a few -inf base items, personal entries of both signs."""
+    from recsys_cl.evaluation._topk import topk_sparse_over_base  # noqa: F401  (import checked here)
+
+    base = rng.integers(0, 4, size=(n_bases, n_items)).astype(np.float32)
+    base[:, rng.choice(n_items, size=3, replace=False)] = -np.inf
+    dense_personal = np.where(rng.random((n_users, n_items)) < 0.15, rng.integers(-2, 6, size=(n_users, n_items)), 0)
+    personal = sp.csr_matrix(dense_personal.astype(np.float32))
+    user_base = rng.integers(0, n_bases, size=n_users)
+    return base, personal, user_base
+
+
+@pytest.mark.parametrize("k", [1, 5, 12, 60])
+def test_sparse_over_base_equals_the_dense_top_k(k: int) -> None:
+    from recsys_cl.evaluation._topk import topk_sparse_over_base
+
+    rng = np.random.default_rng(10 + k)
+    base, personal, user_base = _sparse_case(rng)
+    excl = _random_exclude(rng, 45, 40, 0.25)
+    users = rng.permutation(45)[:30]
+    dense = personal.toarray() + base[user_base]
+    for exclude in (excl, None):
+        ref = topk_from_scorer(lambda u: dense[u], 40, k, users, exclude=exclude, device="cpu", chunk_size=7)
+        got = topk_sparse_over_base(personal, base, k, users, user_base=user_base, exclude=exclude, chunk_size=4)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+        # the same through a function giving the personal rows of a chunk, in one chunk
+        by_fn = topk_sparse_over_base(lambda u: personal[u], base, k, users, user_base=user_base, exclude=exclude)
+        np.testing.assert_array_equal(by_fn[0], ref[0])
+
+
+def test_sparse_over_base_hand_made_example() -> None:
+    from recsys_cl.evaluation._topk import topk_sparse_over_base
+
+    # items 0..4; base (one row) 0.5, 0.9, 0.9, 0.1, -inf; user 0 has personal +1 on item 3 and +0.2 on
+    # item 0; item 1 is excluded for user 0. Scores: 0.7, (0.9 excluded), 0.9, 1.1, never -> 3, 2, 0, 4th: none
+    base = np.array([0.5, 0.9, 0.9, 0.1, -np.inf])
+    personal = sp.csr_matrix(np.array([[0.2, 0, 0, 1.0, 0], [0, 0, 0, 0, 0]]))
+    exclude = sp.csr_matrix(np.array([[0, 1, 0, 0, 0], [0, 0, 0, 0, 0]]))
+    items, scores = topk_sparse_over_base(personal, base, 6, np.array([0, 1]), exclude=exclude)
+    assert items[0].tolist() == [3, 2, 0, -1, -1, -1]
+    np.testing.assert_allclose(scores[0, :3], [1.1, 0.9, 0.7], rtol=1e-6)
+    assert np.isnan(scores[0, 3:]).all()
+    # user 1: base only, tie 0.9/0.9 -> lower index first, -inf item never listed
+    assert items[1].tolist() == [1, 2, 0, 3, -1, -1]
+
+
+def test_sparse_over_base_float64_ranks_lexicographic_keys_exactly() -> None:
+    from recsys_cl.evaluation._topk import topk_sparse_over_base
+
+    # key 1e8 + fraction: float32 would round both to 1e8 and fall back to the item index (0 first)
+    base = np.array([0.25, 0.75])
+    personal = sp.csr_matrix(np.array([[1e8, 1e8]]))
+    items, _ = topk_sparse_over_base(personal, base, 2, np.array([0]))
+    assert items[0].tolist() == [1, 0]
+
+
+def test_sparse_over_base_bad_input() -> None:
+    from recsys_cl.evaluation._topk import topk_sparse_over_base
+
+    base = np.zeros((2, 4))
+    with pytest.raises(InputError, match="k must be"):
+        topk_sparse_over_base(None, base, 0, np.array([0]))
+    with pytest.raises(InputError, match="user_base"):
+        topk_sparse_over_base(None, base, 2, np.array([0]), user_base=np.array([2]))
+    with pytest.raises(InputError, match="NaN"):
+        topk_sparse_over_base(None, np.array([0.0, np.nan]), 2, np.array([0]))
+    with pytest.raises(InputError, match="item columns"):
+        topk_sparse_over_base(sp.csr_matrix((1, 3)), base, 2, np.array([0]))
+    with pytest.raises(InputError, match="exclude matrix"):
+        topk_sparse_over_base(None, base, 2, np.array([0]), exclude=sp.csr_matrix((1, 5)))

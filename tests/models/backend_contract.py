@@ -88,6 +88,22 @@ class BackendContract:
         for u, row in zip(rankings.users, rankings.items):
             assert not np.isin(row, train.indices[train.indptr[u] : train.indptr[u + 1]]).any(), loo_encoded.user_ids[u]
 
+    def test_exclude_seen_false_only_lifts_the_exclusion(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        """``exclude_seen=False`` ranks the same scores without leaving training items out: the excluded
+        full ranking is the unexcluded one with each user's training items taken out, and training items
+        do come back into the top-K lists (repurchases become recommendable)."""
+        users, n_items, train = loo_encoded.user_ids, loo_encoded.n_items, loo_encoded.train
+        everything = fitted.recommend(users, k=n_items, exclude_seen=False)
+        excluded = fitted.recommend(users, k=n_items, exclude_seen=True)
+        top = fitted.recommend(users, k=K, exclude_seen=False)
+        seen_in_top = 0
+        for u, row_all, row_excluded, row_top in zip(everything.users, everything.items, excluded.items, top.items):
+            seen = train.indices[train.indptr[u] : train.indptr[u + 1]]
+            listed = row_all[row_all >= 0]
+            assert listed[~np.isin(listed, seen)].tolist() == row_excluded[row_excluded >= 0].tolist(), users[u]
+            seen_in_top += int(np.isin(row_top, seen).sum())
+        assert seen_in_top > 0
+
     def test_deterministic_for_a_fixed_seed(
         self, fitted: Recommender, loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
     ) -> None:

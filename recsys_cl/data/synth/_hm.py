@@ -22,7 +22,7 @@ material and features (2% left empty, as the real file has missing ``detail_desc
 multiplier (lognormal, sigma 0.3; its tercile is the product's *price tier*) and a launch week:
 45% back catalogue (launched before the window), 1% after the window (never sold), the rest
 uniformly over the window's weeks, i.e. weekly launches up to the last week (cold items).
-Each product has 1 + Poisson(1.2) *articles* (colour variants, ``article_id = product_code * 1000 +
+Each product has 1 + Poisson(1.2) *articles* (``variants_per_product``; colour variants, ``article_id = product_code * 1000 +
 variant``), each with a colour (denim: blue/black) and a popularity ``lognormal(0, 1.2) x product
 lognormal(0, 0.6)`` (popularity skew).
 
@@ -42,13 +42,28 @@ an article within that (category, colour, tier) cell with probability proportion
 ``popularity x freshness`` (freshness ``0.1 + exp(-age_weeks / 8)``, zero before launch); an empty
 cell falls back to (category, colour), category, (index group, product type), product type,
 index group, then the whole catalogue (small catalogues leave many cells empty). 8% of rows re-buy
-the customer's last purchased article (repeat purchases) and 5% of non-first basket rows repeat the
+the customer's last purchased article (repeat purchases, ``repeat_share``) and 5% of non-first basket rows repeat the
 row before (several units of one article on one day: separate rows, as in the real file). Price =
 full SEK price (x 0.5-0.7 on sale for 25% of rows of articles older than 8 weeks) / 590, the real
 file's scaling. Rows are sorted by date, then customer id, like the real file.
 
 So a customer's purchases concentrate on a few product types, colours and a price tier; an item's
 attributes (and therefore its text and image) predict who buys it; new articles appear every week.
+
+Fashion-retail options (:class:`HMSynthConfig`; their defaults write exactly the files above, byte for byte)
+-----------------------------------------------------------------------------------------------------------
+``repeat_share`` (default 0.08): the probability that a row of a customer with purchases in earlier weeks
+re-buys their latest earlier article (the 8% above). ``variant_share`` (default 0): the probability that
+such a row (not a repeat) buys another colour variant of that article's product, uniformly among the
+variants launched by then (if there is none, the row is drawn as usual). ``variants_per_product``
+(default 2.2, the real 105,542 articles / 47,224 products): products have 1 + Poisson(mean - 1)
+articles. ``age_share`` (default 0): the probability that a row's category is drawn from the taste of
+the customer's *age group* (buckets ``AGE_TASTE_EDGES``: <25, 25-34, 35-44, 45-54, 55+, from the
+customer's age) instead of their own favourites: p(category | group) ~ category weight x
+exp(1.5 z[group, category]), z standard normal, drawn once per dataset. So age predicts purchases
+beyond the main index group, as popularity by age group does in the real data. Every draw these
+options add comes from a second generator (``default_rng([seed, 1])``), so the main stream, and with
+the defaults every file, is unchanged.
 Memory is bounded by one week of rows plus per-customer and per-article arrays; the CSV is written
 week by week with polars.
 """
@@ -93,9 +108,11 @@ _EXPLORE_TIER = 0.40
 _REPEAT = 0.08
 _SAME_DAY_DUP = 0.05
 _BASKET_EXTRA_MEAN = 1.2
-_VARIANTS_EXTRA_MEAN = 1.2
 _FRESH_WEEKS = 8.0
 _SALE_SHARE = 0.25
+#: age group edges of the age-dependent tastes (``age_share``): <25, 25-34, 35-44, 45-54, 55+
+AGE_TASTE_EDGES = (25, 35, 45, 55)
+_AGE_TASTE_SIGMA = 1.5
 
 #: relative number of articles per product type (shaped like the real top-10 counts).
 _TYPE_WEIGHT = {
@@ -117,6 +134,18 @@ class HMSynthConfig(pydantic.BaseModel):
     seed: int = 0
     images: bool = False
     leading_zeros: bool = True
+    repeat_share: float = pydantic.Field(
+        _REPEAT, ge=0, le=1, description="share of rows (of customers who bought before) re-buying their latest earlier article"
+    )
+    variant_share: float = pydantic.Field(
+        0.0, ge=0, le=1, description="share of rows (of customers who bought before) buying another colour of that article's product"
+    )
+    variants_per_product: float = pydantic.Field(
+        2.2, ge=1, le=50, description="mean articles (colour variants) per product: 1 + Poisson(mean - 1)"
+    )
+    age_share: float = pydantic.Field(
+        0.0, ge=0, le=1, description="share of rows whose category follows the customer's age group's taste"
+    )
 
     @property
     def n_transactions(self) -> int:
@@ -153,10 +182,12 @@ def _categories() -> dict[str, np.ndarray]:
 def _build_catalogue(rng: np.random.Generator, cfg: HMSynthConfig, cats: dict[str, np.ndarray]) -> dict[str, Any]:
     """Products and their colour variants (articles), sorted by article_id."""
     n_articles = cfg.articles
-    # Products: sizes 1 + Poisson(1.2), truncated so the article count is exact.
-    sizes = 1 + rng.poisson(_VARIANTS_EXTRA_MEAN, size=int(n_articles / 2.2) + 16)
+    # Products: sizes 1 + Poisson(mean - 1), truncated so the article count is exact. (The rounding keeps
+    # the default's Poisson mean exactly 1.2: 2.2 - 1.0 is 1.2000000000000002 in floating point.)
+    extra_mean = round(cfg.variants_per_product - 1.0, 12)
+    sizes = 1 + rng.poisson(extra_mean, size=int(n_articles / cfg.variants_per_product) + 16)
     while sizes.sum() < n_articles:
-        sizes = np.concatenate([sizes, 1 + rng.poisson(_VARIANTS_EXTRA_MEAN, size=len(sizes))])
+        sizes = np.concatenate([sizes, 1 + rng.poisson(extra_mean, size=len(sizes))])
     ends = np.cumsum(sizes)
     n_products = int(np.searchsorted(ends, n_articles) + 1)
     sizes = sizes[:n_products].copy()
@@ -228,7 +259,8 @@ def _build_catalogue(rng: np.random.Generator, cfg: HMSynthConfig, cats: dict[st
     popularity = rng.lognormal(0.0, 1.2, size=n_articles) * product_pop[product_of]
     has_image = rng.random(n_articles) < _IMAGE_SHARE
     return {
-        "n_products": n_products, "product_of": product_of, "code": codes, "article_id": article_id,
+        "n_products": n_products, "product_of": product_of, "product_start": starts, "product_size": sizes,
+        "code": codes, "article_id": article_id,
         "category": product_cat[product_of], "type": product_type[product_of], "appearance": product_app[product_of],
         "tier": tier[product_of], "price_sek": price_sek[product_of], "launch": launch[product_of],
         "colour": colour, "popularity": popularity, "has_image": has_image,
@@ -363,7 +395,7 @@ def _build_customers(rng: np.random.Generator, n: int, cats: dict[str, np.ndarra
     )
     return {
         "frame": frame, "fav_cat": fav_cat, "fav_cat_w": fav_cat_w, "fav_col": fav_col, "fav_col_w": fav_col_w,
-        "tier_pref": tier_pref, "online": online, "activity_cdf": np.cumsum(activity),
+        "tier_pref": tier_pref, "online": online, "activity_cdf": np.cumsum(activity), "age": age,
     }
 
 
@@ -453,7 +485,42 @@ def _season_matrix(week_start: np.ndarray, season: np.ndarray) -> np.ndarray:
     return out
 
 
-def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article):
+def _fashion_options(cfg: HMSynthConfig, cats: dict[str, np.ndarray], cust: dict[str, Any]) -> dict[str, Any]:
+    """What the fashion-retail options need each week: their own generator (so the main stream is the
+    same whatever they are) and, for ``age_share``, the age groups' tastes and each customer's group."""
+    extra = np.random.default_rng([cfg.seed, 1])
+    options: dict[str, Any] = {"cfg": cfg, "rng": extra}
+    if cfg.age_share > 0:
+        options["age_taste"] = age_tastes(extra, cats)
+        options["age_group"] = np.digitize(cust["age"], AGE_TASTE_EDGES)
+    return options
+
+
+def age_tastes(rng: np.random.Generator, cats: dict[str, np.ndarray]) -> np.ndarray:
+    """(age groups, categories) probabilities: category weight x exp(sigma z), z standard normal."""
+    z = rng.normal(size=(len(AGE_TASTE_EDGES) + 1, len(cats["weight"])))
+    weight = cats["weight"][None, :] * np.exp(_AGE_TASTE_SIGMA * z)
+    return weight / weight.sum(axis=1, keepdims=True)
+
+
+def _buy_variants(rng, article, c, last_article, eligible, arts, week, share) -> None:
+    """With probability ``share``, an ``eligible`` row buys another launched colour variant of its
+    customer's latest earlier article's product (uniformly), in place; rows without one are left as drawn."""
+    rows = np.flatnonzero(eligible & (rng.random(len(article)) < share))
+    if not len(rows):
+        return
+    last = last_article[c[rows]]
+    product = arts["product_of"][last]
+    start, size = arts["product_start"][product], arts["product_size"][product]
+    offset = np.arange(int(size.max()))[None, :]
+    candidate = np.minimum(start[:, None] + offset, len(arts["launch"]) - 1)  # past a product's end: masked below
+    valid = (offset < size[:, None]) & (candidate != last[:, None]) & (arts["launch"][candidate] <= week)
+    pick = np.where(valid, rng.random(candidate.shape), -1.0).argmax(axis=1)  # uniform among the valid ones
+    has = valid.any(axis=1)
+    article[rows[has]] = candidate[has, pick[has]]
+
+
+def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article, options):
     """Articles, prices and channels for ``n`` rows of week ``w``; ``cust`` gives each basket's customer."""
     # Baskets: 1 + Poisson rows each, truncated so the week has exactly n rows.
     sizes = 1 + rng.poisson(_BASKET_EXTRA_MEAN, size=int(n / (1 + _BASKET_EXTRA_MEAN) * 1.3) + 8)
@@ -478,6 +545,10 @@ def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article):
     explore = rng.random(n) < _EXPLORE_CATEGORY
     overall = cat.shares(cats["weight"] * season[w])
     row_cat[explore] = rng.choice(len(overall), size=int(explore.sum()), p=overall)
+    cfg, extra = options["cfg"], options["rng"]
+    if cfg.age_share > 0:
+        by_age = extra.random(n) < cfg.age_share
+        row_cat[by_age] = cat.choice_rows(extra, options["age_taste"][options["age_group"][c[by_age]]])
     row_col = cust["fav_col"][c][np.arange(n), cat.choice_rows(rng, cust["fav_col_w"][c])]
     explore = rng.random(n) < _EXPLORE_COLOUR
     colour_share = cat.shares([x.share for x in cat.COLOURS])
@@ -485,8 +556,11 @@ def _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article):
     row_tier = np.where(rng.random(n) < _EXPLORE_TIER, rng.integers(0, 3, size=n), cust["tier_pref"][c])
     article = sampler.sample(rng, w, sampler.row_keys(row_cat, row_col, row_tier))
 
-    repeat = (rng.random(n) < _REPEAT) & (last_article[c] >= 0)
+    bought_before = last_article[c] >= 0
+    repeat = (rng.random(n) < cfg.repeat_share) & bought_before
     article[repeat] = last_article[c[repeat]]
+    if cfg.variant_share > 0:
+        _buy_variants(extra, article, c, last_article, bought_before & ~repeat, arts, w, cfg.variant_share)
     age = w - arts["launch"][article]
     on_sale = (age > _FRESH_WEEKS) & (rng.random(n) < _SALE_SHARE)
     factor = np.where(on_sale, rng.choice([0.5, 0.6, 0.7], size=n), 1.0)
@@ -508,17 +582,24 @@ def generate_hm(
     seed: int = 0,
     images: bool = False,
     leading_zeros: bool = True,
+    repeat_share: float = _REPEAT,
+    variant_share: float = 0.0,
+    variants_per_product: float = 2.2,
+    age_share: float = 0.0,
     progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     """Write a synthetic H&M dataset to ``out_dir``; returns a summary (counts, date range, paths).
 
     ``transactions`` defaults to 20 per customer. ``leading_zeros`` writes article ids as the Kaggle
     files do (``0108775015``); False writes them as a type-inferring tool would re-save them (``108775015``).
+    ``repeat_share``, ``variant_share``, ``variants_per_product`` and ``age_share`` are the fashion-retail
+    options of the module docstring (their defaults reproduce the files written before they existed).
     ``progress(stage, done, total)`` is called per stage step ("articles", "customers", "transactions", "images").
     """
     cfg = _config_or_error(
         customers=customers, articles=articles, weeks=weeks, transactions=transactions, seed=seed,
-        images=images, leading_zeros=leading_zeros,
+        images=images, leading_zeros=leading_zeros, repeat_share=repeat_share, variant_share=variant_share,
+        variants_per_product=variants_per_product, age_share=age_share,
     )
     report = progress or (lambda stage, done, total: None)
     out = cat.output_dir(out_dir, "synthetic H&M data")
@@ -540,6 +621,7 @@ def generate_hm(
     volumes, week_start = _week_volumes(rng, cfg.weeks, cfg.n_transactions)
     season = _season_matrix(week_start, cats["season"])
     sampler = _CellSampler(arts, cats)
+    options = _fashion_options(cfg, cats, cust)
     customer_ids = cust["frame"]["customer_id"]
     ids = arts["article_id"]
     article_ids = pl.Series(np.char.zfill(ids.astype(str), 10)) if cfg.leading_zeros else pl.Series(ids)
@@ -552,7 +634,7 @@ def generate_hm(
         for w in range(cfg.weeks):
             n = int(volumes[w])
             if n:
-                c, day, channel, article, price = _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article)
+                c, day, channel, article, price = _week_rows(rng, n, w, cust, cats, arts, sampler, season, last_article, options)
                 order = np.argsort(day.astype(np.int64) * cfg.customers + c, kind="stable")
                 c, day, channel, article, price = c[order], day[order], channel[order], article[order], price[order]
                 # Each customer's latest purchase this week feeds next weeks' repeat purchases.
@@ -627,12 +709,16 @@ def _write_images(out: Path, arts: dict[str, Any], cats: dict[str, np.ndarray], 
     return written
 
 
-def hm_latent(*, customers: int, articles: int, weeks: int, transactions: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """The latent model behind ``generate_hm`` with the same arguments (tastes, catalogue), for tests and analysis."""
-    cfg = _config_or_error(customers=customers, articles=articles, weeks=weeks, transactions=transactions, seed=seed)
+def hm_latent(*, customers: int, articles: int, weeks: int, transactions: int | None = None, seed: int = 0,
+              **options: Any) -> dict[str, Any]:
+    """The latent model behind ``generate_hm`` with the same arguments (tastes, catalogue; with ``age_share``
+    > 0 also ``age_taste`` (groups x categories) and each customer's ``age_group``), for tests and analysis."""
+    cfg = _config_or_error(customers=customers, articles=articles, weeks=weeks, transactions=transactions, seed=seed, **options)
     rng = np.random.default_rng(cfg.seed)
     cats = _categories()
     arts = _build_catalogue(rng, cfg, cats)
     cust = _build_customers(rng, cfg.customers, cats)
-    return {"categories": cats, "articles": arts, "customers": cust}
+    extra = _fashion_options(cfg, cats, cust)
+    return {"categories": cats, "articles": arts, "customers": cust,
+            **{k: extra[k] for k in ("age_taste", "age_group") if k in extra}}
 
