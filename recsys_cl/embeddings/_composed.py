@@ -140,9 +140,9 @@ def _learn_composed(items: pl.DataFrame, image_root: str | Path, opts: EmbedOpti
     roles = attribute_roles(items.columns)
     if roles is None:
         raise InputError(f"{source}: composed retrieval needs the attribute columns of a known shape (styles or H&M)")
+    paths = image_paths(items, image_root, source)  # refuse an image_path outside image_root before any encoding
     text_vectors, text_stats = encode_item_texts(items, opts, source, tick)
-    image_vectors, mask, image_stats = encode_item_images(image_paths(items, image_root, source), opts, source,
-                                                          image_root, tick)  # fmt: skip
+    image_vectors, mask, image_stats = encode_item_images(paths, opts, source, image_root, tick)
     rng = np.random.default_rng(opts.train.seed)
     gallery = np.flatnonzero(mask)  # items with an image: the retrievable catalogue
     queries = composed_queries(items, roles, gallery, rng)

@@ -74,10 +74,11 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
     encoders: dict[str, dict] = {}
     text_vectors = image_vectors = paths = None
     image_mask = np.ones(len(items), dtype=bool)
+    if learner.reads_images:  # refuse an image_path outside image_root before any encoding
+        paths = image_paths(items, image_root, source)
     if learner.reads_text:
         text_vectors, encoders["text"] = encode_item_texts(items, opts, source, progress)
-    if learner.reads_images:
-        paths = image_paths(items, image_root, source)
+    if paths is not None:
         image_vectors, image_mask, encoders["image"] = encode_item_images(paths, opts, source, image_root, progress)
 
     # Items scored: image-only methods have vectors only where there is an image.

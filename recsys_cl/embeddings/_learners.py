@@ -239,8 +239,8 @@ class Copurchase(Learner):
     def fit(self, data: LearnerInputs) -> Learned:
         opts = self.options
         if data.evaluation.copurchase_train is None or data.evaluation.copurchase is None:
-            raise InputError(f"copurchase: the training interactions have no two items of {data.source} bought "
-                             f"within {opts.window_days} days by one user")  # fmt: skip
+            raise InputError(f"copurchase: found no two items of {data.source} bought by one user within "
+                             f"{opts.window_days} days in the training interactions; training needs such pairs")  # fmt: skip
         return _pair_learner(data, opts, data.evaluation.copurchase_train[0], data.evaluation.copurchase,
                              f"co-purchase within {opts.window_days} days")  # fmt: skip
 

@@ -89,7 +89,7 @@ class EpochLoss:
 
     epoch: int
     train_loss: float
-    valid_loss: float | None = None
+    valid_loss: float | None  # None: no validation rows held back
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +134,9 @@ class _Record:
     """The one writer and the one reader of a record dataclass."""
 
     def to_json(self) -> dict[str, Any]:
-        """The record as plain JSON values (None fields included, so every key is always there)."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The record as plain JSON values; optional fields that are None are left out (so raw methods
+        have no ``training``, as the quality JSON always had it), required ones are written as null."""
+        return _plain(self)
 
     def write(self, path: str | Path) -> Path:
         """Write the record to ``path`` atomically."""
@@ -164,6 +165,23 @@ class _Record:
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         return cls.from_json(data, str(path))  # type: ignore[attr-defined]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            optional = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+            if item is None and optional:
+                continue
+            out[field.name] = _plain(item)
+        return out
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 @lru_cache(maxsize=None)
