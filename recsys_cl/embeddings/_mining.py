@@ -228,8 +228,10 @@ def draw_excluding(
         b = int(rng.integers(n))
         if not banned(b):
             return b
-    allowed = np.setdiff1d(np.arange(n), banned_rows())
-    return int(rng.choice(allowed)) if len(allowed) else -1
+    allowed = np.ones(n, dtype=bool)
+    allowed[banned_rows()] = False
+    rows = np.flatnonzero(allowed)
+    return int(rng.choice(rows)) if len(rows) else -1
 
 
 def _partners(pairs: np.ndarray, a: int) -> np.ndarray:
