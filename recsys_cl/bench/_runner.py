@@ -153,6 +153,12 @@ def run_composed_retrieval(
                                                                   progress=progress, **spec.options))  # fmt: skip
 
 
+def _embedding_key(cell: Cell) -> tuple[str, str, str, str]:
+    """(dataset, protocol, embedding, "seed-S"): the embedding a cell uses is the one learned with its seed."""
+    assert cell.embedding is not None
+    return cell.dataset.name, cell.protocol, cell.embedding.name, f"seed-{cell.seed}"
+
+
 def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -> Path:
     """``path`` as it is when its ``.spec.json`` says it was made from ``wanted``; else ``make()`` it
     (which writes ``path`` atomically) and only then write the marker, so a crash in between re-runs it."""
@@ -259,7 +265,7 @@ def run_benchmark(
     cells = list(grid(config))
     for cell in cells:
         if cell.embedding is not None:
-            key = (cell.dataset.name, cell.protocol, cell.embedding.name, f"seed-{cell.seed}")
+            key = _embedding_key(cell)
             if key not in embedding_paths:
                 embedding_paths[key] = learn_embedding(
                     cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress,
@@ -274,7 +280,7 @@ def run_benchmark(
             on_cell(cell, i, len(cells), "cached")
 
     def job_args(cell: Cell) -> tuple[str, str | None]:
-        emb = embedding_paths.get((cell.dataset.name, cell.protocol, cell.embedding.name, f"seed-{cell.seed}")) if cell.embedding else None
+        emb = embedding_paths.get(_embedding_key(cell)) if cell.embedding else None
         return str(prepared[cell.dataset.name][0]), str(emb) if emb else None
 
     if executor == "local" and jobs == 1:

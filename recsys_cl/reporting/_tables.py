@@ -276,12 +276,14 @@ def embed_quality_table(quality: EmbeddingQuality) -> Table:
     if base.triplet_accuracy is not None:
         rows.append(("attribute triplet accuracy", base.triplet_accuracy_all, trained.triplet_accuracy_all))
     if base.copurchase_gap is not None:
-        rows.append(("co-purchase pos/neg gap", base.copurchase_gap.gap, trained.copurchase_gap.gap if trained.copurchase_gap else None))
+        learned_gap = trained.copurchase_gap.gap if trained.copurchase_gap is not None else None
+        rows.append(("co-purchase pos/neg gap", base.copurchase_gap.gap, learned_gap))
     k = max(quality.retrieval_ks, default=10)
     for task in RETRIEVAL_TASKS:
         for metric in (f"recall@{k}", f"ndcg@{k}"):
             if metric in base.retrieval(task) or metric in trained.retrieval(task):
-                rows.append((f"{task.replace('_to_', '→')} {metric}", base.retrieval(task).get(metric), trained.retrieval(task).get(metric)))
+                label = f"{task.replace('_to_', '→')} {metric}"
+                rows.append((label, base.retrieval(task).get(metric), trained.retrieval(task).get(metric)))
     if training is not None and training.heldout_after is not None:  # the learner's own held-out pairs, raw vs trained
         before = training.heldout_before.gap if training.heldout_before is not None else None
         rows.append(("training pairs: pos/neg cosine-distance gap", before, training.heldout_after.gap))
@@ -295,7 +297,8 @@ def embed_quality_table(quality: EmbeddingQuality) -> Table:
 def _composed_rows(result: ComposedResult, metrics: list[str], first_row: int, first_column: int,
                    lead: list[str]) -> tuple[list[list[str]], set[tuple[int, int]]]:  # fmt: skip
     """One row per method of COMPOSED_METHODS (``lead`` cells, then ``metrics``); the best per metric in bold."""
-    rows = [[*lead, method.replace("_", " "), *[_fmt(result.scores(method).get(m)) for m in metrics]] for method in COMPOSED_METHODS]
+    rows = [[*lead, method.replace("_", " "), *[_fmt(result.scores(method).get(m)) for m in metrics]]
+            for method in COMPOSED_METHODS]
     bold = set()
     for c, metric in enumerate(metrics, start=first_column):
         values = {r: result.scores(method).get(metric) for r, method in enumerate(COMPOSED_METHODS, start=first_row)}

@@ -103,12 +103,12 @@ def test_device_cpu_keeps_the_learner_off_a_gpu(monkeypatch):
 
 
 def test_triplet_and_copurchase_on_styles(styles_dir, tmp_path):
-    emb, quality = embed(styles_dir, "text-triplet", tmp_path / "tri.itememb", **FAST)
+    _, quality = embed(styles_dir, "text-triplet", tmp_path / "tri.itememb", **FAST)
     training = quality.training
     assert set(training.heldout_triplet_accuracy_after) >= {"easy", "semi", "hard", "all"}
     assert training.heldout_triplet_accuracy_after["all"] >= training.heldout_triplet_accuracy_before["all"]
     assert quality.base.item_to_item and "recall_subset@10" in quality.trained.item_to_item
-    emb, quality = embed(styles_dir, "copurchase", tmp_path / "co.itememb", **FAST)
+    _, quality = embed(styles_dir, "copurchase", tmp_path / "co.itememb", **FAST)
     assert quality.training.n_train > 0 and quality.collapse is not None
     assert quality.base.copurchase_gap is not None and quality.trained.copurchase_gap is not None
     # another protocol must have been prepared: a clear error naming it
