@@ -1,3 +1,3 @@
 """recsys-cl: contrastive item embeddings vs collaborative filtering, measured on one footing."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from recsys_cl.errors import InputError
 
@@ -244,60 +243,36 @@ def embed_command(
         help="also train the encoder's last N layers with the head (text: transformer layers; image: EfficientNet "
         "blocks + conv head); slow without a GPU",
     ),
-    option: list[str] = typer.Option([], "--option", "-o", help="any other EmbedOptions field as key=value (JSON values)"),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="any other option of the method as key=value (JSON values): the EmbedOptions "
+        "fields, and text-nce's neighbours, image-simclr's simclr_views and colour_jitter",
+    ),
 ) -> None:
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
+    from recsys_cl.reporting import embed_quality_table
 
-    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device, text_model=text_model,
-                                 finetune_layers=finetune_layers)
+    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers)
     with progress_bar(f"embed {method}") as progress:
-        emb, quality = embed(data, method, out_file, protocol=protocol, progress=progress, **overrides)
+        emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
+                             **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
-    out.print(_embed_quality_table(quality))
-    collapse = quality.get("collapse")
-    if collapse is not None:
-        out.print(f"collapse: {'YES, ' + collapse['kind'] if collapse['collapsed'] else 'no'}", markup=False)
+    _print_table(embed_quality_table(quality))
+    if quality.collapse is not None:
+        collapse = quality.collapse
+        out.print(f"collapse: {'YES, ' + str(collapse.kind) if collapse.collapsed else 'no'}", markup=False)
 
 
 def _embed_overrides(option: list[str], **typed: Any) -> dict[str, Any]:
-    """EmbedOptions overrides from ``-o key=value`` plus the typed options (None = not given)."""
+    """Learner option overrides from ``-o key=value`` plus the typed options (None = not given)."""
     overrides: dict[str, Any] = _key_values(option)
     train = dict(overrides.pop("train", {}) or {})
-    train_keys = ("epochs", "seed", "device", "finetune_layers")
+    train_keys = ("epochs", "finetune_layers")
     train.update({key: typed.pop(key) for key in train_keys if typed.get(key) is not None})
     if train:
         overrides["train"] = train
     overrides.update({key: value for key, value in typed.items() if value is not None})
     return overrides
-
-
-def _embed_quality_table(quality: dict[str, Any]) -> Table:
-    """Raw base vectors vs trained, for each quality measure the JSON holds ('–' where it has none:
-    raw-* methods are not trained; held-out pairs/triplets of the training are the learner's own)."""
-    base, trained, training = quality.get("base") or {}, quality.get("trained") or {}, quality.get("training") or {}
-    k = max(quality["options"]["retrieval_ks"])
-    rows: list[tuple[str, Any, Any]] = []
-    if "triplet_accuracy" in base:
-        rows.append(("attribute triplet accuracy", base["triplet_accuracy"].get("all"), trained.get("triplet_accuracy", {}).get("all")))
-    if "copurchase_gap" in base:
-        rows.append(("co-purchase pos/neg gap", base["copurchase_gap"]["gap"], trained.get("copurchase_gap", {}).get("gap")))
-    for task in ("item_to_item", "text_to_item", "image_to_item"):
-        for metric in (f"recall@{k}", f"ndcg@{k}"):
-            if metric in base.get(task, {}) or metric in trained.get(task, {}):
-                rows.append((f"{task.replace('_to_', '→')} {metric}", base.get(task, {}).get(metric), trained.get(task, {}).get(metric)))
-    if "heldout_after" in training:  # the learner's own held-out pairs, raw vs trained
-        rows.append(("training pairs: pos/neg cosine-distance gap", (training.get("heldout_before") or {}).get("gap"),
-                     training["heldout_after"]["gap"]))  # fmt: skip
-    if "heldout_triplet_accuracy_after" in training:
-        rows.append(("training triplets: accuracy", training["heldout_triplet_accuracy_before"].get("all"),
-                     training["heldout_triplet_accuracy_after"].get("all")))  # fmt: skip
-    table = Table(title=f"{quality['method']} on {quality['dataset']}: held-out quality")
-    for column in ("measure", "raw", "trained"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    for label, raw, learned in rows:
-        table.add_row(label, *["–" if v is None else f"{v:.4f}" for v in (raw, learned)])
-    return table
 
 
 @retrieve_app.command("composed")
@@ -312,25 +287,13 @@ def retrieve_composed_command(
     """Composed retrieval (paper 003): reference image + "in red instead of black" -> the changed item.
     Fused learner vs text-only and image-only baselines, Recall@K / nDCG@K on held-out references."""
     from recsys_cl.embeddings import composed_retrieval
+    from recsys_cl.reporting import composed_result_table
 
-    overrides = _embed_overrides(option, epochs=epochs, seed=seed, device=device)
+    overrides = _embed_overrides(option, epochs=epochs)
     with progress_bar("composed retrieval") as progress:
-        result = composed_retrieval(data, out_file, progress=progress, **overrides)
+        result = composed_retrieval(data, out_file, seed=seed, device=device, progress=progress, **overrides)
     out.print(f"wrote {out_file}")
-    out.print(_composed_table(result))
-
-
-def _composed_table(result: dict[str, Any]) -> Table:
-    from recsys_cl.embeddings._composed import COMPOSED_METHODS
-
-    ks = result["options"]["retrieval_ks"]
-    table = Table(title=f"composed retrieval on {result['dataset']}: {result['n_heldout_queries']:,} held-out queries, "
-                        f"{result['n_gallery']:,} items in the gallery")  # fmt: skip
-    for column in ("method", *[f"{m}@{k}" for m in ("recall", "ndcg") for k in ks]):
-        table.add_column(column, justify="left" if column == "method" else "right")
-    for method in COMPOSED_METHODS:
-        table.add_row(method.replace("_", " "), *[f"{result[method].get(f'{m}@{k}', float('nan')):.4f}" for m in ("recall", "ndcg") for k in ks])
-    return table
+    _print_table(composed_result_table(result))
 
 
 # ---------------------------------------------------------------------------------------------- bench
@@ -372,12 +335,13 @@ def bench_command(
         statuses: dict[int, str] = {}
         run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
                             on_cell=on_cell, progress=on_stage, jobs=jobs)  # fmt: skip
-    from recsys_cl.reporting import load_results, run_summary_table
+    from recsys_cl.embeddings import ComposedResult
+    from recsys_cl.reporting import composed_result_table, load_results, run_summary_table
 
     if run.cells:
         _print_table(run_summary_table(load_results(target), config.significance.metric))
     for path in run.composed_retrieval.values():  # retrieval-only datasets: no cells, this is their result
-        out.print(_composed_table(json.loads(Path(path).read_text())))
+        _print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
 
 

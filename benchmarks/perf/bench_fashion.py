@@ -51,13 +51,13 @@ def dataset(scale: float, seed: int) -> Path:
 
 
 def child_prepare(raw: str, out_root: str, scale: float, seed: int) -> dict:
-    from recsys_cl.data._hm import HMOptions, prepare_hm
+    from recsys_cl.data import HMOptions, prepare
     from recsys_cl.data.synth import generate_hm
 
     start = time.perf_counter()
     if not (Path(raw) / "transactions_train.csv").is_file():
         generate_hm(raw, seed=seed, **sizes(scale), **SYNTH_OPTIONS)
-    prepare_hm(raw, out_root, HMOptions(name="hm", protocols=["temporal"]))
+    prepare("hm", out_root, raw=raw, options=HMOptions(name="hm", protocols=["temporal"]))
     return {"seconds": time.perf_counter() - start, "peak_mb": rss_mb()}
 
 

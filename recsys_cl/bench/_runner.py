@@ -7,7 +7,7 @@ Results directory layout::
     OUT/cells/<key>.json         one finished cell (written last, atomically: its presence means done)
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
     OUT/data/                    prepared datasets (raw synthetic files, atomic files)
-    OUT/embeddings/<ds>/<protocol>/<name>.itememb (+ .quality.json)
+    OUT/embeddings/<ds>/<protocol>/seed-<s>/<name>.itememb (+ .quality.json): learned with the cells' seed s
     OUT/embeddings/<ds>/retrieval/composed.json   composed retrieval of a retrieval-only dataset, when asked
 
 A crash (kill -9 included) loses at most the cell in progress: cells are done only once their
@@ -77,10 +77,11 @@ def prepare_dataset(
             done = json.loads(marker.read_text())
         except json.JSONDecodeError:  # a marker cut short by a crash: prepare again
             done = {}
-        if done.get("fingerprint") == fingerprint and (out_dir / f"{spec.name}.meta.json").is_file():
+        same = done.get("fingerprint") == fingerprint and done.get("code_version") == __version__
+        if same and (out_dir / f"{spec.name}.meta.json").is_file():
             return out_dir, fingerprint
     prepare(spec.source, data_root / "atomic", raw=raw, options=options, progress=progress)
-    write_json(marker, {"source": spec.source, "fingerprint": fingerprint})
+    write_json(marker, {"source": spec.source, "fingerprint": fingerprint, "code_version": __version__})
     return out_dir, fingerprint
 
 
@@ -94,31 +95,44 @@ def _raw_folder(spec: DatasetSpec, raw_override: str | None, need: str) -> Path 
 
 
 def learn_embedding(
-    spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: StageProgress | None = None
+    spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: StageProgress | None = None,
+    *, seed: int = 0, device: str = "auto", data_fingerprint: str | None = None,
 ) -> Path:
-    """Run (or reuse) an embedding learner for one dataset and protocol.
+    """Run (or reuse) an embedding learner for one dataset, protocol and seed, on ``device``.
 
     Per protocol because learners that read interactions (co-purchase) must see only that
     protocol's training part: under cold-item, held-out items' purchases are not theirs to use.
+    Per seed because the cell's seed drives every random step, the learner's included: the spread
+    over seeds then holds embedding-training variance too. Reused only while the data it was learned
+    from (``data_fingerprint``) and the code are the same.
     """
     from recsys_cl.embeddings import embed
 
-    path = out_root / atomic_dir.name / protocol / f"{spec.name}.itememb"
-    wanted = {"spec": spec.model_dump(), "code_version": __version__}
-    # retrieval-only datasets have no split ("retrieval" only names their folder) and no <ds>.train.inter
+    path = out_root / atomic_dir.name / protocol / f"seed-{seed}" / f"{spec.name}.itememb"
+    wanted = {"spec": spec.model_dump(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    # retrieval-only datasets have no split ("retrieval" only names their folder)
     split = "loo" if protocol == RETRIEVAL else protocol
-    return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, progress=progress, **spec.options))
+    return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, seed=seed,
+                                                     device=device, progress=progress, **spec.options))  # fmt: skip
 
 
 def run_composed_retrieval(
-    spec: ComposedRetrievalSpec, atomic_dir: Path, data_fingerprint: str, out_root: Path, progress: StageProgress | None = None
+    spec: ComposedRetrievalSpec, atomic_dir: Path, data_fingerprint: str, out_root: Path, progress: StageProgress | None = None,
+    *, seed: int = 0, device: str = "auto",
 ) -> Path:
-    """Run (or reuse) composed retrieval on a retrieval-only dataset; returns its result JSON."""
+    """Run (or reuse) composed retrieval on a retrieval-only dataset with ``seed``, on ``device``; returns its result JSON."""
     from recsys_cl.embeddings import composed_retrieval
 
     path = out_root / atomic_dir.name / RETRIEVAL / "composed.json"
-    wanted = {"options": spec.options, "data_fingerprint": data_fingerprint, "code_version": __version__}
-    return _reuse_or_run(path, wanted, lambda: composed_retrieval(atomic_dir, path, progress=progress, **spec.options))
+    wanted = {"options": spec.options, "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    return _reuse_or_run(path, wanted, lambda: composed_retrieval(atomic_dir, path, seed=seed, device=device,
+                                                                  progress=progress, **spec.options))  # fmt: skip
+
+
+def _embedding_key(cell: Cell) -> tuple[str, str, str, str]:
+    """(dataset, protocol, embedding, "seed-S"): the embedding a cell uses is the one learned with its seed."""
+    assert cell.embedding is not None
+    return cell.dataset.name, cell.protocol, cell.embedding.name, f"seed-{cell.seed}"
 
 
 def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -> Path:
@@ -220,25 +234,30 @@ def run_benchmark(
     prepared: dict[str, tuple[Path, str]] = {}
     for spec in config.datasets:
         prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
-    embedding_paths: dict[tuple[str, str, str], Path] = {}
+    # embeddings keyed (dataset, protocol, name, "seed-S"): a cell uses the one learned with its own seed
+    embedding_paths: dict[tuple[str, str, str, str], Path] = {}
     composed_paths: dict[str, Path] = {}
     for spec in config.datasets:
         if spec.retrieval_only:  # no users: the embeddings and their retrieval metrics are the result
-            for emb in config.embeddings:
-                embedding_paths[(spec.name, RETRIEVAL, emb.name)] = learn_embedding(
-                    emb, prepared[spec.name][0], RETRIEVAL, out_dir / "embeddings", progress
-                )
+            for seed in config.seeds:
+                for emb in config.embeddings:
+                    embedding_paths[(spec.name, RETRIEVAL, emb.name, f"seed-{seed}")] = learn_embedding(
+                        emb, prepared[spec.name][0], RETRIEVAL, out_dir / "embeddings", progress, seed=seed, device=config.device,
+                        data_fingerprint=prepared[spec.name][1],
+                    )
             if config.composed_retrieval.enabled:
                 composed_paths[spec.name] = run_composed_retrieval(
-                    config.composed_retrieval, *prepared[spec.name], out_dir / "embeddings", progress
+                    config.composed_retrieval, *prepared[spec.name], out_dir / "embeddings", progress,
+                    seed=next(iter(config.seeds), 0), device=config.device,
                 )
     cells = list(grid(config))
     for cell in cells:
         if cell.embedding is not None:
-            key = (cell.dataset.name, cell.protocol, cell.embedding.name)
+            key = _embedding_key(cell)
             if key not in embedding_paths:
                 embedding_paths[key] = learn_embedding(
-                    cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress
+                    cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress,
+                    seed=cell.seed, device=config.device, data_fingerprint=prepared[cell.dataset.name][1],
                 )
 
     config_json = config.model_dump_json(by_alias=True)  # protocol_options keep their YAML names (cold-item)
@@ -249,7 +268,7 @@ def run_benchmark(
             on_cell(cell, i, len(cells), "cached")
 
     def job_args(cell: Cell) -> tuple[str, str | None]:
-        emb = embedding_paths.get((cell.dataset.name, cell.protocol, cell.embedding.name)) if cell.embedding else None
+        emb = embedding_paths.get(_embedding_key(cell)) if cell.embedding else None
         return str(prepared[cell.dataset.name][0]), str(emb) if emb else None
 
     if executor == "local" and jobs == 1:

@@ -182,16 +182,16 @@ def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str,
     """A hash of everything a prepared dataset is made from: the source, its options, the contents of its
     input files (cached by size, mtime and inode, so an unchanged 3.5 GB file is not read again) and a
     listing (name, size, mtime) of its image folder. Computed before any work, so a changed input
-    re-prepares exactly the datasets that depend on it. Synthetic sources are decided by their options."""
+    re-prepares exactly the datasets that depend on it. Synthetic sources are decided by their options.
+    The code version is not part of it: it names the data, which a new release does not change."""
     import hashlib
     import json
 
-    from recsys_cl import __version__
     from recsys_cl.data._csv import fingerprint
 
     src = get_source(source)
     opts = source_options(source, options)
-    parts: dict[str, Any] = {"source": source, "options": opts.model_dump(mode="json"), "code_version": __version__}
+    parts: dict[str, Any] = {"source": source, "options": opts.model_dump(mode="json")}
     raw_path = Path(raw) if raw is not None else None
     if src.raw != "generated":
         files = src.inputs(raw_path, opts)

@@ -1,11 +1,13 @@
 """Contrastive item embeddings: encoders, pair mining, losses, training, quality.
 
-``embed(data_dir, method, out, **options)`` is the entry point (``recsys-cl embed``); the pieces
-below are public for notebooks and for other learners.
+``learn(method, items, interactions)`` works in memory (a notebook's entry); ``embed(data_dir, method,
+out)`` runs it on a prepared dataset folder and writes the files (``recsys-cl embed``). Learners are
+made by name from ``LEARNERS`` (``create``), each with its typed options; quality comes back as an
+:class:`EmbeddingQuality` record (``EmbeddingQuality.read`` reads a written one).
 """
 
-from recsys_cl.embeddings._composed import composed_retrieval
-from recsys_cl.embeddings._embed import METHODS, EmbedOptions, embed
+from recsys_cl.embeddings._composed import composed_retrieval, learn_composed
+from recsys_cl.embeddings._embed import embed, learn
 from recsys_cl.embeddings._encoders import (
     ImageEncoder,
     encode_image_files,
@@ -13,6 +15,7 @@ from recsys_cl.embeddings._encoders import (
     load_sentence_transformer,
 )
 from recsys_cl.embeddings._io import ItemEmbeddings, read_itememb, write_itememb
+from recsys_cl.embeddings._learners import LEARNERS, METHODS, Learned, Learner, LearnerInputs, create, register
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import (
     ATTRIBUTE_TABLE,
@@ -21,35 +24,66 @@ from recsys_cl.embeddings._mining import (
     copurchase_pairs,
     neighbour_pairs,
 )
+from recsys_cl.embeddings._options import EmbedOptions, SimCLROptions, TextNCEOptions
 from recsys_cl.embeddings._quality import (
     detect_collapse,
     distance_gap,
     retrieval_metrics,
     triplet_accuracy,
 )
+from recsys_cl.embeddings._records import (
+    COMPOSED_METHODS,
+    Collapse,
+    ComposedResult,
+    DistanceGap,
+    EmbeddingQuality,
+    EpochLoss,
+    HeldoutSets,
+    SpaceQuality,
+    TrainingSummary,
+)
 from recsys_cl.embeddings._train import ProjectionHead, TrainConfig
 
 __all__ = [
     "ATTRIBUTE_TABLE",
-    "METHODS",
+    "COMPOSED_METHODS",
+    "Collapse",
+    "ComposedResult",
+    "DistanceGap",
     "EmbedOptions",
+    "EmbeddingQuality",
+    "EpochLoss",
+    "HeldoutSets",
     "ImageEncoder",
     "ItemEmbeddings",
+    "LEARNERS",
+    "Learned",
+    "Learner",
+    "LearnerInputs",
+    "METHODS",
     "ProjectionHead",
+    "SimCLROptions",
+    "SpaceQuality",
+    "TextNCEOptions",
     "TrainConfig",
+    "TrainingSummary",
     "Triplets",
     "attribute_triplets",
     "composed_retrieval",
     "copurchase_pairs",
+    "create",
     "detect_collapse",
     "distance_gap",
     "embed",
     "encode_image_files",
     "encode_texts",
+    "learn",
+    "learn_composed",
     "load_sentence_transformer",
     "neighbour_pairs",
     "nt_xent",
     "read_itememb",
+    "register",
     "retrieval_metrics",
     "symmetric_info_nce",
     "triplet_accuracy",

@@ -9,7 +9,7 @@ text-only (the modification text against item texts) and image-only (the referen
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -19,17 +19,14 @@ import polars as pl
 import torch
 from torch import nn
 
-from recsys_cl.data._atomic import read_atomic, write_json
+from recsys_cl.data._dataset import load_dataset
 from recsys_cl.embeddings import _encoders as enc
-from recsys_cl.embeddings._embed import (
-    EmbedOptions,
-    _image_vectors,
-    _options,
-    _text_vectors,
-)
+from recsys_cl.embeddings._catalogue import encode_item_images, encode_item_texts, image_paths
 from recsys_cl.embeddings._losses import symmetric_info_nce
 from recsys_cl.embeddings._mining import _codes, attribute_roles, split_rows
+from recsys_cl.embeddings._options import EmbedOptions, options_for
 from recsys_cl.embeddings._quality import retrieval_metrics
+from recsys_cl.embeddings._records import COMPOSED_METHODS, ComposedResult
 from recsys_cl.embeddings._train import (
     ProjectionHead,
     cpu_threads,
@@ -39,10 +36,10 @@ from recsys_cl.embeddings._train import (
     to_device,
 )
 from recsys_cl.errors import InputError
-from recsys_cl.progress import StageProgress
+from recsys_cl.progress import StageProgress, no_stage_progress
 
-#: result keys, one Recall@K / nDCG@K dict each: the two baselines, then the learner
-COMPOSED_METHODS = ("text_only", "image_only", "fused_learner")
+__all__ = ["COMPOSED_METHODS", "ComposedResult", "composed_options", "composed_queries", "composed_retrieval", "learn_composed"]
+
 TEMPLATES = (
     "in {new} instead of {old}",
     "unlike this {old} {type}, I want a {new} one",
@@ -80,9 +77,11 @@ class FusionQuery(nn.Module):
         return self.net(torch.cat([image, text], dim=1))
 
 
-def composed_options(options: EmbedOptions | None, overrides: dict[str, Any]) -> EmbedOptions:
-    """The options with ``overrides`` applied; InputError when composed retrieval cannot use them."""
-    opts = _options(options, overrides)
+def composed_options(options: EmbedOptions | None, overrides: dict[str, Any], *, seed: int | None = None,
+                     device: str | None = None) -> EmbedOptions:
+    """The options with ``overrides`` applied (``seed`` / ``device`` as in ``learn``); InputError when
+    composed retrieval cannot use them."""
+    opts = options_for(EmbedOptions, options, overrides, "composed retrieval option", seed=seed, device=device)
     if opts.text_model.lower() == "tfidf":  # fitted per call: modification texts and item texts get different spaces
         raise InputError("composed retrieval needs a sentence-transformers text model, not tfidf")
     if opts.train.finetune_layers:
@@ -90,38 +89,66 @@ def composed_options(options: EmbedOptions | None, overrides: dict[str, Any]) ->
     return opts
 
 
+def learn_composed(
+    items: pl.DataFrame,
+    image_root: str | Path,
+    *,
+    options: EmbedOptions | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    source: str = "items",
+    progress: StageProgress | None = None,
+    **overrides: Any,
+) -> ComposedResult:
+    """Recall@K / nDCG@K of composed queries on held-out references of ``items`` (the ``.item`` layout
+    with attribute columns; ``image_path`` relative to ``image_root``): fused learner vs text-only and
+    image-only baselines. In memory; ``seed`` / ``device`` / ``source`` as in ``learn``."""
+    started = time.perf_counter()
+    opts = composed_options(options, overrides, seed=seed, device=device)
+    with cpu_threads(opts.train):  # as in learn(): encoders and training at train.cpu_threads
+        return _learn_composed(items, image_root, opts, source, progress or no_stage_progress, started)
+
+
 def composed_retrieval(
     data_dir: str | Path,
     out: str | Path | None = None,
     *,
     options: EmbedOptions | None = None,
+    seed: int | None = None,
+    device: str | None = None,
     progress: StageProgress | None = None,
     **overrides: Any,
-) -> dict:
-    """Recall@K / nDCG@K of composed queries on held-out references: fused learner vs text-only and
-    image-only baselines. Writes the result to ``out`` (JSON) when given; returns it."""
+) -> ComposedResult:
+    """``learn_composed`` on a prepared dataset folder (images from its raw folder); writes the result
+    to ``out`` (JSON, ``ComposedResult.write``) when given; returns it."""
     started = time.perf_counter()
-    opts = composed_options(options, overrides)
-    with cpu_threads(opts.train):  # as in embed(): encoders and training at train.cpu_threads
-        return _composed_retrieval(Path(data_dir), out, opts, progress, started)
+    composed_options(options, overrides, seed=seed, device=device)  # bad options fail before any reading
+    dataset = load_dataset(data_dir)
+    item_file = dataset.directory / f"{dataset.name}.item"
+    if dataset.items is None:
+        raise InputError(f"{item_file}: file not found (composed retrieval needs the item table)")
+    result = learn_composed(dataset.items, dataset.raw_dir or dataset.directory, options=options, seed=seed,
+                            device=device, source=str(item_file), progress=progress, **overrides)  # fmt: skip
+    result = dataclasses.replace(result, dataset=dataset.name, seconds=time.perf_counter() - started)
+    if out is not None:
+        result.write(out)
+    return result
 
 
-def _composed_retrieval(data_dir: Path, out, opts: EmbedOptions, progress, started: float) -> dict:
-    tick = progress or (lambda *_: None)
-    name = data_dir.name
-    items = read_atomic(data_dir / f"{name}.item")
+def _learn_composed(items: pl.DataFrame, image_root: str | Path, opts: EmbedOptions, source: str,
+                    tick: StageProgress, started: float) -> ComposedResult:  # fmt: skip
     roles = attribute_roles(items.columns)
     if roles is None:
-        raise InputError(f"{data_dir / f'{name}.item'}: composed retrieval needs the attribute columns of a "
-                         "known shape (styles or H&M)")
-    text_vectors, text_stats = _text_vectors(items, data_dir, name, opts, tick)
-    image_vectors, mask, image_stats = _image_vectors(items, data_dir, name, opts, tick)
+        raise InputError(f"{source}: composed retrieval needs the attribute columns of a known shape (styles or H&M)")
+    paths = image_paths(items, image_root, source)  # refuse an image_path outside image_root before any encoding
+    text_vectors, text_stats = encode_item_texts(items, opts, source, tick)
+    image_vectors, mask, image_stats = encode_item_images(paths, opts, source, image_root, tick)
     rng = np.random.default_rng(opts.train.seed)
     gallery = np.flatnonzero(mask)  # items with an image: the retrievable catalogue
     queries = composed_queries(items, roles, gallery, rng)
     if len(queries["reference"]) < 4:
-        raise InputError(f"{data_dir / f'{name}.item'}: too few items with an image and a same-type other-colour "
-                         "sibling to build composed queries")
+        raise InputError(f"{source}: {len(queries['reference'])} composed queries (items with an image and a same-type "
+                         "other-colour sibling with an image); need at least 4")  # fmt: skip
     # hold out by reference item, so held-out references were never seen in training
     ref_codes = _codes(queries["reference"].astype(str))
     train_refs, held_refs = split_rows(int(ref_codes.max()) + 1, opts.heldout_share, rng)
@@ -139,12 +166,8 @@ def _composed_retrieval(data_dir: Path, out, opts: EmbedOptions, progress, start
                                  query_rows=position[refs[rows]], ks=opts.retrieval_ks)
 
     held_rows = np.flatnonzero(held)
-    result: dict[str, Any] = {
-        "dataset": name, "n_gallery": len(gallery), "n_queries": len(refs), "n_heldout_queries": len(held_rows),
-        "templates": list(TEMPLATES), "encoders": {"text": text_stats, "image": image_stats},
-        "text_only": score(mod_vectors, text_vectors[gallery], held_rows),
-        "image_only": score(image_vectors[refs], image_vectors[gallery], held_rows),
-    }
+    text_only = score(mod_vectors, text_vectors[gallery], held_rows)
+    image_only = score(image_vectors[refs], image_vectors[gallery], held_rows)
     # learner: fused query vs an item head over the target's image vector
     cfg = opts.train
     xi, xt = to_device(image_vectors, cfg), to_device(mod_vectors, cfg)
@@ -160,14 +183,14 @@ def _composed_retrieval(data_dir: Path, out, opts: EmbedOptions, progress, start
     targets = np.array([int(rng.choice(by_key[k])) for k in queries["key"]], dtype=np.int64)
     examples = np.stack([np.flatnonzero(~held), targets[~held]], axis=1)
     history = fit(modules, examples, lambda r: symmetric_info_nce(
-        fusion(xi[refs[r[:, 0]]], xt[r[:, 0]]), item_head(xi[r[:, 1]]), cfg.temperature), cfg, tick)
+        fusion(xi[refs[r[:, 0]]], xt[r[:, 0]]), item_head(xi[r[:, 1]]), cfg.temperature), cfg, tick,
+        what="composed queries of training references")  # fmt: skip
     with torch.no_grad():
         modules.eval()
         fused = torch.nn.functional.normalize(fusion(xi[refs], xt), dim=1).cpu().numpy()
-    result["fused_learner"] = score(fused, project(item_head, image_vectors[gallery]), held_rows)
-    result["history"] = history
-    result["options"] = json.loads(opts.model_dump_json())
-    result["seconds"] = time.perf_counter() - started
-    if out is not None:
-        write_json(out, result)
-    return result
+    return ComposedResult(
+        n_gallery=len(gallery), n_queries=len(refs), n_heldout_queries=len(held_rows), templates=list(TEMPLATES),
+        encoders={"text": text_stats, "image": image_stats}, text_only=text_only, image_only=image_only,
+        fused_learner=score(fused, project(item_head, image_vectors[gallery]), held_rows), history=history,
+        options=opts.model_dump(mode="json"), seconds=time.perf_counter() - started,
+    )  # fmt: skip

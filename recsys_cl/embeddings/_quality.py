@@ -4,11 +4,12 @@ paper 003's Recall_subset@K within the query's own category)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from recsys_cl.embeddings._mining import LEVELS, Triplets, _normalise
+from recsys_cl.embeddings._records import Collapse, DistanceGap
 
 
 def cosine_distances(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -17,22 +18,22 @@ def cosine_distances(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return 1.0 - np.einsum("ij,ij->i", unit[pairs[:, 0]], unit[pairs[:, 1]])
 
 
-def distance_gap(vectors: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> dict[str, float]:
+def distance_gap(vectors: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> DistanceGap:
     """Mean cosine distance of positive and of negative pairs, and the gap (negative - positive)."""
     pos = float(cosine_distances(vectors, positive).mean()) if len(positive) else float("nan")
     neg = float(cosine_distances(vectors, negative).mean()) if len(negative) else float("nan")
-    return {"positive": pos, "negative": neg, "gap": neg - pos, "n_positive": len(positive), "n_negative": len(negative)}
+    return DistanceGap(pos, neg, neg - pos, len(positive), len(negative))
 
 
-def detect_collapse(after: Mapping[str, float], before: Mapping[str, float] | None = None, *,
-                    min_gap: float = 0.02, near: float = 0.1) -> dict:
+def detect_collapse(after: DistanceGap, before: DistanceGap | None = None, *,
+                    min_gap: float = 0.02, near: float = 0.1) -> Collapse:
     """Flag a collapsed embedding from held-out pair distances.
 
     Paper 001's co-purchase learner collapsed with positive and negative distances both drifting
     to 1 (everything orthogonal); the other failure is everything mapped to one point (both -> 0).
     Either way the gap is below ``min_gap``. ``gap_shrunk`` separately says training lost separation.
     """
-    pos, neg, gap = after["positive"], after["negative"], after["gap"]
+    pos, neg, gap = after.positive, after.negative, after.gap
     kind = None
     if gap < min_gap and abs(pos - 1) < near and abs(neg - 1) < near:
         kind = "orthogonal (positive and negative distances both near 1)"
@@ -40,11 +41,9 @@ def detect_collapse(after: Mapping[str, float], before: Mapping[str, float] | No
         kind = "point (positive and negative distances both near 0)"
     elif gap < min_gap:
         kind = "no separation (gap below threshold)"
-    report = {"collapsed": kind is not None, "kind": kind, "min_gap": min_gap}
-    if before is not None:
-        report["gap_before"], report["gap_after"] = before["gap"], gap
-        report["gap_shrunk"] = bool(gap < before["gap"])
-    return report
+    if before is None:
+        return Collapse(kind is not None, kind, min_gap)
+    return Collapse(kind is not None, kind, min_gap, gap_before=before.gap, gap_after=gap, gap_shrunk=bool(gap < before.gap))
 
 
 def triplet_accuracy(vectors: np.ndarray, triplets: Triplets) -> dict[str, float | int]:

@@ -16,6 +16,8 @@ from torch import nn
 
 from recsys_cl.device import resolve_device
 from recsys_cl.embeddings._mining import split_rows
+from recsys_cl.embeddings._records import EpochLoss
+from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
 
@@ -92,21 +94,24 @@ def fit(
     config: TrainConfig,
     progress: StageProgress | None = None,
     param_groups: Iterable[dict] | None = None,
-) -> list[dict]:
+    what: str = "training examples",
+) -> list[EpochLoss]:
     """Train ``modules`` on rows of ``examples`` (m, r) with ``batch_loss(rows) -> scalar``.
 
     A seeded ``valid_share`` of the rows is held back to log a validation loss per epoch.
     ``param_groups`` (Adam's; default: every parameter of ``modules`` that requires grad, at
-    ``learning_rate``) lets parts train at their own rate.
-    Returns the per-epoch history ``[{"epoch", "train_loss", "valid_loss"}]``.
+    ``learning_rate``) lets parts train at their own rate. Fewer than two examples (one batch) is an
+    InputError naming ``what`` they are. Returns the per-epoch losses.
     """
+    if len(examples) < 2:
+        raise InputError(f"{what}: found {len(examples)}, training needs at least 2 (one batch)")
     with cpu_threads(config), torch.random.fork_rng(devices=[]):
         # dropout draws from torch's global RNG: seed it inside a fork so callers' state is untouched
         torch.manual_seed(config.seed)
         return _fit(modules, examples, batch_loss, config, progress, param_groups)
 
 
-def _fit(modules, examples, batch_loss, config, progress, param_groups) -> list[dict]:
+def _fit(modules, examples, batch_loss, config, progress, param_groups) -> list[EpochLoss]:
     rng = np.random.default_rng(config.seed)
     train_rows, valid_rows = split_rows(len(examples), config.valid_share, rng)
     if len(valid_rows) < 2:  # too few to form a batch: keep them for training
@@ -132,7 +137,7 @@ def _fit(modules, examples, batch_loss, config, progress, param_groups) -> list[
             optimiser.step()
             total, count = total + loss.item() * len(chunk), count + len(chunk)
         schedule.step()
-        record = {"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": None}
+        valid_loss = None
         if len(valid_rows):
             modules.eval()
             v_total, v_count = 0.0, 0
@@ -140,8 +145,8 @@ def _fit(modules, examples, batch_loss, config, progress, param_groups) -> list[
                 for chunk in batches(valid_rows):
                     v_total += float(batch_loss(examples[chunk])) * len(chunk)
                     v_count += len(chunk)
-            record["valid_loss"] = v_total / max(v_count, 1)
-        history.append(record)
+            valid_loss = v_total / max(v_count, 1)
+        history.append(EpochLoss(epoch, total / max(count, 1), valid_loss))
         if progress:
             progress("train", epoch, config.epochs)
     modules.eval()

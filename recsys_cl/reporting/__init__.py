@@ -6,7 +6,7 @@ from recsys_cl.reporting._regression import compare_to_baseline_file, save_basel
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
 from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table
-from recsys_cl.reporting._tables import Table
+from recsys_cl.reporting._tables import Table, composed_result_table, embed_quality_table
 
 __all__ = [
     "CellRecord",
@@ -14,6 +14,8 @@ __all__ = [
     "RunRecord",
     "Table",
     "compare_to_baseline_file",
+    "composed_result_table",
+    "embed_quality_table",
     "evaluation_table",
     "load_results",
     "read_cell",

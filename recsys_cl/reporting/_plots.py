@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from recsys_cl.embeddings._io import principal_components  # noqa: E402
+from recsys_cl.embeddings._records import EmbeddingQuality  # noqa: E402
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants  # noqa: E402
 
 
@@ -107,18 +108,18 @@ def fit_time_vs_quality(results: Results, dataset: str, protocol: str, out: Path
     return _save(fig, out / _slug("time", dataset, protocol))
 
 
-def training_curves(quality: dict[str, Any], key: str, out: Path) -> Path | None:
-    history = (quality.get("training") or {}).get("history")
+def training_curves(quality: EmbeddingQuality, key: str, out: Path) -> Path | None:
+    history = quality.training.history if quality.training is not None else []
     if not history:
         return None
-    epochs = [h["epoch"] for h in history]
+    epochs = [h.epoch for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.plot(epochs, [h.get("train_loss") for h in history], label="train loss")
-    if any(h.get("valid_loss") is not None for h in history):
-        ax.plot(epochs, [h.get("valid_loss") for h in history], label="validation loss")
+    ax.plot(epochs, [h.train_loss for h in history], label="train loss")
+    if any(h.valid_loss is not None for h in history):
+        ax.plot(epochs, [h.valid_loss for h in history], label="validation loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_title(f"{key}: {quality.get('method')} training")
+    ax.set_title(f"{key}: {quality.method} training")
     ax.legend()
     return _save(fig, out / _slug("loss", key))
 

@@ -7,13 +7,13 @@ Only the cells ``run.json`` lists are read: a folder reused across configs keeps
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from recsys_cl.embeddings._records import ComposedResult, EmbeddingQuality
 from recsys_cl.errors import InputError
 from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_run
 
@@ -60,19 +60,19 @@ class Results:
         frames = [self.per_user(c, metric, scope) for c in cells]
         return pl.concat(frames).group_by("user_id").agg(pl.col("value").mean()).sort("user_id")
 
-    def embedding_quality(self) -> dict[str, dict[str, Any]]:
-        """``dataset/protocol/name`` -> quality JSON of every embedding the run learned."""
+    def embedding_quality(self) -> dict[str, EmbeddingQuality]:
+        """``dataset/protocol/name[/seed-S]`` -> quality of every embedding the run learned."""
         found = {}
         for key, path in self.run.embeddings.items():
             quality = Path(f"{path}.quality.json")
             if quality.is_file():
-                found[key] = json.loads(quality.read_text())
+                found[key] = EmbeddingQuality.read(quality)
         return found
 
-    def composed_retrieval(self) -> dict[str, dict[str, Any]]:
-        """``dataset`` -> composed retrieval result JSON, for the datasets the run scored it on."""
+    def composed_retrieval(self) -> dict[str, ComposedResult]:
+        """``dataset`` -> composed retrieval result, for the datasets the run scored it on."""
         paths = {name: Path(path) for name, path in self.run.composed_retrieval.items()}
-        return {name: json.loads(path.read_text()) for name, path in paths.items() if path.is_file()}
+        return {name: ComposedResult.read(path) for name, path in paths.items() if path.is_file()}
 
     def dataset_dir(self, dataset: str) -> Path | None:
         entry = self.run.datasets.get(dataset)

@@ -14,6 +14,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recsys_cl.embeddings._records import (
+    COMPOSED_METHODS,
+    RETRIEVAL_TASKS,
+    ComposedResult,
+    EmbeddingQuality,
+    SpaceQuality,
+)
 from recsys_cl.evaluation._significance import compare_to_baseline
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import (
@@ -246,23 +253,22 @@ def quality_table(results: Results) -> Table | None:
     qualities = results.embedding_quality()
     if not qualities:
         return None
-    retrieval = sorted({task for q in qualities.values() for part in ("base", "trained")
-                        for task, v in (q.get(part) or {}).items() if isinstance(v, dict) and "recall@10" in v})  # fmt: skip
+    retrieval = sorted(task for task in RETRIEVAL_TASKS if any(
+        "recall@10" in part.retrieval(task) for q in qualities.values() for part in (q.base, q.trained) if part is not None))  # fmt: skip
     columns = ["embedding", "method", "triplet acc. raw", "trained", "pos/neg gap raw", "trained", "collapsed"]
     for task in retrieval:
         columns += [f"{task.replace('_to_', '→')} R@10 raw", "trained"]
     rows = []
     for key, q in qualities.items():
-        base, trained = q.get("base") or {}, q.get("trained") or {}
-        training = q.get("training") or {}
-        acc = lambda part: (part.get("triplet_accuracy") or {}).get("all")  # noqa: E731
-        gap = lambda d: (d or {}).get("gap")  # noqa: E731
-        collapsed = (q.get("collapse") or {}).get("collapsed")
-        row = [key, str(q.get("method")), _fmt(acc(base), 3), _fmt(acc(trained), 3),
-               _fmt(gap(training.get("heldout_before")), 3), _fmt(gap(training.get("heldout_after")), 3),
-               "–" if collapsed is None else ("YES" if collapsed else "no")]  # fmt: skip
+        trained = q.trained or SpaceQuality()
+        training = q.training
+        before = training.heldout_before if training is not None else None
+        after = training.heldout_after if training is not None else None
+        row = [key, q.method, _fmt(q.base.triplet_accuracy_all, 3), _fmt(trained.triplet_accuracy_all, 3),
+               _fmt(before.gap if before else None, 3), _fmt(after.gap if after else None, 3),
+               "–" if q.collapse is None else ("YES" if q.collapse.collapsed else "no")]  # fmt: skip
         for task in retrieval:
-            row += [_fmt((base.get(task) or {}).get("recall@10"), 3), _fmt((trained.get(task) or {}).get("recall@10"), 3)]
+            row += [_fmt(q.base.retrieval(task).get("recall@10"), 3), _fmt(trained.retrieval(task).get("recall@10"), 3)]
         rows.append(row)
     return Table(
         "Embedding quality: raw base vectors vs after contrastive training", columns, rows,
@@ -271,25 +277,68 @@ def quality_table(results: Results) -> Table | None:
     )  # fmt: skip
 
 
+def embed_quality_table(quality: EmbeddingQuality) -> Table:
+    """One embedding run, raw base vectors vs trained, for each quality measure it has ('–' where it has
+    none: raw-* methods are not trained; held-out pairs/triplets of the training are the learner's own)."""
+    base, trained, training = quality.base, quality.trained or SpaceQuality(), quality.training
+    rows: list[tuple[str, float | None, float | None]] = []
+    if base.triplet_accuracy is not None:
+        rows.append(("attribute triplet accuracy", base.triplet_accuracy_all, trained.triplet_accuracy_all))
+    if base.copurchase_gap is not None:
+        learned_gap = trained.copurchase_gap.gap if trained.copurchase_gap is not None else None
+        rows.append(("co-purchase pos/neg gap", base.copurchase_gap.gap, learned_gap))
+    k = max(quality.retrieval_ks, default=10)
+    for task in RETRIEVAL_TASKS:
+        for metric in (f"recall@{k}", f"ndcg@{k}"):
+            if metric in base.retrieval(task) or metric in trained.retrieval(task):
+                label = f"{task.replace('_to_', '→')} {metric}"
+                rows.append((label, base.retrieval(task).get(metric), trained.retrieval(task).get(metric)))
+    if training is not None and training.heldout_after is not None:  # the learner's own held-out pairs, raw vs trained
+        before = training.heldout_before.gap if training.heldout_before is not None else None
+        rows.append(("training pairs: pos/neg cosine-distance gap", before, training.heldout_after.gap))
+    if training is not None and training.heldout_triplet_accuracy_after is not None:
+        rows.append(("training triplets: accuracy", (training.heldout_triplet_accuracy_before or {}).get("all"),
+                     training.heldout_triplet_accuracy_after.get("all")))  # fmt: skip
+    return Table(f"{quality.method} on {quality.dataset or 'the items'}: held-out quality", ["measure", "raw", "trained"],
+                 [[label, _fmt(raw), _fmt(learned)] for label, raw, learned in rows])  # fmt: skip
+
+
+def _composed_rows(result: ComposedResult, metrics: list[str], first_row: int, first_column: int,
+                   lead: list[str]) -> tuple[list[list[str]], set[tuple[int, int]]]:  # fmt: skip
+    """One row per method of COMPOSED_METHODS (``lead`` cells, then ``metrics``); the best per metric in bold."""
+    rows = [[*lead, method.replace("_", " "), *[_fmt(result.scores(method).get(m)) for m in metrics]]
+            for method in COMPOSED_METHODS]
+    bold = set()
+    for c, metric in enumerate(metrics, start=first_column):
+        values = {r: result.scores(method).get(metric) for r, method in enumerate(COMPOSED_METHODS, start=first_row)}
+        best = max((v for v in values.values() if v is not None), default=None)
+        bold |= {(r, c) for r, v in values.items() if v is not None and v == best}
+    return rows, bold
+
+
+def composed_result_table(result: ComposedResult) -> Table:
+    """One composed retrieval run: Recall@K / nDCG@K of the fused learner and the two baselines."""
+    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in result.retrieval_ks]
+    rows, bold = _composed_rows(result, metrics, 0, 1, [])
+    return Table(f"composed retrieval on {result.dataset or 'the items'}: {result.n_heldout_queries:,} held-out queries, "
+                 f"{result.n_gallery:,} items in the gallery", ["method", *metrics], rows, bold)  # fmt: skip
+
+
 def composed_table(results: Results) -> Table | None:
     """Composed retrieval (paper 003) per dataset: the fused learner vs the text-only and image-only baselines."""
-    from recsys_cl.embeddings._composed import COMPOSED_METHODS
-
     composed = results.composed_retrieval()
     if not composed:
         return None
-    ks = sorted({k for result in composed.values() for k in result["options"]["retrieval_ks"]})
+    ks = sorted({k for result in composed.values() for k in result.retrieval_ks})
     metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks]
-    rows, bold = [], set()
+    rows: list[list[str]] = []
+    bold: set[tuple[int, int]] = set()
     for dataset, result in composed.items():
-        first = len(rows)
-        for method in COMPOSED_METHODS:
-            scores = result[method]
-            rows.append([dataset, method.replace("_", " "), f"{scores['n_queries']:,}", *[_fmt(scores.get(m)) for m in metrics]])
-        for c, metric in enumerate(metrics, start=3):  # best method of each dataset in bold
-            values = {r: result[method].get(metric) for r, method in enumerate(COMPOSED_METHODS, start=first)}
-            best = max((v for v in values.values() if v is not None), default=None)
-            bold |= {(r, c) for r, v in values.items() if v is not None and v == best}
+        part, part_bold = _composed_rows(result, metrics, len(rows), 3, [dataset])
+        for row, method in zip(part, COMPOSED_METHODS):  # queries after the method name
+            row.insert(2, f"{int(result.scores(method)['n_queries']):,}")
+        rows += part
+        bold |= part_bold
     return Table(
         "Composed retrieval: reference image + modification text", ["dataset", "method", "queries", *metrics], rows, bold,
         note="Held-out reference items; relevant = items with the target's type, colour and gender. Text only: the "

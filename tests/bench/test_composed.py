@@ -7,7 +7,7 @@ import pytest
 
 import recsys_cl.embeddings
 from recsys_cl.bench import load_config, run_benchmark
-from recsys_cl.data._atomic import write_json
+from recsys_cl.embeddings import ComposedResult
 from recsys_cl.errors import InputError
 
 CONFIG = """
@@ -31,12 +31,12 @@ def composed_calls(monkeypatch):
     """Stands in for composed_retrieval (its numbers are tested in tests/embeddings): records calls, writes JSON."""
     calls = []
 
-    def fake(data_dir, out, *, progress=None, **options):
-        calls.append((data_dir.name, options))
+    def fake(data_dir, out, *, progress=None, seed=None, device=None, **options):
+        calls.append((data_dir.name, options, seed, device))
         scores = {"n_queries": 4, "recall@5": 0.25, "recall@10": 0.5, "ndcg@5": 0.125, "ndcg@10": 0.375}
-        write_json(out, {"dataset": data_dir.name, "call": len(calls), "n_gallery": 50, "n_heldout_queries": 4,
-                         "options": {"retrieval_ks": [5, 10]}, "text_only": scores, "image_only": scores,
-                         "fused_learner": scores})  # fmt: skip
+        ComposedResult(dataset=data_dir.name, n_gallery=50, n_queries=8, n_heldout_queries=4, templates=[], encoders={},
+                       text_only=scores, image_only=scores, fused_learner=scores, history=[],
+                       options={"retrieval_ks": [5, 10]}, seconds=len(calls)).write(out)  # seconds: which call wrote it
 
     monkeypatch.setattr(recsys_cl.embeddings, "composed_retrieval", fake)
     return calls
@@ -47,16 +47,16 @@ def test_composed_result_stored_beside_the_embeddings_and_reused_until_inputs_ch
     run = run_benchmark(load_config(write(tmp_path, CONFIG)), out)
     path = out / "embeddings" / "s" / "retrieval" / "composed.json"
     assert run.composed_retrieval == {"s": str(path)}
-    assert composed_calls == [("s", {"train": {"epochs": 3}})]
-    assert json.loads(path.read_text())["call"] == 1
-    assert (out / "embeddings" / "s" / "retrieval" / "raw-text.itememb").is_file()
+    assert composed_calls == [("s", {"train": {"epochs": 3}}, 0, "auto")]  # the run's first seed and its device
+    assert json.loads(path.read_text())["seconds"] == 1
+    assert (out / "embeddings" / "s" / "retrieval" / "seed-0" / "raw-text.itememb").is_file()
     assert not list(path.parent.glob(".*.tmp"))
 
     run_benchmark(load_config(write(tmp_path, CONFIG)), out)
     assert len(composed_calls) == 1  # same inputs: reused
 
     run_benchmark(load_config(write(tmp_path, CONFIG.replace("epochs: 3", "epochs: 4"))), out)
-    assert len(composed_calls) == 2 and json.loads(path.read_text())["call"] == 2
+    assert len(composed_calls) == 2 and json.loads(path.read_text())["seconds"] == 2
 
     run_benchmark(load_config(write(tmp_path, CONFIG.replace("products: 60", "products: 61"))), out)
     assert len(composed_calls) == 3  # other data: run again
@@ -82,7 +82,7 @@ def test_off_unless_enabled(tmp_path, composed_calls):
     [
         (lambda t: t.replace("source: styles-synth, synth: {products: 60, images: false}", "source: ml-100k"),
          "b.yaml: composed_retrieval: needs a dataset with source styles or styles-synth"),
-        (lambda t: t.replace("epochs: 3", "epoch: 3"), "b.yaml: composed_retrieval.options: embed option: train.epoch: Extra inputs"),
+        (lambda t: t.replace("epochs: 3", "epoch: 3"), "b.yaml: composed_retrieval.options: composed retrieval option: train.epoch: Extra inputs"),
         (lambda t: t.replace("options: {train", "options: {text_model: tfidf, train"), "needs a sentence-transformers text model"),
         (lambda t: t.replace("enabled: true", "enabled: true, k: 5"), "b.yaml: composed_retrieval.k: Extra inputs are not permitted"),
     ],

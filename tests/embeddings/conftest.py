@@ -27,10 +27,12 @@ WORDS = ["casual", "classic", "slim", "everyday", "summer", "premium"]
 
 
 def build_styles(root: Path, *, copies: int = 2, images: bool = False, missing_image_every: int = 0,
-                 seed: int = 0) -> Path:
-    """``root/styles-mini`` with styles.item (+ images, meta.json, train.inter of same-type purchases).
+                 seed: int = 0, splits: bool = True) -> Path:
+    """``root/styles-mini`` as ``prepare`` leaves a folder: styles-mini.item (+ images in ``root/raw``),
+    meta.json, and (``splits``) a loo split whose training part is same-type purchases.
 
     Every (type, colour, gender) combination appears ``copies`` times with a different wording.
+    Without ``splits`` the folder is items only, as a prepared styles dataset is.
     """
     rng = np.random.default_rng(seed)
     data_dir = root / "styles-mini"
@@ -61,18 +63,29 @@ def build_styles(root: Path, *, copies: int = 2, images: bool = False, missing_i
             "image_path": image_path,
         })
     items = pl.DataFrame(rows)
+    raw.mkdir(parents=True, exist_ok=True)
     write_atomic(items, data_dir / "styles-mini.item")
-    (data_dir / "styles-mini.meta.json").write_text(json.dumps({"raw_dir": str(raw.resolve())}))
-    # users buy two items of one article type a day apart: co-purchase structure follows type
-    inter = []
+    loo = {"files": ["train", "valid", "test"], "options": {}, "info": {}}
+    meta = {"dataset": "styles-mini", "raw_dir": str(raw.resolve()), "protocols": {"loo": loo} if splits else {}}
+    (data_dir / "styles-mini.meta.json").write_text(json.dumps(meta))
+    if not splits:
+        return data_dir
+    # users buy two items of one article type a day apart (training), then one more each for valid and
+    # test: co-purchase structure follows type
+    parts: dict[str, list] = {"train": [], "valid": [], "test": []}
     by_type = items.group_by("articleType", maintain_order=True).agg("item_id")
     for u in range(60):
         choice = by_type.row(int(rng.integers(len(by_type))))[1]
         a, b = rng.choice(choice, 2, replace=False)
         start = 1_600_000_000 + 86400 * int(rng.integers(100))
-        inter += [{"user_id": f"u{u}", "item_id": a, "timestamp": float(start)},
-                  {"user_id": f"u{u}", "item_id": b, "timestamp": float(start + 86400)}]
-    write_atomic(pl.DataFrame(inter), data_dir / "styles-mini.train.inter")
+        parts["train"] += [{"user_id": f"u{u}", "item_id": a, "timestamp": float(start)},
+                           {"user_id": f"u{u}", "item_id": b, "timestamp": float(start + 86400)}]
+    ids = items["item_id"].to_list()
+    for part, day, shift in (("valid", 200, 0), ("test", 201, 1)):  # two different items a day apart
+        parts[part] = [{"user_id": f"u{u}", "item_id": ids[(u + shift) % len(ids)], "timestamp": 1_600_000_000 + 86400.0 * day}
+                       for u in range(60)]
+    for part, rows in parts.items():
+        write_atomic(pl.DataFrame(rows), data_dir / f"styles-mini.{part}.inter")
     return data_dir
 
 

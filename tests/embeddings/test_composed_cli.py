@@ -51,7 +51,7 @@ def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, cap
     "extra, message",
     [
         (["-o", "text_model=tfidf"], "needs a sentence-transformers text model"),
-        (["-o", "heldout_share=2"], "'heldout_share': Input should be less than 1"),
+        (["-o", "heldout_share=2"], "composed retrieval option: heldout_share: Input should be less than 1"),
         (["-o", "colour"], "--option: expected NAME=VALUE"),
     ],
 )

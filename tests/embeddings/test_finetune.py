@@ -85,7 +85,7 @@ def test_text_finetune_trains_the_last_layer_only_deterministically(styles_dir, 
     written = json.loads((tmp_path / "a.itememb.quality.json").read_text())
     assert written["finetune_layers"] == 1 and written["training"]["finetune"]["text"]["layers"] == 1
     assert written["training"]["finetune"]["text"]["lower_part_cached"] is True
-    assert "text_to_item" in quality["trained"]  # queries run through the fine-tuned encoder too
+    assert quality.trained.text_to_item  # queries run through the fine-tuned encoder too
     # the base cache holds the frozen encoder's vectors of the item texts, nothing fine-tuned
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["text-all-MiniLM-L6-v2"]
     texts = _item_texts(styles_dir)
@@ -116,7 +116,7 @@ def test_image_finetune_trains_the_last_block_and_conv_head_only(tmp_path, recor
     assert not any("running_" in k or "num_batches" in k for k in changed)  # BatchNorm statistics stay ImageNet's
     assert read_itememb(tmp_path / "a.itememb").vectors.shape == a.vectors.shape == (10, 128)
     np.testing.assert_array_equal(a.vectors, b.vectors)
-    assert quality["finetune_layers"] == 1 and quality["training"]["finetune"]["image"]["unit"] == "MBConv block"
+    assert quality.finetune_layers == 1 and quality.training.finetune["image"]["unit"] == "MBConv block"
     # only the frozen encoder's features of the plain images are cached
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["image-efficientnet_lite0"]
 
@@ -167,13 +167,13 @@ def test_cli_flag_reaches_the_training_options(styles_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_every_finetunable_method_runs_end_to_end(tmp_path):
     data_dir = build_styles(tmp_path, images=True, missing_image_every=7)
-    options = {"cache_dir": str(tmp_path / "cache"), "simclr_views": 1,
-               "train": {"epochs": 2, "batch_size": 64, "finetune_layers": 2}}
+    options = {"cache_dir": str(tmp_path / "cache"), "train": {"epochs": 2, "batch_size": 64, "finetune_layers": 2}}
     for method in _finetune.FINETUNE_METHODS:
-        emb, quality = embed(data_dir, method, tmp_path / f"{method}.itememb", **options)
+        own = {"simclr_views": 1} if method == "image-simclr" else {}
+        emb, quality = embed(data_dir, method, tmp_path / f"{method}.itememb", **options, **own)
         assert np.isfinite(emb.vectors).all() and emb.dim == 128
-        tuned = quality["training"]["finetune"]
+        tuned = quality.training.finetune
         expected = {"clip": {"text", "image"}, "image-simclr": {"image"}}.get(method, {"text"})
         assert set(tuned) == expected and all(t["layers"] == 2 for t in tuned.values()), (method, tuned)
-    assert "image_to_item" in quality["trained"] and "text_to_item" in quality["trained"]  # clip, last
+    assert quality.trained.image_to_item and quality.trained.text_to_item  # clip, last
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["image-efficientnet_lite0", "text-all-MiniLM-L6-v2"]

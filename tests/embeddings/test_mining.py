@@ -117,3 +117,85 @@ def test_composed_queries_change_colour_only():
         assert (atype, gender) == (rows[ref]["articleType"], rows[ref]["gender"]) and colour != rows[ref]["baseColour"]
         assert (atype, colour, gender) in targets_available
         assert colour.lower() in text
+
+
+# ---------------------------------------------------------------- bounded sampling (issue 12, class 6)
+
+
+@pytest.mark.timeout(30)
+def test_copurchase_negatives_with_no_possible_item_is_an_error_not_a_hang():
+    """Two items bought together and nothing else: every pair is positive, no negative exists (this spun forever)."""
+    inter = pl.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"], "timestamp": [0.0, 1.0]})
+    expected = "item a was bought together with all 1 other items of the 2 considered.*need at least 3 items, found 2"
+    with pytest.raises(InputError, match=expected):
+        copurchase_pairs(inter, np.array(["a", "b"]), np.random.default_rng(0))
+
+
+@pytest.mark.timeout(30)
+def test_copurchase_negative_found_when_one_item_is_left():
+    """Item c is bought with every other item but d; b only with c: negatives are forced, and still found."""
+    day = 86400.0
+    inter = pl.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3", "u3"], "item_id": ["c", "a", "c", "b", "c", "e"],
+                          "timestamp": [0.0, day, 0.0, day, 0.0, day]})  # fmt: skip
+    ids = np.array(["a", "b", "c", "d", "e"])
+    for seed in range(20):
+        pos, neg = copurchase_pairs(inter, ids, np.random.default_rng(seed))
+        positives = {tuple(p) for p in pos.tolist()}
+        assert positives == {(0, 2), (1, 2), (2, 4)}
+        for a, b in neg.tolist():
+            assert a != b and (min(a, b), max(a, b)) not in positives
+        assert [b for a, b in neg.tolist() if a == 2] == [3] * sum(1 for a, _ in neg.tolist() if a == 2)  # c's only negative: d
+
+
+@pytest.mark.timeout(30)
+def test_neighbour_negatives_with_one_allowed_item_are_bounded():
+    """n = k + 2: each anchor has exactly one item outside its neighbours and itself."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((7, 8)).astype(np.float32)
+    pos, neg = neighbour_pairs(vectors, 5, np.random.default_rng(3))
+    for a in range(7):
+        near = set(pos[pos[:, 0] == a, 1].tolist())
+        assert set(neg[neg[:, 0] == a, 1].tolist()) == set(range(7)) - near - {a}
+
+
+def test_draw_excluding_is_plain_rejection_sampling_while_it_succeeds():
+    """Same draws as the loop it replaced (so embeddings are unchanged), the complement only after REJECTION_TRIES misses."""
+    from recsys_cl.embeddings._mining import REJECTION_TRIES, draw_excluding
+
+    banned = {0, 1, 2}
+    plain, bounded = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(200):
+        b = int(plain.integers(10))
+        while b in banned:
+            b = int(plain.integers(10))
+        assert draw_excluding(10, banned.__contains__, lambda: np.array(sorted(banned)), bounded) == b
+    # one allowed row among many: found by the complement draw, after at most REJECTION_TRIES misses
+    counted = []
+
+    def banned_but_7(b: int) -> bool:
+        counted.append(b)
+        return b != 7
+
+    assert draw_excluding(1000, banned_but_7, lambda: np.delete(np.arange(1000), 7), np.random.default_rng(0)) == 7
+    assert len(counted) == REJECTION_TRIES
+    assert draw_excluding(3, lambda b: True, lambda: np.arange(3), np.random.default_rng(0)) == -1
+
+
+@pytest.mark.timeout(300)
+def test_raw_image_with_two_co_purchased_images_ends_with_a_clear_error(tmp_path):
+    """Issue 12's hang: embed --method raw-image when only two co-purchased items have images."""
+    from conftest import build_styles
+
+    from recsys_cl.data._atomic import read_atomic, write_atomic
+    from recsys_cl.embeddings import embed
+
+    data_dir = build_styles(tmp_path, copies=1, images=True)
+    items = read_atomic(data_dir / "styles-mini.item")
+    keep = pl.col("item_id").is_in(["1000", "1001"])
+    write_atomic(items.with_columns(pl.when(keep).then(pl.col("image_path")).otherwise(pl.lit("")).alias("image_path")),
+                 data_dir / "styles-mini.item")  # fmt: skip
+    write_atomic(pl.DataFrame({"user_id": ["u", "u"], "item_id": ["1000", "1001"], "timestamp": [0.0, 86400.0]}),
+                 data_dir / "styles-mini.train.inter")  # fmt: skip
+    with pytest.raises(InputError, match="need at least 3 items, found 2"):
+        embed(data_dir, "raw-image", tmp_path / "x.itememb", use_cache=False)
+    assert not list(tmp_path.glob("x.itememb*"))

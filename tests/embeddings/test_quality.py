@@ -26,7 +26,8 @@ def _pairs(rng, cluster, same: bool, m=200):
 def test_distance_gap_by_hand():
     v = np.array([[1, 0], [1, 0], [0, 1], [-1, 0]], dtype=np.float32)
     gap = distance_gap(v, np.array([[0, 1]]), np.array([[0, 2], [0, 3]]))
-    assert gap["positive"] == 0.0 and abs(gap["negative"] - 1.5) < 1e-6 and abs(gap["gap"] - 1.5) < 1e-6
+    assert gap.positive == 0.0 and abs(gap.negative - 1.5) < 1e-6 and abs(gap.gap - 1.5) < 1e-6
+    assert (gap.n_positive, gap.n_negative) == (1, 2)
 
 
 def test_collapse_fires_on_orthogonal_and_point_collapse_not_on_healthy():
@@ -34,13 +35,13 @@ def test_collapse_fires_on_orthogonal_and_point_collapse_not_on_healthy():
     healthy, cluster = _clusters(rng)
     pos, neg = _pairs(rng, cluster, True), _pairs(rng, cluster, False)
     before = distance_gap(healthy, pos, neg)
-    assert not detect_collapse(before)["collapsed"]
+    assert not detect_collapse(before).collapsed
     # paper 001's collapse: every item nearly orthogonal to every other (random high-dim vectors)
     orthogonal = rng.standard_normal((len(cluster), 2048)).astype(np.float32)
     report = detect_collapse(distance_gap(orthogonal, pos, neg), before)
-    assert report["collapsed"] and report["kind"].startswith("orthogonal") and report["gap_shrunk"]
+    assert report.collapsed and report.kind.startswith("orthogonal") and report.gap_shrunk
     point = np.ones((len(cluster), 8), dtype=np.float32) + 1e-4 * rng.standard_normal((len(cluster), 8)).astype(np.float32)
-    assert detect_collapse(distance_gap(point, pos, neg))["kind"].startswith("point")
+    assert detect_collapse(distance_gap(point, pos, neg)).kind.startswith("point")
 
 
 def test_triplet_accuracy_per_level():

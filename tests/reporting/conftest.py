@@ -61,10 +61,10 @@ def fake_results(tmp_path):
     })  # fmt: skip
 
 
-#: a composed retrieval result as ``composed_retrieval`` writes it (the parts the report reads)
+#: a composed retrieval result as ``composed_retrieval`` writes it (``ComposedResult``'s keys)
 COMPOSED = {
-    "dataset": "styles", "n_gallery": 90, "n_queries": 60, "n_heldout_queries": 12,
-    "options": {"retrieval_ks": [5, 10]},
+    "dataset": "styles", "n_gallery": 90, "n_queries": 60, "n_heldout_queries": 12, "templates": [], "encoders": {},
+    "history": [], "seconds": 1.0, "options": {"retrieval_ks": [5, 10]},
     "text_only": {"n_queries": 12, "recall@5": 0.5, "recall@10": 0.75, "ndcg@5": 0.4, "ndcg@10": 0.45},
     "image_only": {"n_queries": 12, "recall@5": 0.125, "recall@10": 0.25, "ndcg@5": 0.1, "ndcg@10": 0.15},
     "fused_learner": {"n_queries": 12, "recall@5": 0.625, "recall@10": 0.75, "ndcg@5": 0.5, "ndcg@10": 0.55},

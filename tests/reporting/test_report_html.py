@@ -53,7 +53,6 @@ def test_html_renders_tables_and_images_in_headless_chromium(fake_results, tmp_p
 
 def test_retrieval_only_run_reports_composed_retrieval_in_every_format(tmp_path):
     """A styles run has no cells, only embeddings and composed retrieval: the report still has them."""
-    from recsys_cl.data._atomic import write_json
 
     from .conftest import add_composed
 

@@ -42,17 +42,19 @@ def test_latex_and_markdown_render_the_same_rows(fake_results):
 def test_quality_table_shows_raw_vs_trained(fake_results, tmp_path):
     import json
 
+    from recsys_cl.embeddings import Collapse, DistanceGap, EmbeddingQuality, HeldoutSets, SpaceQuality, TrainingSummary
     from recsys_cl.reporting._tables import quality_table
 
     emb = tmp_path / "e.itememb"
-    quality = {
-        "method": "text-nce",
-        "base": {"triplet_accuracy": {"all": 0.6}, "item_to_item": {"recall@10": 0.2}},
-        "trained": {"triplet_accuracy": {"all": 0.8}, "item_to_item": {"recall@10": 0.25}},
-        "training": {"heldout_before": {"gap": 0.4}, "heldout_after": {"gap": 0.9}},
-        "collapse": {"collapsed": False},
-    }
-    (tmp_path / "e.itememb.quality.json").write_text(json.dumps(quality))
+    EmbeddingQuality(
+        method="text-nce", n_items=10, encoders={}, base_modality="text",
+        base=SpaceQuality(triplet_accuracy={"all": 0.6}, item_to_item={"recall@10": 0.2}), evaluation=HeldoutSets(None, 5, 0, 10),
+        trained=SpaceQuality(triplet_accuracy={"all": 0.8}, item_to_item={"recall@10": 0.25}), n_embedded=10,
+        n_without_vector=0, finetune_layers=0, dim=8, options={"retrieval_ks": [5, 10]}, seconds=1.0,
+        training=TrainingSummary(n_train=8, n_heldout=2, history=[], heldout_before=DistanceGap(0.5, 0.9, 0.4, 2, 2),
+                                 heldout_after=DistanceGap(0.1, 1.0, 0.9, 2, 2)),
+        collapse=Collapse(False, None, 0.02),
+    ).write(tmp_path / "e.itememb.quality.json")  # fmt: skip
     run = json.loads((fake_results / "run.json").read_text())
     run["embeddings"] = {"ds/loo/txt": str(emb)}
     (fake_results / "run.json").write_text(json.dumps(run))

@@ -1,0 +1,251 @@
+"""What an embedding run measured, as typed records with one writer (``write`` / ``to_json``) and
+one reader (``read`` / ``from_json``) each: :class:`EmbeddingQuality` (``<out>.quality.json`` of
+``embed``) and :class:`ComposedResult` (the JSON of ``composed_retrieval``).
+
+The reader checks every key and type (pydantic over the dataclasses), so a truncated or foreign
+file is one :class:`InputError` naming the file and the key, never a ``KeyError`` in a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from recsys_cl.data._atomic import write_json
+from recsys_cl.errors import InputError, validation_location
+
+#: every record refuses keys it does not know: a file from another writer is an error, not a guess
+_STRICT = ConfigDict(extra="forbid")
+#: the retrieval tasks a vector space can be scored on (fields of :class:`SpaceQuality`)
+RETRIEVAL_TASKS = ("item_to_item", "text_to_item", "image_to_item")
+#: result fields of :class:`ComposedResult`, one Recall@K / nDCG@K dict each: the two baselines, then the learner
+COMPOSED_METHODS = ("text_only", "image_only", "fused_learner")
+
+Record = TypeVar("Record")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistanceGap:
+    """Mean cosine distance of positive and of negative pairs; ``gap`` = negative - positive (wider: better separated)."""
+
+    __pydantic_config__ = _STRICT
+
+    positive: float
+    negative: float
+    gap: float
+    n_positive: int
+    n_negative: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Collapse:
+    """Whether held-out pair distances show a collapsed embedding (``_quality.detect_collapse``)."""
+
+    __pydantic_config__ = _STRICT
+
+    collapsed: bool
+    kind: str | None
+    min_gap: float
+    gap_before: float | None = None
+    gap_after: float | None = None
+    gap_shrunk: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceQuality:
+    """Quality of one vector space (the raw base vectors, or the learned ones); None: not measurable here.
+
+    ``triplet_accuracy``: ``all`` and per level (``easy``, ``semi``, ``hard``) with counts ``n``, ``n_<level>``;
+    retrieval tasks: ``recall@K``, ``ndcg@K``, ``recall_subset@K`` and ``n_queries``.
+    """
+
+    __pydantic_config__ = _STRICT
+
+    triplet_accuracy: dict[str, int | float] | None = None
+    copurchase_gap: DistanceGap | None = None
+    item_to_item: dict[str, int | float] | None = None
+    text_to_item: dict[str, int | float] | None = None
+    image_to_item: dict[str, int | float] | None = None
+
+    def retrieval(self, task: str) -> dict[str, int | float]:
+        """Metrics of ``task`` (one of RETRIEVAL_TASKS); empty when not scored."""
+        if task not in RETRIEVAL_TASKS:
+            raise ValueError(f"unknown retrieval task {task!r}")
+        return getattr(self, task) or {}
+
+    @property
+    def triplet_accuracy_all(self) -> float | None:
+        return (self.triplet_accuracy or {}).get("all")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochLoss:
+    __pydantic_config__ = _STRICT
+
+    epoch: int
+    train_loss: float
+    valid_loss: float | None  # None: no validation rows held back
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSummary:
+    """What a contrastive learner trained on and how its own held-out examples moved.
+
+    Pair learners fill ``pairs`` and ``heldout_before`` / ``heldout_after`` (distance gaps); the triplet
+    learner ``triplets``, ``level_mix`` and the held-out triplet accuracies; clip also ``output`` and
+    ``heldout_text_to_image_exact_item``. ``finetune``: per fine-tuned encoder, what trained in it.
+    """
+
+    __pydantic_config__ = _STRICT
+
+    n_train: int
+    n_heldout: int
+    history: list[EpochLoss]
+    pairs: str | None = None
+    triplets: str | None = None
+    heldout_before: DistanceGap | None = None
+    heldout_after: DistanceGap | None = None
+    heldout_triplet_accuracy_before: dict[str, int | float] | None = None
+    heldout_triplet_accuracy_after: dict[str, int | float] | None = None
+    level_mix: dict[str, float] | None = None
+    output: str | None = None
+    heldout_text_to_image_exact_item: dict[str, float] | None = None
+    finetune: dict[str, dict[str, Any]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldoutSets:
+    """Sizes of the held-out quality sets (fixed by the seed alone, the same for every method)."""
+
+    __pydantic_config__ = _STRICT
+
+    attributes: dict[str, str] | None
+    heldout_triplets: int
+    heldout_copurchase_pairs: int
+    retrieval_queries: int
+
+
+class _Record:
+    """The one writer and the one reader of a record dataclass."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON values; optional fields that are None are left out (so raw methods
+        have no ``training``, as the quality JSON always had it), required ones are written as null."""
+        return _plain(self)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the record to ``path`` atomically."""
+        write_json(path, self.to_json())
+        return Path(path)
+
+    @classmethod
+    def from_json(cls: type[Record], data: Any, where: str = "") -> Record:
+        """The record from parsed JSON; InputError ``where: key.path: problem`` when it does not fit."""
+        try:
+            return _adapter(cls).validate_python(data)
+        except ValidationError as exc:
+            key, message = validation_location(exc)
+            located = f"{key}: {message}" if key else message
+            raise InputError(f"{where}: {located}" if where else located) from None
+
+    @classmethod
+    def read(cls: type[Record], path: str | Path) -> Record:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        return cls.from_json(data, str(path))  # type: ignore[attr-defined]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            optional = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+            if item is None and optional:
+                continue
+            out[field.name] = _plain(item)
+        return out
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+@lru_cache(maxsize=None)
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingQuality(_Record):
+    """Quality of one embedding run: the raw base vectors (``base``, always scored) against the learned
+    ones (``trained``; None for raw-* methods), the learner's own ``training`` record, and ``collapse``
+    (learners with held-out pairs). ``dataset`` / ``protocol`` are set when read from a prepared folder."""
+
+    __pydantic_config__ = _STRICT
+
+    method: str
+    n_items: int
+    encoders: dict[str, dict[str, Any]]
+    base_modality: str
+    base: SpaceQuality
+    evaluation: HeldoutSets
+    trained: SpaceQuality | None
+    n_embedded: int
+    n_without_vector: int
+    finetune_layers: int
+    dim: int
+    options: dict[str, Any]
+    seconds: float
+    dataset: str | None = None
+    protocol: str | None = None
+    training: TrainingSummary | None = None
+    collapse: Collapse | None = None
+
+    @property
+    def retrieval_ks(self) -> tuple[int, ...]:
+        return tuple(self.options.get("retrieval_ks", ()))
+
+
+@dataclasses.dataclass(frozen=True)
+class ComposedResult(_Record):
+    """Composed retrieval (paper 003) on held-out references: Recall@K / nDCG@K of the fused learner
+    and of the text-only and image-only baselines (``scores(method)`` for ``method`` in COMPOSED_METHODS)."""
+
+    __pydantic_config__ = _STRICT
+
+    n_gallery: int
+    n_queries: int
+    n_heldout_queries: int
+    templates: list[str]
+    encoders: dict[str, dict[str, Any]]
+    text_only: dict[str, int | float]
+    image_only: dict[str, int | float]
+    fused_learner: dict[str, int | float]
+    history: list[EpochLoss]
+    options: dict[str, Any]
+    seconds: float
+    dataset: str | None = None
+
+    def scores(self, method: str) -> dict[str, int | float]:
+        if method not in COMPOSED_METHODS:
+            raise ValueError(f"unknown composed retrieval method {method!r}")
+        return getattr(self, method)
+
+    @property
+    def retrieval_ks(self) -> tuple[int, ...]:
+        return tuple(self.options.get("retrieval_ks", ()))
+
