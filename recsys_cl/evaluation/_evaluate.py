@@ -11,17 +11,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import polars as pl
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation._beyond import (
+    BeyondAccuracyConfig,
+    attribute_codes,
+    check_attribute,
+    exposure_statistics,
+    per_user_beyond,
+    self_information,
+    tail_items,
+    unit_vectors,
+)
 from recsys_cl.evaluation._metrics import (
+    BEYOND_METRICS,
+    METRICS,
+    RUN_LEVEL_METRICS,
     compute_metrics,
     hit_matrix,
-    list_statistics,
     parse_ks,
     parse_metrics,
 )
@@ -32,6 +44,9 @@ from recsys_cl.evaluation._segments import (
     item_popularity_labels,
     user_activity_codes,
 )
+
+if TYPE_CHECKING:
+    from recsys_cl.embeddings import ItemEmbeddings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,16 +139,39 @@ def evaluate(
     ks: Iterable[int] = (10,),
     segments: SegmentConfig | None = None,
     name: str | None = None,
+    *,
+    item_table: pl.DataFrame | None = None,
+    embeddings: "ItemEmbeddings | None" = None,
+    beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Score ``rankings`` against ``encoded.part(part)``; see the module docstring for who is counted.
+
+    Beyond-accuracy metrics (``coverage``, ``gini``, ``novelty``, ... or ``beyond`` for all of them;
+    definitions in ``recsys_cl.evaluation._beyond``) are computed from the same lists: ``diversity``
+    needs ``beyond.diversity_attribute`` and an ``item_table`` with that column, ``embedding_diversity``
+    needs ``embeddings``. Asked for by name without them, they raise :class:`InputError`; within
+    ``beyond`` they are left out. ``coverage@k`` and the cold/rare shares are always in the summary.
 
     Raises :class:`InputError` for an empty evaluated part, unknown user/item ids, a user listed
     twice, an item twice in one list, or a cutoff larger than the lists (K).
     """
-    metric_names = parse_metrics(metrics)
+    beyond = beyond or BeyondAccuracyConfig()
+    unavailable = {}
+    if beyond.diversity_attribute is None:
+        unavailable["diversity"] = "needs an item attribute (diversity_attribute, CLI --diversity-attribute)"
+    if embeddings is None:
+        unavailable["embedding_diversity"] = "needs item embeddings (CLI --embeddings)"
+    metric_names = parse_metrics(metrics, unavailable)
+    accuracy_names = [m for m in metric_names if m in METRICS]
+    beyond_names = [m for m in metric_names if m in BEYOND_METRICS]
     cutoffs = parse_ks(ks, rankings.k)
     segments = segments or SegmentConfig()
     name = name or rankings.name
+    # inputs are checked before any work, so a bad attribute or embedding file fails at once
+    codes = None
+    if beyond.diversity_attribute is not None:
+        codes = attribute_codes(item_table, beyond.diversity_attribute, encoded.item_ids)
+    vectors = unit_vectors(embeddings, encoded.item_ids) if "embedding_diversity" in beyond_names else None
     relevant_all = encoded.part(part).tocsr()
     relevant_all.sum_duplicates()  # a repeated (user, item) is one relevant item
     relevant_all.eliminate_zeros()
@@ -152,7 +190,7 @@ def evaluate(
     relevant = relevant_all[eval_users]
     n_rel = np.diff(relevant.indptr)
     hits = hit_matrix(lists, relevant)
-    per_user = compute_metrics(hits, n_rel, metric_names, cutoffs)
+    per_user = compute_metrics(hits, n_rel, accuracy_names, cutoffs)
 
     train = encoded.train.tocsr()
     train_counts = np.asarray(train.sum(axis=1)).ravel()
@@ -161,19 +199,37 @@ def evaluate(
     activity = np.asarray(segments.user_labels())[activity_code]
     item_label = item_popularity_labels(popularity, segments)
 
+    per_user_names = [m for m in beyond_names if m not in RUN_LEVEL_METRICS]
+    if per_user_names:
+        per_user.update(
+            per_user_beyond(
+                lists, cutoffs, per_user_names,
+                train_rows=train[eval_users] if "repeat_share" in per_user_names else None,
+                popularity=popularity,
+                novelty_bits=self_information(train) if "novelty" in per_user_names else None,
+                tail=tail_items(popularity, beyond.tail_ratio) if "tail_share" in per_user_names else None,
+                codes=codes, vectors=vectors,
+            )
+        )  # fmt: skip
+    # metric-major order at each cutoff, as requested
+    per_user = {f"{m}@{k}": per_user[f"{m}@{k}"] for k in cutoffs for m in metric_names if m not in RUN_LEVEL_METRICS}
+
     summary: dict[str, float] = {"n_users": float(len(eval_users))}
-    summary.update({key: float(v.mean()) for key, v in per_user.items()})
+    summary.update({key: _mean_where_defined(v) for key, v in per_user.items()})
     summary["n_users_without_list"] = float((~has).sum())
     summary.update(
-        list_statistics(lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs)
-    )
+        exposure_statistics(
+            lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs,
+            gini="gini" in beyond_names,
+        )
+    )  # fmt: skip
 
     seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
     for code, label in enumerate(segments.user_labels()):
         mask = activity_code == code
         seg_summary["user_activity"][label] = _segment_summary({k: v[mask] for k, v in per_user.items()})
     item_scores: dict[str, SegmentScores] = {}
-    for label in ITEM_SEGMENTS:
+    for label in ITEM_SEGMENTS:  # relevance restricted to the segment's items: accuracy metrics only
         in_seg = item_label == label
         rel_seg = relevant.copy()
         rel_seg.data = rel_seg.data * in_seg[rel_seg.indices]
@@ -182,9 +238,9 @@ def evaluate(
         seg_rows = np.flatnonzero(n_rel_seg > 0)
         if seg_rows.size:
             seg_hits = hits[seg_rows] & np.where(lists[seg_rows] >= 0, in_seg[np.maximum(lists[seg_rows], 0)], False)
-            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], metric_names, cutoffs)
+            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], accuracy_names, cutoffs)
         else:
-            values = {key: np.zeros(0) for key in per_user}
+            values = {f"{m}@{k}": np.zeros(0) for k in cutoffs for m in accuracy_names}
         item_scores[label] = SegmentScores(seg_rows, values)
         seg_summary["item_popularity"][label] = _segment_summary(values)
 
@@ -195,6 +251,10 @@ def evaluate(
         "segments": segments.model_dump(mode="json"),
         "rankings_k": rankings.k,
     }
+    if beyond_names:
+        config["beyond"] = beyond.model_dump(mode="json")
+        if vectors is not None:
+            config["beyond"]["embeddings"] = embeddings.method
     return EvaluationResult(
         name=name,
         part=part,
@@ -219,9 +279,13 @@ def evaluate_rankings_file(
     ks: Sequence[int] = (10, 12),
     protocol: str = "loo",
     segments: SegmentConfig | None = None,
+    *,
+    embeddings: "ItemEmbeddings | None" = None,
+    beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Load ``data_dir`` (atomic split files ``<name>.<suffix>.inter``, name = the directory's name,
-    plus ``<name>.item`` when present) and score the rankings file as given (nothing excluded)."""
+    plus ``<name>.item`` when present) and score the rankings file as given (nothing excluded).
+    ``beyond.diversity_attribute`` is a column of ``<name>.item``; ``embeddings`` serve ``embedding_diversity``."""
     from recsys_cl.data._atomic import read_atomic
     from recsys_cl.data._split import Split
 
@@ -235,9 +299,14 @@ def evaluate_rankings_file(
         raise InputError(f"{data_dir}: split files for protocol {protocol!r} not found ({exc.filename})") from exc
     item_file = data_dir / f"{dataset}.item"
     items = read_atomic(item_file) if item_file.is_file() else None
+    if beyond is not None and beyond.diversity_attribute is not None:
+        check_attribute(items, beyond.diversity_attribute, str(item_file))  # names the file, before any work
     encoded = EncodedSplit.from_split(split, items)
     rankings = read_rankings(rankings_path, encoded)
-    return evaluate(rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments)
+    return evaluate(
+        rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments,
+        item_table=items, embeddings=embeddings, beyond=beyond,
+    )  # fmt: skip
 
 
 def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +348,14 @@ def _segment_summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
     """Means over a segment's users; an empty segment reports n_users=0 and None, never 0."""
     n = len(next(iter(values.values()))) if values else 0
     out: dict[str, Any] = {"n_users": n}
-    out.update({key: (float(v.mean()) if n else None) for key, v in values.items()})
+    out.update({key: (_json_floats(_mean_where_defined(v)) if n else None) for key, v in values.items()})
     return out
+
+
+def _mean_where_defined(values: np.ndarray) -> float:
+    """Mean over the users where a metric is defined (beyond-accuracy values are NaN where not); NaN if none."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 def _json_floats(obj: Any) -> Any:

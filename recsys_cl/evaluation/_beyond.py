@@ -1,0 +1,308 @@
+"""Beyond-accuracy metrics: what the top-K lists recommend, whatever the users bought afterwards.
+
+Run level (one value per run and cutoff, in the summary only; RecBole's definitions):
+
+* ``coverage@k`` = share of the catalogue's items that are in at least one top-``k`` list (ItemCoverage);
+* ``gini@k``     = Gini index of exposure: items sorted by how many top-``k`` slots they fill, never
+  recommended items included with 0, ``sum_i (2i - n - 1) x_(i) / (n sum_i x_i)`` (GiniIndex): 0 when
+  every item fills as many slots, towards 1 when a few items fill them all.
+
+Per user (kept in ``EvaluationResult.per_user`` so the paired significance tests apply). Each is a
+mean over the user's recommended (non-padding) items of the top ``k``, so a user whose list is empty
+(no list in the rankings) has no value: NaN, left out of the means.
+
+* ``novelty@k``        = mean self-information ``-log2 p(i)`` of the recommended items, ``p(i)`` = the
+  share of training users (users with at least one training interaction) who interacted with ``i``
+  in training (Zhou et al., PNAS 2010). An item never seen in training counts as seen by one user
+  (``log2 |U_train|``, the largest value a seen item can have) rather than as infinitely novel.
+* ``avg_popularity@k`` = mean number of training interactions (rows, repeats included) of the
+  recommended items (AveragePopularity).
+* ``tail_share@k``     = share of recommended items in the long tail (TailPercentage): with
+  ``tail_ratio`` in (0, 1], the ``max(1, floor(ratio * n))`` least-interacted of the ``n`` items seen in
+  training, ties by lower item index (ids in sorted order); with ``tail_ratio`` > 1, the items seen in
+  training at most ``tail_ratio`` times. Items never seen in training are not tail items, as in
+  RecBole (``cold_share`` counts them).
+* ``repeat_share@k``   = share of recommended items the user had in training: 0 wherever seen items
+  are excluded; informative where repurchases may be recommended (temporal, ``exclude_seen: false``).
+* ``diversity@k``      = intra-list diversity by an item attribute (e.g. ``product_type_name``): the
+  share of pairs of recommended items whose values differ; items without a value (not in the item
+  table, or an empty value) are left out of the pairs.
+* ``embedding_diversity@k`` = mean pairwise cosine distance ``1 - cos`` of the recommended items'
+  vectors; items without a vector (or with a zero vector) are left out of the pairs.
+
+The two diversities need two recommended items with a value; a user with fewer has NaN.
+
+RecBole's AveragePopularity and TailPercentage divide by the position ``k`` rather than by the number
+of recommended items; the two agree on full lists (RecBole's lists are always full). Agreement on
+the same top-K is tested in tests/evaluation/test_beyond.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys_cl.errors import InputError
+from recsys_cl.evaluation._metrics import hit_matrix
+
+if TYPE_CHECKING:
+    from recsys_cl.embeddings import ItemEmbeddings
+
+#: users whose embedding sums are held at once (at d = 128: 64 MB of float32)
+_USER_BLOCK = 1 << 17
+
+
+class BeyondAccuracyConfig(BaseModel):
+    """Options of the beyond-accuracy metrics that are not data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    diversity_attribute: str | None = Field(
+        None, description="item-table column for diversity@k (intra-list diversity), e.g. product_type_name"
+    )
+    tail_ratio: float = Field(
+        0.1, gt=0, description="RecBole's tail_ratio: share of training items in the tail if <= 1, else a count ceiling"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def check_attribute(item_table: pl.DataFrame | None, attribute: str, where: str = "the item table") -> None:
+    """Raise a one-line :class:`InputError` unless ``item_table`` has ``item_id`` and a single-valued ``attribute``."""
+    if item_table is None:
+        raise InputError(f"diversity attribute {attribute!r}: no item table to read it from ({where} is missing)")
+    if "item_id" not in item_table.columns:
+        raise InputError(f"diversity attribute {attribute!r}: {where} has no item_id column")
+    if attribute not in item_table.columns:
+        have = ", ".join(c for c in item_table.columns if c != "item_id")
+        raise InputError(f"diversity attribute {attribute!r}: not a column of {where} (have: {have or 'none'})")
+    if isinstance(item_table.schema[attribute], (pl.List, pl.Array, pl.Struct)):
+        raise InputError(f"diversity attribute {attribute!r}: a sequence column in {where}; name a single-valued one")
+
+
+def attribute_codes(item_table: pl.DataFrame, attribute: str, item_ids: np.ndarray, where: str = "the item table") -> np.ndarray:
+    """Integer code of each item's ``attribute`` value, aligned with ``item_ids`` (n_items,) int32;
+    -1 where the item is not in the table or its value is empty or missing."""
+    check_attribute(item_table, attribute, where)
+    table = item_table.select(pl.col("item_id").cast(pl.Utf8), pl.col(attribute).cast(pl.Utf8).alias("value"))
+    duplicated = table.filter(pl.col("item_id").is_duplicated())
+    if duplicated.height:
+        raise InputError(f"diversity attribute {attribute!r}: item {duplicated['item_id'][0]!r} occurs twice in {where}")
+    table = table.with_columns(
+        pl.when(pl.col("value").is_null() | (pl.col("value") == "")).then(None).otherwise(pl.col("value")).alias("value")
+    )
+    codes = table.with_columns((pl.col("value").rank("dense") - 1).cast(pl.Int32).alias("code"))
+    aligned = (
+        pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.Utf8)})
+        .join(codes.select("item_id", "code"), on="item_id", how="left", maintain_order="left")["code"]
+        .fill_null(-1)
+    )
+    return aligned.to_numpy().astype(np.int32)
+
+
+def unit_vectors(embeddings: "ItemEmbeddings", item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised vectors aligned with ``item_ids`` (n_items, d) float32, zero rows where an item has
+    no vector or a zero one, and a mask of the items that have one."""
+    vectors, has = embeddings.aligned(item_ids)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        raise InputError(f"item embeddings {embeddings.method}: item {str(item_ids[~finite][0])!r} has a NaN or infinite value")
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    has &= norms > 0
+    out = np.zeros_like(vectors, dtype=np.float32)
+    out[has] = (vectors[has] / norms[has, None]).astype(np.float32)
+    return out, has
+
+
+def self_information(train: sp.csr_matrix) -> np.ndarray:
+    """``-log2 p(i)`` per item (n_items,), ``p(i)`` = share of training users who had ``i`` (see the module docstring)."""
+    binary = train.tocsr(copy=True)
+    binary.eliminate_zeros()
+    users_of_item = np.bincount(binary.indices, minlength=binary.shape[1])
+    n_train_users = int(np.count_nonzero(np.diff(binary.indptr)))
+    if n_train_users == 0:
+        return np.zeros(binary.shape[1])
+    return np.log2(n_train_users) - np.log2(np.maximum(users_of_item, 1))
+
+
+def tail_items(popularity: np.ndarray, tail_ratio: float) -> np.ndarray:
+    """RecBole's TailPercentage tail set as a mask over items (n_items,), from training interaction counts."""
+    seen = np.flatnonzero(popularity > 0)
+    mask = np.zeros(len(popularity), dtype=bool)
+    if tail_ratio > 1:
+        mask[seen[popularity[seen] <= tail_ratio]] = True
+    elif seen.size:
+        cut = max(int(len(seen) * tail_ratio), 1)
+        order = seen[np.lexsort((seen, popularity[seen]))]  # by count, ties by item index
+        mask[order[:cut]] = True
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------- run level
+def exposure_statistics(
+    lists: np.ndarray, n_items: int, groups: Mapping[str, np.ndarray], ks: Sequence[int], *, gini: bool = False
+) -> dict[str, float]:
+    """``coverage@k``, ``<group>_share@k`` and (``gini``) ``gini@k`` of the top-``k`` lists for every ``k`` in ``ks``.
+
+    ``<group>_share@k`` = share of the recommended (non-padding) top-``k`` slots whose item has
+    ``groups[group][item]`` True ("cold" / "rare" by training popularity: how much of what a model
+    recommends is new or niche). NaN when nothing was recommended, or when the catalogue is empty.
+    One pass over the K columns with running exposure counts, so every cutoff costs only what it adds.
+    """
+    out: dict[str, float] = {}
+    exposure = np.zeros(n_items, dtype=np.int64)
+    in_group = {g: 0 for g in groups}
+    wanted = set(ks)
+    for j in range(max(ks)):
+        col = lists[:, j]
+        col = col[col >= 0]
+        exposure += np.bincount(col, minlength=n_items)
+        for g, mask in groups.items():
+            in_group[g] += int(np.count_nonzero(mask[col]))
+        if j + 1 not in wanted:
+            continue
+        slots = int(exposure.sum())
+        out[f"coverage@{j + 1}"] = float(np.count_nonzero(exposure)) / n_items if n_items else float("nan")
+        for g in groups:
+            out[f"{g}_share@{j + 1}"] = in_group[g] / slots if slots else float("nan")
+        if gini:
+            out[f"gini@{j + 1}"] = gini_index(exposure)
+    return out
+
+
+def gini_index(exposure: np.ndarray) -> float:
+    """Gini index of non-negative counts (all items, zeros included); NaN when every count is 0."""
+    x = np.sort(np.asarray(exposure, dtype=np.float64))
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return float("nan")
+    rank = np.arange(1, n + 1, dtype=np.float64)
+    return float(np.dot(2 * rank - n - 1, x) / (n * total))
+
+
+# ---------------------------------------------------------------------------------------------- per user
+def per_user_beyond(
+    lists: np.ndarray,
+    ks: Sequence[int],
+    metrics: Iterable[str],
+    *,
+    train_rows: sp.csr_matrix | None = None,
+    popularity: np.ndarray | None = None,
+    novelty_bits: np.ndarray | None = None,
+    tail: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-user values ``{"novelty@10": (n,) float64, ...}`` of the per-user beyond-accuracy ``metrics``.
+
+    ``lists`` (n, K) item indices with -1 padding; each metric needs its input: ``novelty`` the
+    per-item ``novelty_bits``, ``avg_popularity`` the training counts ``popularity``, ``tail_share`` the
+    ``tail`` mask, ``repeat_share`` the users' training rows ``train_rows`` (n rows), ``diversity`` the
+    attribute ``codes`` (-1 = none), ``embedding_diversity`` ``vectors`` = (unit vectors, has-vector mask).
+    """
+    metrics = list(metrics)
+    kmax = max(ks)
+    lists = lists[:, :kmax]
+    ok = lists >= 0
+    n_recommended = np.cumsum(ok, axis=1, dtype=np.float64)  # (n, kmax): recommended items among the first k
+    out: dict[str, np.ndarray] = {}
+
+    def share_or_mean(name: str, cumulative: np.ndarray) -> None:
+        for k in ks:
+            out[f"{name}@{k}"] = _divide(cumulative[:, k - 1], n_recommended[:, k - 1])
+
+    # Item values gathered through an array one longer than the catalogue whose last entry is 0:
+    # padding (-1) then reads that 0 without a mask.
+    per_item = {"novelty": novelty_bits, "avg_popularity": popularity, "tail_share": tail}
+    for name, values in per_item.items():
+        if name in metrics:
+            if values is None:
+                raise InputError(f"{name}: its per-item input was not given")
+            padded = np.append(np.asarray(values, dtype=np.float64), 0.0)
+            share_or_mean(name, np.cumsum(padded[lists], axis=1))
+    if "repeat_share" in metrics:
+        if train_rows is None:
+            raise InputError("repeat_share: the users' training items were not given")
+        share_or_mean("repeat_share", np.cumsum(hit_matrix(lists, train_rows), axis=1, dtype=np.float64))
+    if "diversity" in metrics:
+        if codes is None:
+            raise InputError("diversity: no item attribute was given")
+        out.update(_attribute_diversity(np.append(codes, -1).astype(np.int32)[lists], ks))
+    if "embedding_diversity" in metrics:
+        if vectors is None:
+            raise InputError("embedding_diversity: no item embeddings were given")
+        out.update(_embedding_diversity(lists, *vectors, ks))
+    return {f"{m}@{k}": out[f"{m}@{k}"] for k in sorted(ks) for m in metrics}
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, NaN where the denominator is 0 (the value is not defined there)."""
+    result = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=result, where=denominator > 0)
+    return result
+
+
+def _attribute_diversity(code_lists: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """``diversity@k`` from the attribute codes of the lists (n, K), -1 = no value.
+
+    Position by position: the pairs the new item forms with the earlier items that have a value, and
+    how many of those share its value. K^2 / 2 comparisons of contiguous code vectors over users (no
+    per-user Python, no (n, K, K) temporary).
+    """
+    kmax = max(ks)
+    # "No value" at position j becomes -(j + 1): unequal to every value and to "no value" elsewhere,
+    # so one comparison per pair counts exactly the pairs of equal values.
+    columns = np.ascontiguousarray(code_lists[:, :kmax].T)  # (K, n)
+    has_value = columns >= 0
+    columns = np.where(has_value, columns, -np.arange(1, kmax + 1, dtype=np.int32)[:, None])
+    n = columns.shape[1]
+    with_value = np.zeros(n)  # earlier items with a value
+    pairs = np.zeros(n)
+    same = np.zeros(n)
+    wanted = set(ks)
+    out = {}
+    for j in range(kmax):
+        current = columns[j]
+        pairs += np.where(has_value[j], with_value, 0.0)
+        for earlier in columns[:j]:
+            same += earlier == current
+        with_value += has_value[j]
+        if j + 1 in wanted:
+            out[f"diversity@{j + 1}"] = 1.0 - _divide(same, pairs)
+    return out
+
+
+def _embedding_diversity(lists: np.ndarray, unit: np.ndarray, has: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """``embedding_diversity@k`` = 1 - mean pairwise cosine similarity of the recommended items' unit vectors.
+
+    With unit vectors, the sum of pairwise similarities is ``(|s|^2 - sum_i |v_i|^2) / 2`` for
+    ``s`` = the sum of the list's vectors: K vector additions per user instead of K^2 / 2 dot
+    products. The sums come from ``torch.nn.functional.embedding_bag`` (a fused gather-and-sum that
+    never builds the (n, K, d) gathered array), cutoff segment by cutoff segment, a block of users at a time.
+    """
+    import torch
+
+    n_items = len(unit)
+    table = torch.from_numpy(np.vstack([unit, np.zeros((1, unit.shape[1]), np.float32)]))  # last row: padding
+    squared = np.append((unit.astype(np.float64) ** 2).sum(axis=1), 0.0)  # |v_i|^2, 1 up to rounding
+    index = np.where(lists >= 0, lists, n_items)
+    index = np.where(np.append(has, False)[index], index, n_items)  # no vector: the zero row
+    count = np.cumsum(index < n_items, axis=1, dtype=np.float64)
+    self_sum = np.cumsum(squared[index], axis=1)
+    cutoffs = sorted(set(ks))
+    out = {f"embedding_diversity@{k}": np.empty(len(lists)) for k in cutoffs}
+    for start in range(0, len(lists), _USER_BLOCK):
+        block = torch.from_numpy(np.ascontiguousarray(index[start : start + _USER_BLOCK]))
+        total = torch.zeros((len(block), table.shape[1]), dtype=torch.float32)
+        previous = 0
+        for k in cutoffs:
+            total += torch.nn.functional.embedding_bag(block[:, previous:k], table, mode="sum")
+            previous = k
+            norm2 = total.double().square().sum(dim=1).numpy()
+            m = count[start : start + _USER_BLOCK, k - 1]
+            similarity = _divide(norm2 - self_sum[start : start + _USER_BLOCK, k - 1], m * (m - 1))
+            out[f"embedding_diversity@{k}"][start : start + len(block)] = 1.0 - similarity
+    return out
