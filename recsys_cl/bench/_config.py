@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_message
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.evaluation._segments import SegmentConfig
 
 NO_EMBEDDING = "none"
@@ -115,6 +117,9 @@ class BenchmarkConfig(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
     ks: list[int] = Field(default_factory=lambda: [10, 12])
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    beyond: BeyondAccuracyConfig = Field(
+        default_factory=BeyondAccuracyConfig, description="options of the beyond-accuracy metrics (diversity_attribute, tail_ratio)"
+    )
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
 
@@ -132,6 +137,18 @@ class BenchmarkConfig(_Strict):
         for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", list(embedding_names))):
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind}: names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _check_metrics(self) -> "BenchmarkConfig":
+        # Cells would each embed distances in their own embedding (or none): not comparable across cells.
+        unavailable = {"embedding_diversity": "not available in benchmark runs (it needs one reference embedding for every cell)"}
+        if self.beyond.diversity_attribute is None:
+            unavailable["diversity"] = "needs beyond.diversity_attribute (an item-file column, e.g. product_type_name)"
+        try:
+            parse_metrics(self.metrics, unavailable)
+        except InputError as exc:
+            raise ValueError(f"metrics: {exc}") from None
         return self
 
 
