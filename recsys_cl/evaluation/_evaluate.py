@@ -204,7 +204,7 @@ def evaluate(
         per_user.update(
             per_user_beyond(
                 lists, cutoffs, per_user_names,
-                train_rows=train[eval_users] if "repeat_share" in per_user_names else None,
+                users=eval_users, train=train,
                 popularity=popularity,
                 novelty_bits=self_information(train) if "novelty" in per_user_names else None,
                 tail=tail_items(popularity, beyond.tail_ratio) if "tail_share" in per_user_names else None,
@@ -225,9 +225,13 @@ def evaluate(
     )  # fmt: skip
 
     seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
+    # each segment's rows in ascending order (a stable sort by code): the values a boolean mask would
+    # select, gathered once per segment rather than scanning every user once per segment and metric
+    by_code = np.argsort(activity_code, kind="stable")
+    bounds = np.searchsorted(activity_code[by_code], np.arange(len(segments.user_labels()) + 1))
     for code, label in enumerate(segments.user_labels()):
-        mask = activity_code == code
-        seg_summary["user_activity"][label] = _segment_summary({k: v[mask] for k, v in per_user.items()})
+        seg_rows = by_code[bounds[code] : bounds[code + 1]]
+        seg_summary["user_activity"][label] = _segment_summary({k: v[seg_rows] for k, v in per_user.items()})
     item_scores: dict[str, SegmentScores] = {}
     for label in ITEM_SEGMENTS:  # relevance restricted to the segment's items: accuracy metrics only
         in_seg = item_label == label

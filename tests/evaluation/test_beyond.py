@@ -253,3 +253,24 @@ def test_missing_inputs_and_bad_input(tiny) -> None:
         BeyondAccuracyConfig(diversity_atribute="kind")  # typo: extra keys are refused
     # RecBole's names are accepted as aliases
     assert evaluate(ranked, tiny, metrics=["GiniIndex", "AveragePopularity"], ks=[2]).metrics == ["gini", "avg_popularity"]
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_in_training_equals_dense_lookup_for_any_user_order_and_explicit_zeros(monkeypatch, block: int) -> None:
+    import scipy.sparse as sp
+
+    import recsys_cl.evaluation._beyond as beyond_module
+
+    monkeypatch.setattr(beyond_module, "_SEARCH_BLOCK", block)
+    rng = np.random.default_rng(block)
+    dense = (rng.random((60, 25)) < 0.3) * rng.integers(1, 3, (60, 25))
+    train = sp.csr_matrix(dense.astype(np.float32))
+    train.data[::5] = 0  # explicit zeros: stored, but no interaction
+    users = np.sort(rng.choice(60, 40, replace=False))
+    lists = np.argsort(rng.random((40, 25)), axis=1)[:, :8]
+    lists[::3, 6:] = -1
+    for order in (np.arange(40), rng.permutation(40)):  # ascending users (blocked search) and any order
+        got = beyond_module.in_training(lists[order], users[order], train)
+        want = (train.toarray()[users[order][:, None], np.maximum(lists[order], 0)] != 0) & (lists[order] >= 0)
+        np.testing.assert_array_equal(got, want)
+    assert want.any() and (~want).any()
