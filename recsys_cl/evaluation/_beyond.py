@@ -215,6 +215,7 @@ def per_user_beyond(
     metrics = list(metrics)
     kmax = max(ks)
     lists = lists[:, :kmax]
+    columns = np.ascontiguousarray(lists.T)  # (kmax, n): position j's items over users, contiguous
     out: dict[str, np.ndarray] = {}
     # Means over the recommended items: one value per slot, summed position by position over
     # contiguous columns (as compute_metrics does), so no (n, K) float temporaries. Item values are
@@ -231,7 +232,6 @@ def per_user_beyond(
             raise InputError("repeat_share: the users' training items were not given")
         repeats = np.ascontiguousarray(in_training(lists, users, train).T)
     if slot_values or repeats is not None:
-        columns = np.ascontiguousarray(lists.T)  # (kmax, n)
         n_recommended = np.zeros(len(lists))
         sums = {name: np.zeros(len(lists)) for name in [*slot_values, *(["repeat_share"] if repeats is not None else [])]}
         wanted = set(ks)
@@ -248,7 +248,8 @@ def per_user_beyond(
     if "diversity" in metrics:
         if codes is None:
             raise InputError("diversity: no item attribute was given")
-        out.update(_attribute_diversity(np.append(codes, -1).astype(np.int32)[lists], ks))
+        narrow = np.int16 if len(codes) == 0 or int(codes.max()) < np.iinfo(np.int16).max else np.int32
+        out.update(_attribute_diversity(np.append(codes, -1).astype(narrow)[columns], ks))
     if "embedding_diversity" in metrics:
         if vectors is None:
             raise InputError("embedding_diversity: no item embeddings were given")
@@ -299,21 +300,18 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return result
 
 
-def _attribute_diversity(code_lists: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
-    """``diversity@k`` from the attribute codes of the lists (n, K), -1 = no value.
+def _attribute_diversity(code_columns: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """``diversity@k`` from the attribute codes of the lists by position (K, n), -1 = no value.
 
     Position by position: the pairs the new item forms with the earlier items that have a value, and
     how many of those share its value. K^2 / 2 comparisons of contiguous code vectors over users (no
-    per-user Python, no (n, K, K) temporary).
+    per-user Python, no (n, K, K) temporary); narrow codes and counters keep the passes cheap.
     """
     kmax = max(ks)
+    has_value = code_columns[:kmax] >= 0
     # "No value" at position j becomes -(j + 1): unequal to every value and to "no value" elsewhere,
-    # so one comparison per pair counts exactly the pairs of equal values. Narrow codes and integer
-    # counters halve the memory traffic of the K^2 / 2 passes.
-    columns = code_lists[:, :kmax].T
-    has_value = columns >= 0
-    narrow = np.int16 if columns.size == 0 or int(columns.max()) < np.iinfo(np.int16).max else np.int32
-    columns = np.ascontiguousarray(np.where(has_value, columns, -np.arange(1, kmax + 1)[:, None]).astype(narrow))
+    # so one comparison per pair counts exactly the pairs of equal values.
+    columns = np.where(has_value, code_columns[:kmax], -np.arange(1, kmax + 1, dtype=code_columns.dtype)[:, None])
     n = columns.shape[1]
     with_value = np.zeros(n, dtype=np.int32)  # earlier items with a value
     pairs = np.zeros(n, dtype=np.int32)
