@@ -203,7 +203,7 @@ def evaluate_command(
     metrics: str = typer.Option(
         "hr,ndcg,recall,precision,mrr,map",
         help="comma list: accuracy (hr, ndcg, recall, precision, mrr, map) and beyond-accuracy (coverage, gini, "
-        "novelty, avg_popularity, tail_share, repeat_share, diversity, embedding_diversity; 'beyond' = all of "
+        "novelty, avg_popularity, tail_share, seen_share, diversity, embedding_diversity; 'beyond' = all of "
         "those whose inputs are given)",
     ),
     k: str = typer.Option("10,12", help="comma list of cutoffs"),

@@ -22,8 +22,9 @@ mean over the user's recommended (non-padding) items of the top ``k``, so a user
   training, ties by lower item index (ids in sorted order); with ``tail_ratio`` > 1, the items seen in
   training at most ``tail_ratio`` times. Items never seen in training are not tail items, as in
   RecBole (``cold_share`` counts them).
-* ``repeat_share@k``   = share of recommended items the user had in training: 0 wherever seen items
-  are excluded; informative where repurchases may be recommended (temporal, ``exclude_seen: false``).
+* ``seen_share@k``     = share of recommended items the user had in training (repeat items): 0 wherever
+  seen items are excluded; informative where repurchases may be recommended (temporal,
+  ``exclude_seen: false``). Per user, so its summary is a mean over users, not over list places.
 * ``diversity@k``      = intra-list diversity by an item attribute (e.g. ``product_type_name``): the
   share of pairs of recommended items whose values differ; items without a value (not in the item
   table, or an empty value) are left out of the pairs.
@@ -209,7 +210,7 @@ def per_user_beyond(
 
     ``lists`` (n, K) item indices with -1 padding; each metric needs its input: ``novelty`` the
     per-item ``novelty_bits``, ``avg_popularity`` the training counts ``popularity``, ``tail_share`` the
-    ``tail`` mask, ``repeat_share`` the lists' ``users`` (rows of ``train``) and ``train``, ``diversity`` the
+    ``tail`` mask, ``seen_share`` the lists' ``users`` (rows of ``train``) and ``train``, ``diversity`` the
     attribute ``codes`` (-1 = none), ``embedding_diversity`` ``vectors`` = (unit vectors, has-vector mask).
     """
     metrics = list(metrics)
@@ -227,13 +228,13 @@ def per_user_beyond(
                 raise InputError(f"{name}: its per-item input was not given")
             slot_values[name] = np.append(np.asarray(values, dtype=np.float64), 0.0)
     repeats = None
-    if "repeat_share" in metrics:
+    if "seen_share" in metrics:
         if train is None or users is None:
-            raise InputError("repeat_share: the users' training items were not given")
+            raise InputError("seen_share: the users' training items were not given")
         repeats = np.ascontiguousarray(in_training(lists, users, train).T)
     if slot_values or repeats is not None:
         n_recommended = np.zeros(len(lists))
-        sums = {name: np.zeros(len(lists)) for name in [*slot_values, *(["repeat_share"] if repeats is not None else [])]}
+        sums = {name: np.zeros(len(lists)) for name in [*slot_values, *(["seen_share"] if repeats is not None else [])]}
         wanted = set(ks)
         for j in range(kmax):
             col = columns[j]
@@ -241,7 +242,7 @@ def per_user_beyond(
             for name, values in slot_values.items():
                 sums[name] += values[col]
             if repeats is not None:
-                sums["repeat_share"] += repeats[j]
+                sums["seen_share"] += repeats[j]
             if j + 1 in wanted:
                 for name, total in sums.items():
                     out[f"{name}@{j + 1}"] = _divide(total, n_recommended)

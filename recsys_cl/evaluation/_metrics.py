@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 METRICS = ("hr", "ndcg", "recall", "precision", "mrr", "map")
 #: beyond-accuracy metrics (recsys_cl.evaluation._beyond); coverage and gini are run-level, the rest per user
 BEYOND_METRICS = (
-    "coverage", "gini", "novelty", "avg_popularity", "tail_share", "repeat_share", "diversity", "embedding_diversity",
+    "coverage", "gini", "novelty", "avg_popularity", "tail_share", "seen_share", "diversity", "embedding_diversity",
 )  # fmt: skip
 RUN_LEVEL_METRICS = ("coverage", "gini")
 #: a name standing for every beyond-accuracy metric whose inputs were given

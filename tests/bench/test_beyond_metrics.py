@@ -36,7 +36,7 @@ def test_a_cell_reports_beyond_accuracy_metrics_and_csv_rows(tmp_path):
     cfg = config(tmp_path)
     cell = next(grid(cfg))
     record, _ = run_cell(cell, cfg.model_dump_json(), str(tmp_path / "data" / "hm"), None)
-    for name in ("coverage", "gini", "novelty", "avg_popularity", "tail_share", "repeat_share", "diversity"):
+    for name in ("coverage", "gini", "novelty", "avg_popularity", "tail_share", "seen_share", "diversity"):
         assert f"{name}@3" in record["summary"], name
     assert "embedding_diversity@3" not in record["summary"]  # within "beyond": left out, no embeddings in a cell
     assert 0 <= record["summary"]["diversity@3"] <= 1

@@ -58,7 +58,7 @@ def test_hand_computed_values(tiny) -> None:
         "avg_popularity": [[2, 1, 2 / 3, 6 / 4], [NAN] * 4, [0, 0, 0, 0]],
         # tail_ratio 0.5 of the 2 items seen in training: the less popular one, i1
         "tail_share": [[1, 1 / 2, 1 / 3, 1 / 4], [NAN] * 4, [0, 0, 0, 0]],
-        "repeat_share": [[1, 1 / 2, 1 / 3, 2 / 4], [NAN] * 4, [0, 0, 0, 0]],
+        "seen_share": [[1, 1 / 2, 1 / 3, 2 / 4], [NAN] * 4, [0, 0, 0, 0]],
         # a: top, (none), dress, top -> one pair at k=3 (differs), three at k=4 (one equal); d: dress, dress, (empty)
         "diversity": [[NAN, NAN, 1, 2 / 3], [NAN] * 4, [NAN, 0, 0, 0]],
         # a: i1-i3 cos 1/sqrt2; + i2: cos 0 and 1/sqrt2; d: i5-i3 cos -1/sqrt2, i4 (zero vector) left out
@@ -90,7 +90,7 @@ def test_accuracy_metrics_unchanged_beside_beyond() -> None:
     plain = evaluate(rankings, enc, metrics=METRICS, ks=[1, 5, 10])
     both = evaluate(rankings, enc, metrics=[*METRICS, "beyond"], ks=[1, 5, 10])
     assert set(both.per_user) - set(plain.per_user) == {f"{m}@{k}" for k in (1, 5, 10) for m in
-                                                        ("novelty", "avg_popularity", "tail_share", "repeat_share")}
+                                                        ("novelty", "avg_popularity", "tail_share", "seen_share")}
     for key, values in plain.per_user.items():
         np.testing.assert_array_equal(both.per_user[key], values)
         assert both.summary[key] == plain.summary[key]
@@ -205,7 +205,7 @@ def test_equal_to_recbole_on_the_same_top_k(tail_ratio: float) -> None:
             assert reference[f"{theirs}@{k}"] == pytest.approx(round(res.summary[f"{mine}@{k}"], 4), abs=1e-12)
 
 
-def test_repeat_share_counts_training_items_only_when_not_excluded() -> None:
+def test_seen_share_counts_training_items_only_when_not_excluded() -> None:
     from recsys_cl.evaluation import topk_from_scorer
 
     enc, _ = _random_case(7)
@@ -216,8 +216,8 @@ def test_repeat_share_counts_training_items_only_when_not_excluded() -> None:
     for excluded in (True, False):
         items, vals = topk_from_scorer(lambda u: scores[u], enc.n_items, 10, users, exclude=enc.train if excluded else None,
                                        device="cpu")  # fmt: skip
-        res = evaluate(Rankings(enc.user_ids, enc.item_ids, users, items, vals), enc, metrics=["repeat_share"], ks=[10])
-        shares[excluded] = res.values("repeat_share@10")
+        res = evaluate(Rankings(enc.user_ids, enc.item_ids, users, items, vals), enc, metrics=["seen_share"], ks=[10])
+        shares[excluded] = res.values("seen_share@10")
         train = enc.train.toarray() > 0
         lists = items[enc.eval_users("test")]
         want = train[enc.eval_users("test")[:, None], lists].mean(axis=1)
@@ -233,7 +233,7 @@ def test_missing_inputs_and_bad_input(tiny) -> None:
         evaluate(ranked, tiny, metrics=["ndcg", "embedding_diversity"], ks=[2])
     # within "beyond", metrics whose inputs are missing are simply left out
     res = evaluate(ranked, tiny, metrics=["beyond"], ks=[2])
-    assert res.metrics == ["coverage", "gini", "novelty", "avg_popularity", "tail_share", "repeat_share"]
+    assert res.metrics == ["coverage", "gini", "novelty", "avg_popularity", "tail_share", "seen_share"]
     with pytest.raises(InputError, match="diversity attribute 'colour': not a column of the item table \\(have: kind\\)"):
         evaluate(ranked, tiny, metrics=["beyond"], ks=[2], item_table=ATTRIBUTES,
                  beyond=BeyondAccuracyConfig(diversity_attribute="colour"))  # fmt: skip
