@@ -57,20 +57,21 @@ def parse_metrics(metrics: Iterable[str] | None, unavailable: Mapping[str, str] 
 
     ``beyond`` stands for every beyond-accuracy metric not in ``unavailable`` (metric -> why its input
     is missing); a metric of ``unavailable`` named explicitly raises :class:`InputError` with the reason.
+    Without ``unavailable`` (a caller that checks names before the inputs are known, e.g. a config
+    loader) ``beyond`` is kept as it is, for the evaluation to expand.
     """
     if metrics is None:
         return list(METRICS)
-    unavailable = unavailable or {}
     known = METRICS + BEYOND_METRICS
     out: list[str] = []
     for name in metrics:
         key = _ALIASES.get(name.strip().lower(), name.strip().lower())
-        if key == BEYOND_GROUP:
+        if key == BEYOND_GROUP and unavailable is not None:
             out += [m for m in BEYOND_METRICS if m not in unavailable and m not in out]
             continue
-        if key not in known:
+        if key not in known and key != BEYOND_GROUP:
             raise InputError(f"unknown metric {name!r}; expected one of {', '.join(known)} or {BEYOND_GROUP}")
-        if key in unavailable:
+        if unavailable and key in unavailable:
             raise InputError(f"metric {key!r}: {unavailable[key]}")
         if key not in out:
             out.append(key)

@@ -274,3 +274,14 @@ def test_in_training_equals_dense_lookup_for_any_user_order_and_explicit_zeros(m
         want = (train.toarray()[users[order][:, None], np.maximum(lists[order], 0)] != 0) & (lists[order] >= 0)
         np.testing.assert_array_equal(got, want)
     assert want.any() and (~want).any()
+
+
+def test_metric_names_checked_before_inputs_are_known_keep_the_group() -> None:
+    from recsys_cl.evaluation._metrics import parse_metrics
+
+    # a config loader checks names only: "beyond" stays for evaluate() to expand with what it is given
+    assert parse_metrics(["NDCG", "beyond", "GiniIndex"]) == ["ndcg", "beyond", "gini"]
+    assert parse_metrics(["beyond", "gini"], {}) == ["coverage", "gini", "novelty", "avg_popularity", "tail_share",
+                                                     "seen_share", "diversity", "embedding_diversity"]  # fmt: skip
+    with pytest.raises(InputError, match="unknown metric 'ndgc'"):
+        parse_metrics(["ndgc"])
