@@ -100,16 +100,21 @@ def beyond_row(enc, rankings, ks, args) -> None:
     }  # fmt: skip
     evaluate(rankings, enc, ks=ks, **list(runs.values())[-1])  # warm-up: first allocations, torch start-up
     times = {}
-    for label, options in runs.items():
-        best = min((timed_cpu(evaluate, rankings, enc, ks=ks, **options) for _ in range(args.repeat)), key=lambda r: r[1])
-        times[label] = best
+    for label, options in runs.items():  # the least wall and the least CPU time of the repeats
+        trials = [timed_cpu(evaluate, rankings, enc, ks=ks, **options) for _ in range(args.repeat)]
+        times[label] = (trials[0][0], min(t[1] for t in trials), min(t[2] for t in trials))
     (plain, t_plain, c_plain) = times["accuracy only"]
+    import os
+
     print(f"beyond-accuracy metrics: evaluate() on {enc.n_users:,} users, {enc.n_items:,} items, K={rankings.k}, "
-          f"cutoffs {ks} (best of {args.repeat}); beyond-accuracy = {', '.join(beyond)}")
+          f"cutoffs {ks} (best of {args.repeat}); beyond-accuracy = {', '.join(beyond)}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  {'accuracy only':<48} {t_plain:6.2f} s wall, {c_plain:6.2f} s CPU")
     for label, (res, t, c) in list(times.items())[1:]:
         added, added_cpu = t - t_plain, c - c_plain
-        verdict = f"target < 2 s added: {'PASS' if added < 2 else 'FAIL'}" if "embedding_diversity" not in label else ""
+        # wall time is the target; CPU time stands for it when other jobs share the cores (see the load)
+        verdict = (f"target < 2 s added: wall {'PASS' if added < 2 else 'FAIL'}, CPU {'PASS' if added_cpu < 2 else 'FAIL'}"
+                   if "embedding_diversity" not in label else "")
         print(f"  {label:<48} {t:6.2f} s wall, {c:6.2f} s CPU   added {added:5.2f} s wall, {added_cpu:5.2f} s CPU   "
               f"ratio {t / t_plain:4.2f}x   {verdict}")
     k = max(ks)

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 _USER_BLOCK = 1 << 17
 #: users whose training keys are searched together (their slice of keys stays in cache)
 _SEARCH_BLOCK = 4096
+#: users whose per-position sums and codes are worked on together (a few MB: they stay in cache)
+_SLOT_BLOCK = 1 << 16
 
 
 class BeyondAccuracyConfig(BaseModel):
@@ -216,46 +218,69 @@ def per_user_beyond(
     metrics = list(metrics)
     kmax = max(ks)
     lists = lists[:, :kmax]
-    columns = np.ascontiguousarray(lists.T)  # (kmax, n): position j's items over users, contiguous
-    out: dict[str, np.ndarray] = {}
-    # Means over the recommended items: one value per slot, summed position by position over
-    # contiguous columns (as compute_metrics does), so no (n, K) float temporaries. Item values are
-    # read through an array one longer than the catalogue whose last entry is 0: padding (-1) reads it.
+    n = len(lists)
+    # Item values are read through an array one longer than the catalogue whose last entry is the
+    # "no value" of padding (-1): 0 for the means, -1 for attribute codes.
     slot_values: dict[str, np.ndarray] = {}
     for name, values in (("novelty", novelty_bits), ("avg_popularity", popularity), ("tail_share", tail)):
         if name in metrics:
             if values is None:
                 raise InputError(f"{name}: its per-item input was not given")
             slot_values[name] = np.append(np.asarray(values, dtype=np.float64), 0.0)
-    repeats = None
+    seen = None
     if "seen_share" in metrics:
         if train is None or users is None:
             raise InputError("seen_share: the users' training items were not given")
-        repeats = np.ascontiguousarray(in_training(lists, users, train).T)
-    if slot_values or repeats is not None:
-        n_recommended = np.zeros(len(lists))
-        sums = {name: np.zeros(len(lists)) for name in [*slot_values, *(["seen_share"] if repeats is not None else [])]}
-        wanted = set(ks)
-        for j in range(kmax):
-            col = columns[j]
-            n_recommended += col >= 0
-            for name, values in slot_values.items():
-                sums[name] += values[col]
-            if repeats is not None:
-                sums["seen_share"] += repeats[j]
-            if j + 1 in wanted:
-                for name, total in sums.items():
-                    out[f"{name}@{j + 1}"] = _divide(total, n_recommended)
+        seen = in_training(lists, users, train)
+    code_of_item = None
     if "diversity" in metrics:
         if codes is None:
             raise InputError("diversity: no item attribute was given")
         narrow = np.int16 if len(codes) == 0 or int(codes.max()) < np.iinfo(np.int16).max else np.int32
-        out.update(_attribute_diversity(np.append(codes, -1).astype(narrow)[columns], ks))
+        code_of_item = np.append(codes, -1).astype(narrow)
+    if "embedding_diversity" in metrics and vectors is None:
+        raise InputError("embedding_diversity: no item embeddings were given")
+
+    blocked = [*slot_values, *(["seen_share"] if seen is not None else []), *(["diversity"] if code_of_item is not None else [])]
+    out = {f"{m}@{k}": np.empty(n) for m in blocked for k in ks}
+    # A block of users at a time, positions as contiguous columns (as compute_metrics does): the running
+    # sums and the codes of a block stay in cache through the K (and K^2 / 2) passes over them.
+    for start in range(0, n, _SLOT_BLOCK):
+        rows = slice(start, start + _SLOT_BLOCK)
+        columns = np.ascontiguousarray(lists[rows].T)  # (kmax, block)
+        values = _slot_means(columns, slot_values, None if seen is None else np.ascontiguousarray(seen[rows].T), ks)
+        if code_of_item is not None:
+            values.update(_attribute_diversity(code_of_item[columns], ks))
+        for key, v in values.items():
+            out[key][rows] = v
     if "embedding_diversity" in metrics:
-        if vectors is None:
-            raise InputError("embedding_diversity: no item embeddings were given")
         out.update(_embedding_diversity(lists, *vectors, ks))
     return {f"{m}@{k}": out[f"{m}@{k}"] for k in sorted(ks) for m in metrics}
+
+
+def _slot_means(
+    columns: np.ndarray, slot_values: Mapping[str, np.ndarray], seen: np.ndarray | None, ks: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Means over each user's recommended items of per-item values (``slot_values``: item -> value, padding
+    last) and of ``seen`` (kmax, n) flags, at every cutoff; NaN for a user with nothing recommended."""
+    n = columns.shape[1]
+    n_recommended = np.zeros(n)
+    sums = {name: np.zeros(n) for name in slot_values}
+    if seen is not None:
+        sums["seen_share"] = np.zeros(n)
+    wanted = set(ks)
+    out = {}
+    for j in range(max(ks)):
+        col = columns[j]
+        n_recommended += col >= 0
+        for name, values in slot_values.items():
+            sums[name] += values[col]
+        if seen is not None:
+            sums["seen_share"] += seen[j]
+        if j + 1 in wanted:
+            for name, total in sums.items():
+                out[f"{name}@{j + 1}"] = _divide(total, n_recommended)
+    return out
 
 
 def in_training(lists: np.ndarray, users: np.ndarray, train: sp.csr_matrix) -> np.ndarray:

@@ -116,6 +116,7 @@ def test_equal_to_brute_force_with_padding_missing_values_and_user_blocks(monkey
     import recsys_cl.evaluation._beyond as beyond_module
 
     monkeypatch.setattr(beyond_module, "_USER_BLOCK", 37)  # several blocks of embedding sums
+    monkeypatch.setattr(beyond_module, "_SLOT_BLOCK", 41)  # and of per-position sums and codes
     enc, rankings = _random_case(5)
     rng = np.random.default_rng(5)
     items = rankings.items.copy()
@@ -130,7 +131,7 @@ def test_equal_to_brute_force_with_padding_missing_values_and_user_blocks(monkey
     embeddings = ItemEmbeddings(enc.item_ids[with_vector], vectors[with_vector] * rng.uniform(0.1, 3, (with_vector.sum(), 1)).astype(np.float32))
     ks = [1, 2, 3, 7, 10]
     res = evaluate(
-        rankings, enc, metrics=["novelty", "avg_popularity", "diversity", "embedding_diversity"], ks=ks,
+        rankings, enc, metrics=["novelty", "avg_popularity", "diversity", "embedding_diversity", "seen_share"], ks=ks,
         item_table=table, embeddings=embeddings, beyond=BeyondAccuracyConfig(diversity_attribute="colour"),
     )  # fmt: skip
     eval_users = enc.eval_users("test")
@@ -140,8 +141,13 @@ def test_equal_to_brute_force_with_padding_missing_values_and_user_blocks(monkey
     n_train_users = np.count_nonzero(np.diff(enc.train.indptr))
     bits = -np.log2(np.maximum(train_users_of_item, 1) / n_train_users)
     popularity = Counter(enc.item_index(enc.split.train["item_id"].to_list()).tolist())
+    trained = enc.train.toarray() > 0
     for k in ks:
         ref = _brute_force(lists, codes, vectors, with_vector, bits, popularity, k)
+        top = lists[:, :k]
+        n_listed = (top >= 0).sum(axis=1)
+        seen = (trained[eval_users[:, None], np.maximum(top, 0)] & (top >= 0)).sum(axis=1)
+        ref["seen_share"] = np.where(n_listed > 0, seen / np.maximum(n_listed, 1), np.nan)
         for metric, want in ref.items():
             np.testing.assert_allclose(res.values(f"{metric}@{k}"), want, rtol=0, atol=1e-6, err_msg=f"{metric}@{k}")
     assert np.isnan(res.values("diversity@10")).mean() < 0.1  # most users have values: the check is not vacuous
