@@ -4,6 +4,9 @@ Who is evaluated: every user with at least one item in the evaluated part (``tes
 Such a user without a list in the rankings scores 0 everywhere (an empty list). Lists of users
 with nothing in the part are ignored. Lists are scored exactly as given: nothing is excluded
 here, so a model that recommends a training item simply wastes that place.
+
+Beyond-accuracy metrics (``_beyond``) describe the same lists: per user where they are defined (NaN
+for a user without one, left out of means), run level for coverage and Gini; never per item segment.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def evaluate(
     twice, an item twice in one list, or a cutoff larger than the lists (K).
     """
     beyond = beyond or BeyondAccuracyConfig()
-    unavailable = {}
+    unavailable: dict[str, str] = {}
     if beyond.diversity_attribute is None:
         unavailable["diversity"] = "needs an item attribute (diversity_attribute, CLI --diversity-attribute)"
     if embeddings is None:
