@@ -40,7 +40,8 @@ the same top-K is tested in tests/evaluation/test_beyond.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -101,7 +102,7 @@ def attribute_codes(item_table: pl.DataFrame, attribute: str, item_ids: np.ndarr
     return np.where(rows >= 0, codes[np.maximum(rows, 0)], -1).astype(np.int32)
 
 
-def unit_vectors(embeddings: "ItemEmbeddings", item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def unit_vectors(embeddings: ItemEmbeddings, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """L2-normalised vectors aligned with ``item_ids`` (n_items, d) float32, zero rows where an item has
     no vector or a zero one, and a mask of the items that have one."""
     rows = _rows_of(pl.Series(embeddings.item_ids, dtype=pl.Utf8), item_ids)

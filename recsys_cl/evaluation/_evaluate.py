@@ -144,7 +144,7 @@ def evaluate(
     name: str | None = None,
     *,
     item_table: pl.DataFrame | None = None,
-    embeddings: "ItemEmbeddings | None" = None,
+    embeddings: ItemEmbeddings | None = None,
     beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Score ``rankings`` against ``encoded.part(part)``; see the module docstring for who is counted.
@@ -287,7 +287,7 @@ def evaluate_rankings_file(
     protocol: str = "loo",
     segments: SegmentConfig | None = None,
     *,
-    embeddings: "ItemEmbeddings | None" = None,
+    embeddings: ItemEmbeddings | None = None,
     beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Load ``data_dir`` (atomic split files ``<name>.<suffix>.inter``, name = the directory's name,
