@@ -203,8 +203,20 @@ def evaluate_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name>"),
     split: str = typer.Option("test", help="part scored: test or valid"),
     protocol: str = typer.Option("loo", help="which prepared split: loo, temporal, cold-item"),
-    metrics: str = typer.Option("hr,ndcg,recall,precision,mrr,map", help="comma list"),
+    metrics: str = typer.Option(
+        "hr,ndcg,recall,precision,mrr,map",
+        help="comma list: accuracy (hr, ndcg, recall, precision, mrr, map) and beyond-accuracy (coverage, gini, "
+        "novelty, avg_popularity, tail_share, seen_share, diversity, embedding_diversity; 'beyond' = all of "
+        "those whose inputs are given)",
+    ),
     k: str = typer.Option("10,12", help="comma list of cutoffs"),
+    diversity_attribute: Optional[str] = typer.Option(
+        None, "--diversity-attribute", help="column of the dataset's .item file for diversity (e.g. product_type_name)"
+    ),
+    embeddings: Optional[Path] = typer.Option(
+        None, "--embeddings", help="item-embedding file (.itememb) for embedding_diversity (cosine distance)"
+    ),
+    tail_ratio: float = typer.Option(0.1, "--tail-ratio", help="tail_share: share of training items (<= 1) or count ceiling (> 1)"),
     json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
     exclude_seen: Optional[bool] = typer.Option(
         None, "--exclude-seen/--no-exclude-seen",
@@ -213,12 +225,21 @@ def evaluate_command(
     ),
 ) -> None:
     """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
-    from recsys_cl.evaluation import evaluate_rankings_file
+    from recsys_cl.errors import validated
+    from recsys_cl.evaluation import BeyondAccuracyConfig, evaluate_rankings_file
 
+    beyond = validated(
+        BeyondAccuracyConfig, {"diversity_attribute": diversity_attribute, "tail_ratio": tail_ratio}, "evaluate"
+    )
+    item_embeddings = None
+    if embeddings is not None:
+        from recsys_cl.embeddings import read_itememb
+
+        item_embeddings = read_itememb(embeddings)
     result = evaluate_rankings_file(
         rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol,
-        exclude_seen=exclude_seen,
-    )
+        exclude_seen=exclude_seen, embeddings=item_embeddings, beyond=beyond,
+    )  # fmt: skip
     if json_output:
         out.print_json(json.dumps(result.to_dict()))
         return

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.evaluation._repeats import DEFAULT_EXCLUDE_SEEN
 from recsys_cl.evaluation._segments import SegmentConfig
 
@@ -162,6 +164,9 @@ class BenchmarkConfig(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
     ks: list[int] = Field(default_factory=lambda: [10, 12])
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    beyond: BeyondAccuracyConfig = Field(
+        default_factory=BeyondAccuracyConfig, description="options of the beyond-accuracy metrics (diversity_attribute, tail_ratio)"
+    )
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
 
@@ -225,6 +230,18 @@ class BenchmarkConfig(_Strict):
     def exclude_seen(self, protocol: str) -> bool:
         """Whether models leave each user's training items out of their lists under ``protocol``."""
         return self.protocol_options.of(protocol).exclude_seen
+
+    @model_validator(mode="after")
+    def _check_metrics(self) -> "BenchmarkConfig":
+        # Cells would each embed distances in their own embedding (or none): not comparable across cells.
+        unavailable = {"embedding_diversity": "not available in benchmark runs (it needs one reference embedding for every cell)"}
+        if self.beyond.diversity_attribute is None:
+            unavailable["diversity"] = "needs beyond.diversity_attribute (an item-file column, e.g. product_type_name)"
+        try:
+            parse_metrics(self.metrics, unavailable)
+        except InputError as exc:
+            raise ValueError(f"metrics: {exc}") from None
+        return self
 
 
 def load_config(path: str | Path) -> BenchmarkConfig:

@@ -158,6 +158,7 @@ def run_cell(
     from recsys_cl.data import load_dataset
     from recsys_cl.embeddings import read_itememb
     from recsys_cl.evaluation import evaluate
+    from recsys_cl.evaluation._beyond import check_attribute
     from recsys_cl.models import create
 
     config = BenchmarkConfig.model_validate_json(config_json)
@@ -165,6 +166,8 @@ def run_cell(
     tick("load data", 0, 4)
     dataset = load_dataset(atomic_dir)
     encoded = dataset.encoded(cell.protocol)
+    if config.beyond.diversity_attribute is not None:  # a missing column fails before the fit, naming the file
+        check_attribute(dataset.items, config.beyond.diversity_attribute, f"{dataset.directory / dataset.name}.item")
     embeddings = read_itememb(embedding_path) if embedding_path else None
     params = {**cell.model.params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
@@ -175,8 +178,9 @@ def run_cell(
     rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
     result = evaluate(
-        rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments, exclude_seen=exclude_seen
-    )
+        rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments,
+        exclude_seen=exclude_seen, item_table=dataset.items, beyond=config.beyond,
+    )  # fmt: skip
     scored = result.to_dict()
     record = CellRecord(
         **cell_record_base(cell),

@@ -1,5 +1,6 @@
-"""Evaluation: rankings, top-K, metrics, segments, significance."""
+"""Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance."""
 
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
 from recsys_cl.evaluation._evaluate import (
     EvaluationResult,
     SegmentScores,
@@ -7,6 +8,7 @@ from recsys_cl.evaluation._evaluate import (
     evaluate_rankings_file,
 )
 from recsys_cl.evaluation._metrics import (
+    BEYOND_METRICS,
     METRICS,
     compute_metrics,
     expected_random_hit_rate,
@@ -35,8 +37,10 @@ from recsys_cl.evaluation._topk import (
 )
 
 __all__ = [
+    "BEYOND_METRICS",
     "DEFAULT_EXCLUDE_SEEN",
     "METRICS",
+    "BeyondAccuracyConfig",
     "EvaluationResult",
     "Rankings",
     "SegmentConfig",

@@ -9,8 +9,11 @@ another tool; models exclude them themselves), and ``seen_dropped`` counts what 
 
 Beside the metrics the summary holds what the evaluation mode means for the part (see ``_repeats``):
 ``repeat_share`` (share of its user-item pairs that repeat a training pair), ``ceiling_<metric>@k``
-(the best score of lists that exclude training items) and ``seen_share@k`` (share of the listed places
-holding a training item of the user).
+(the best score of lists that exclude training items) and ``seen_share@k`` (mean over users of the
+share of their listed items that are their training items, i.e. repurchases).
+
+Beyond-accuracy metrics (``_beyond``) describe the same lists: per user where they are defined (NaN
+for a user without one, left out of means), run level for coverage and Gini; never per item segment.
 """
 
 from __future__ import annotations
@@ -18,17 +21,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import polars as pl
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation._beyond import (
+    BeyondAccuracyConfig,
+    attribute_codes,
+    check_attribute,
+    exposure_statistics,
+    per_user_beyond,
+    self_information,
+    tail_items,
+    unit_vectors,
+)
 from recsys_cl.evaluation._metrics import (
+    BEYOND_METRICS,
+    METRICS,
+    RUN_LEVEL_METRICS,
     compute_metrics,
     hit_matrix,
-    list_statistics,
     parse_ks,
     parse_metrics,
 )
@@ -38,7 +53,6 @@ from recsys_cl.evaluation._repeats import (
     drop_seen,
     exclusion_ceiling,
     repeat_share,
-    seen_share,
 )
 from recsys_cl.evaluation._segments import (
     ITEM_SEGMENTS,
@@ -46,6 +60,9 @@ from recsys_cl.evaluation._segments import (
     item_popularity_labels,
     user_activity_codes,
 )
+
+if TYPE_CHECKING:
+    from recsys_cl.embeddings import ItemEmbeddings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,17 +156,40 @@ def evaluate(
     segments: SegmentConfig | None = None,
     name: str | None = None,
     exclude_seen: bool = False,
+    *,
+    item_table: pl.DataFrame | None = None,
+    embeddings: ItemEmbeddings | None = None,
+    beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Score ``rankings`` against ``encoded.part(part)``; see the module docstring for who is counted
     and what ``exclude_seen`` does.
 
+    Beyond-accuracy metrics (``coverage``, ``gini``, ``novelty``, ... or ``beyond`` for all of them;
+    definitions in ``recsys_cl.evaluation._beyond``) are computed from the same lists: ``diversity``
+    needs ``beyond.diversity_attribute`` and an ``item_table`` with that column, ``embedding_diversity``
+    needs ``embeddings``. Asked for by name without them, they raise :class:`InputError`; within
+    ``beyond`` they are left out. ``coverage@k`` and the cold/rare shares are always in the summary.
+
     Raises :class:`InputError` for an empty evaluated part, unknown user/item ids, a user listed
     twice, an item twice in one list, or a cutoff larger than the lists (K).
     """
-    metric_names = parse_metrics(metrics)
+    beyond = beyond or BeyondAccuracyConfig()
+    unavailable: dict[str, str] = {}
+    if beyond.diversity_attribute is None:
+        unavailable["diversity"] = "needs an item attribute (diversity_attribute, CLI --diversity-attribute)"
+    if embeddings is None:
+        unavailable["embedding_diversity"] = "needs item embeddings (CLI --embeddings)"
+    metric_names = parse_metrics(metrics, unavailable)
+    accuracy_names = [m for m in metric_names if m in METRICS]
+    beyond_names = [m for m in metric_names if m in BEYOND_METRICS]
     cutoffs = parse_ks(ks, rankings.k)
     segments = segments or SegmentConfig()
     name = name or rankings.name
+    # inputs are checked before any work, so a bad attribute or embedding file fails at once
+    codes = None
+    if beyond.diversity_attribute is not None:
+        codes = attribute_codes(item_table, beyond.diversity_attribute, encoded.item_ids)
+    vectors = unit_vectors(embeddings, encoded.item_ids) if "embedding_diversity" in beyond_names else None
     relevant_all = encoded.part(part).tocsr()
     relevant_all.sum_duplicates()  # a repeated (user, item) is one relevant item
     relevant_all.eliminate_zeros()
@@ -172,7 +212,7 @@ def evaluate(
     relevant = relevant_all[eval_users]
     n_rel = np.diff(relevant.indptr)
     hits = hit_matrix(lists, relevant)
-    per_user = compute_metrics(hits, n_rel, metric_names, cutoffs)
+    per_user = compute_metrics(hits, n_rel, accuracy_names, cutoffs)
 
     train_counts = np.asarray(train.sum(axis=1)).ravel()
     popularity = np.asarray(train.sum(axis=0)).ravel()
@@ -180,23 +220,47 @@ def evaluate(
     activity = np.asarray(segments.user_labels())[activity_code]
     item_label = item_popularity_labels(popularity, segments)
 
+    per_user_names = [m for m in beyond_names if m not in RUN_LEVEL_METRICS]
+    if per_user_names:
+        per_user.update(
+            per_user_beyond(
+                lists, cutoffs, per_user_names,
+                users=eval_users, train=train,
+                popularity=popularity,
+                novelty_bits=self_information(train) if "novelty" in per_user_names else None,
+                tail=tail_items(popularity, beyond.tail_ratio) if "tail_share" in per_user_names else None,
+                codes=codes, vectors=vectors,
+            )
+        )  # fmt: skip
+    # metric-major order at each cutoff, as requested
+    per_user = {f"{m}@{k}": per_user[f"{m}@{k}"] for k in cutoffs for m in metric_names if m not in RUN_LEVEL_METRICS}
+
     summary: dict[str, float] = {"n_users": float(len(eval_users))}
-    summary.update({key: float(v.mean()) for key, v in per_user.items()})
+    summary.update({key: _mean_where_defined(v) for key, v in per_user.items()})
     summary["n_users_without_list"] = float((~has).sum())
     summary.update(
-        list_statistics(lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs)
-    )
+        exposure_statistics(
+            lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs,
+            gini="gini" in beyond_names,
+        )
+    )  # fmt: skip
     summary["seen_dropped"] = float(seen_dropped)
-    summary.update(seen_share(lists, eval_users, train, cutoffs))
+    if "seen_share" not in beyond_names:  # what share of the lists are repurchases: always reported
+        seen = per_user_beyond(lists, cutoffs, ["seen_share"], users=eval_users, train=train)
+        summary.update({key: _mean_where_defined(v) for key, v in seen.items()})
     summary["repeat_share"] = repeat_share(encoded, part)
-    summary.update(exclusion_ceiling(encoded, metric_names, cutoffs, part))
+    summary.update(exclusion_ceiling(encoded, accuracy_names, cutoffs, part))
 
     seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
+    # each segment's rows in ascending order (a stable sort by code): the values a boolean mask would
+    # select, gathered once per segment rather than scanning every user once per segment and metric
+    by_code = np.argsort(activity_code, kind="stable")
+    bounds = np.searchsorted(activity_code[by_code], np.arange(len(segments.user_labels()) + 1))
     for code, label in enumerate(segments.user_labels()):
-        mask = activity_code == code
-        seg_summary["user_activity"][label] = _segment_summary({k: v[mask] for k, v in per_user.items()})
+        seg_rows = by_code[bounds[code] : bounds[code + 1]]
+        seg_summary["user_activity"][label] = _segment_summary({k: v[seg_rows] for k, v in per_user.items()})
     item_scores: dict[str, SegmentScores] = {}
-    for label in ITEM_SEGMENTS:
+    for label in ITEM_SEGMENTS:  # relevance restricted to the segment's items: accuracy metrics only
         in_seg = item_label == label
         rel_seg = relevant.copy()
         rel_seg.data = rel_seg.data * in_seg[rel_seg.indices]
@@ -205,9 +269,9 @@ def evaluate(
         seg_rows = np.flatnonzero(n_rel_seg > 0)
         if seg_rows.size:
             seg_hits = hits[seg_rows] & np.where(lists[seg_rows] >= 0, in_seg[np.maximum(lists[seg_rows], 0)], False)
-            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], metric_names, cutoffs)
+            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], accuracy_names, cutoffs)
         else:
-            values = {key: np.zeros(0) for key in per_user}
+            values = {f"{m}@{k}": np.zeros(0) for k in cutoffs for m in accuracy_names}
         item_scores[label] = SegmentScores(seg_rows, values)
         seg_summary["item_popularity"][label] = _segment_summary(values)
 
@@ -219,6 +283,10 @@ def evaluate(
         "rankings_k": rankings.k,
         "exclude_seen": exclude_seen,
     }
+    if beyond_names:
+        config["beyond"] = beyond.model_dump(mode="json")
+        if vectors is not None:
+            config["beyond"]["embeddings"] = embeddings.method
     return EvaluationResult(
         name=name,
         part=part,
@@ -244,19 +312,29 @@ def evaluate_rankings_file(
     protocol: str = "loo",
     segments: SegmentConfig | None = None,
     exclude_seen: bool | None = None,
+    *,
+    embeddings: ItemEmbeddings | None = None,
+    beyond: BeyondAccuracyConfig | None = None,
 ) -> EvaluationResult:
     """Open the prepared dataset ``data_dir`` (``load_dataset``: its split files for ``protocol`` and its
     catalogue) and score the rankings file under the evaluation mode ``exclude_seen`` (None: the protocol's
     default, true for loo and cold-item, false for temporal): when true, training items in the given lists
-    are dropped before scoring (``summary["seen_dropped"]``)."""
+    are dropped before scoring (``summary["seen_dropped"]``). ``beyond.diversity_attribute`` is a column of
+    the catalogue; ``embeddings`` serve ``embedding_diversity``."""
     from recsys_cl.data._dataset import load_dataset
 
     if exclude_seen is None:
         exclude_seen = default_exclude_seen(protocol)
-
-    encoded = load_dataset(data_dir).encoded(protocol)
+    dataset = load_dataset(data_dir)
+    items = dataset.items
+    if beyond is not None and beyond.diversity_attribute is not None:  # names the file, before any work
+        check_attribute(items, beyond.diversity_attribute, str(dataset.directory / f"{dataset.name}.item"))
+    encoded = dataset.encoded(protocol)
     rankings = read_rankings(rankings_path, encoded)
-    return evaluate(rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments, exclude_seen=exclude_seen)
+    return evaluate(
+        rankings, encoded, part=part, metrics=metrics, ks=ks, segments=segments, exclude_seen=exclude_seen,
+        item_table=items, embeddings=embeddings, beyond=beyond,
+    )  # fmt: skip
 
 
 def _align(rankings: Rankings, encoded: EncodedSplit) -> tuple[np.ndarray, np.ndarray]:
@@ -298,8 +376,20 @@ def _segment_summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
     """Means over a segment's users; an empty segment reports n_users=0 and None, never 0."""
     n = len(next(iter(values.values()))) if values else 0
     out: dict[str, Any] = {"n_users": n}
-    out.update({key: (float(v.mean()) if n else None) for key, v in values.items()})
+    out.update({key: (_json_floats(_mean_where_defined(v)) if n else None) for key, v in values.items()})
     return out
+
+
+def _mean_where_defined(values: np.ndarray) -> float:
+    """Mean over the users where a metric is defined (beyond-accuracy values are NaN where not); NaN if none.
+
+    Without NaN this is ``values.mean()`` to the last bit (numpy's mean is this sum over the count), in one pass.
+    """
+    total = values.sum()
+    if not np.isnan(total):
+        return float(total / len(values)) if len(values) else float("nan")
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 def _json_floats(obj: Any) -> Any:

@@ -37,18 +37,42 @@ if TYPE_CHECKING:
     from recsys_cl.data._encoded import EncodedSplit
 
 METRICS = ("hr", "ndcg", "recall", "precision", "mrr", "map")
-_ALIASES = {"hit": "hr", "hit_rate": "hr", "hitrate": "hr"}
+#: beyond-accuracy metrics (recsys_cl.evaluation._beyond); coverage and gini are run-level, the rest per user
+BEYOND_METRICS = (
+    "coverage", "gini", "novelty", "avg_popularity", "tail_share", "seen_share", "diversity", "embedding_diversity",
+)  # fmt: skip
+RUN_LEVEL_METRICS = ("coverage", "gini")
+#: a name standing for every beyond-accuracy metric whose inputs were given
+BEYOND_GROUP = "beyond"
+_ALIASES = {
+    "hit": "hr", "hit_rate": "hr", "hitrate": "hr",
+    "itemcoverage": "coverage", "giniindex": "gini", "averagepopularity": "avg_popularity",
+    "tailpercentage": "tail_share", "tail_percentage": "tail_share",
+}  # fmt: skip
 
 
-def parse_metrics(metrics: Iterable[str] | None) -> list[str]:
-    """Normalise metric names (``hit`` -> ``hr``); unknown names raise :class:`InputError`."""
+def parse_metrics(metrics: Iterable[str] | None, unavailable: Mapping[str, str] | None = None) -> list[str]:
+    """Normalise metric names (``hit`` -> ``hr``, RecBole's ``giniindex`` -> ``gini``); unknown names raise
+    :class:`InputError`. ``None`` means the accuracy metrics.
+
+    ``beyond`` stands for every beyond-accuracy metric not in ``unavailable`` (metric -> why its input
+    is missing); a metric of ``unavailable`` named explicitly raises :class:`InputError` with the reason.
+    Without ``unavailable`` (a caller that checks names before the inputs are known, e.g. a config
+    loader) ``beyond`` is kept as it is, for the evaluation to expand.
+    """
     if metrics is None:
         return list(METRICS)
+    known = METRICS + BEYOND_METRICS
     out: list[str] = []
     for name in metrics:
         key = _ALIASES.get(name.strip().lower(), name.strip().lower())
-        if key not in METRICS:
-            raise InputError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}")
+        if key == BEYOND_GROUP and unavailable is not None:
+            out += [m for m in BEYOND_METRICS if m not in unavailable and m not in out]
+            continue
+        if key not in known and key != BEYOND_GROUP:
+            raise InputError(f"unknown metric {name!r}; expected one of {', '.join(known)} or {BEYOND_GROUP}")
+        if unavailable and key in unavailable:
+            raise InputError(f"metric {key!r}: {unavailable[key]}")
         if key not in out:
             out.append(key)
     if not out:
@@ -152,36 +176,6 @@ def compute_metrics(hits: np.ndarray, n_relevant: np.ndarray, metrics: Sequence[
                 v = prec_sum / np.minimum(n_rel, pos)
             out[f"{m}@{pos}"] = v
     return {f"{m}@{k}": out[f"{m}@{k}"] for k in sorted(wanted_k) for m in metrics}
-
-
-def list_statistics(items: np.ndarray, n_items: int, groups: Mapping[str, np.ndarray], ks: Sequence[int]) -> dict[str, float]:
-    """Catalogue coverage and popularity-bias shares of top-``k`` lists, for every ``k`` in ``ks``.
-
-    * ``coverage@k`` = share of the ``n_items`` catalogue appearing in at least one top-``k`` list;
-    * ``<group>_share@k`` = share of the recommended (non-padding) top-``k`` slots whose item has
-      ``groups[group][item]`` True; with groups "cold" / "rare" (by training popularity) this is
-      how much of what a model recommends is new or niche. NaN when nothing was recommended.
-
-    One pass over the K columns (a column of a C-ordered (n, K) array is one cheap copy), so every
-    cutoff costs only what it adds.
-    """
-    out: dict[str, float] = {}
-    seen = np.zeros(n_items, dtype=bool)
-    slots = 0
-    in_group = {g: 0 for g in groups}
-    wanted = set(ks)
-    for j in range(max(ks)):
-        col = items[:, j]
-        col = col[col >= 0]
-        seen[col] = True
-        slots += col.size
-        for g, mask in groups.items():
-            in_group[g] += int(np.count_nonzero(mask[col]))
-        if j + 1 in wanted:
-            out[f"coverage@{j + 1}"] = float(seen.mean()) if n_items else float("nan")
-            for g in groups:
-                out[f"{g}_share@{j + 1}"] = in_group[g] / slots if slots else float("nan")
-    return out
 
 
 def expected_random_hit_rate(encoded: "EncodedSplit", k: int, part: str = "test") -> float:

@@ -78,37 +78,15 @@ def exclusion_ceiling(
     return {f"ceiling_{key}": float(v.mean()) for key, v in values.items()}
 
 
-def seen_mask(items: np.ndarray, users: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
-    """(n, K) bool: ``items[r, j]`` (-1 = padding) is a training item of user ``users[r]`` (a vocabulary index)."""
-    pairs = _pattern(train)
-    if not pairs.nnz:
-        return np.zeros(items.shape, dtype=bool)
-    n_items = pairs.shape[1]
-    # every training pair as one sorted int64 key, looked up by binary search (no Python loop over users)
-    seen_keys = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr)) * n_items + pairs.indices
-    keys = np.asarray(users, dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
-    pos = np.minimum(np.searchsorted(seen_keys, keys), len(seen_keys) - 1)
-    return (items >= 0) & (seen_keys[pos] == keys)
-
-
 def drop_seen(items: np.ndarray, users: np.ndarray, train: sp.csr_matrix) -> tuple[np.ndarray, int]:
     """``items`` with each user's training items removed and the rest moved up in order (-1 padding at
     the end), and how many were removed: a list made without exclusion, scored under exclusion."""
-    seen = seen_mask(items, users, train)
+    from recsys_cl.evaluation._beyond import in_training
+
+    seen = in_training(items, np.asarray(users), train)
     dropped = int(seen.sum())
     if not dropped:
         return items, 0
     kept = (items >= 0) & ~seen
     order = np.argsort(~kept, axis=1, kind="stable")  # kept places first, each row's order unchanged
     return np.take_along_axis(np.where(kept, items, -1), order, axis=1), dropped
-
-
-def seen_share(items: np.ndarray, users: np.ndarray, train: sp.csr_matrix, ks: Sequence[int]) -> dict[str, float]:
-    """``{"seen_share@k": share}``: share of the listed (non-padding) top-k places holding one of the
-    user's training items, i.e. how much of the lists are repurchases (NaN when nothing is listed)."""
-    seen = seen_mask(items, users, train)
-    out = {}
-    for k in ks:
-        listed = int((items[:, :k] >= 0).sum())
-        out[f"seen_share@{k}"] = int(seen[:, :k].sum()) / listed if listed else float("nan")
-    return out

@@ -91,3 +91,47 @@ def test_evaluate_exclude_seen_flags(dataset_and_rankings, tmp_path, capsys):
     code, out, _ = run(["evaluate", "--rankings", str(path), "--data", str(data), "--k", "1,3"], capsys)
     assert code == 0 and f"exclude-seen: {in_train} training items" in out
     assert "items repeating a training item" in out and "best reachable with training items excluded: hr@3" in out
+
+
+def test_evaluate_beyond_accuracy_options_equal_library(dataset_and_rankings, tmp_path, capsys):
+    import numpy as np
+
+    from recsys_cl.data._atomic import read_atomic
+    from recsys_cl.embeddings import ItemEmbeddings, write_itememb
+    from recsys_cl.evaluation import BeyondAccuracyConfig
+
+    data, enc, rankings, path = dataset_and_rankings
+    vectors = ItemEmbeddings(enc.item_ids, np.random.default_rng(0).normal(size=(enc.n_items, 4)).astype(np.float32), "rnd")
+    emb_file = write_itememb(vectors, tmp_path / "hm.itememb")
+    code, out, _ = run(
+        ["evaluate", "--rankings", str(path), "--data", str(data), "--k", "2", "--json", "--metrics", "ndcg,beyond",
+         "--diversity-attribute", "product_type_name", "--embeddings", str(emb_file), "--tail-ratio", "0.5"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(out)["summary"]
+    beyond = BeyondAccuracyConfig(diversity_attribute="product_type_name", tail_ratio=0.5)
+    expected = evaluate(rankings, enc, ks=[2], metrics=["ndcg", "beyond"], item_table=read_atomic(data / "hm.item"),
+                        embeddings=vectors, beyond=beyond).summary  # fmt: skip
+    for name in ("ndcg", "coverage", "gini", "novelty", "avg_popularity", "tail_share", "diversity", "embedding_diversity"):
+        assert summary[f"{name}@2"] == pytest.approx(expected[f"{name}@2"]), name
+    # the table form lists every requested metric
+    code, out, _ = run(["evaluate", "--rankings", str(path), "--data", str(data), "--k", "2", "--metrics", "novelty,gini"], capsys)
+    assert code == 0 and "novelty" in out and "gini" in out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--metrics", "ndcg,diversity", "--diversity-attribute", "colour"], "diversity attribute 'colour': not a column of"),
+        (["--metrics", "diversity"], "metric 'diversity': needs an item attribute"),
+        (["--metrics", "embedding_diversity"], "metric 'embedding_diversity': needs item embeddings"),
+        (["--metrics", "gini", "--tail-ratio", "0"], "tail_ratio"),
+    ],
+)
+def test_evaluate_beyond_accuracy_bad_input_is_one_line(dataset_and_rankings, capsys, extra, message):
+    data, _, _, path = dataset_and_rankings
+    code, _, err = run(["evaluate", "--rankings", str(path), "--data", str(data), "--k", "2", *extra], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
+    assert len(lines) == 1 and message in lines[0], err

@@ -15,7 +15,7 @@ from recsys_cl.evaluation import (
     repeat_share,
     topk_from_scorer,
 )
-from recsys_cl.evaluation._repeats import seen_share
+from recsys_cl.evaluation._beyond import per_user_beyond
 
 from .conftest import encoded_split
 
@@ -66,8 +66,8 @@ def test_drop_seen_moves_the_rest_up_and_counts(tiny) -> None:
     users = tiny.user_index(["a", "d"])
     kept, dropped = drop_seen(items, users, tiny.train)
     assert kept.tolist() == [[3, -1, -1, -1], [0, 4, 2, -1]] and dropped == 3
-    shares = seen_share(items, users, tiny.train, [1, 3])
-    assert shares == {"seen_share@1": pytest.approx(1.0), "seen_share@3": pytest.approx(3 / 6)}
+    shares = per_user_beyond(items, [1, 3], ["seen_share"], users=users, train=tiny.train)
+    assert shares["seen_share@1"].tolist() == [1.0, 1.0] and shares["seen_share@3"] == pytest.approx([2 / 3, 1 / 3])
 
 
 def test_evaluate_summary_and_exclude_seen_mode(tiny) -> None:
