@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.evaluation._segments import SegmentConfig
+from recsys_cl.models._epoch_validation import metric_at_k
+from recsys_cl.models._spaces import ParamSpace
 
 NO_EMBEDDING = "none"
 
@@ -95,6 +97,32 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
+    search: dict[str, ParamSpace] | None = Field(
+        None,
+        description="tuning's search space: parameter -> {type: int|float|log_float|categorical, low, high, step, choices}; "
+        "absent = the model's default space (recsys_cl.models._spaces), {} = nothing to tune (one trial). "
+        "Searched values override params while tuning; params are the untuned defaults",
+    )
+
+
+class TuningSpec(_Strict):
+    """How every model of the config is tuned (``recsys-cl tune``): one budget for all, on the valid part."""
+
+    trials: int = Field(20, ge=1, description="finished (completed or pruned) trials per study")
+    timeout_seconds: float | None = Field(None, gt=0, description="stop starting trials of a study after this many seconds")
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["median", "none"] = "median"
+    metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
+    refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
+    seed: int = Field(0, description="seeds the sampler and every trial's model")
+    validate_every: int | None = Field(
+        None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _computed_metric(cls, value: str) -> str:
+        return metric_at_k(value)
 
 
 class SignificanceSpec(_Strict):
@@ -117,6 +145,7 @@ class BenchmarkConfig(_Strict):
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
+    tuning: TuningSpec | None = Field(None, description="tuning budget and objective (recsys-cl tune); absent = defaults")
 
     @model_validator(mode="after")
     def _check_references(self) -> "BenchmarkConfig":
@@ -154,6 +183,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
         raise InputError(f"{path}: {validation_message(exc)}") from None
     _check_model_params(path, config)
     _check_composed_options(path, config)
+    _check_search_spaces(path, config)
     return config
 
 
@@ -166,6 +196,13 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
         if spec.model not in REGISTRY:
             raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
         validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
+
+
+def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
+    """Every model's search space against its own config (and the grid sampler's need for discrete values)."""
+    from recsys_cl.bench._tuning import check_spaces
+
+    check_spaces(config, str(path))
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
