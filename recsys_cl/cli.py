@@ -392,11 +392,12 @@ def tune_command(
     import optuna
 
     from recsys_cl.bench import load_config
-    from recsys_cl.bench._tuning import study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)
     tuning = tuning_with_trials(config.tuning, trials)
+    check_run_options(executor, storage)  # before the progress bars, so bad input is one line
     target = out_dir or Path("results") / config.name
     raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
     with Progress(
