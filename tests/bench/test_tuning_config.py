@@ -89,7 +89,7 @@ def test_bad_search_spaces_name_the_key(tmp_path, entry, expected):
         ("tuning: {metric: ndcg}\n", "tuning.metric: 'ndcg' is not computed"),
         ("tuning: {sampler: bayes}\n", "tuning.sampler: Input should be 'tpe', 'random' or 'grid'"),
         ("tuning: {trails: 3}\n", "tuning.trails: Extra inputs are not permitted"),
-        ("tuning: {sampler: grid}\n", "models.1.search.reg: the grid sampler needs discrete values"),
+        ("tuning: {sampler: grid}\n", "models.1.search (default space of implicit-als).reg: the grid sampler needs discrete values"),
     ],
 )
 def test_bad_tuning_sections_name_the_key(tmp_path, extra, expected):
