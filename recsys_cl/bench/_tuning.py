@@ -62,7 +62,8 @@ Executor = Literal["local", "ray"]
 # ---------------------------------------------------------------------------------------------- results
 @dataclasses.dataclass
 class TrialRecord:
-    """One trial as stored: ``state`` is complete, pruned or fail; ``epochs_run`` where the model counts epochs."""
+    """One trial as stored: ``state`` is complete, pruned or fail; ``epochs_run`` where the model counts
+    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials)."""
 
     number: int
     state: str
@@ -70,6 +71,7 @@ class TrialRecord:
     params: dict[str, Any]
     epochs_run: int | None
     seconds: float | None
+    fit_seconds: float | None = None
     error: str | None = None
 
 
@@ -661,7 +663,8 @@ def _summarize(study, job: _Study, label: str, embedding: str, key: str, tuning:
             continue
         duration = t.duration.total_seconds() if t.duration is not None else None
         records.append(TrialRecord(t.number, states[t.state], t.value if t.state == TrialState.COMPLETE else None,
-                                   dict(t.params), t.user_attrs.get("epochs_run"), duration, t.user_attrs.get("error")))  # fmt: skip
+                                   dict(t.params), t.user_attrs.get("epochs_run"), duration, t.user_attrs.get("fit_seconds"),
+                                   t.user_attrs.get("error")))  # fmt: skip
         if t.state == TrialState.FAIL:
             continue
         seconds += duration or 0.0

@@ -202,3 +202,13 @@ def _journal(results, key):
     from optuna.storages.journal import JournalFileBackend
 
     return JournalStorage(JournalFileBackend(str(results / "tuning" / f"{key}.journal")))
+
+
+@pytest.mark.slow  # ~40 s on 2 shared cores, most of it starting Ray
+def test_ray_trials_share_the_study_and_finish_exactly_the_budget(tiny, tmp_path):
+    model = ModelSpec(model="itemknn", search={"neighbours": ParamSpace(type="int", low=2, high=40)})
+    first = tune_model(tiny, "loo", model, TuningSpec(trials=2), results_dir=tmp_path, executor="local")
+    summary = tune_model(tiny, "loo", model, TuningSpec(trials=5), results_dir=tmp_path, executor="ray")
+    assert summary.key == first.key and summary.trials_run_now == 3
+    assert summary.trials_completed == 5 and summary.trials_failed == 0 and len(summary.trials) == 5
+    assert summary.trials[:2] == first.trials
