@@ -250,7 +250,7 @@ def tune_model(
     embedding_path: str | Path | None = None,
     storage_url: str | None = None,
     protocol_options: Mapping[str, Any] | None = None,
-    data_fingerprint_value: str | None = None,
+    fingerprint: str | None = None,
     device: str = "auto",
     exclude_seen: bool = True,
     executor: Executor = "local",
@@ -275,7 +275,7 @@ def tune_model(
     space = model_space(model, embedding is not None, f"model {model.model}")
     grid = check_grid(space, f"model {model.model}") if tuning.sampler == "grid" else None
     validate_every = _validate_every(model.model, tuning)
-    fingerprint = data_fingerprint_value or data_fingerprint(dataset, protocol)
+    fingerprint = fingerprint or data_fingerprint(dataset, protocol)
     key = study_key(data_fingerprint=fingerprint, protocol=protocol, protocol_options=protocol_options or {}, model=model,
                     space=space, embedding=embedding, tuning=tuning, validate_every=validate_every)  # fmt: skip
     embedding_name = embedding.name if embedding else NO_EMBEDDING
@@ -766,7 +766,7 @@ def tune_benchmark(
         summary = tune_model(
             dataset, plan.protocol, plan.model, tuning, results_dir=out_dir, embedding=plan.embedding,
             embedding_path=embedding_path, storage_url=storage_url,
-            protocol_options=config.protocol_options.get(plan.protocol, {}), data_fingerprint_value=fingerprints[key],
+            protocol_options=config.protocol_options.get(plan.protocol, {}), fingerprint=fingerprints[key],
             device=config.device, executor=executor, ray_address=ray_address, progress=study_progress,
         )  # fmt: skip
         write_json(out_dir / TUNING_DIR / f"{summary.key}.json", summary.to_dict())

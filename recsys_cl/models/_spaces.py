@@ -72,6 +72,13 @@ class ParamSpace(BaseModel):
         low, high = (float(self.low), float(self.high)) if self.type != "int" else (self.low, self.high)  # type: ignore[arg-type]
         return {"low": low, "high": high}
 
+    def describe(self) -> str:
+        """Short form for tables: ``16..256 step 16``, ``log 0.0001..1``, ``{32, 64, 128}``."""
+        if self.type == "categorical":
+            return "{" + ", ".join(str(c) for c in self.choices or []) + "}"
+        text = f"{'log ' if self.type == 'log_float' else ''}{self.low:g}..{self.high:g}"
+        return f"{text} step {self.step:g}" if self.step is not None else text
+
     def grid(self) -> list[Any] | None:
         """Every value of a discrete space (for the grid sampler); None for a continuous one."""
         if self.type == "categorical":
@@ -226,3 +233,17 @@ def _rejection(config: type[BaseModel], params: Mapping[str, Any], name: str, va
         key, message = validation_location(exc)
         return message if key in ("", name) else f"{key}: {message}"
     return None
+
+
+def default_spaces_markdown() -> str:
+    """The default-space table as Markdown (model, parameter, range; content knobs marked), for the README."""
+    rows = ["| model | parameter | range | validated every |", "|---|---|---|---|"]
+    for model, entry in DEFAULT_SPACES.items():
+        every = f"{entry.validate_every} epochs" if entry.validate_every else ""
+        params = [(name, spec, "") for name, spec in entry.space.items()]
+        params += [(name, spec, " (with item embeddings)") for name, spec in entry.content.items()]
+        if not params:
+            rows.append(f"| {model} | – | nothing to tune (one trial) | |")
+        for i, (name, spec, note) in enumerate(params):
+            rows.append(f"| {model if i == 0 else ''} | `{name}`{note} | {spec.describe()} | {every if i == 0 else ''} |")
+    return "\n".join(rows) + "\n"

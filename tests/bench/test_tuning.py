@@ -212,3 +212,32 @@ def test_ray_trials_share_the_study_and_finish_exactly_the_budget(tiny, tmp_path
     assert summary.key == first.key and summary.trials_run_now == 3
     assert summary.trials_completed == 5 and summary.trials_failed == 0 and len(summary.trials) == 5
     assert summary.trials[:2] == first.trials
+
+
+def test_an_embedding_variant_is_its_own_study_with_its_content_knobs(tiny, tmp_path):
+    import numpy as np
+
+    from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
+
+    encoded = load_dataset(tiny).tuning_encoded("loo")
+    rng = np.random.default_rng(0)
+    groups = np.array([int(i[1:]) // 12 for i in encoded.item_ids])
+    vectors = (rng.normal(size=(4, 6))[groups] + 0.1 * rng.normal(size=(len(groups), 6))).astype(np.float32)
+    path = write_itememb(ItemEmbeddings(encoded.item_ids, vectors, "groups"), tmp_path / "groups.itememb")
+    model = ModelSpec(model="lightfm", params={"epochs": 3, "no_components": 8}, embeddings=["none", "groups"])
+    tuning = TuningSpec(trials=2, pruner="none")
+    plain = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path)
+    content = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path, embedding=EmbeddingSpec(name="groups", method="x"),
+                         embedding_path=path)  # fmt: skip
+    assert plain.key != content.key and plain.embedding == "none" and content.embedding == "groups"
+    assert "embedding_components" in content.space and "embedding_components" not in plain.space
+    assert content.trials_completed == 2 and plain.trials_completed == 2  # the same budget for both variants
+    with pytest.raises(InputError, match="give embedding and embedding_path together"):
+        tune_model(tiny, "loo", model, tuning, results_dir=tmp_path, embedding_path=path)
+
+
+def test_a_time_limit_stops_starting_trials_and_a_rerun_finishes_the_budget(tiny, tmp_path):
+    stopped = tune_model(tiny, "loo", ALS, TuningSpec(trials=3, timeout_seconds=1e-9), results_dir=tmp_path)
+    assert stopped.stopped_by == "timeout" and stopped.trials_run_now == 0
+    finished = tune_model(tiny, "loo", ALS, TuningSpec(trials=3), results_dir=tmp_path)
+    assert finished.key == stopped.key and finished.trials_run_now == 3 and finished.stopped_by == "budget"

@@ -138,3 +138,13 @@ def test_model_space_prefers_the_entry_search_even_when_empty(tmp_path):
     config = load(tmp_path, "{model: implicit-bpr, search: {}}")
     assert model_space(config.models[3], False) == {}
     assert set(model_space(config.models[1], False)) == {"factors", "reg", "alpha", "epochs"}
+
+
+def test_the_default_table_renders_for_the_readme():
+    from recsys_cl.models._spaces import default_spaces_markdown
+
+    table = default_spaces_markdown()
+    assert "| implicit-als | `factors` | 16..256 step 16 | 5 epochs |" in table
+    assert "| pop | – | nothing to tune (one trial) | |" in table
+    assert "`id_dropout` (with item embeddings) | 0..0.8 |" in table
+    assert ParamSpace(type="categorical", choices=[32, 64]).describe() == "{32, 64}"
