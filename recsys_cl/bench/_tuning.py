@@ -63,7 +63,8 @@ Executor = Literal["local", "ray"]
 @dataclasses.dataclass
 class TrialRecord:
     """One trial as stored: ``state`` is complete, pruned or fail; ``epochs_run`` where the model counts
-    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials)."""
+    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why
+    it failed."""
 
     number: int
     state: str
@@ -73,6 +74,8 @@ class TrialRecord:
     seconds: float | None
     fit_seconds: float | None = None
     error: str | None = None
+    #: among the study's first ``budget`` finished trials (the ones its summary is drawn from)
+    counted: bool = True
 
 
 @dataclasses.dataclass
@@ -195,13 +198,15 @@ def study_key(
     embedding: EmbeddingSpec | None,
     tuning: TuningSpec,
     validate_every: int | None,
+    exclude_seen: bool = True,
 ) -> str:
     """Hash of everything that decides a study's trials (see the module docstring for what is left out)."""
-    payload = _key_payload(data_fingerprint, protocol, protocol_options, model, space, embedding, tuning, validate_every)
+    payload = _key_payload(data_fingerprint, protocol, protocol_options, model, space, embedding, tuning, validate_every,
+                           exclude_seen)  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, tuning, validate_every) -> dict[str, Any]:
+def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, tuning, validate_every, exclude_seen) -> dict[str, Any]:
     return {
         "data_fingerprint": data_fp,
         "protocol": protocol,
@@ -216,6 +221,7 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         # the validation interval only matters to a pruner
         "validate_every": validate_every if tuning.pruner != "none" else None,
         "seed": tuning.seed,
+        "exclude_seen": exclude_seen,
         "code_version": __version__,
     }
 
@@ -277,7 +283,8 @@ def tune_model(
     validate_every = _validate_every(model.model, tuning)
     fingerprint = fingerprint or data_fingerprint(dataset, protocol)
     key = study_key(data_fingerprint=fingerprint, protocol=protocol, protocol_options=protocol_options or {}, model=model,
-                    space=space, embedding=embedding, tuning=tuning, validate_every=validate_every)  # fmt: skip
+                    space=space, embedding=embedding, tuning=tuning, validate_every=validate_every,
+                    exclude_seen=exclude_seen)  # fmt: skip
     embedding_name = embedding.name if embedding else NO_EMBEDDING
     label = model.label or _run_name(model)
     study_name = f"{dataset.name}/{protocol}/{label}+{embedding_name}/{key}"
@@ -289,8 +296,7 @@ def tune_model(
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
 
     trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device}
-    config_fields = _model_fields(model.model)
-    if tuning.pruner != "none" and "validate_every" in config_fields and validate_every:
+    if tuning.pruner != "none" and validate_every:
         trial_params.update(validate_every=validate_every, valid_metric=tuning.metric)
     job = _Study(
         study_name=study_name, storage=storage, dataset_dir=str(dataset.directory), protocol=protocol, model=model.model,
@@ -316,7 +322,8 @@ def tune_model(
         )
         if "spec" not in study.user_attrs:
             study.set_user_attr("spec", json.loads(json.dumps(
-                _key_payload(fingerprint, protocol, protocol_options or {}, model, space, embedding, tuning, validate_every),
+                _key_payload(fingerprint, protocol, protocol_options or {}, model, space, embedding, tuning, validate_every,
+                             exclude_seen),
                 default=str)))  # fmt: skip
         _fail_stale_trials(study, opened)
         before = _finished_count(study)
@@ -335,6 +342,9 @@ def tune_model(
 
 
 def _validate_every(model: str, tuning: TuningSpec) -> int | None:
+    """Epochs between validations for the models that validate on our schedule (None for the others)."""
+    if "validate_every" not in _model_fields(model):
+        return None
     entry = DEFAULT_SPACES.get(model)
     return tuning.validate_every or (entry.validate_every if entry else None) or 1
 
@@ -653,34 +663,38 @@ def _run_on_ray(study, job: _Study, remaining: int, deadline: float | None, repo
 # ---------------------------------------------------------------------------------------------- summary
 def _summarize(study, job: _Study, label: str, embedding: str, key: str, tuning: TuningSpec, budget: int, before: int,
                stopped_by: str, started: float) -> StudySummary:  # fmt: skip
+    """The study as it stands. Only its first ``budget`` finished trials count (best, curve, counts): a
+    study once run with a larger budget must not give one model more trials than the others."""
     from optuna.trial import TrialState
 
     states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "fail"}
-    records, best_so_far, seconds = [], [], 0.0
+    records, best_so_far, seconds, counted = [], [], 0.0, 0
     best: tuple[float, int, dict[str, Any]] | None = None
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         if t.state not in states:
             continue
         duration = t.duration.total_seconds() if t.duration is not None else None
-        records.append(TrialRecord(t.number, states[t.state], t.value if t.state == TrialState.COMPLETE else None,
-                                   dict(t.params), t.user_attrs.get("epochs_run"), duration, t.user_attrs.get("fit_seconds"),
-                                   t.user_attrs.get("error")))  # fmt: skip
-        if t.state == TrialState.FAIL:
+        finished = t.state != TrialState.FAIL
+        record = TrialRecord(t.number, states[t.state], t.value if t.state == TrialState.COMPLETE else None, dict(t.params),
+                             t.user_attrs.get("epochs_run"), duration, t.user_attrs.get("fit_seconds"),
+                             t.user_attrs.get("error"), counted=finished and counted < budget)  # fmt: skip
+        records.append(record)
+        if not record.counted:
             continue
+        counted += 1
         seconds += duration or 0.0
         if t.state == TrialState.COMPLETE and t.value is not None and (best is None or t.value > best[0]):
             best = (t.value, t.number, dict(t.params))
         best_so_far.append(best[0] if best else None)
-    count = {name: sum(r.state == name for r in records) for name in ("complete", "pruned", "fail")}
-    finished = count["complete"] + count["pruned"]
-    if stopped_by == "budget" and finished < tuning.trials and budget < tuning.trials:
+    count = {name: sum(r.state == name and (r.counted or name == "fail") for r in records) for name in ("complete", "pruned", "fail")}
+    if stopped_by == "budget" and counted < tuning.trials and budget < tuning.trials:
         stopped_by = "grid exhausted" if job.grid is not None else "nothing to tune"
     return StudySummary(
         study_name=job.study_name, key=key, storage=_safe_url(job.storage) if "://" in job.storage else job.storage,
         dataset=Path(job.dataset_dir).name, protocol=job.protocol, model=job.model, label=label, embedding=embedding,
         metric=tuning.metric, sampler=tuning.sampler, pruner=tuning.pruner, seed=tuning.seed, refit=tuning.refit,
         space=job.space, base_params=job.base_params, budget=budget, trials_completed=count["complete"],
-        trials_pruned=count["pruned"], trials_failed=count["fail"], trials_run_now=finished - before,
+        trials_pruned=count["pruned"], trials_failed=count["fail"], trials_run_now=max(0, _finished_count(study) - before),
         best_params=best[2] if best else {}, best_value=best[0] if best else None, best_trial=best[1] if best else None,
         best_so_far=best_so_far, trials=records, stopped_by=stopped_by, wall_seconds=time.perf_counter() - started,
         trial_seconds=seconds,

@@ -30,7 +30,7 @@ def tiny(tmp_path_factory):
 
 
 def outcome(summary):
-    return [(t.number, t.state, t.value, t.params) for t in summary.trials]
+    return [(t.number, t.state, t.value, t.params) for t in summary.trials if t.counted]
 
 
 def test_a_garbage_test_file_changes_nothing(tiny, tmp_path):
@@ -84,6 +84,11 @@ def test_rerun_resumes_and_a_larger_budget_adds_only_the_missing_trials(tiny, tm
     # an uninterrupted 5-trial study picks the same trials: the sampler is seeded per finished trial
     straight = tune_model(tiny, "loo", ALS, tuning.model_copy(update={"trials": 5}), results_dir=tmp_path / "straight")
     assert outcome(straight) == outcome(more)
+    # back to 3: the two extra trials stay stored but the summary is drawn from the first three only
+    fewer = tune_model(tiny, "loo", ALS, tuning, results_dir=tmp_path)
+    assert fewer.trials_run_now == 0 and fewer.trials_completed + fewer.trials_pruned == 3
+    assert [t.counted for t in fewer.trials] == [True] * 3 + [False] * 2
+    assert (fewer.best_value, fewer.best_params, fewer.best_so_far) == (first.best_value, first.best_params, first.best_so_far)
 
 
 def test_a_pruned_trial_stops_early_and_is_recorded_as_pruned(tiny, tmp_path):
@@ -163,6 +168,7 @@ def test_study_keys_change_with_what_decides_a_study_and_only_then():
         {"tuning": TuningSpec(pruner="none")},
         {"tuning": TuningSpec(seed=1)},
         {"validate_every": 1},
+        {"exclude_seen": False},
     ]
     keys = [study_key(**{**base, **change}) for change in changed]
     assert key not in keys and len(set(keys)) == len(keys)
