@@ -308,7 +308,8 @@ def tune_model(
     if grid is not None:
         budget = min(budget, math.prod(len(values) for values in grid.values()))
 
-    lock = FileLock(str(study_dir / f"{key}.lock"), timeout=0)
+    # beside the journal (so drivers sharing a journal folder see each other), else in the results folder
+    lock = FileLock(str((study_dir if "://" in storage else Path(storage).parent) / f"{key}.lock"), timeout=0)
     try:
         lock.acquire()
     except Timeout:
