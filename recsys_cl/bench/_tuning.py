@@ -7,12 +7,14 @@ items excluded as when ranking for test) and a seeded sampler (TPE, random or gr
 a choice, whatever a model does.
 
 Storage survives ``kill -9``: each study lives in Optuna storage, by default a journal file
-``<results>/tuning/<key>.journal`` (every operation appended and fsynced), or any RDB URL given as
-``storage_url`` (``sqlite:///...``, ``postgresql://...``). A re-run opens the study again and runs only
-what the budget still lacks; a trial left RUNNING by a killed run is marked FAIL first (and not
-counted), so the finished count still reaches the budget. Only one driver may tune a study at a time
-(a lock file beside the study, released by the kernel when its process dies), which is what makes a
-RUNNING trial found on start-up certainly stale.
+``<results>/tuning/<key>.journal`` (every operation appended at once; study creation and trial ends
+also fsynced), or any RDB URL given as ``storage_url`` (``sqlite:///...``, ``postgresql://...``). A
+re-run opens the study again and runs only what the budget still lacks; a trial left RUNNING by a
+killed run is marked FAIL first (and not counted), so the finished count still reaches the budget; a
+journal line cut short by the kill is dropped. Only one driver may tune a study at a time (a lock file
+``<key>.lock`` beside the journal, or in ``<results>/tuning`` for RDB storage, released by the kernel
+when its process dies), which is what makes a RUNNING trial found on start-up certainly stale. Only
+the first ``trials`` finished trials of a study count, so a study once run longer gives no model more.
 
 Resumed studies pick the same parameters as uninterrupted ones: the sampler is re-seeded before each
 trial from (seed, number of trials finished so far), and TPE and the median pruner read finished trials
@@ -25,8 +27,8 @@ so the study finishes exactly its budget.
 
 A study's key is a hash of everything that decides its trials (data fingerprint, protocol and options,
 model and fixed parameters, space, embedding spec, metric, sampler, pruner and its validation interval,
-seed, code version); the budget, time limit and refit choice are not in it, so a larger budget resumes
-the same study.
+seed, whether seen items are excluded, code version); the budget, time limit, refit choice, label and
+device are not in it, so a larger budget resumes the same study.
 """
 
 from __future__ import annotations
