@@ -366,6 +366,59 @@ def bench_command(
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
 
 
+# ---------------------------------------------------------------------------------------------- tune
+@app.command("tune")
+def tune_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML (its tuning: and models' search: keys)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="results folder (default results/<config name>)"),
+    trials: Optional[int] = typer.Option(None, help="finished trials per study (overrides tuning.trials)"),
+    executor: str = typer.Option("local", help="local, or ray: trials as Ray tasks against shared storage"),
+    storage: Optional[str] = typer.Option(
+        None, help="Optuna storage: an RDB URL (sqlite:///tune.db, postgresql://...) or a folder for journal files "
+        "(default OUT/tuning); with --executor ray every node must reach it",
+    ),
+    ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
+    raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+) -> None:
+    """Tune every model of a benchmark config on the valid part: one resumable Optuna study per dataset x
+    protocol x model x embedding variant, all with the same budget."""
+    import optuna
+
+    from recsys_cl.bench import load_config
+    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
+    config = load_config(config_path)
+    tuning = tuning_with_trials(config.tuning, trials)
+    check_run_options(executor, storage)  # before the progress bars, so bad input is one line
+    target = out_dir or Path("results") / config.name
+    raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
+    ) as bar:  # fmt: skip
+        stage_task = bar.add_task("prepare", total=1, stage="")
+        tasks: dict[str, Any] = {}
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            bar.update(stage_task, completed=done, total=max(total, 1), stage=stage)
+
+        def on_study(label: str, stage: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total, stage="")
+            bar.update(tasks[label], completed=done, total=total, stage=stage)
+
+        summaries = tune_benchmark(config, target, trials=trials, executor=executor, storage_url=storage,
+                                   ray_address=ray_address, raw_overrides=raw_overrides, progress=on_stage,
+                                   on_study=on_study)  # fmt: skip
+    from recsys_cl.reporting import tuning_table
+
+    _print_table(tuning_table(summaries, tuning.metric, f"{config.name}: tuning on the valid part ({tuning.sampler}, "
+                                                        f"pruner {tuning.pruner}, {tuning.trials} trials per study)"))  # fmt: skip
+    run_now = sum(s.trials_run_now for s in summaries)
+    out.print(f"{len(study_plans(config))} studies ({run_now} trials run now) -> {target / 'tuning'}")
+
+
 # ---------------------------------------------------------------------------------------------- report / compare
 @app.command("report")
 def report_command(

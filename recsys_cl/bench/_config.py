@@ -19,6 +19,8 @@ from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
 from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.evaluation._repeats import DEFAULT_EXCLUDE_SEEN
 from recsys_cl.evaluation._segments import SegmentConfig
+from recsys_cl.models._epoch_validation import metric_at_k
+from recsys_cl.models._spaces import ParamSpace
 
 NO_EMBEDDING = "none"
 PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
@@ -135,6 +137,12 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
+    search: dict[str, ParamSpace] | None = Field(
+        None,
+        description="tuning's search space: parameter -> {type: int|float|log_float|categorical, low, high, step, choices}; "
+        "absent = the model's default space (recsys_cl.models._spaces), {} = nothing to tune (one trial). "
+        "Searched values override params while tuning; params are the untuned defaults",
+    )
 
     @field_validator("embeddings")
     @classmethod
@@ -144,6 +152,26 @@ class ModelSpec(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("an embedding variant is listed twice")
         return value
+
+
+class TuningSpec(_Strict):
+    """How every model of the config is tuned (``recsys-cl tune``): one budget for all, on the valid part."""
+
+    trials: int = Field(20, ge=1, description="finished (completed or pruned) trials per study")
+    timeout_seconds: float | None = Field(None, gt=0, description="stop starting trials of a study after this many seconds")
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["median", "none"] = "median"
+    metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
+    refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
+    seed: int = Field(0, description="seeds the sampler and every trial's model")
+    validate_every: int | None = Field(
+        None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _computed_metric(cls, value: str) -> str:
+        return metric_at_k(value)
 
 
 class SignificanceSpec(_Strict):
@@ -169,6 +197,7 @@ class BenchmarkConfig(_Strict):
     )
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
+    tuning: TuningSpec | None = Field(None, description="tuning budget and objective (recsys-cl tune); absent = defaults")
 
     @field_validator("datasets", "seeds", "protocols")
     @classmethod
@@ -267,6 +296,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     _check_model_params(path, config)
     _check_embedding_methods(path, config)
     _check_composed_options(path, config)
+    _check_search_spaces(path, config)
     _check_distinct_cells(path, config)
     return config
 
@@ -305,6 +335,13 @@ def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
     for i, spec in enumerate(config.embeddings):
         if spec.method not in METHODS:
             raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+
+
+def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
+    """Every model's search space against its own config (and the grid sampler's need for discrete values)."""
+    from recsys_cl.bench._tuning import check_spaces
+
+    check_spaces(config, str(path))
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:

@@ -132,19 +132,48 @@ class PreparedDataset:
     def split(self, protocol: str = "loo") -> Split:
         key = f"split:{protocol}"
         if key not in self._cache:
-            if self.meta and protocol not in self.protocols:
-                raise InputError(
-                    f"{self.directory}: protocol {protocol!r} was not prepared (have: {', '.join(self.protocols)}); "
-                    f"re-run prepare with --protocols"
-                )
+            self._check_protocol(protocol)
             self._cache[key] = Split.read(self.directory, self.name, protocol)
         return self._cache[key]
+
+    def _check_protocol(self, protocol: str) -> None:
+        if self.meta and protocol not in self.protocols:
+            raise InputError(
+                f"{self.directory}: protocol {protocol!r} was not prepared (have: {', '.join(self.protocols)}); "
+                f"re-run prepare with --protocols"
+            )
 
     def encoded(self, protocol: str = "loo") -> EncodedSplit:
         key = f"encoded:{protocol}"
         if key not in self._cache:
             self._cache[key] = EncodedSplit.from_split(self.split(protocol), self.items)
         return self._cache[key]
+
+    def tuning_split(self, protocol: str = "loo") -> Split:
+        """The split without its test part: train and valid read from their files, the test file never
+        opened (an empty test part). Everything tuning reads comes from here, so test data cannot leak
+        into the choice of parameters whatever the caller does with it."""
+        key = f"tuning-split:{protocol}"
+        if key not in self._cache:
+            self._check_protocol(protocol)
+            self._cache[key] = Split.read(self.directory, self.name, protocol, parts=("train", "valid"))
+        return self._cache[key]
+
+    def tuning_encoded(self, protocol: str = "loo") -> EncodedSplit:
+        """:meth:`tuning_split` encoded: its test matrix is empty, and its user vocabulary is that of
+        train and valid only (a user seen only in the test part does not exist here)."""
+        key = f"tuning-encoded:{protocol}"
+        if key not in self._cache:
+            self._cache[key] = EncodedSplit.from_split(self.tuning_split(protocol), self.items)
+        return self._cache[key]
+
+    def tuning_files(self, protocol: str = "loo") -> list[Path]:
+        """The files :meth:`tuning_encoded` reads (train, valid and the item catalogue if any): what a
+        tuning study's data fingerprint covers."""
+        train, valid, _ = file_suffixes(protocol)
+        files = [self.directory / f"{self.name}.{train}.inter", self.directory / f"{self.name}.{valid}.inter"]
+        catalogue = self.directory / f"{self.name}.item"
+        return files + ([catalogue] if catalogue.is_file() else [])
 
 
 def load_dataset(directory: str | Path) -> PreparedDataset:

@@ -70,16 +70,33 @@ class Split:
             for p, s in zip(PARTS, self.file_suffixes())
         ]
 
+    @property
+    def parts_read(self) -> tuple[str, ...]:
+        """The parts that hold data read from their files (all three unless made by ``read(parts=...)``)."""
+        return tuple(self.info.get("parts_read", PARTS))
+
     @classmethod
-    def read(cls, directory: str | Path, dataset: str, protocol: str = "loo") -> "Split":
-        """Read the three split files; token columns (``user_id``, ``item_id``, ...) come back as
-        ``pl.Categorical`` (as strings, H&M's train part alone took several GB)."""
+    def read(
+        cls, directory: str | Path, dataset: str, protocol: str = "loo", parts: tuple[str, ...] = PARTS
+    ) -> "Split":
+        """Read the split files of ``parts``; token columns (``user_id``, ``item_id``, ...) come back as
+        ``pl.Categorical`` (as strings, H&M's train part alone took several GB).
+
+        A part left out of ``parts`` is never opened and comes back empty (the train part's columns, no
+        rows): ``parts=("train", "valid")`` is the split tuning sees, which cannot leak the test part.
+        """
         directory = Path(directory)
-        parts = {
+        unknown = [p for p in parts if p not in PARTS]
+        if unknown or "train" not in parts:
+            raise InputError(f"Split.read: parts must include train and be among {', '.join(PARTS)} (got {parts})")
+        frames = {
             p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True)
             for p, s in zip(PARTS, file_suffixes(protocol))
+            if p in parts
         }
-        return cls(protocol=protocol, info={"read_from": str(directory)}, **parts)
+        frames.update({p: frames["train"].clear() for p in PARTS if p not in parts})
+        info = {"read_from": str(directory), "parts_read": [p for p in PARTS if p in parts]}
+        return cls(protocol=protocol, info=info, **frames)
 
 
 def file_suffixes(protocol: str) -> tuple[str, str, str]:

@@ -16,10 +16,11 @@ from pydantic import Field
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import Recommender, register
+from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors
 
 
-class ALSConfig(ModelConfig):
+class ALSConfig(EpochValidationConfig):
     factors: int = Field(64, ge=1)
     epochs: int = Field(15, ge=1, description="ALS sweeps (implicit's iterations)")
     reg: float = Field(0.01, ge=0, description="L2 regularisation")
@@ -28,7 +29,7 @@ class ALSConfig(ModelConfig):
     num_threads: int = Field(2, ge=0, description="0 = all cores")
 
 
-class BPRConfig(ModelConfig):
+class BPRConfig(EpochValidationConfig):
     factors: int = Field(64, ge=1)
     epochs: int = Field(100, ge=1, description="passes over the training pairs (implicit's iterations)")
     learning_rate: float = Field(0.01, gt=0)
@@ -62,17 +63,24 @@ class _ImplicitModel(Recommender):
         done = 0
 
         def callback(*_: Any) -> None:
+            # implicit calls this after each epoch with the factors updated in place, so a validation
+            # here scores the model as it stands; report_epoch may raise (a pruned trial) to stop the fit.
             nonlocal done
             done += 1
             if self.progress is not None:
                 self.progress(done, epochs)
+            score = valid_score_of_factors(self, *self._factors(model)) if due(self.config, done) else None
+            self.report_epoch(done, score)
 
         # implicit asks for single-threaded BLAS (it parallelises itself, and warns otherwise).
         with threadpool_limits(1, "blas"):
             model = self._make()  # implicit checks the BLAS threads when the model is created
             model.fit(split.train.astype(np.float32).tocsr(), show_progress=False, callback=callback)
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_factors, self.item_factors = self._factors(model)
+
+    @staticmethod
+    def _factors(model: Any) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors)

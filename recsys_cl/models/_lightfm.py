@@ -22,7 +22,7 @@ protocol, where identity features pay. Which one to run is the experiment's choi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -33,13 +33,14 @@ from recsys_cl.data._atomic import read_atomic
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import Recommender, register
+from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors
 
 # Columns of an .item table that are never categorical attributes.
 _NOT_ATTRIBUTES = {"item_id", "image_path"}
 
 
-class LightFMConfig(ModelConfig):
+class LightFMConfig(EpochValidationConfig):
     loss: Literal["warp", "bpr"] = "warp"
     no_components: int = Field(64, ge=1, description="embedding size")
     epochs: int = Field(30, ge=1)
@@ -109,15 +110,19 @@ class LightFMRecommender(Recommender):
             max_sampled=c.max_sampled,
             random_state=np.random.RandomState(c.seed),
         )
-        for epoch in range(c.epochs):
+        for epoch in range(1, c.epochs + 1):
             model.fit_partial(interactions, item_features=self.features, epochs=1, num_threads=c.num_threads)
             if self.progress is not None:
-                self.progress(epoch + 1, c.epochs)
+                self.progress(epoch, c.epochs)
+            # may raise (a pruned trial) to stop training
+            self.report_epoch(epoch, valid_score_of_factors(self, *self._vectors(model)) if due(c, epoch) else None)
+        self.user_vectors, self.item_vectors, self.item_bias = self._vectors(model)
+
+    def _vectors(self, model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(user vectors, item vectors, item bias) as float32; the user bias does not change a user's ranking."""
         item_bias, item_vectors = model.get_item_representations(self.features)
-        _, user_vectors = model.get_user_representations()  # the user bias does not change a user's ranking
-        self.item_bias = item_bias.astype(np.float32)
-        self.item_vectors = item_vectors.astype(np.float32)
-        self.user_vectors = user_vectors.astype(np.float32)
+        _, user_vectors = model.get_user_representations()
+        return user_vectors.astype(np.float32), item_vectors.astype(np.float32), item_bias.astype(np.float32)
 
     def _item_features(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> sp.csr_matrix | None:
         """(n_items, n_features) CSR, or None for LightFM's default identity."""

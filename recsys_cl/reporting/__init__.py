@@ -5,7 +5,7 @@ from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_
 from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
-from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table
+from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table, tuning_table
 from recsys_cl.reporting._tables import Table, composed_result_table, embed_quality_table
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "run_summary_table",
     "save_baseline",
     "splits_table",
+    "tuning_table",
     "write_cell",
     "write_metrics_csv",
     "write_report",

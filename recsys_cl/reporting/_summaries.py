@@ -81,3 +81,21 @@ def regression_table(rows: list[dict[str, Any]], title: str) -> Table:
     ]  # fmt: skip
     columns = ["dataset", "protocol", "model", "metric", "baseline", "current", "change", "p (drop)", "status"]
     return Table(title, columns, out, left={"protocol", "model", "metric", "status"})
+
+
+def tuning_table(summaries: Iterable[Any], metric: str, title: str) -> Table:
+    """One row per study (``StudySummary`` of ``recsys_cl.bench``): trials done of the budget, pruned and failed
+    trials, the best validation value and parameters, and the seconds its trials took."""
+    rows = []
+    for s in summaries:
+        params = ", ".join(f"{k}={_short(v)}" for k, v in s.best_params.items()) or "–"
+        rows.append([
+            s.dataset, s.protocol, s.label, s.embedding, f"{s.trials_completed + s.trials_pruned}/{s.budget}",
+            str(s.trials_pruned), str(s.trials_failed), _fmt(s.best_value), params, f"{s.trial_seconds:.0f}",
+        ])  # fmt: skip
+    columns = ["dataset", "protocol", "model", "embedding", "done", "pruned", "failed", f"best {metric}", "best parameters", "s"]
+    return Table(title, columns, rows, left={"protocol", "model", "embedding", "best parameters"})
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
