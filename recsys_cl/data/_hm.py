@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys_cl.data._atomic import clean_text
+from recsys_cl.data._atomic import check_output_dir, clean_text
 from recsys_cl.data._csv import (
     cast_or_fail,
     distinct_rows,
@@ -226,6 +226,7 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
     """Convert the raw H&M folder into ``out_root/<name>/``; returns the metadata written."""
     options = options or HMOptions()
     raw, out_root = Path(raw), Path(out_root)
+    check_output_dir(out_root / options.name)
     if not raw.is_dir():
         raise InputError(f"{raw}: raw H&M folder not found")
     tick = progress or (lambda *_: None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from recsys_cl.data._atomic import clean_text, read_atomic
+from recsys_cl.data._atomic import check_output_dir, clean_text, read_atomic
 from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.errors import InputError
@@ -41,6 +41,7 @@ def prepare_ml100k(
     protocols: list[str] | None = None,
     progress: StageProgress | None = None,
 ) -> dict[str, Any]:
+    check_output_dir(Path(out_root) / name)
     src = Path(source) if source else recbole_ml100k_dir()
     tick = progress or (lambda *_: None)
     tick("read", 0, 2)

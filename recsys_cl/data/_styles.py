@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import clean_text, write_atomic, write_json
+from recsys_cl.data._atomic import check_output_dir, clean_text, write_atomic, write_json
 from recsys_cl.data._csv import check_columns, fingerprint, read_header, require_unique
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
@@ -117,6 +117,7 @@ def prepare_styles(
     progress: StageProgress | None = None,
 ) -> dict[str, Any]:
     raw, out_dir = Path(raw), Path(out_root) / name
+    check_output_dir(out_dir)
     if not raw.is_dir():
         raise InputError(f"{raw}: raw styles folder not found")
     tick = progress or (lambda *_: None)
