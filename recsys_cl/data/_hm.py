@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_cl.data._atomic import check_output_dir, clean_text
 from recsys_cl.data._csv import (
+    BadBytes,
     cast_or_fail,
     distinct_rows,
     fingerprint,
@@ -64,6 +65,9 @@ class HMOptions(BaseModel):
     test_days: int = Field(7, ge=1, description="temporal: last N days are test")
     valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
     cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
+    replace_bad_bytes: bool = Field(
+        False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
+    )
 
     def protocol_options(self) -> dict[str, dict[str, Any]]:
         return {
@@ -81,9 +85,9 @@ def image_relpath(article_id: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit("images/"), article_id.str.slice(0, 3), pl.lit("/"), article_id, pl.lit(".jpg")])
 
 
-def read_articles(raw: Path) -> pl.DataFrame:
+def read_articles(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     path = raw / "articles.csv"
-    frame = read_strings(path, ARTICLE_COLUMNS)
+    frame = read_strings(path, ARTICLE_COLUMNS, bad_bytes=bad_bytes)
     require_not_null(frame, path, "article_id")
     bad = ~frame["article_id"].str.strip_chars().str.contains(r"^\d{1,10}$")
     if bad.any():
@@ -126,10 +130,10 @@ def items_table(articles: pl.DataFrame, raw: Path) -> pl.DataFrame:
     ).drop("_image")
 
 
-def users_table(raw: Path) -> pl.DataFrame:
+def users_table(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     """Customer fields; missing flags become "0", missing categories "unknown", missing age stays empty."""
     path = raw / "customers.csv"
-    frame = read_strings(path, CUSTOMER_COLUMNS)
+    frame = read_strings(path, CUSTOMER_COLUMNS, bad_bytes=bad_bytes)
     require_not_null(frame, path, "customer_id")
     require_unique(frame, path, "customer_id")
     age = cast_or_fail(frame, path, "age", pl.col("age").cast(pl.Float64, strict=False), "a number")
@@ -145,7 +149,7 @@ def users_table(raw: Path) -> pl.DataFrame:
     )
 
 
-def read_transactions(raw: Path) -> pl.DataFrame:
+def read_transactions(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     """Transactions as interactions, in file order, timestamp = Unix seconds of the day.
 
     Ids (and dates) are read as Categorical: 31.8M rows hold only 1.37M customers, 105k articles and
@@ -156,10 +160,10 @@ def read_transactions(raw: Path) -> pl.DataFrame:
     categorical = {c: pl.Categorical for c in ("t_dat", "customer_id", "article_id", "sales_channel_id")}
     try:
         # Prices parsed by the reader; a file with a bad one is read again as text to name its line.
-        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, {**categorical, "price": pl.Float64})
+        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, {**categorical, "price": pl.Float64}, bad_bytes)
         price = frame["price"]
     except InputError:
-        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, categorical)
+        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, categorical, bad_bytes)
         price = None
     for column in ("t_dat", "customer_id", "article_id"):
         require_not_null(frame, path, column)
@@ -230,13 +234,14 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
     if not raw.is_dir():
         raise InputError(f"{raw}: raw H&M folder not found")
     tick = progress or (lambda *_: None)
+    bad_bytes = BadBytes(replace=options.replace_bad_bytes)
     tick("read articles", 0, 4)
-    articles = read_articles(raw)
+    articles = read_articles(raw, bad_bytes)
     items = items_table(articles, raw)
     tick("read customers", 1, 4)
-    users = users_table(raw)
+    users = users_table(raw, bad_bytes)
     tick("read transactions", 2, 4)
-    inter = read_transactions(raw)
+    inter = read_transactions(raw, bad_bytes)
     # Checked on the distinct ids (105k articles, 1.37M customers), not on every one of 31.8M rows.
     sold = inter["item_id"].unique().cast(pl.Utf8)
     unknown = sold.filter(~sold.is_in(items["item_id"].implode()))
@@ -264,6 +269,7 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
             "source": "hm",
             "raw_dir": str(raw.resolve()),
             "source_fingerprint": fingerprint(sources),
+            "lines_with_replaced_bytes": bad_bytes.lines,
             "options": options.model_dump(),
             "filtering": filtering,
             "items_with_image": int((items["image_path"] != "").sum()),

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from recsys_cl.cli import main
 from recsys_cl.data._hm import prepare_hm
 from recsys_cl.data._movielens import prepare_ml100k
 from recsys_cl.data._styles import prepare_styles
@@ -63,13 +62,11 @@ def test_output_check_accepts_new_and_existing_folders_and_creates_nothing(tmp_p
     assert list(tmp_path.iterdir()) == []  # the probe file is gone
 
 
-def test_cli_out_is_a_file_exits_2_with_one_line(tmp_path, capsys):
+def test_cli_out_is_a_file_exits_2_with_one_line(tmp_path, cli):
     a_file = tmp_path / "a-file"
     a_file.write_text("x\n")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["prepare", "hm", "--raw", str(tmp_path / EMPTY_RAW), "--out", str(a_file)])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2
+    code, _, err = cli(["prepare", "hm", "--raw", str(tmp_path / EMPTY_RAW), "--out", str(a_file)])
+    assert code == 2
     assert [line for line in err.splitlines() if line.startswith("recsys-cl: error:")] == [
         f"recsys-cl: error: {a_file / 'hm'}: cannot create the output folder: {a_file} is not a folder"
     ]
