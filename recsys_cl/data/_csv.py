@@ -56,9 +56,11 @@ def read_header(path: Path) -> list[str]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}:1: header holds bytes that are not UTF-8 (byte {first[exc.start]:#04x})") from None
     if not text.strip():
-        raise InputError(f"{path}: empty file (no header line)")
+        raise InputError(f"{path}:1: empty file (no header line)")
     if "\0" in text:
         raise InputError(f"{path}:1: header holds a NUL byte (a damaged file?)")
+    if "\r" in text.removesuffix("\n").removesuffix("\r"):
+        raise InputError(f"{path}:1: carriage return inside a line (only CRLF line ends are allowed)")
     try:
         return next(csv.reader([text]))
     except csv.Error as exc:
@@ -116,7 +118,7 @@ def read_strings(
     if bad_bytes is not None:
         bad_bytes.lines[path.name] = replaced
     if frame.height == 0:
-        raise InputError(f"{path}: no data rows after the header")
+        raise InputError(f"{path}:2: no data rows after the header")
     return frame
 
 

@@ -246,10 +246,11 @@ def prepare_hm(raw: str | Path, out_root: str | Path, options: HMOptions | None 
     sold = inter["item_id"].unique().cast(pl.Utf8)
     unknown = sold.filter(~sold.is_in(items["item_id"].implode()))
     if len(unknown):
-        unknown_items = inter.filter(pl.col("item_id").is_in(unknown.implode()))
+        rows = inter["item_id"].is_in(unknown.implode())
+        first = int(rows.arg_max())
         raise InputError(
-            f"{raw / 'transactions_train.csv'}: article_id {unknown_items['item_id'][0]!r} is not in articles.csv "
-            f"({unknown_items.height} rows)"
+            f"{raw / 'transactions_train.csv'}:{first + 2}: article_id {inter['item_id'][first]!r} is not in articles.csv "
+            f"({int(rows.sum())} rows)"
         )
     inter, filtering = filter_interactions(inter, options)
     buyers = inter["user_id"].unique().cast(pl.Utf8)

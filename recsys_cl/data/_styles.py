@@ -75,7 +75,7 @@ def read_styles(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     if short.height:
         raise InputError(f"{path}:{short['_line'][0]}: {short['_fields'][0]} fields, expected {len(STYLES_COLUMNS)}")
     if not lines.height:
-        raise InputError(f"{path}: no data rows after the header")
+        raise InputError(f"{path}:2: no data rows after the header")
     frame = lines.select(
         "_line",
         pl.col("raw").str.splitn(",", len(STYLES_COLUMNS)).struct.rename_fields(STYLES_COLUMNS).alias("_f"),
