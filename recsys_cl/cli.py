@@ -72,6 +72,7 @@ def prepare_hm_command(
     valid_days: int = typer.Option(7, help="temporal: days in valid"),
     cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
     seed: int = typer.Option(0, help="seed for sampling and cold-item"),
+    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
 ) -> None:
     """H&M Personalized Fashion Recommendations -> ROOT/<name>/ atomic files, splits and metadata."""
     from recsys_cl.data import HMOptions, prepare
@@ -79,10 +80,11 @@ def prepare_hm_command(
     options = _options(
         HMOptions, name=name, protocols=_protocols(protocols), weeks=weeks, min_user_interactions=min_user,
         min_item_interactions=min_item, sample_users=sample_users, dedupe=dedupe, test_days=test_days,
-        valid_days=valid_days, cold_item_share=cold_item_share, seed=seed,
+        valid_days=valid_days, cold_item_share=cold_item_share, seed=seed, replace_bad_bytes=replace_bad_bytes,
     )  # fmt: skip
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("hm", out_root, raw=raw, options=options, progress=progress)
+    _print_replaced_bytes(meta)
     _print_dataset_summary(out_root / name, meta)
 
 
@@ -93,13 +95,15 @@ def prepare_styles_command(
     name: str = typer.Option("styles", help="dataset name"),
     max_relevant: Optional[int] = typer.Option(None, help="cap relevant products per query (sampled by seed)"),
     seed: int = typer.Option(0),
+    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
 ) -> None:
     """Fashion Product Images styles.csv -> ROOT/<name>/<name>.item and item-to-item relevance."""
     from recsys_cl.data import StylesOptions, prepare
 
-    options = _options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed)
+    options = _options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed, replace_bad_bytes=replace_bad_bytes)
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("styles", out_root, raw=raw, options=options, progress=progress)
+    _print_replaced_bytes(meta)
     out.print(f"wrote {out_root / name}: {json.dumps(meta['counts'])}")
 
 
@@ -508,6 +512,13 @@ def _summary_table(rows: list[dict[str, Any]]) -> Any:
     from recsys_cl.reporting import splits_table
 
     return splits_table(rows).to_rich()
+
+
+def _print_replaced_bytes(meta: dict[str, Any]) -> None:
+    replaced = {name: n for name, n in meta.get("lines_with_replaced_bytes", {}).items() if n}
+    if replaced:
+        counts = ", ".join(f"{name} {n} line{'s' * (n != 1)}" for name, n in replaced.items())
+        err.print(f"replaced bytes that are not UTF-8 by U+FFFD: {counts}", markup=False, highlight=False)
 
 
 def _print_dataset_summary(path: Path, meta: dict[str, Any]) -> None:

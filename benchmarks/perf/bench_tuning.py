@@ -55,10 +55,10 @@ MODEL = ModelSpec(
 
 
 def ml100k() -> Path:
-    from recsys_cl.data._movielens import prepare_ml100k
+    from recsys_cl.data import prepare
 
     if not (DATA_ROOT / "ml-100k" / "ml-100k.meta.json").is_file():
-        prepare_ml100k(DATA_ROOT, protocols=["loo"])
+        prepare("ml-100k", DATA_ROOT, options={"protocols": ["loo"]})
     return DATA_ROOT / "ml-100k"
 
 

@@ -311,8 +311,53 @@ def run_benchmark(
     return run
 
 
+def _worker_setup(driver_pid: int) -> None:
+    """Worker-process set-up: end with the driver, and one thread for torch and the BLAS/OpenMP pools."""
+    end_with_parent(driver_pid)
+    _single_thread_worker()
+
+
+def end_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """Make this process end when its parent ``parent_pid`` ends, however it ends (kill -9 included).
+
+    A pool worker waits on pipes its own process also holds open, so it never sees the driver go and
+    would wait (holding its ~400 MB) forever. On Linux the kernel kills it when its parent dies
+    (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; the "parent" is the thread that started it, here the one
+    running :func:`run_benchmark`, which outlives the pool). Everywhere, a daemon thread also checks
+    every ``poll_seconds`` that the parent is still the parent: once it dies the process is handed to
+    init or a subreaper and ``os.getppid()`` changes (Windows hands it to no one: there the parent's
+    pid stops existing).
+    """
+    import ctypes
+    import os
+    import signal
+    import sys
+    import threading
+
+    import psutil
+
+    if sys.platform.startswith("linux"):
+        try:
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl in this libc: the thread below still works
+            pass
+    def parent_alive() -> bool:
+        return os.getppid() == parent_pid and psutil.pid_exists(parent_pid)
+
+    if not parent_alive():  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while parent_alive():
+            time.sleep(poll_seconds)
+        os._exit(1)  # no clean-up: the driver that would receive results is gone
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def _single_thread_worker() -> None:
-    """Worker-process set-up: one thread for torch and the BLAS/OpenMP pools.
+    """One thread for torch and the BLAS/OpenMP pools.
 
     With N cells on N cores, a second thread per process only waits for cores that are taken (a
     small torch op then costs a scheduler time slice: measured 7x slower for NeuMF).
@@ -330,12 +375,16 @@ def _single_thread_worker() -> None:
 
 def _run_in_processes(todo, cells, config_json, job_args, cells_dir, jobs, on_cell) -> None:
     """Cells in ``jobs`` worker processes (spawned: forking after torch has started threads can
-    deadlock); the driver alone writes results, so a crash still loses only unfinished cells."""
+    deadlock); the driver alone writes results, so a crash still loses only unfinished cells.
+    Workers end with the driver (:func:`end_with_parent`), so a killed run leaves no process behind."""
     import multiprocessing
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_single_thread_worker) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_worker_setup, initargs=(os.getpid(),)
+    ) as pool:
         pending = {}
         for i, cell, key in todo:
             pending[pool.submit(run_cell, cell, config_json, *job_args(cell))] = (i, cell, key)
@@ -356,7 +405,14 @@ def _run_in_processes(todo, cells, config_json, job_args, cells_dir, jobs, on_ce
 
 
 def _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_cell) -> None:
-    """One Ray task per cell (one GPU each where the cluster has GPUs); the driver writes results."""
+    """One Ray task per cell (one GPU each where the cluster has GPUs); the driver writes results.
+
+    When the driver dies (kill -9 included): a Ray started here by ``ray.init()`` (no address) runs
+    its head processes (GCS, raylet, ...) fate-shared with the driver (Linux: PR_SET_PDEATHSIG;
+    elsewhere Ray's reaper process), and its task workers exit when their raylet goes. On an existing
+    cluster (``--ray-address``) the cluster stays up; the GCS marks this driver's job finished when
+    the driver's connection drops, and the raylets kill the job's workers with their running tasks.
+    """
     import ray
 
     started_here = not ray.is_initialized()

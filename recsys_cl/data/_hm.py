@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from recsys_cl.data._atomic import clean_text
 from recsys_cl.data._csv import (
+    BadBytes,
     cast_or_fail,
     distinct_rows,
     fingerprint,
@@ -63,6 +64,9 @@ class HMOptions(InteractionOptions):
     min_item_interactions: int = Field(1, ge=1, description="k-core: drop items with fewer interactions")
     sample_users: float | None = Field(None, gt=0, description="share (<=1) or number (>1) of customers kept, by seed")
     dedupe: bool = Field(False, description="keep one row per (customer, article, day); off: every row is an interaction")
+    replace_bad_bytes: bool = Field(
+        False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
+    )
 
 
 class HMSynthOptions(HMOptions):
@@ -88,9 +92,9 @@ def image_relpath(article_id: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit("images/"), article_id.str.slice(0, 3), pl.lit("/"), article_id, pl.lit(".jpg")])
 
 
-def read_articles(raw: Path) -> pl.DataFrame:
+def read_articles(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     path = raw / "articles.csv"
-    frame = read_strings(path, ARTICLE_COLUMNS)
+    frame = read_strings(path, ARTICLE_COLUMNS, bad_bytes=bad_bytes)
     require_not_null(frame, path, "article_id")
     bad = ~frame["article_id"].str.strip_chars().str.contains(r"^\d{1,10}$")
     if bad.any():
@@ -133,10 +137,10 @@ def items_table(articles: pl.DataFrame, raw: Path) -> pl.DataFrame:
     ).drop("_image")
 
 
-def users_table(raw: Path) -> pl.DataFrame:
+def users_table(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     """Customer fields; missing flags become "0", missing categories "unknown", missing age stays empty."""
     path = raw / "customers.csv"
-    frame = read_strings(path, CUSTOMER_COLUMNS)
+    frame = read_strings(path, CUSTOMER_COLUMNS, bad_bytes=bad_bytes)
     require_not_null(frame, path, "customer_id")
     require_unique(frame, path, "customer_id")
     age = cast_or_fail(frame, path, "age", pl.col("age").cast(pl.Float64, strict=False), "a number")
@@ -152,7 +156,7 @@ def users_table(raw: Path) -> pl.DataFrame:
     )
 
 
-def read_transactions(raw: Path) -> pl.DataFrame:
+def read_transactions(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
     """Transactions as interactions, in file order, timestamp = Unix seconds of the day.
 
     Ids (and dates) are read as Categorical: 31.8M rows hold only 1.37M customers, 105k articles and
@@ -163,10 +167,10 @@ def read_transactions(raw: Path) -> pl.DataFrame:
     categorical = {c: pl.Categorical for c in ("t_dat", "customer_id", "article_id", "sales_channel_id")}
     try:
         # Prices parsed by the reader; a file with a bad one is read again as text to name its line.
-        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, {**categorical, "price": pl.Float64})
+        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, {**categorical, "price": pl.Float64}, bad_bytes)
         price = frame["price"]
     except InputError:
-        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, categorical)
+        frame = read_strings(path, TRANSACTION_COLUMNS, TRANSACTION_COLUMNS, categorical, bad_bytes)
         price = None
     for column in ("t_dat", "customer_id", "article_id"):
         require_not_null(frame, path, column)
@@ -233,21 +237,23 @@ def build_hm(raw: Path | None, out_dir: Path, options: HMOptions, progress: Stag
     """Convert the raw H&M folder into the dataset folder ``out_dir``; returns the metadata written."""
     assert raw is not None
     tick = progress
+    bad_bytes = BadBytes(replace=options.replace_bad_bytes)
     tick("read articles", 0, 4)
-    articles = read_articles(raw)
+    articles = read_articles(raw, bad_bytes)
     items = items_table(articles, raw)
     tick("read customers", 1, 4)
-    users = users_table(raw)
+    users = users_table(raw, bad_bytes)
     tick("read transactions", 2, 4)
-    inter = read_transactions(raw)
+    inter = read_transactions(raw, bad_bytes)
     # Checked on the distinct ids (105k articles, 1.37M customers), not on every one of 31.8M rows.
     sold = inter["item_id"].unique().cast(pl.Utf8)
     unknown = sold.filter(~sold.is_in(items["item_id"].implode()))
     if len(unknown):
-        unknown_items = inter.filter(pl.col("item_id").is_in(unknown.implode()))
+        rows = inter["item_id"].is_in(unknown.implode())
+        first = int(rows.arg_max())
         raise InputError(
-            f"{raw / 'transactions_train.csv'}: article_id {unknown_items['item_id'][0]!r} is not in articles.csv "
-            f"({unknown_items.height} rows)"
+            f"{raw / 'transactions_train.csv'}:{first + 2}: article_id {inter['item_id'][first]!r} is not in articles.csv "
+            f"({int(rows.sum())} rows)"
         )
     inter, filtering = filter_interactions(inter, options)
     buyers = inter["user_id"].unique().cast(pl.Utf8)
@@ -267,6 +273,7 @@ def build_hm(raw: Path | None, out_dir: Path, options: HMOptions, progress: Stag
             "source": "hm-synth" if isinstance(options, HMSynthOptions) else "hm",
             "raw_dir": str(raw.resolve()),
             "source_fingerprint": fingerprint(sources),
+            "lines_with_replaced_bytes": bad_bytes.lines,
             "options": options.model_dump(),
             "filtering": filtering,
             "items_with_image": int((items["image_path"] != "").sum()),

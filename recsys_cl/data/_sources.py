@@ -24,6 +24,7 @@ from typing import Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from recsys_cl.data._atomic import check_output_dir
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
 
@@ -119,19 +120,6 @@ def source_options(source: str, values: Mapping[str, Any] | BaseModel | None, wh
     return validated(src.options, values, where or f"prepare {source}", key_prefix=key_prefix)
 
 
-def check_output_root(out_root: Path) -> None:
-    """Fail before any work if datasets cannot be written under ``out_root``."""
-    probe = out_root
-    while not probe.exists():  # the first existing ancestor decides whether the folder can be created
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise InputError(f"{probe}: output folder is a file, not a folder")
-    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{probe}: output folder is not writable")
-
-
 def prepare(
     source: str,
     out_root: str | Path,
@@ -148,7 +136,7 @@ def prepare(
     src = get_source(source)
     opts = source_options(source, options)
     out_root = Path(out_root)
-    check_output_root(out_root)
+    check_output_dir(out_root / opts.name)
     raw_path = Path(raw) if raw is not None else None
     if src.raw == "required":
         if raw_path is None:

@@ -22,7 +22,15 @@ from pydantic import Field, model_validator
 
 from recsys_cl import __version__
 from recsys_cl.data._atomic import clean_text, write_atomic, write_json
-from recsys_cl.data._csv import check_columns, fingerprint, read_header, require_unique
+from recsys_cl.data._csv import (
+    BadBytes,
+    check_columns,
+    fingerprint,
+    line_number,
+    read_header,
+    require_unique,
+    undecodable_lines,
+)
 from recsys_cl.data._sources import (
     Source,
     SourceOptions,
@@ -39,38 +47,62 @@ STYLES_COLUMNS = [
 RELEVANCE_KEY = ["articleType", "baseColour", "gender"]
 
 
-def read_styles(raw: Path) -> pl.DataFrame:
+def read_styles(raw: Path, bad_bytes: BadBytes | None = None) -> pl.DataFrame:
+    """``styles.csv`` as strings (``year`` a number), one row per non-blank line, whole names kept.
+
+    Every line is checked as :func:`recsys_cl.data._csv.check_rows` does for quoted CSV, with this
+    file's own rule for fields: at least 10 (extra commas belong to the name), quotes are plain text.
+    """
     path = raw / "styles.csv"
     header = read_header(path)
     check_columns(path, header, STYLES_COLUMNS)
     if header != STYLES_COLUMNS:
         raise InputError(f"{path}:1: columns must be exactly {','.join(STYLES_COLUMNS)} in that order")
-    rows: list[list[str]] = []
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        next(fh)
-        for line_no, line in enumerate(fh, start=2):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            fields = line.split(",", len(STYLES_COLUMNS) - 1)
-            if len(fields) < len(STYLES_COLUMNS):
-                raise InputError(f"{path}:{line_no}: {len(fields)} fields, expected {len(STYLES_COLUMNS)}")
-            if not fields[0].strip().isdigit():
-                raise InputError(f"{path}:{line_no}: column id: {fields[0]!r} is not a number")
-            rows.append(fields)
-    if not rows:
-        raise InputError(f"{path}: no data rows after the header")
-    frame = pl.DataFrame(np.array(rows, dtype=object), schema=STYLES_COLUMNS, orient="row").with_columns(
-        [pl.col(c).cast(pl.Utf8).str.strip_chars() for c in STYLES_COLUMNS]
-    )
+    data = path.read_bytes()  # ~4 MB for the real 44k products: the whole file is checked and split at once
+    replace = bad_bytes is not None and bad_bytes.replace
+    replaced = undecodable_lines(path, data, replace)
+    if bad_bytes is not None:
+        bad_bytes.lines[path.name] = replaced
+    text = data.decode("utf-8", "replace" if replace else "strict")
+    n_lines = text.count("\n")
+    if not text.endswith("\n"):
+        raise InputError(f"{path}:{n_lines + 1}: last line has no line end (file cut short?)")
+    lines = (
+        pl.Series("raw", [text]).str.split("\n").explode().head(n_lines).str.strip_suffix("\r")
+        .to_frame().with_row_index("_line", offset=1).slice(1)  # the header was read above
+    )  # fmt: skip
+    for problem, message in (
+        (pl.col("raw").str.contains("\0", literal=True), "NUL byte (a damaged file?)"),
+        (pl.col("raw").str.contains("\r", literal=True), "carriage return inside a line (only CRLF line ends are allowed)"),
+    ):
+        _refuse_first(lines.filter(problem), path, message)
+    lines = lines.filter(pl.col("raw") != "")  # blank lines are no rows
+    commas = pl.col("raw").str.count_matches(",", literal=True)
+    short = lines.filter(commas < len(STYLES_COLUMNS) - 1).with_columns((commas + 1).alias("_fields"))
+    if short.height:
+        raise InputError(f"{path}:{short['_line'][0]}: {short['_fields'][0]} fields, expected {len(STYLES_COLUMNS)}")
+    if not lines.height:
+        raise InputError(f"{path}:2: no data rows after the header")
+    frame = lines.select(
+        "_line",
+        pl.col("raw").str.splitn(",", len(STYLES_COLUMNS)).struct.rename_fields(STYLES_COLUMNS).alias("_f"),
+    ).unnest("_f").with_columns([pl.col(c).str.strip_chars() for c in STYLES_COLUMNS])
+    bad_id = frame.filter(~pl.col("id").str.contains(r"^[0-9]+$"))
+    if bad_id.height:
+        raise InputError(f"{path}:{bad_id['_line'][0]}: column id: {bad_id['id'][0]!r} is not a number")
     year = frame["year"].cast(pl.Float64, strict=False)
     bad_year = year.is_null() & (frame["year"] != "")
     if bad_year.any():
         row = int(bad_year.arg_max())
-        raise InputError(f"{path}:{row + 2}: column year: cannot parse {frame['year'][row]!r} as a number")
+        raise InputError(f"{path}:{line_number(frame, row)}: column year: cannot parse {frame['year'][row]!r} as a number")
     frame = frame.with_columns(year.alias("year"))
     require_unique(frame, path, "id")
-    return frame
+    return frame.drop("_line")
+
+
+def _refuse_first(bad: pl.DataFrame, path: Path, message: str) -> None:
+    if bad.height:
+        raise InputError(f"{path}:{bad['_line'][0]}: {message}")
 
 
 def styles_items(frame: pl.DataFrame, raw: Path) -> pl.DataFrame:
@@ -120,6 +152,9 @@ class StylesOptions(SourceOptions):
     name: str = "styles"
     max_relevant: int | None = Field(None, ge=1, description="cap relevant products per query (sampled by seed)")
     seed: int = 0
+    replace_bad_bytes: bool = Field(
+        False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
+    )
 
 
 #: generator options of ``styles-synth`` when a config gives none (the `recsys-cl data synth styles` defaults)
@@ -143,10 +178,11 @@ class StylesSynthOptions(StylesOptions):
 def build_styles(raw: Path | None, out_dir: Path, options: StylesOptions, progress: StageProgress) -> dict[str, Any]:
     """``styles.csv`` of ``raw`` -> ``<name>.item`` and the item-to-item relevance in the dataset folder ``out_dir``."""
     assert raw is not None
-    name, max_relevant, seed = options.name, options.max_relevant, options.seed
+    name, max_relevant, seed, replace_bad_bytes = options.name, options.max_relevant, options.seed, options.replace_bad_bytes
     tick = progress
     tick("read styles.csv", 0, 3)
-    frame = read_styles(raw)
+    bad_bytes = BadBytes(replace=replace_bad_bytes)
+    frame = read_styles(raw, bad_bytes)
     items = styles_items(frame, raw)
     tick("relevance pairs", 1, 3)
     pairs = relevance_pairs(items, max_relevant, seed)
@@ -160,6 +196,8 @@ def build_styles(raw: Path | None, out_dir: Path, options: StylesOptions, progre
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "raw_dir": str(raw.resolve()),
         "source_fingerprint": fingerprint([raw / "styles.csv"]),
+        "lines_with_replaced_bytes": bad_bytes.lines,
+        "replace_bad_bytes": replace_bad_bytes,
         "counts": {
             "items_in_catalogue": items.height,
             "items_with_image": int((items["image_path"] != "").sum()),

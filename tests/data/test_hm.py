@@ -99,7 +99,7 @@ def _copy(tmp_path):
         ("transactions_train.csv", lambda t: None, "transactions_train.csv: file not found"),
         ("articles.csv", lambda t: t.replace("colour_group_name,", "colour_name,", 1), "articles.csv:1: missing column(s) colour_group_name"),
         ("customers.csv", lambda t: t.replace(",", ";"), "customers.csv:1: header is not comma-separated (found ';')"),
-        ("customers.csv", lambda t: "", "customers.csv: empty file"),
+        ("customers.csv", lambda t: "", "customers.csv:1: empty file"),
         ("transactions_train.csv", lambda t: t.replace("2020-09-10", "2020-13-45"), "transactions_train.csv:7: column t_dat: cannot parse '2020-13-45'"),
         ("transactions_train.csv", lambda t: t.replace("0.0169322033898305,1", "cheap,1"), "transactions_train.csv:7: column price"),
         ("articles.csv", lambda t: t.replace("108775044,", "108775015,", 1), "articles.csv:3: column article_id: duplicate id '0108775015' (first on line 2)"),

@@ -77,7 +77,7 @@ def test_output_that_is_a_file_is_refused_before_reading(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, _, err = run(["prepare", "hm", "--raw", str(RAW), "--out", str(blocker / "atomic")], capsys)
-    assert code == 2 and f"{blocker}: output folder is a file, not a folder" in err
+    assert code == 2 and f"cannot create the output folder: {blocker} is not a folder" in err
 
 
 def test_input_fingerprint_follows_the_contents_of_the_raw_files(tmp_path):
