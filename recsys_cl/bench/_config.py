@@ -298,6 +298,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     _check_composed_options(path, config)
     _check_search_spaces(path, config)
     _check_distinct_cells(path, config)
+    _check_labels(path, config)
     return config
 
 
@@ -351,6 +352,19 @@ def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
         composed_options(None, config.composed_retrieval.options)
     except InputError as exc:
         raise InputError(f"{path}: composed_retrieval.options: {exc}") from None
+
+
+def _check_labels(path: Path, config: BenchmarkConfig) -> None:
+    """A ``label`` given to two entries (or equal to an automatic one) would merge two variants in tables."""
+    from recsys_cl.bench._labels import variant_labels
+
+    variants = [(i, name) for i, spec in enumerate(config.models) for name in spec.embeddings]
+    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants])
+    first: dict[str, int] = {}
+    for (i, _), text in zip(variants, texts):
+        if text in first and first[text] != i and (config.models[i].label or config.models[first[text]].label):
+            raise InputError(f"{path}: models.{i}.label: {text!r} is also the label of models.{first[text]}; labels must be unique")
+        first.setdefault(text, i)
 
 
 def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:

@@ -1,8 +1,9 @@
-"""The grid of a benchmark: one cell per dataset x protocol x model x embedding variant x seed.
+"""The grid of a benchmark: one cell per dataset x protocol x model entry x embedding variant x seed.
 
-A cell's key is a hash of everything that decides its result (dataset spec and source
-fingerprint, protocol and its options, embedding spec, model and parameters, seed, metrics,
-code version), so a re-run redoes exactly the cells whose inputs changed.
+A cell's key is a hash of everything that decides its result (dataset spec and data fingerprint,
+protocol and its options, embedding spec, model and the parameters it is fitted with, seed, metrics,
+code version), so a re-run redoes exactly the cells whose inputs changed. With tuning, a cell is
+fitted with its study's best parameters (``params``), so a study that finds others re-runs its cells.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any, Iterator
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import (
-    NO_EMBEDDING,
-    BenchmarkConfig,
-    DatasetSpec,
-    EmbeddingSpec,
-    ModelSpec,
-)
+from recsys_cl.bench._config import NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec
+from recsys_cl.bench._labels import variant_labels
+
+#: what an untuned twin of a tuned variant is called in tables (tuning.compare_default)
+DEFAULT_SUFFIX = " [default]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,17 +29,23 @@ class Cell:
     model: ModelSpec
     embedding: EmbeddingSpec | None
     seed: int
+    #: the variant's label in tables (unique within the run)
+    label: str = ""
+    #: parameters the model is fitted with: the entry's own, or (tuned) its study's best on top of them
+    params: dict[str, Any] | None = None
+    #: key of the study whose best parameters these are (None: not tuned)
+    study: str | None = None
 
     @property
     def embedding_name(self) -> str:
         return self.embedding.name if self.embedding else NO_EMBEDDING
 
     @property
-    def model_label(self) -> str:
-        return self.model.label or model_run_name(self.model)
+    def fit_params(self) -> dict[str, Any]:
+        return dict(self.model.params if self.params is None else self.params)
 
     def describe(self) -> str:
-        return f"{self.dataset.name}/{self.protocol}/{self.model_label}+{self.embedding_name}/seed={self.seed}"
+        return f"{self.dataset.name}/{self.protocol}/{self.label}/seed={self.seed}"
 
     def key(self, config: BenchmarkConfig, data_fingerprint: str) -> str:
         payload = {
@@ -47,44 +53,63 @@ class Cell:
             "data_fingerprint": data_fingerprint,
             "protocol": self.protocol,
             "protocol_options": config.protocol_options.of(self.protocol).model_dump(),
-            "model": self.model.model_dump(exclude={"embeddings", "label"}),
+            "model": self.model.model,
+            "params": self.fit_params,
+            "study": self.study,
             "embedding": self.embedding.model_dump() if self.embedding else None,
             "seed": self.seed,
             "metrics": sorted(config.metrics),
             "ks": sorted(config.ks),
             "segments": config.segments.model_dump(),
+            "beyond": config.beyond.model_dump(),
             "code_version": __version__,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def model_run_name(spec: ModelSpec) -> str:
+@lru_cache(maxsize=None)
+def _run_name(model: str, params_json: str) -> str:
     from recsys_cl.models import create
 
-    return create(spec.model, **spec.params).run_name
+    return create(model, **json.loads(params_json)).run_name
+
+
+def model_run_name(model: str, params: dict[str, Any]) -> str:
+    """The model's run name for ``params`` (``implicit-als(factors=32)``: the parameters that differ from its defaults)."""
+    return _run_name(model, json.dumps(params, sort_keys=True, default=str))
+
+
+def labels(config: BenchmarkConfig) -> dict[tuple[int, str], str]:
+    """(model entry index, embedding name) -> the variant's label (see ``_labels``)."""
+    variants = [(i, name) for i, spec in enumerate(config.models) for name in spec.embeddings]
+    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants])
+    return dict(zip(variants, texts))
 
 
 def grid(config: BenchmarkConfig) -> Iterator[Cell]:
     embeddings = {e.name: e for e in config.embeddings}
+    label_of = labels(config)
     for dataset in config.datasets:
         if dataset.retrieval_only:
             continue
         for protocol in config.protocols:
-            for model in config.models:
+            for index, model in enumerate(config.models):
                 for embedding_name in model.embeddings:
                     for seed in config.seeds:
                         embedding = None if embedding_name == NO_EMBEDDING else embeddings[embedding_name]
-                        yield Cell(dataset, protocol, model, embedding, seed)
+                        yield Cell(dataset, protocol, model, embedding, seed, label=label_of[(index, embedding_name)])
 
 
 def cell_record_base(cell: Cell) -> dict[str, Any]:
     return {
         "dataset": cell.dataset.name,
         "protocol": cell.protocol,
-        "model": cell.model_label,
+        "model": model_run_name(cell.model.model, cell.fit_params),
+        "label": cell.label,
         "model_name": cell.model.model,
-        "params": cell.model.params,
+        "params": cell.fit_params,
         "embedding": cell.embedding_name,
         "embedding_method": cell.embedding.method if cell.embedding else None,
         "seed": cell.seed,
+        "study": cell.study,
     }

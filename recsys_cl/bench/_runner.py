@@ -169,7 +169,7 @@ def run_cell(
     if config.beyond.diversity_attribute is not None:  # a missing column fails before the fit, naming the file
         check_attribute(dataset.items, config.beyond.diversity_attribute, f"{dataset.directory / dataset.name}.item")
     embeddings = read_itememb(embedding_path) if embedding_path else None
-    params = {**cell.model.params, "seed": cell.seed, "device": config.device}
+    params = {**cell.fit_params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
     tick("fit", 1, 4)
     model.fit(encoded, embeddings)

@@ -8,7 +8,7 @@ traceback.
 Layout of a results folder::
 
     OUT/run.json                   RunRecord: config, git commit, package versions, device, timings, cell keys
-    OUT/metrics.csv                long form: dataset, protocol, model, embedding, seed, segment, metric, k, value
+    OUT/metrics.csv                long form: dataset, protocol, model (run name), label, embedding, seed, segment, metric, k, value
     OUT/cells/<key>.json           CellRecord of one finished cell (written last, atomically: its presence means done)
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance tests, regression diffs)
 """
@@ -38,14 +38,18 @@ class CellRecord(_Record):
     key: str = ""
     dataset: str
     protocol: str
-    #: the name tables show: the entry's ``label`` or the model's run name
+    #: the model's run name: registry name and the parameters that differ from its defaults
     model: str
-    #: registry name of the model (``lightgcn``) and the parameters the entry set
+    #: the short name tables, plots and metrics.csv show for this (model entry, embedding) variant
+    label: str = ""
+    #: registry name of the model (``lightgcn``) and the parameters it was fitted with
     model_name: str
     params: dict[str, Any] = Field(default_factory=dict)
     embedding: str = "none"
     embedding_method: str | None = None
     seed: int = 0
+    #: key of the tuning study whose best parameters these are (None: not tuned)
+    study: str | None = None
     run_name: str = ""
     #: whether each user's training items were left out of their list (the protocol's evaluation mode)
     exclude_seen: bool = True
@@ -61,7 +65,10 @@ class CellRecord(_Record):
 
     @property
     def variant(self) -> str:
-        """``model`` or ``model + embedding``: one (model, embedding) variant, all seeds together."""
+        """The variant's label: one (model entry, embedding) variant, all seeds together (records written
+        before labels existed: ``model`` or ``model + embedding``)."""
+        if self.label:
+            return self.label
         return self.model if self.embedding == "none" else f"{self.model} + {self.embedding}"
 
     def metric(self, name: str) -> float | None:
@@ -75,11 +82,13 @@ class CellSummary(_Record):
     dataset: str
     protocol: str
     model: str
+    label: str = ""
     model_name: str
     params: dict[str, Any] = Field(default_factory=dict)
     embedding: str = "none"
     embedding_method: str | None = None
     seed: int = 0
+    study: str | None = None
 
 
 class DatasetEntry(_Record):
@@ -144,7 +153,7 @@ def write_cell(cells_dir: str | Path, record: CellRecord, per_user: bytes) -> No
 
 
 METRICS_CSV_SCHEMA = {
-    "dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
+    "dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "label": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
     "segment": pl.Utf8, "metric": pl.Utf8, "k": pl.Int64, "value": pl.Float64,
 }  # fmt: skip
 
@@ -162,7 +171,7 @@ def write_metrics_csv(records: list[CellRecord], path: str | Path) -> None:
                 metric, _, k = name.partition("@")
                 rows.append(
                     {
-                        "dataset": r.dataset, "protocol": r.protocol, "model": r.model, "embedding": r.embedding,
+                        "dataset": r.dataset, "protocol": r.protocol, "model": r.model, "label": r.variant, "embedding": r.embedding,
                         "seed": r.seed, "segment": segment, "metric": metric, "k": int(k) if k.isdigit() else None,
                         "value": value,
                     }

@@ -30,7 +30,8 @@ def test_grid_is_datasets_x_protocols_x_models_x_embeddings_x_seeds(tmp_path):
     cells = list(grid(config))
     assert len(cells) == 2 * 2 * 3 * 2
     assert {c.embedding_name for c in cells if c.model.model == "content-knn"} == {"txt"}
-    assert cells[0].describe() == "ml/loo/pop+none/seed=0"
+    assert cells[0].describe() == "ml/loo/Pop/seed=0"
+    assert {c.label for c in cells} == {"Pop", "content-kNN + txt", "ALS"}
 
 
 def test_cell_keys_change_with_inputs_and_only_then(tmp_path):

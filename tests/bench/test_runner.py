@@ -48,11 +48,13 @@ def test_results_layout_and_long_metrics(reference):
     out, run = reference
     assert run.cells_run_now == 8 and len(run.cells) == 8
     metrics = pl.read_csv(out / "metrics.csv")
-    assert metrics.columns == ["dataset", "protocol", "model", "embedding", "seed", "segment", "metric", "k", "value"]
+    assert metrics.columns == ["dataset", "protocol", "model", "label", "embedding", "seed", "segment", "metric", "k", "value"]
     ndcg = metrics.filter((pl.col("segment") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10))
     assert ndcg.height == 8
     by_model = dict(zip(ndcg.filter(pl.col("seed") == 0)["model"], ndcg.filter(pl.col("seed") == 0)["value"]))
     assert by_model["implicit-als(factors=16, epochs=5)"] > by_model["pop"]
+    labels = dict(zip(ndcg["model"], ndcg["label"]))  # the full run name beside the short label
+    assert {labels["pop"], labels["implicit-als(factors=16, epochs=5)"], labels["itemknn"]} == {"Pop", "ALS", "ItemKNN"}
     segments = set(metrics["segment"])
     assert {"all", "items:cold", "items:warm"} <= segments and any(s.startswith("users:") for s in segments)
     record = json.loads(next((out / "cells").glob("*.json")).read_text())
