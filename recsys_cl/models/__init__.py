@@ -2,17 +2,25 @@
 
 Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
 ``implicit-bpr``, ``lightfm``, and through RecBole ``recbole`` (any general recommender by name),
-``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
+``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted);
+the content-aware PyTorch models ``vbpr``, ``freedom``, ``bm3``, which take one item-embedding matrix or
+several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping name -> ``ItemEmbeddings``).
 """
 
 from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
+from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
+from recsys_cl.models._freedom import FREEDOM
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
+from recsys_cl.models._modalities import Modalities
+from recsys_cl.models._vbpr import VBPR
 
 __all__ = [
+    "BM3",
+    "FREEDOM",
     "REGISTRY",
     "ContentKNN",
     "ImplicitALS",
@@ -20,9 +28,11 @@ __all__ = [
     "ItemKNN",
     "LightFMRecommender",
     "ModelConfig",
+    "Modalities",
     "Pop",
     "RecentPop",
     "Recommender",
+    "VBPR",
     "create",
     "register",
 ]

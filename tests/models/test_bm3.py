@@ -1,0 +1,12 @@
+"""BM3 through the shared contract."""
+
+from __future__ import annotations
+
+from .backend_contract import BackendContract
+
+
+class TestBM3(BackendContract):
+    model_name = "bm3"
+    params = {"embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64}
+    needs_embeddings = True
+    expected_cold_margin = 0.3
