@@ -27,8 +27,9 @@ Deviations from the paper and the authors' code (MMRec's ``bm3.py``), for the RE
   rank cold items. Here such an item's ``h_i`` is replaced at ranking time by what the alignment loss
   trains to predict it from content: the mean over its modalities of ``p(h_i^m)``, rescaled to the
   mean length of the warm items' ``h_i``. Warm items are scored exactly as in the paper.
-* One training row per purchase (repeat purchases weigh more); Adam at ``learning_rate`` with early
-  stopping on the valid part (``valid_metric``), best epoch's weights kept.
+* One training row per purchase (repeat purchases weigh more); Adam at the authors' ``learning_rate``
+  0.001 with early stopping after 10 epochs without a better ``valid_metric`` on the valid part (the
+  authors: 20), best epoch's weights kept.
 """
 
 from __future__ import annotations
