@@ -271,7 +271,9 @@ class BipartiteGraph:
 
 
 def torch_csr(matrix: sp.csr_matrix, device: Any) -> torch.Tensor:
-    """A fixed SciPy CSR matrix as a torch CSR tensor on ``device``."""
+    """A fixed SciPy CSR matrix as a torch CSR tensor on ``device`` (canonical: sorted, no duplicates)."""
+    matrix = sp.csr_matrix(matrix, copy=True)
+    matrix.sum_duplicates()  # also sorts each row's columns, which torch's CSR requires
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is not
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
