@@ -45,7 +45,7 @@ from torch import nn
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.models._base import register
 from recsys_cl.models._modalities import ItemModality
-from recsys_cl.models._torch_epochs import BipartiteGraph, EpochTrainConfig, TorchEpochModel, purchase_rows
+from recsys_cl.models._torch_epochs import BipartiteGraph, EpochTrainConfig, TorchEpochModel, at_warm_length, purchase_rows
 
 
 class BM3Config(EpochTrainConfig):
@@ -148,11 +148,9 @@ class BM3(TorchEpochModel):
             total = total + predicted * mask[:, None]
             count = count + mask.float()
         replace = ~self.warm_items & (count > 0)
-        if not replace.any() or not self.warm_items.any():
+        if not replace.any():
             return h_items
-        scale = h_items[self.warm_items].norm(dim=1).mean()
-        estimate = F.normalize(total, dim=1) * scale
-        return torch.where(replace[:, None], estimate, h_items)
+        return at_warm_length(torch.where(replace[:, None], total, h_items), replace, self.warm_items)
 
 
 def _distance(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -188,6 +188,23 @@ def _numpy(x: Any) -> np.ndarray:
     return x.detach().float().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, dtype=np.float32)
 
 
+def at_warm_length(items: torch.Tensor, cold: torch.Tensor, warm: torch.Tensor) -> torch.Tensor:
+    """``items`` (n_items, d) with the ``cold`` rows rescaled to the mean length of the ``warm`` rows.
+
+    A cold item's representation in the graph models lacks the propagated interaction part a warm item
+    has, so it is shorter and, ranked by dot product, would lose to any warm item whatever its content.
+    Zero rows stay zero.
+    """
+    if not cold.any() or not warm.any():
+        return items
+    scale = items[warm].norm(dim=1).mean()
+    rows = items[cold]
+    rescaled = rows * (scale / rows.norm(dim=1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny))
+    out = items.clone()
+    out[cold] = rescaled
+    return out
+
+
 # -- training data -------------------------------------------------------------------------------------
 def purchase_rows(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """``(users, items)`` with one row per training purchase: a pair bought 3 times is 3 rows, as in the

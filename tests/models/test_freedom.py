@@ -13,7 +13,7 @@ from recsys_cl.errors import InputError
 from recsys_cl.models import create
 from recsys_cl.models._modalities import item_knn_graph, symmetric_normalised
 
-from .backend_contract import BackendContract
+from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
 
 FAST = {"embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64, "knn_k": 5}
 
@@ -103,3 +103,10 @@ def test_two_modalities_fit_deterministically(loo_encoded: EncodedSplit, two_mod
     first = create("freedom", **{**FAST, "epochs": 3}).fit(loo_encoded, two_modalities).recommend(k=5)
     second = create("freedom", **{**FAST, "epochs": 3}).fit(loo_encoded, two_modalities).recommend(k=5)
     assert np.array_equal(first.items, second.items)
+
+
+def test_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> None:
+    # default settings, TF-IDF of the article text; measured on generator seeds 0-3: HR@12 0.23-0.37
+    # against random 0.06-0.07 and Pop 0 (0.37 on seed 0, the fixture's; 0.02 without rescaling cold items)
+    encoded, embeddings = synthetic_hm_cold
+    assert_beats_pop_and_random_on_cold_items(create("freedom").fit(encoded, embeddings), encoded, margin=0.2)

@@ -13,7 +13,7 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract
+from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
 
 
 class TestVBPR(BackendContract):
@@ -76,3 +76,10 @@ def test_several_modalities_are_concatenated(loo_encoded: EncodedSplit, item_emb
 def test_needs_embeddings(loo_encoded: EncodedSplit) -> None:
     with pytest.raises(InputError, match="vbpr needs item embeddings"):
         create("vbpr", epochs=1).fit(loo_encoded)
+
+
+def test_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> None:
+    # default settings, TF-IDF of the article text; measured on generator seeds 0-3: HR@12 0.16-0.42
+    # against random 0.06-0.07 and Pop 0 (0.42 on seed 0, the fixture's)
+    encoded, embeddings = synthetic_hm_cold
+    assert_beats_pop_and_random_on_cold_items(create("vbpr").fit(encoded, embeddings), encoded, margin=0.2)
