@@ -14,7 +14,8 @@ row (user ``u``, bought item ``i``), with ``C(a, b) = 1 - cos(a, b)``:
 
 Loss = reconstruction + ``cl_weight`` x (alignment + masking) + ``reg_weight`` x (``||H_u|| + ||H_i||``) /
 n_items (Frobenius norms of all online user and item representations, as in the authors' code).
-Score: ``p(h_u) . p(h_i)``.
+Score: ``p(h_u) . p(h_i)``. As in the paper, every training step propagates over the whole user-item
+graph: at H&M's scale raise ``train_batch_size`` to keep the number of passes per epoch down.
 
 Deviations from the paper and the authors' code (MMRec's ``bm3.py``), for the README:
 

@@ -72,6 +72,9 @@ class TorchEpochModel(Recommender):
 
     Config = EpochTrainConfig
     uses_item_embeddings = True
+    #: ``fit`` takes several item-embedding matrices as modalities (a mapping name -> ItemEmbeddings),
+    #: not only one; models without this flag take a single ItemEmbeddings
+    takes_modalities: ClassVar[bool] = True
     #: completes the warning about items without a vector in a modality: "they ..."
     missing_effect: ClassVar[str] = "have no content in that modality"
 
@@ -92,6 +95,8 @@ class TorchEpochModel(Recommender):
     # -- the shared loop ---------------------------------------------------------------------------
     def _fit(self, split: EncodedSplit, item_embeddings: Modalities | None) -> None:
         modalities = aligned_modalities(split.item_ids, item_embeddings, self.registry_name, self.missing_effect)
+        if split.train.nnz == 0:
+            raise InputError(f"{self.registry_name}: the split's train part has no interaction to learn from")
         #: per modality: vector width, items of the split, items without a vector (kept for run records)
         self.modality_coverage = {m.name: m.coverage() for m in modalities}
         self.trained_items = np.diff(split.train.tocsc().indptr) > 0
