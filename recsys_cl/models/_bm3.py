@@ -35,8 +35,6 @@ Deviations from the paper and the authors' code (MMRec's ``bm3.py``), for the RE
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,7 +44,12 @@ from torch import nn
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.models._base import register
 from recsys_cl.models._modalities import ItemModality
-from recsys_cl.models._torch_epochs import BipartiteGraph, EpochTrainConfig, TorchEpochModel, at_warm_length, purchase_rows
+from recsys_cl.models._torch_epochs import (
+    BipartiteGraph,
+    EpochTrainConfig,
+    TorchEpochModel,
+    at_warm_length,
+)
 
 
 class BM3Config(EpochTrainConfig):
@@ -89,7 +92,6 @@ class BM3(TorchEpochModel):
     missing_effect = "have no alignment or masking term for that modality in BM3's loss"
 
     def _build(self, split: EncodedSplit, modalities: list[ItemModality], rng: np.random.Generator) -> nn.Module:
-        self.rows = purchase_rows(split.train)
         coo = split.train.tocoo()
         self.graph = BipartiteGraph(coo.row, coo.col, split.n_users, split.n_items, self.device)
         self.warm_items = torch.from_numpy(self.trained_items).to(self.device)
@@ -98,38 +100,30 @@ class BM3(TorchEpochModel):
             [torch.from_numpy(m.vectors) for m in modalities], [torch.from_numpy(m.mask) for m in modalities],
         )
 
-    def _train_epoch(self, optimizer: Any, rng: np.random.Generator) -> float:
+    def _batch_loss(self, users_np: np.ndarray, items_np: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         c, net = self.config, self.net
-        users_all, items_all = self.rows
-        losses = []
-        for batch in self._batches(len(users_all), rng):
-            users = torch.from_numpy(users_all[batch]).to(self.device)
-            items = torch.from_numpy(items_all[batch]).to(self.device)
-            h_users, h_items = net(self.graph, c.n_layers)
-            online_u, online_i = net.predictor(h_users[users]), net.predictor(h_items[items])
+        users, items = torch.from_numpy(users_np).to(self.device), torch.from_numpy(items_np).to(self.device)
+        h_users, h_items = net(self.graph, c.n_layers)
+        online_u, online_i = net.predictor(h_users[users]), net.predictor(h_items[items])
+        with torch.no_grad():
+            target_u = F.dropout(h_users[users], c.dropout)
+            target_i = F.dropout(h_items[items], c.dropout)
+        loss = _distance(online_u, target_i) + _distance(online_i, target_u)
+        feature_loss = torch.zeros((), device=self.device)
+        for m, projection in enumerate(net.projections):
+            vectors, mask = net.modality(m)
+            has = mask[items]
+            if not has.any():
+                continue
+            latent = projection(vectors[items[has]])
+            online_m = net.predictor(latent)
             with torch.no_grad():
-                target_u = F.dropout(h_users[users], c.dropout)
-                target_i = F.dropout(h_items[items], c.dropout)
-            loss = _distance(online_u, target_i) + _distance(online_i, target_u)
-            feature_loss = torch.zeros((), device=self.device)
-            for m, projection in enumerate(net.projections):
-                vectors, mask = net.modality(m)
-                has = mask[items]
-                if not has.any():
-                    continue
-                latent = projection(vectors[items[has]])
-                online_m = net.predictor(latent)
-                with torch.no_grad():
-                    target_m = F.dropout(latent, c.dropout)
-                feature_loss = feature_loss + _distance(online_m, target_i[has]) + _distance(online_m, target_m)
-            loss = loss + c.cl_weight * feature_loss
-            if c.reg_weight:
-                loss = loss + c.reg_weight * (h_users.norm() + h_items.norm()) / h_items.shape[0]
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
+                target_m = F.dropout(latent, c.dropout)
+            feature_loss = feature_loss + _distance(online_m, target_i[has]) + _distance(online_m, target_m)
+        loss = loss + c.cl_weight * feature_loss
+        if c.reg_weight:
+            loss = loss + c.reg_weight * (h_users.norm() + h_items.norm()) / h_items.shape[0]
+        return loss
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, None]:
         net = self.net

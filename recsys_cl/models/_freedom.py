@@ -46,8 +46,6 @@ Deviations from the paper and the authors' code (MMRec's ``freedom.py``), for th
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -57,14 +55,17 @@ from torch import nn
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import register
-from recsys_cl.models._modalities import ItemModality, item_knn_graph, symmetric_normalised
+from recsys_cl.models._modalities import (
+    ItemModality,
+    item_knn_graph,
+    symmetric_normalised,
+)
 from recsys_cl.models._torch_epochs import (
     BipartiteGraph,
     EpochTrainConfig,
     NegativeSampler,
     TorchEpochModel,
     at_warm_length,
-    purchase_rows,
     sparse_product,
     torch_csr,
     weighted_sample_without_replacement,
@@ -129,7 +130,6 @@ class FREEDOM(TorchEpochModel):
         c = self.config
         self.modality_masks = [m.mask for m in modalities]
         self.item_graph = self._item_graph(modalities)
-        self.rows = purchase_rows(split.train)
         self.sampler = NegativeSampler(split.train)
         coo = split.train.tocoo()
         self.edges = (coo.row.astype(np.int64), coo.col.astype(np.int64))
@@ -175,36 +175,28 @@ class FREEDOM(TorchEpochModel):
         kept = weighted_sample_without_replacement(self.edge_weights, max(keep, 1), rng)
         return BipartiteGraph(self.edges[0][kept], self.edges[1][kept], self.n_users, self.n_items, self.device)
 
-    def _train_epoch(self, optimizer: Any, rng: np.random.Generator) -> float:
+    def _start_epoch(self, rng: np.random.Generator) -> None:
+        self.epoch_graph = self._pruned_graph(rng) if self.config.prune_ratio > 0 else self.full_graph
+
+    def _batch_loss(self, users_np: np.ndarray, positives_np: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         c, net = self.config, self.net
-        graph = self._pruned_graph(rng) if c.prune_ratio > 0 else self.full_graph
-        users_all, items_all = self.rows
-        losses = []
-        for batch in self._batches(len(users_all), rng):
-            users_np, positives_np = users_all[batch], items_all[batch]
-            negatives_np = self.sampler.sample(users_np, rng)
-            users, positives, negatives = (torch.from_numpy(a).to(self.device) for a in (users_np, positives_np, negatives_np))
-            user_rep, item_rep = net(graph)
-            batch_users = user_rep[users]
-            loss = _bpr(batch_users, item_rep[positives], item_rep[negatives])
-            if c.reg_weight:
-                # each distinct item projected once: the feature rows are the costly part of this loss
-                distinct, inverse = np.unique(np.concatenate([positives_np, negatives_np]), return_inverse=True)
-                distinct_t = torch.from_numpy(distinct).to(self.device)
-                pos_rows, neg_rows = torch.from_numpy(inverse).to(self.device).chunk(2)
-                for m, projection in enumerate(net.projections):
-                    has = self.modality_masks[m]
-                    both = torch.from_numpy(has[positives_np] & has[negatives_np]).to(self.device)
-                    if both.any():
-                        projected = projection(net.features(m)[distinct_t])
-                        loss = loss + c.reg_weight * _bpr(
-                            batch_users[both], projected[pos_rows[both]], projected[neg_rows[both]]
-                        )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
+        negatives_np = self.sampler.sample(users_np, rng)
+        users, positives, negatives = (torch.from_numpy(a).to(self.device) for a in (users_np, positives_np, negatives_np))
+        user_rep, item_rep = net(self.epoch_graph)
+        batch_users = user_rep[users]
+        loss = _bpr(batch_users, item_rep[positives], item_rep[negatives])
+        if c.reg_weight:
+            # each distinct item projected once: the feature rows are the costly part of this loss
+            distinct, inverse = np.unique(np.concatenate([positives_np, negatives_np]), return_inverse=True)
+            distinct_t = torch.from_numpy(distinct).to(self.device)
+            pos_rows, neg_rows = torch.from_numpy(inverse).to(self.device).chunk(2)
+            for m, projection in enumerate(net.projections):
+                has = self.modality_masks[m]
+                both = torch.from_numpy(has[positives_np] & has[negatives_np]).to(self.device)
+                if both.any():
+                    projected = projection(net.features(m)[distinct_t])
+                    loss = loss + c.reg_weight * _bpr(batch_users[both], projected[pos_rows[both]], projected[neg_rows[both]])
+        return loss
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, None]:
         users, items = self.net(self.full_graph)

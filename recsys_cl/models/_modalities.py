@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Mapping, Union
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +28,7 @@ from recsys_cl.errors import InputError
 log = logging.getLogger(__name__)
 
 #: ``fit``'s ``item_embeddings`` for multimodal models: one modality, or several by name
-Modalities = Union[ItemEmbeddings, Mapping[str, ItemEmbeddings]]
+Modalities = ItemEmbeddings | Mapping[str, ItemEmbeddings]
 
 
 @dataclasses.dataclass(frozen=True)

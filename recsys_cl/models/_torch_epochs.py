@@ -84,8 +84,11 @@ class TorchEpochModel(Recommender):
         """Return the torch module to train (its parameters go to Adam)."""
 
     @abc.abstractmethod
-    def _train_epoch(self, optimizer: Any, rng: np.random.Generator) -> float:
-        """One pass over the training rows; returns the mean loss per step."""
+    def _batch_loss(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The loss of one batch of training rows (user, bought item), to be minimised."""
+
+    def _start_epoch(self, rng: np.random.Generator) -> None:
+        """Called before each epoch's batches (e.g. to draw a pruned graph)."""
 
     @abc.abstractmethod
     def _factors(self) -> tuple[Any, Any, Any | None]:
@@ -108,6 +111,8 @@ class TorchEpochModel(Recommender):
         with _torch_threads(c.num_threads):
             torch.manual_seed(c.seed)
             rng = np.random.default_rng(c.seed)
+            #: training rows, one per purchase: (users, items)
+            self.rows = purchase_rows(split.train)
             self.net = self._build(split, modalities, rng).to(self.device)
             optimizer = torch.optim.Adam(self.net.parameters(), lr=c.learning_rate)
             valid_users = self._valid_users(split, rng)
@@ -181,12 +186,21 @@ class TorchEpochModel(Recommender):
         """Dense scores ``(len(user_idx), n_items)`` of the fitted model (what ranking orders by)."""
         return self.user_factors[user_idx] @ self.item_factors.T + self.item_bias
 
-    # -- helpers for subclasses --------------------------------------------------------------------
-    def _batches(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """A fresh shuffle of ``n_rows`` training rows cut into ``train_batch_size`` batches."""
-        order = rng.permutation(n_rows)
-        size = self.config.train_batch_size
-        return [order[start : start + size] for start in range(0, n_rows, size)]
+    def _train_epoch(self, optimizer: Any, rng: np.random.Generator) -> float:
+        """One pass over a fresh shuffle of the training rows in ``train_batch_size`` batches, one Adam
+        step each; returns the mean loss per step."""
+        self._start_epoch(rng)
+        users, items = self.rows
+        order = rng.permutation(len(users))
+        losses = []
+        for start in range(0, len(order), self.config.train_batch_size):
+            batch = order[start : start + self.config.train_batch_size]
+            loss = self._batch_loss(users[batch], items[batch], rng)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return float(np.mean(losses))
 
 
 def _numpy(x: Any) -> np.ndarray:

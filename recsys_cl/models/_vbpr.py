@@ -37,8 +37,6 @@ Deviations from the paper (for the README):
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from pydantic import Field
@@ -47,7 +45,11 @@ from torch import nn
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.models._base import register
 from recsys_cl.models._modalities import ItemModality
-from recsys_cl.models._torch_epochs import EpochTrainConfig, NegativeSampler, TorchEpochModel, purchase_rows
+from recsys_cl.models._torch_epochs import (
+    EpochTrainConfig,
+    NegativeSampler,
+    TorchEpochModel,
+)
 
 
 class VBPRConfig(EpochTrainConfig):
@@ -102,7 +104,6 @@ class VBPR(TorchEpochModel):
 
     def _build(self, split: EncodedSplit, modalities: list[ItemModality], rng: np.random.Generator) -> nn.Module:
         features = np.concatenate([m.vectors for m in modalities], axis=1)
-        self.rows = purchase_rows(split.train)
         self.sampler = NegativeSampler(split.train)
         c = self.config
         return VBPRNet(
@@ -114,38 +115,30 @@ class VBPR(TorchEpochModel):
             c.content_embedding_size,
         )
 
-    def _train_epoch(self, optimizer: Any, rng: np.random.Generator) -> float:
+    def _batch_loss(self, users_np: np.ndarray, items_np: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         c, net = self.config, self.net
-        users_all, items_all = self.rows
-        losses = []
-        for batch in self._batches(len(users_all), rng):
-            users_np = users_all[batch]
-            pairs = np.concatenate([items_all[batch], self.sampler.sample(users_np, rng)])
-            # each distinct item's parts once: the feature rows (F wide) are the costly gather
-            distinct, inverse = np.unique(pairs, return_inverse=True)
-            gamma, content, bias = net.item_parts(torch.from_numpy(distinct).to(self.device))
-            users = torch.from_numpy(users_np).to(self.device)
-            gamma_user, theta_user = net.gamma_user[users], net.theta_user[users]
-            positive, negative = torch.from_numpy(inverse).to(self.device).chunk(2)
-            scores = [
-                bias[rows] + (gamma_user * gamma[rows]).sum(dim=1) + (theta_user * content[rows]).sum(dim=1)
-                for rows in (positive, negative)
-            ]
-            loss = -torch.nn.functional.logsigmoid(scores[0] - scores[1]).mean()
-            if c.reg_weight:
-                warm = net.warm[torch.from_numpy(distinct).to(self.device)]
-                item_beta = net.beta_item[torch.from_numpy(distinct).to(self.device)] * warm
-                squares = gamma_user.pow(2).sum(dim=1) + theta_user.pow(2).sum(dim=1)
-                for rows in (positive, negative):
-                    squares = squares + gamma[rows].pow(2).sum(dim=1) + item_beta[rows].pow(2)
-                loss = loss + c.reg_weight * squares.mean() / 2
-            if c.content_reg_weight:
-                loss = loss + c.content_reg_weight * (net.E.pow(2).sum() + net.beta_prime.pow(2).sum()) / 2
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
+        pairs = np.concatenate([items_np, self.sampler.sample(users_np, rng)])
+        # each distinct item's parts once: the feature rows (F wide) are the costly gather
+        distinct, inverse = np.unique(pairs, return_inverse=True)
+        distinct_t = torch.from_numpy(distinct).to(self.device)
+        gamma, content, bias = net.item_parts(distinct_t)
+        users = torch.from_numpy(users_np).to(self.device)
+        gamma_user, theta_user = net.gamma_user[users], net.theta_user[users]
+        positive, negative = torch.from_numpy(inverse).to(self.device).chunk(2)
+        scores = [
+            bias[rows] + (gamma_user * gamma[rows]).sum(dim=1) + (theta_user * content[rows]).sum(dim=1)
+            for rows in (positive, negative)
+        ]
+        loss = -torch.nn.functional.logsigmoid(scores[0] - scores[1]).mean()
+        if c.reg_weight:
+            item_beta = net.beta_item[distinct_t] * net.warm[distinct_t]
+            squares = gamma_user.pow(2).sum(dim=1) + theta_user.pow(2).sum(dim=1)
+            for rows in (positive, negative):
+                squares = squares + gamma[rows].pow(2).sum(dim=1) + item_beta[rows].pow(2)
+            loss = loss + c.reg_weight * squares.mean() / 2
+        if c.content_reg_weight:
+            loss = loss + c.content_reg_weight * (net.E.pow(2).sum() + net.beta_prime.pow(2).sum()) / 2
+        return loss
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.net.factors()

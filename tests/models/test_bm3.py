@@ -69,8 +69,10 @@ def test_items_missing_in_a_modality_are_reported(
         model = create("bm3", **{**FAST, "epochs": 2}).fit(loo_encoded, {"text": item_embeddings, "image": part})
     assert model.modality_coverage["image"] == {"dim": item_embeddings.dim, "items": loo_encoded.n_items, "missing": 8}
     assert [r.getMessage() for r in caplog.records] == [
-        "bm3: modality 'image' has no vector for 8 of 48 items (16.7%); they have no alignment or masking term "
-        "for that modality in BM3's loss"
+        (
+            "bm3: modality 'image' has no vector for 8 of 48 items (16.7%); they have no alignment or masking term "
+            "for that modality in BM3's loss"
+        )
     ]
 
 

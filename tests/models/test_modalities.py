@@ -9,7 +9,11 @@ import pytest
 
 from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._modalities import aligned_modalities, item_knn_graph, symmetric_normalised
+from recsys_cl.models._modalities import (
+    aligned_modalities,
+    item_knn_graph,
+    symmetric_normalised,
+)
 
 ITEMS = np.array(["a", "b", "c", "d"])
 
