@@ -16,12 +16,12 @@ all-MiniLM-L6-v2 vectors with ``--text minilm``), full ranking with training ite
 nDCG@10 on the test part beside Pop's and content-kNN's on the same vectors. Fit wall and CPU seconds are
 both printed: on a shared machine wall time depends on the other jobs (the load average is printed too).
 
-Measured (2 cores shared with other engineers, load average ~4):
+Measured (2 cores shared with other engineers, load average 3-4):
 
 * graph, 105,542 x 384-d, k=10, 2 threads: item_knn_graph 218 s wall / 156 CPU-s / 1,424 MB peak RSS;
   faiss IndexFlatIP 256 s / 142 CPU-s / 968 MB; the same neighbours in 100% of places; dense: 44.6 GB.
 * ml-100k loo, TF-IDF text (500-d), default configs, fit wall / CPU s, epochs run (best), HR@10:
-  VBPR 20.3 / 13.4 s, 22 (12), 0.1007; FREEDOM 32.6 / 23.3 s, 43 (33), 0.1315; BM3 48.6 / 27.4 s,
+  VBPR 14.3 / 14.2 s, 22 (12), 0.1007; FREEDOM 36.7 / 26.7 s, 43 (33), 0.1315; BM3 36.5 / 29.4 s,
   28 (18), 0.0848; Pop 0.0827, content-kNN 0.0148.
 * the same with MiniLM text (384-d): VBPR 12.0 s, 0.1135; FREEDOM 16.4 s, 0.1177; BM3 33.7 s, 0.0933.
 """

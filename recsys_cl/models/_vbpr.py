@@ -87,8 +87,14 @@ class VBPRNet(nn.Module):
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """``y(u, i)`` for aligned ``users`` and ``items`` (the paper's formula, without alpha and beta_u)."""
-        gamma, content, bias = self.item_parts(items)
-        return bias + (self.gamma_user[users] * gamma).sum(dim=1) + (self.theta_user[users] * content).sum(dim=1)
+        # each distinct item's parts once: the feature rows (F wide) are the costly gather
+        distinct, inverse = torch.unique(items, return_inverse=True)
+        gamma, content, bias = self.item_parts(distinct)
+        return (
+            bias[inverse]
+            + (self.gamma_user[users] * gamma[inverse]).sum(dim=1)
+            + (self.theta_user[users] * content[inverse]).sum(dim=1)
+        )
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gamma, content, bias = self.item_parts(slice(None))
@@ -117,25 +123,16 @@ class VBPR(TorchEpochModel):
 
     def _batch_loss(self, users_np: np.ndarray, items_np: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         c, net = self.config, self.net
-        pairs = np.concatenate([items_np, self.sampler.sample(users_np, rng)])
-        # each distinct item's parts once: the feature rows (F wide) are the costly gather
-        distinct, inverse = np.unique(pairs, return_inverse=True)
-        distinct_t = torch.from_numpy(distinct).to(self.device)
-        gamma, content, bias = net.item_parts(distinct_t)
         users = torch.from_numpy(users_np).to(self.device)
-        gamma_user, theta_user = net.gamma_user[users], net.theta_user[users]
-        positive, negative = torch.from_numpy(inverse).to(self.device).chunk(2)
-        scores = [
-            bias[rows] + (gamma_user * gamma[rows]).sum(dim=1) + (theta_user * content[rows]).sum(dim=1)
-            for rows in (positive, negative)
-        ]
-        loss = -torch.nn.functional.logsigmoid(scores[0] - scores[1]).mean()
+        # the batch's bought items, then one sampled item per row
+        items = torch.from_numpy(np.concatenate([items_np, self.sampler.sample(users_np, rng)])).to(self.device)
+        positive, negative = net.score(users.repeat(2), items).chunk(2)
+        loss = -torch.nn.functional.logsigmoid(positive - negative).mean()
         if c.reg_weight:
-            item_beta = net.beta_item[distinct_t] * net.warm[distinct_t]
-            squares = gamma_user.pow(2).sum(dim=1) + theta_user.pow(2).sum(dim=1)
-            for rows in (positive, negative):
-                squares = squares + gamma[rows].pow(2).sum(dim=1) + item_beta[rows].pow(2)
-            loss = loss + c.reg_weight * squares.mean() / 2
+            warm = net.warm[items]
+            item_squares = (net.gamma_item[items] * warm[:, None]).pow(2).sum(dim=1) + (net.beta_item[items] * warm).pow(2)
+            squares = net.gamma_user[users].pow(2).sum(dim=1) + net.theta_user[users].pow(2).sum(dim=1)
+            loss = loss + c.reg_weight * (squares + item_squares.view(2, -1).sum(dim=0)).mean() / 2
         if c.content_reg_weight:
             loss = loss + c.content_reg_weight * (net.E.pow(2).sum() + net.beta_prime.pow(2).sum()) / 2
         return loss
