@@ -1,35 +1,45 @@
 """Models: one interface over every backend (see ``_base.Recommender``).
 
-Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
-``implicit-bpr``, ``lightfm``, the fashion baselines ``repurchase``, ``decayed-pop``, ``segment-pop``,
-``product-variants``, ``bought-together``, and through RecBole ``recbole`` (any general recommender by name),
-``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
+Registry names: ``random``, ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
+``implicit-bpr``, ``lightfm``; the fashion baselines ``repurchase``, ``decayed-pop``, ``segment-pop``,
+``product-variants``, ``bought-together``; through RecBole ``recbole`` (any general recommender by name),
+``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is
+fitted); the content-aware PyTorch models ``vbpr``, ``freedom``, ``bm3``, which take one item-embedding
+matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping name -> ``ItemEmbeddings``).
 """
 
 from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
+from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
 from recsys_cl.models._fashion import BoughtTogether, DecayedPop, ProductVariants, Repurchase, SegmentPop
+from recsys_cl.models._freedom import FREEDOM
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
+from recsys_cl.models._modalities import Modalities
+from recsys_cl.models._vbpr import VBPR
 
 __all__ = [
-    "REGISTRY",
+    "BM3",
     "BoughtTogether",
     "ContentKNN",
     "DecayedPop",
+    "FREEDOM",
     "ImplicitALS",
     "ImplicitBPR",
     "ItemKNN",
     "LightFMRecommender",
+    "Modalities",
     "ModelConfig",
     "Pop",
     "ProductVariants",
+    "REGISTRY",
     "RecentPop",
     "Recommender",
     "Repurchase",
     "SegmentPop",
+    "VBPR",
     "create",
     "register",
 ]

@@ -88,6 +88,8 @@ class Recommender(abc.ABC):
     registry_name: ClassVar[str] = "model"
     #: True for models that can use item content (embeddings) and so can rank cold items.
     uses_item_embeddings: ClassVar[bool] = False
+    #: True for models that take several item embeddings at once (a mapping name -> ItemEmbeddings)
+    takes_modalities: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
@@ -132,6 +134,8 @@ class Recommender(abc.ABC):
         self.history = TrainingHistory()
         if item_embeddings is not None and not self.uses_item_embeddings:
             raise InputError(f"{self.registry_name} does not take item embeddings")
+        if item_embeddings is not None and not isinstance(item_embeddings, ItemEmbeddings) and not self.takes_modalities:
+            raise InputError(f"{self.registry_name} takes one item embedding, not several modalities")
         start = time.perf_counter()
         self.encoded = split
         self._fit(split, item_embeddings)

@@ -161,6 +161,19 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
         _space(**_GRAPH, ssl_weight={"type": "log_float", "low": 1e-3, "high": 1.0}, ssl_tau={"type": "float", "low": 0.1, "high": 1.0}),
         content=_space(id_dropout=_ID_DROPOUT),
     ),
+    # content-aware PyTorch models (models/_vbpr.py, _freedom.py, _bm3.py): they always take item content
+    "vbpr": DefaultSpace(
+        _space(learning_rate={"type": "log_float", "low": 5e-4, "high": 0.05}, reg_weight={"type": "log_float", "low": 1e-6, "high": 1e-2},
+               embedding_size=_EMBEDDING_SIZE, content_embedding_size=_EMBEDDING_SIZE)
+    ),
+    "freedom": DefaultSpace(
+        _space(learning_rate={"type": "log_float", "low": 1e-3, "high": 0.05}, reg_weight={"type": "log_float", "low": 1e-6, "high": 1e-2},
+               knn_k={"type": "int", "low": 5, "high": 30, "step": 5}, prune_ratio={"type": "float", "low": 0.0, "high": 0.9, "step": 0.1})
+    ),
+    "bm3": DefaultSpace(
+        _space(learning_rate={"type": "log_float", "low": 1e-4, "high": 0.01}, dropout={"type": "float", "low": 0.1, "high": 0.5, "step": 0.1},
+               cl_weight={"type": "log_float", "low": 0.1, "high": 5.0}, n_layers={"type": "int", "low": 1, "high": 3})
+    ),
     # fashion baselines (models/_fashion.py): their windows and decays
     "decayed-pop": DefaultSpace(_space(half_life_days={"type": "log_float", "low": 1.0, "high": 60.0})),
     "repurchase": DefaultSpace(

@@ -48,3 +48,20 @@ def test_fit_records_time_and_reports_progress(loo_encoded: EncodedSplit) -> Non
 def test_pure_id_model_refuses_item_embeddings(loo_encoded: EncodedSplit, item_embeddings) -> None:
     with pytest.raises(InputError, match="does not take item embeddings"):
         create("pop").fit(loo_encoded, item_embeddings)
+
+
+def test_a_model_that_takes_one_embedding_refuses_several_modalities():
+    import numpy as np
+
+    from recsys_cl.embeddings import ItemEmbeddings
+    from recsys_cl.errors import InputError
+    from recsys_cl.models import create
+
+    emb = ItemEmbeddings(np.array(["a", "b"]), np.ones((2, 3), np.float32), "x")
+    model = create("content-knn")
+    try:
+        model.fit(None, {"text": emb, "image": emb})  # type: ignore[arg-type]
+    except InputError as exc:
+        assert "takes one item embedding, not several modalities" in str(exc)
+    else:
+        raise AssertionError("a mapping of modalities was accepted by a single-embedding model")
