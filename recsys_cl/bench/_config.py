@@ -167,6 +167,10 @@ class TuningSpec(_Strict):
     validate_every: int | None = Field(
         None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"
     )
+    compare_default: bool = Field(
+        True, description="bench also runs each tuned variant with its untuned parameters (labelled '[default]'), "
+        "so the report shows default vs tuned test scores side by side",
+    )
 
     @field_validator("metric")
     @classmethod

@@ -43,10 +43,12 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from recsys_cl import __version__
 from recsys_cl.bench._config import NO_EMBEDDING, BenchmarkConfig, EmbeddingSpec, ModelSpec, TuningSpec
+from recsys_cl.bench._grid import labels
 from recsys_cl.data._dataset import PreparedDataset, load_dataset
 from recsys_cl.errors import InputError
 from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, check_grid, resolve_space
 from recsys_cl.progress import StageProgress
+from recsys_cl.reporting._records import StudySummary, TrialRecord, write_study
 
 if TYPE_CHECKING:
     import optuna
@@ -59,71 +61,6 @@ TUNING_DIR = "tuning"
 #: study label, stage text, finished trials, budget: one line per study for the CLI
 StudyProgress = Callable[[str, str, int, int], None]
 Executor = Literal["local", "ray"]
-
-
-# ---------------------------------------------------------------------------------------------- results
-@dataclasses.dataclass
-class TrialRecord:
-    """One trial as stored: ``state`` is complete, pruned or fail; ``epochs_run`` where the model counts
-    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why
-    it failed."""
-
-    number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
-    epochs_run: int | None
-    seconds: float | None
-    fit_seconds: float | None = None
-    error: str | None = None
-    #: among the study's first ``budget`` finished trials (the ones its summary is drawn from)
-    counted: bool = True
-
-
-@dataclasses.dataclass
-class StudySummary:
-    """What one study did, for the results, the report's Tuning section and the final refits.
-
-    ``best_params`` are the searched values of the best completed trial; :attr:`refit_params` adds the
-    fixed ``base_params`` (what a final fit uses). ``best_so_far[i]`` is the best valid value among the
-    first ``i + 1`` finished trials (None before the first completed one).
-    """
-
-    study_name: str
-    key: str
-    storage: str
-    dataset: str
-    protocol: str
-    model: str
-    label: str
-    embedding: str
-    metric: str
-    sampler: str
-    pruner: str
-    seed: int
-    refit: str
-    space: dict[str, dict[str, Any]]
-    base_params: dict[str, Any]
-    budget: int
-    trials_completed: int
-    trials_pruned: int
-    trials_failed: int
-    trials_run_now: int
-    best_params: dict[str, Any]
-    best_value: float | None
-    best_trial: int | None
-    best_so_far: list[float | None]
-    trials: list[TrialRecord]
-    stopped_by: str
-    wall_seconds: float
-    trial_seconds: float
-
-    @property
-    def refit_params(self) -> dict[str, Any]:
-        return {**self.base_params, **self.best_params}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "refit_params": self.refit_params}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -264,6 +201,7 @@ def tune_model(
     executor: Executor = "local",
     ray_address: str | None = None,
     progress: StageProgress | None = None,
+    label: str | None = None,
 ) -> StudySummary:
     """Tune ``model`` on ``dataset``'s ``protocol`` split (valid part) until ``tuning.trials`` trials have
     finished in its study, resuming whatever the study's storage already holds.
@@ -288,8 +226,9 @@ def tune_model(
                     space=space, embedding=embedding, tuning=tuning, validate_every=validate_every,
                     exclude_seen=exclude_seen)  # fmt: skip
     embedding_name = embedding.name if embedding else NO_EMBEDDING
-    label = model.label or _run_name(model)
-    study_name = f"{dataset.name}/{protocol}/{label}+{embedding_name}/{key}"
+    label = label or model.label or _run_name(model)
+    # not the label: labels follow the other entries of a config, and a renamed study would start again
+    study_name = f"{dataset.name}/{protocol}/{model.model}+{embedding_name}/{key}"
     results_dir = Path(results_dir)
     study_dir = results_dir / TUNING_DIR
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -692,8 +631,9 @@ def _summarize(study, job: _Study, label: str, embedding: str, key: str, tuning:
         duration = t.duration.total_seconds() if t.duration is not None else None
         finished = t.state != TrialState.FAIL
         fit = t.user_attrs.get("fit") or {}
-        record = TrialRecord(t.number, states[t.state], t.value if t.state == TrialState.COMPLETE else None, dict(t.params),
-                             fit.get("epochs_run"), duration, fit.get("fit_seconds"), t.user_attrs.get("error"),
+        record = TrialRecord(number=t.number, state=states[t.state], value=t.value if t.state == TrialState.COMPLETE else None,
+                             params=dict(t.params), epochs_run=fit.get("epochs_run"), seconds=duration,
+                             fit_seconds=fit.get("fit_seconds"), error=t.user_attrs.get("error"),
                              counted=finished and counted < budget)  # fmt: skip
         records.append(record)
         if not record.counted:
@@ -729,9 +669,15 @@ class StudyPlan:
     model: ModelSpec
     embedding: EmbeddingSpec | None
 
-    def describe(self) -> str:
+    @property
+    def embedding_name(self) -> str:
+        return self.embedding.name if self.embedding else NO_EMBEDDING
+
+    def describe(self, label_of: Mapping[tuple[int, str], str] | None = None) -> str:
+        if label_of is not None:
+            return f"{self.dataset}/{self.protocol}/{label_of[(self.model_index, self.embedding_name)]}"
         label = self.model.label or _run_name(self.model)
-        return f"{self.dataset}/{self.protocol}/{label}+{self.embedding.name if self.embedding else NO_EMBEDDING}"
+        return f"{self.dataset}/{self.protocol}/{label}+{self.embedding_name}"
 
 
 def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
@@ -759,6 +705,7 @@ def tune_benchmark(
     raw_overrides: Mapping[str, str] | None = None,
     progress: StageProgress | None = None,
     on_study: StudyProgress | None = None,
+    prepared: Mapping[str, Path] | None = None,
 ) -> list[StudySummary]:
     """Tune every study of ``config`` (see :func:`study_plans`) into ``out_dir``; data and embeddings are
     prepared as ``recsys-cl bench`` prepares them (and shared with it). Writes each study's summary to
@@ -778,12 +725,14 @@ def tune_benchmark(
     plans = study_plans(config)
     out_dir = Path(out_dir)
 
-    prepared = {}
-    for spec in config.datasets:
-        if not spec.retrieval_only:
-            prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)[0]
+    if prepared is None:  # ``bench`` passes the folders it prepared; ``tune`` prepares them the same way
+        prepared = {}
+        for spec in config.datasets:
+            if not spec.retrieval_only:
+                prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)[0]
     summaries = []
     fingerprints: dict[tuple[str, str], str] = {}
+    label_of = labels(config)
     for plan in plans:
         dataset = load_dataset(prepared[plan.dataset])
         key = (plan.dataset, plan.protocol)
@@ -794,16 +743,16 @@ def tune_benchmark(
             # the embedding of the tuning seed (refits per seed use their own seed's embedding)
             embedding_path = learn_embedding(plan.embedding, dataset.directory, plan.protocol, out_dir / "embeddings", progress,
                                              seed=tuning.seed, device=config.device, data_fingerprint=fingerprints[key])  # fmt: skip
-        label = plan.describe()
+        label = plan.describe(label_of)
         study_progress = None if on_study is None else (lambda stage, done, total, label=label: on_study(label, stage, done, total))
         summary = tune_model(
             dataset, plan.protocol, plan.model, tuning, results_dir=out_dir, embedding=plan.embedding,
             embedding_path=embedding_path, storage_url=storage_url,
             protocol_options=config.protocol_options.of(plan.protocol).model_dump(), fingerprint=fingerprints[key],
             device=config.device, exclude_seen=config.exclude_seen(plan.protocol), executor=executor, ray_address=ray_address,
-            progress=study_progress,
+            progress=study_progress, label=label_of[(plan.model_index, plan.embedding_name)],
         )  # fmt: skip
-        write_json(out_dir / TUNING_DIR / f"{summary.key}.json", summary.to_dict())
+        write_study(out_dir / TUNING_DIR / f"{summary.key}.json", summary)
         summaries.append(summary)
-    write_json(out_dir / TUNING_DIR / "summaries.json", {"tuning": tuning.model_dump(), "studies": [s.to_dict() for s in summaries]})
+    write_json(out_dir / TUNING_DIR / "summaries.json", {"tuning": tuning.model_dump(), "studies": [s.to_json() for s in summaries]})
     return summaries

@@ -120,6 +120,79 @@ class RunRecord(_Record):
         return str(self.config.get("name", ""))
 
 
+class TrialRecord(_Record):
+    """One tuning trial as stored: ``state`` complete, pruned or fail; ``epochs_run`` where the model counts
+    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
+    failed; ``counted``: among the study's first ``budget`` finished trials (the ones its summary is drawn from)."""
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    epochs_run: int | None = None
+    seconds: float | None = None
+    fit_seconds: float | None = None
+    error: str | None = None
+    counted: bool = True
+
+
+class StudySummary(_Record):
+    """What one tuning study did (``OUT/tuning/<key>.json``): for the results, the report's Tuning section
+    and the final refits.
+
+    ``best_params`` are the searched values of the best completed trial; :attr:`refit_params` adds the
+    fixed ``base_params`` (what a final fit uses). ``best_so_far[i]`` is the best valid value among the
+    first ``i + 1`` finished trials (None before the first completed one).
+    """
+
+    study_name: str
+    key: str
+    storage: str
+    dataset: str
+    protocol: str
+    model: str
+    label: str
+    embedding: str
+    metric: str
+    sampler: str
+    pruner: str
+    seed: int
+    refit: str
+    space: dict[str, dict[str, Any]]
+    base_params: dict[str, Any]
+    budget: int
+    trials_completed: int
+    trials_pruned: int
+    trials_failed: int
+    trials_run_now: int
+    best_params: dict[str, Any]
+    best_value: float | None
+    best_trial: int | None
+    best_so_far: list[float | None]
+    trials: list[TrialRecord]
+    stopped_by: str
+    wall_seconds: float
+    trial_seconds: float
+
+    @property
+    def refit_params(self) -> dict[str, Any]:
+        return {**self.base_params, **self.best_params}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json"), "refit_params": self.refit_params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.to_json()
+
+
+def write_study(path: str | Path, study: StudySummary) -> None:
+    write_json(path, study.to_json())
+
+
+def read_study(path: str | Path) -> StudySummary:
+    return _read_json_record(Path(path), StudySummary, "tuning study record")
+
+
 def _read_json_record(path: Path, record: type[_Record], what: str) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")

@@ -55,7 +55,7 @@ def test_summary_has_what_the_runner_and_report_need(tiny, tmp_path):
     assert summary.refit_params == {"factors": 8, "epochs": 10, **summary.best_params}
     assert summary.best_so_far == [max(values[: i + 1]) for i in range(5)]
     assert summary.space == {name: spec.model_dump() for name, spec in ALS.search.items()}
-    assert summary.study_name.startswith(f"{NAME}/loo/implicit-als(factors=8, epochs=10)+none/")
+    assert summary.study_name == f"{NAME}/loo/implicit-als+none/{summary.key}"  # not the label: it may change
     assert (tmp_path / "tuning" / f"{summary.key}.journal").is_file()
     assert summary.to_dict()["refit_params"] == summary.refit_params
     assert all(t.epochs_run == 10 for t in summary.trials) and summary.trial_seconds > 0

@@ -38,7 +38,7 @@ def test_tune_runs_every_study_and_resumes(tmp_path, capsys):
     code, stdout, stderr = run(["tune", str(write(tmp_path)), "--out", str(out)], capsys)
     assert code == 0, stderr
     assert "3 studies (7 trials run now)" in stdout and "best ndcg@10" in stdout and "neighbours=" in stdout
-    for label in ("ml-100k/loo/pop+none", "ml-100k/loo/itemknn+none", "ml-100k/loo/implicit-als(factors=8, epochs=5)+none"):
+    for label in ("ml-100k/loo/Pop", "ml-100k/loo/ItemKNN", "ml-100k/loo/ALS"):
         assert label in stderr
     assert "trial 3/3, best ndcg@10 0." in stderr and "trial 1/1" in stderr
     index = json.loads((out / "tuning" / "summaries.json").read_text())
