@@ -114,6 +114,8 @@ class RunRecord(_Record):
     #: ``dataset/protocol/name`` -> item-embedding file
     embeddings: dict[str, str] = Field(default_factory=dict)
     composed_retrieval: dict[str, str] = Field(default_factory=dict)
+    #: tuning study key -> its StudySummary file (``OUT/tuning/<key>.json``); empty when nothing was tuned
+    studies: dict[str, str] = Field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ import polars as pl
 
 from recsys_cl.embeddings._records import ComposedResult, EmbeddingQuality
 from recsys_cl.errors import InputError
-from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_run
+from recsys_cl.reporting._records import CellRecord, RunRecord, StudySummary, read_cell, read_run, read_study
 
 
 @dataclasses.dataclass
@@ -73,6 +73,10 @@ class Results:
         """``dataset`` -> composed retrieval result, for the datasets the run scored it on."""
         paths = {name: Path(path) for name, path in self.run.composed_retrieval.items()}
         return {name: ComposedResult.read(path) for name, path in paths.items() if path.is_file()}
+
+    def studies(self) -> dict[str, StudySummary]:
+        """Tuning study key -> its summary, for the studies this run's cells were tuned by."""
+        return {key: read_study(path) for key, path in self.run.studies.items() if Path(path).is_file()}
 
     def dataset_dir(self, dataset: str) -> Path | None:
         entry = self.run.datasets.get(dataset)
