@@ -330,9 +330,15 @@ def bench_command(
     ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
     raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
     resume: bool = typer.Option(True, help="reuse finished cells (always safe: cells are keyed by all their inputs)"),
-    jobs: int = typer.Option(1, help="local executor: cells run at once, each in its own single-threaded process"),
+    jobs: int = typer.Option(1, help="local executor: cells (and tuning studies) run at once, each in its own single-threaded process"),
+    tune: Optional[bool] = typer.Option(
+        None, "--tune/--no-tune", help="tune every model on the valid part first (default: when the config has a tuning section)"
+    ),
+    trials: Optional[int] = typer.Option(None, help="tuning: finished trials per study (overrides tuning.trials)"),
+    storage: Optional[str] = typer.Option(None, help="tuning: folder for journal files, or an RDB URL every worker reaches"),
 ) -> None:
-    """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable."""
+    """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
+    model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
     import shutil
 
     from recsys_cl.bench import load_config, run_benchmark
@@ -357,9 +363,17 @@ def bench_command(
         def on_stage(stage: str, done: int, total: int) -> None:
             bar.update(stage_task, completed=done, total=max(total, 1), stage=stage)
 
+        studies: dict[str, Any] = {}
+
+        def on_study(label: str, stage: str, done: int, total: int) -> None:  # one progress line per study
+            if label not in studies:
+                studies[label] = bar.add_task(f"tune {label}", total=total, stage="")
+            bar.update(studies[label], completed=done, total=max(total, 1), stage=stage)
+
         statuses: dict[int, str] = {}
         run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
-                            on_cell=on_cell, progress=on_stage, jobs=jobs)  # fmt: skip
+                            on_cell=on_cell, progress=on_stage, jobs=jobs, tune=tune, trials=trials, storage_url=storage,
+                            on_study=on_study)  # fmt: skip
     from recsys_cl.embeddings import ComposedResult
     from recsys_cl.reporting import composed_result_table, load_results, run_summary_table
 

@@ -31,6 +31,8 @@ class Cell:
     seed: int
     #: the variant's label in tables (unique within the run)
     label: str = ""
+    #: index of the model entry in the config (with the embedding name: the variant)
+    model_index: int = 0
     #: parameters the model is fitted with: the entry's own, or (tuned) its study's best on top of them
     params: dict[str, Any] | None = None
     #: key of the study whose best parameters these are (None: not tuned)
@@ -97,7 +99,21 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
                 for embedding_name in model.embeddings:
                     for seed in config.seeds:
                         embedding = None if embedding_name == NO_EMBEDDING else embeddings[embedding_name]
-                        yield Cell(dataset, protocol, model, embedding, seed, label=label_of[(index, embedding_name)])
+                        yield Cell(dataset, protocol, model, embedding, seed, label=label_of[(index, embedding_name)],
+                                   model_index=index)  # fmt: skip
+
+
+def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:
+    """The grid with each cell fitted with its study's best parameters (``studies``: (dataset, protocol, model
+    index, embedding) -> StudySummary); with ``compare_default``, each tuned cell of a variant that had anything
+    to tune keeps an untuned twin labelled ``[default]`` right after it."""
+    out = []
+    for cell in cells:
+        summary = studies[(cell.dataset.name, cell.protocol, cell.model_index, cell.embedding_name)]
+        out.append(dataclasses.replace(cell, params=summary.refit_params, study=summary.key))
+        if compare_default and summary.space:
+            out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX))
+    return out
 
 
 def cell_record_base(cell: Cell) -> dict[str, Any]:
@@ -112,4 +128,5 @@ def cell_record_base(cell: Cell) -> dict[str, Any]:
         "embedding_method": cell.embedding.method if cell.embedding else None,
         "seed": cell.seed,
         "study": cell.study,
+        "model_index": cell.model_index,
     }

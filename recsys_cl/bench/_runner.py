@@ -33,7 +33,7 @@ from recsys_cl.bench._config import (
     DatasetSpec,
     EmbeddingSpec,
 )
-from recsys_cl.bench._grid import Cell, cell_record_base, grid
+from recsys_cl.bench._grid import Cell, cell_record_base, grid, tuned_cells
 from recsys_cl.reporting._records import (
     CellRecord,
     CellSummary,
@@ -165,7 +165,9 @@ def run_cell(
     tick = progress or (lambda *_: None)
     tick("load data", 0, 4)
     dataset = load_dataset(atomic_dir)
-    encoded = dataset.encoded(cell.protocol)
+    refit_on_valid = cell.study is not None and config.tuning is not None and config.tuning.refit == "train+valid"
+    # tuned with train+valid: the valid part joins training for the final fit (test untouched)
+    encoded = dataset.refit_encoded(cell.protocol) if refit_on_valid else dataset.encoded(cell.protocol)
     if config.beyond.diversity_attribute is not None:  # a missing column fails before the fit, naming the file
         check_attribute(dataset.items, config.beyond.diversity_attribute, f"{dataset.directory / dataset.name}.item")
     embeddings = read_itememb(embedding_path) if embedding_path else None
@@ -210,17 +212,31 @@ def run_benchmark(
     on_cell: CellCallback | None = None,
     progress: StageProgress | None = None,
     jobs: int = 1,
+    tune: bool | None = None,
+    trials: int | None = None,
+    storage_url: str | None = None,
+    on_study: Callable[[str, str, int, int], None] | None = None,
 ) -> RunRecord:
     """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``).
 
-    ``jobs`` > 1 (local executor) runs that many cells at once, each in its own process on one thread.
-    Everything that can be checked before work starts is checked first (executor, jobs, --raw names,
-    the output folder).
+    ``jobs`` > 1 (local executor) runs that many cells (and tuning studies) at once, each in its own
+    process on one thread. With tuning (``tune``, default: when the config has a ``tuning`` section),
+    every study runs first on the valid part (``_tuning``: resumable, equal budgets; ``trials`` and
+    ``storage_url`` override the config's budget and storage), then each cell is refit with its study's
+    best parameters on train (or train+valid) and scored on test once per seed. Everything that can be
+    checked before work starts is checked first (executor, jobs, --raw names, the output folder, storage).
     """
+    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+
     if jobs < 1:
         raise InputError(f"--jobs {jobs}: must be at least 1")
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    tuning_on = config.tuning is not None if tune is None else tune
+    if tuning_on:
+        tuning = tuning_with_trials(config.tuning, trials)
+        config = config.model_copy(update={"tuning": tuning})
+        check_run_options(executor, storage_url)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: results folder is a file, not a folder")
@@ -255,6 +271,14 @@ def run_benchmark(
                     seed=next(iter(config.seeds), 0), device=config.device,
                 )
     cells = list(grid(config))
+    studies: dict[str, str] = {}
+    if tuning_on:
+        assert config.tuning is not None
+        summaries = tune_benchmark(config, out_dir, executor=executor, storage_url=storage_url, ray_address=ray_address,
+                                   progress=progress, on_study=on_study, prepared=prepared, jobs=jobs)  # fmt: skip
+        by_variant = {(p.dataset, p.protocol, p.model_index, p.embedding_name): s for p, s in zip(study_plans(config), summaries)}
+        cells = tuned_cells(cells, by_variant, config.tuning.compare_default)
+        studies = {s.key: str(out_dir / "tuning" / f"{s.key}.json") for s in summaries}
     for cell in cells:
         if cell.embedding is not None:
             key = _embedding_key(cell)
@@ -306,6 +330,7 @@ def run_benchmark(
         datasets={name: DatasetEntry(dir=str(path), fingerprint=fp) for name, (path, fp) in prepared.items()},
         embeddings={"/".join(k): str(p) for k, p in embedding_paths.items()},
         composed_retrieval={name: str(p) for name, p in composed_paths.items()},
+        studies=studies,
     )
     write_run(out_dir / "run.json", run)
     return run

@@ -705,12 +705,16 @@ def tune_benchmark(
     raw_overrides: Mapping[str, str] | None = None,
     progress: StageProgress | None = None,
     on_study: StudyProgress | None = None,
-    prepared: Mapping[str, Path] | None = None,
+    prepared: Mapping[str, tuple[Path, str]] | None = None,
+    jobs: int = 1,
 ) -> list[StudySummary]:
     """Tune every study of ``config`` (see :func:`study_plans`) into ``out_dir``; data and embeddings are
     prepared as ``recsys-cl bench`` prepares them (and shared with it). Writes each study's summary to
-    ``out_dir/tuning/<key>.json`` and all of them to ``out_dir/tuning/summaries.json``.
+    ``out_dir/tuning/<key>.json`` and all of them to ``out_dir/tuning/summaries.json``; returns them in
+    :func:`study_plans` order.
 
+    ``jobs`` > 1 (local executor) runs that many studies at once, each in its own single-threaded process
+    (each study has its own storage and lock; the trials of one study stay sequential, as TPE wants them).
     Checks everything it can before writing anything: the budget, the executor, the storage.
     """
     from recsys_cl.bench._runner import learn_embedding, prepare_dataset
@@ -718,6 +722,8 @@ def tune_benchmark(
 
     tuning = tuning_with_trials(config.tuning, trials)
     check_run_options(executor, storage_url)
+    if jobs < 1:
+        raise InputError(f"--jobs {jobs}: must be at least 1")
     raw_overrides = dict(raw_overrides or {})
     unknown = set(raw_overrides) - {d.name for d in config.datasets}
     if unknown:
@@ -729,12 +735,12 @@ def tune_benchmark(
         prepared = {}
         for spec in config.datasets:
             if not spec.retrieval_only:
-                prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)[0]
-    summaries = []
-    fingerprints: dict[tuple[str, str], str] = {}
+                prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
     label_of = labels(config)
-    for plan in plans:
-        dataset = load_dataset(prepared[plan.dataset])
+    fingerprints: dict[tuple[str, str], str] = {}
+    jobs_args: list[dict[str, Any]] = []
+    for plan in plans:  # data fingerprints and embeddings here (shared by studies and cells), studies after
+        dataset = load_dataset(prepared[plan.dataset][0])
         key = (plan.dataset, plan.protocol)
         if key not in fingerprints:
             fingerprints[key] = data_fingerprint(dataset, plan.protocol)
@@ -742,17 +748,60 @@ def tune_benchmark(
         if plan.embedding is not None:
             # the embedding of the tuning seed (refits per seed use their own seed's embedding)
             embedding_path = learn_embedding(plan.embedding, dataset.directory, plan.protocol, out_dir / "embeddings", progress,
-                                             seed=tuning.seed, device=config.device, data_fingerprint=fingerprints[key])  # fmt: skip
-        label = plan.describe(label_of)
-        study_progress = None if on_study is None else (lambda stage, done, total, label=label: on_study(label, stage, done, total))
-        summary = tune_model(
-            dataset, plan.protocol, plan.model, tuning, results_dir=out_dir, embedding=plan.embedding,
-            embedding_path=embedding_path, storage_url=storage_url,
+                                             seed=tuning.seed, device=config.device,
+                                             data_fingerprint=prepared[plan.dataset][1])  # fmt: skip
+        jobs_args.append(dict(
+            dataset=str(dataset.directory), protocol=plan.protocol, model=plan.model, tuning=tuning, results_dir=str(out_dir),
+            embedding=plan.embedding, embedding_path=str(embedding_path) if embedding_path else None, storage_url=storage_url,
             protocol_options=config.protocol_options.of(plan.protocol).model_dump(), fingerprint=fingerprints[key],
             device=config.device, exclude_seen=config.exclude_seen(plan.protocol), executor=executor, ray_address=ray_address,
-            progress=study_progress, label=label_of[(plan.model_index, plan.embedding_name)],
-        )  # fmt: skip
+            label=label_of[(plan.model_index, plan.embedding_name)],
+        ))  # fmt: skip
+
+    summaries: list[StudySummary | None] = [None] * len(plans)
+
+    def done(index: int, summary: StudySummary) -> None:
         write_study(out_dir / TUNING_DIR / f"{summary.key}.json", summary)
-        summaries.append(summary)
-    write_json(out_dir / TUNING_DIR / "summaries.json", {"tuning": tuning.model_dump(), "studies": [s.to_json() for s in summaries]})
-    return summaries
+        summaries[index] = summary
+
+    if jobs == 1 or executor != "local":
+        for index, (plan, kwargs) in enumerate(zip(plans, jobs_args)):
+            label = plan.describe(label_of)
+            study_progress = None if on_study is None else (lambda stage, n, total, label=label: on_study(label, stage, n, total))
+            done(index, tune_model(**kwargs, progress=study_progress))
+    else:
+        _tune_in_processes(plans, jobs_args, jobs, label_of, on_study, done)
+    finished = [s for s in summaries if s is not None]
+    write_json(out_dir / TUNING_DIR / "summaries.json", {"tuning": tuning.model_dump(), "studies": [s.to_json() for s in finished]})
+    return finished
+
+
+def _tune_in_processes(plans, jobs_args, jobs, label_of, on_study, done) -> None:
+    """Studies in ``jobs`` spawned single-threaded worker processes that end with the driver; the driver
+    writes each summary as its study finishes, so a crash loses only the studies' unfinished trials."""
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from recsys_cl.bench._runner import _worker_setup
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup, initargs=(os.getpid(),)) as pool:
+        pending = {pool.submit(tune_model, **kwargs): index for index, kwargs in enumerate(jobs_args)}
+        for index, plan in enumerate(plans):
+            if on_study is not None:
+                on_study(plan.describe(label_of), "queued", 0, jobs_args[index]["tuning"].trials)
+        try:
+            while pending:
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    summary = future.result()
+                    done(index, summary)
+                    if on_study is not None:
+                        best = "no trial completed" if summary.best_value is None else f"best {summary.metric} {summary.best_value:.4f}"
+                        on_study(plans[index].describe(label_of), f"{best}, {summary.trials_pruned} pruned",
+                                 summary.trials_completed + summary.trials_pruned, summary.budget)  # fmt: skip
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

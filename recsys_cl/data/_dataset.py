@@ -149,6 +149,18 @@ class PreparedDataset:
             self._cache[key] = EncodedSplit.from_split(self.split(protocol), self.items)
         return self._cache[key]
 
+    def refit_encoded(self, protocol: str = "loo") -> EncodedSplit:
+        """The split with its valid part moved into training (``tuning.refit: train+valid``): a final fit
+        on everything before the test part; the valid part is then empty (no early stopping on it)."""
+        key = f"refit-encoded:{protocol}"
+        if key not in self._cache:
+            split = self.split(protocol)
+            ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]  # categoricals of two files: one vocabulary
+            train = pl.concat([split.train.with_columns(ids), split.valid.with_columns(ids)], how="vertical_relaxed")
+            merged = Split(protocol, train, split.valid.with_columns(ids).head(0), split.test, {**split.info, "refit": "train+valid"})
+            self._cache[key] = EncodedSplit.from_split(merged, self.items)
+        return self._cache[key]
+
     def tuning_split(self, protocol: str = "loo") -> Split:
         """The split without its test part: train and valid read from their files, the test file never
         opened (an empty test part). Everything tuning reads comes from here, so test data cannot leak

@@ -116,8 +116,9 @@ class Recommender(abc.ABC):
         return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
 
     def _run_name_value(self, key: str, value: Any) -> str:
-        """How a changed parameter shows in ``run_name`` (backends shorten e.g. file paths)."""
-        return str(value)
+        """How a changed parameter shows in ``run_name`` (backends shorten e.g. file paths): floats with 4
+        significant digits (tuned values carry 17; the exact ones are in the cell record's params)."""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     def fit(
         self,

@@ -1,7 +1,19 @@
 """Reporting: the results folder's records, tables (Markdown/HTML/LaTeX/terminal), plots, the report,
 regression tracking against baselines."""
 
-from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell, read_run, write_cell, write_metrics_csv, write_run
+from recsys_cl.reporting._records import (
+    CellRecord,
+    RunRecord,
+    StudySummary,
+    TrialRecord,
+    read_cell,
+    read_run,
+    read_study,
+    write_cell,
+    write_metrics_csv,
+    write_run,
+    write_study,
+)
 from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
@@ -12,6 +24,8 @@ __all__ = [
     "CellRecord",
     "Results",
     "RunRecord",
+    "StudySummary",
+    "TrialRecord",
     "Table",
     "compare_to_baseline_file",
     "composed_result_table",
@@ -20,6 +34,7 @@ __all__ = [
     "load_results",
     "read_cell",
     "read_run",
+    "read_study",
     "regression_table",
     "run_summary_table",
     "save_baseline",
@@ -29,4 +44,5 @@ __all__ = [
     "write_metrics_csv",
     "write_report",
     "write_run",
+    "write_study",
 ]

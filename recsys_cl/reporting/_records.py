@@ -50,6 +50,8 @@ class CellRecord(_Record):
     seed: int = 0
     #: key of the tuning study whose best parameters these are (None: not tuned)
     study: str | None = None
+    #: index of the model entry in the config (the variant is this entry with ``embedding``)
+    model_index: int | None = None
     run_name: str = ""
     #: whether each user's training items were left out of their list (the protocol's evaluation mode)
     exclude_seen: bool = True
@@ -89,6 +91,7 @@ class CellSummary(_Record):
     embedding_method: str | None = None
     seed: int = 0
     study: str | None = None
+    model_index: int | None = None
 
 
 class DatasetEntry(_Record):

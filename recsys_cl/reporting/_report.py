@@ -115,6 +115,7 @@ def _headline(results: Results) -> list[str]:
 
 SECTIONS = [
     ("main", "Main comparison"),
+    ("tuning", "Tuning: every model tuned alike on the valid part"),
     ("contrastive", "Contrastive vs collaborative: each model with and without item embeddings"),
     ("segments", "Cold start: sparse users, cold and rare items"),
     ("embeddings", "Item embeddings"),

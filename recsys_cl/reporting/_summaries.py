@@ -24,18 +24,18 @@ def run_summary_table(results: Results, significance_metric: str = "ndcg@10") ->
     if ks and cutoff not in ks:
         cutoff = ks[-1]
     shown = [m for m in _RUN_METRICS if f"{m}@{cutoff}" in have]
-    groups: dict[tuple[str, str, str, str], list[Any]] = {}
+    groups: dict[tuple[str, str, str], list[Any]] = {}
     for cell in cells:  # grid order
-        groups.setdefault((cell.dataset, cell.protocol, cell.model, cell.embedding), []).append(cell)
+        groups.setdefault((cell.dataset, cell.protocol, cell.variant), []).append(cell)
     rows = []
-    for (dataset, protocol, model, embedding), group in groups.items():
+    for (dataset, protocol, variant), group in groups.items():
         values = [_fmt(mean_ci_over_seeds([c.summary.get(f"{m}@{cutoff}") for c in group])[0]) for m in shown]
-        rows.append([dataset, protocol, model, embedding, *values, _fmt(float(np.mean([c.fit_seconds for c in group])), 1)])
+        rows.append([dataset, protocol, variant, *values, _fmt(float(np.mean([c.fit_seconds for c in group])), 1)])
     return Table(
         f"{results.name}: test metrics @{cutoff} (mean over seeds)",
-        ["dataset", "protocol", "model", "embedding", *shown, "fit s"],
+        ["dataset", "protocol", "model", *shown, "fit s"],
         rows,
-        left={"protocol", "model", "embedding"},
+        left={"protocol", "model"},
     )
 
 

@@ -135,15 +135,18 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     for r, (label, group) in enumerate(groups.items()):
         row = [label]
         for c, metric in enumerate(metrics, start=1):
-            mean, low, high = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])
+            values = [cell.summary.get(metric) for cell in group]
+            mean = mean_ci_over_seeds(values)[0]
             stats_row = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
-            if math.isnan(low):  # one seed: bootstrap interval over users
-                low, high = stats_row["ci_low"], stats_row["ci_high"]
             mark = ""
             if label != baseline and stats_row["significant"]:
                 mark = UP if stats_row["diff"] > 0 else DOWN
-            half = (high - low) / 2 if not math.isnan(high) else float("nan")
-            row.append(f"{_fmt(mean)} ± {_fmt(half)}{mark}")
+            if len(values) > 1:  # several seeds: sd over seeds beside the CI over users of seed-averaged scores
+                sd = float(np.std([v for v in values if v is not None], ddof=1))
+                row.append(f"{_fmt(mean)} ± {_fmt(sd)} [{_fmt(stats_row['ci_low'])}, {_fmt(stats_row['ci_high'])}]{mark}")
+            else:  # one seed: half-width of the bootstrap interval over users
+                half = (stats_row["ci_high"] - stats_row["ci_low"]) / 2
+                row.append(f"{_fmt(mean)} ± {_fmt(half)}{mark}")
             means[(r, c)] = mean
         mine = results.seed_averaged(group, key_metric)["value"].to_numpy()
         if label == baseline:
@@ -160,64 +163,19 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
             bold |= {rc for rc, v in column.items() if v == best}
     seeds = sorted({cell.seed for cell in cells})
     n_users = cells[0].n_users
+    spread = (
+        "± = sd over seeds, [ ] = 95% bootstrap CI over users of the seed-averaged scores"
+        if len(seeds) > 1 else "± = half-width of the 95% bootstrap CI over users"
+    )
     note = (
-        f"{n_users:,} test users; seeds {seeds}; ± = half-width of the 95% CI "
-        f"({'t over seeds' if len(seeds) > 1 else 'bootstrap over users'}); {UP}/{DOWN}: significantly higher/lower "
-        f"than {baseline} (paired randomisation test, Holm-corrected over models, alpha {sig['alpha']})."
+        f"{n_users:,} test users; seeds {seeds}; {spread}; {UP}/{DOWN}: significantly higher/lower than {baseline} "
+        f"(paired randomisation test on seed-averaged per-user scores, Holm-corrected over models, alpha {sig['alpha']})."
     )
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
 
 
 #: parameters that only say how a model uses item embeddings; variants differing only in them are one model
 CONTENT_PARAMS = ("content", "item_features", "item_identity")
-
-
-def _base_model(cell: CellRecord) -> str:
-    params = {k: v for k, v in sorted(cell.params.items()) if k not in CONTENT_PARAMS and k != "seed"}
-    inner = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{cell.model_name}({inner})" if inner else cell.model_name
-
-
-def contrastive_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table | None:
-    """Each model with each embedding vs the same model without: the delta and its significance.
-
-    Variants that differ only in how they use content (``content: fuse``, ``item_features``) are
-    compared with the plain model of the same name and other parameters. Paired randomisation test
-    over users, Holm-corrected across the embedded variants of each model.
-    """
-    cells = results.cells_of(dataset, protocol)
-    metrics = _metrics_present(cells, metrics or ["ndcg@10", "hr@10", "map@12"])
-    by_model: dict[str, dict[str, list[CellRecord]]] = {}
-    plain: dict[str, str] = {}
-    for cell in cells:
-        base = _base_model(cell)
-        label = variant_label(cell)
-        by_model.setdefault(base, {}).setdefault(label, []).append(cell)
-        if cell.embedding == "none":
-            plain.setdefault(base, label)
-    rows = []
-    for base, groups in by_model.items():
-        if base not in plain or len(groups) < 2:
-            continue
-        reference = plain[base]
-        comparison = compare_to_baseline(
-            _scores(results, groups, metrics), reference, alpha=results.significance["alpha"], n_resamples=n_resamples
-        )
-        for label, group in groups.items():
-            if group[0].embedding == "none":
-                continue
-            for metric in metrics:
-                r = comparison.filter((pl.col("model") == label) & (pl.col("metric") == metric)).row(0, named=True)
-                rows.append([
-                    label, reference, metric, _fmt(r["baseline_mean"]), _fmt(r["mean"]),
-                    f"{r['diff']:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]",
-                    _fmt(r["p_randomisation_holm"], 4), "yes" if r["significant"] else "no",
-                ])  # fmt: skip
-    if not rows:
-        return None
-    columns = ["with embedding", "without", "metric", "without", "with", "delta [95% CI]", "p (Holm)", "significant"]
-    return Table(f"{dataset} / {protocol}: contrastive embedding vs none", columns, rows,
-                 note="Paired randomisation test over users; Holm-corrected across the embedded variants of each model.")  # fmt: skip
 
 
 def segment_table(results: Results, dataset: str, protocol: str, metric: str = "ndcg@10") -> Table:
@@ -352,10 +310,17 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     tables: list[tuple[str, Table]] = []
     for dataset, protocol in results.groups():
         tables.append(("main", main_table(results, dataset, protocol, n_resamples=n_resamples)))
-        contrast = contrastive_table(results, dataset, protocol, n_resamples=n_resamples)
-        if contrast is not None:
-            tables.append(("contrastive", contrast))
         tables.append(("segments", segment_table(results, dataset, protocol)))
+    from recsys_cl.reporting._tuning import embedding_factor_table, tuning_study_table
+
+    metric = results.significance.get("metric", "ndcg@10")
+    for dataset, protocol in results.groups():
+        study_table = tuning_study_table(results, dataset, protocol)
+        if study_table is not None:
+            tables.append(("tuning", study_table))
+        factor = embedding_factor_table(results, dataset, protocol, metric, n_resamples)
+        if factor is not None:
+            tables.append(("contrastive", factor))
     quality = quality_table(results)
     if quality is not None:
         tables.append(("embeddings", quality))

@@ -13,11 +13,14 @@ from recsys_cl.reporting._records import write_run as write_run_record
 N_USERS = 200
 
 
-def write_run(directory, variants, name="fake", config=None, datasets=None):
-    """variants: {(model, embedding): per-user ndcg@10 array}; hr@10 = ndcg@10 > 0."""
+def write_run(directory, variants, name="fake", config=None, datasets=None, methods=None):
+    """variants: {(model, embedding): per-user ndcg@10 array}; hr@10 = ndcg@10 > 0. One config entry per
+    model (its index in order of first appearance); ``methods``: embedding name -> its learner (default text-nce)."""
     cells_dir = directory / "cells"
     cells_dir.mkdir(parents=True)
     entries = []
+    models = list(dict.fromkeys(model for model, _ in variants))
+    methods = methods or {}
     users = [f"u{i:03d}" for i in range(N_USERS)]
     for n, ((model, embedding), ndcg) in enumerate(variants.items()):
         key = f"k{n}"
@@ -38,12 +41,14 @@ def write_run(directory, variants, name="fake", config=None, datasets=None):
             },
             "item_popularity": {"cold": {"n_users": 0, "ndcg@10": None}, "warm": {"n_users": N_USERS, "ndcg@10": summary["ndcg@10"]}},
         }
+        method = None if embedding == "none" else methods.get(embedding, "text-nce")
         record = CellRecord(key=key, dataset="ds", protocol="loo", model=model, model_name=model, embedding=embedding,
-                            seed=0, summary=summary, segments=segments, n_users=N_USERS, fit_seconds=1.0 + n,
-                            recommend_seconds=0.1)  # fmt: skip
+                            embedding_method=method, seed=0, summary=summary, segments=segments, n_users=N_USERS,
+                            fit_seconds=1.0 + n, recommend_seconds=0.1, model_index=models.index(model))  # fmt: skip
         write_json(cells_dir / f"{key}.json", record.model_dump(mode="json"))
         entries.append(CellSummary(key=key, dataset="ds", protocol="loo", model=model, model_name=model, embedding=embedding))
-    run = RunRecord(config={"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05}, **(config or {})},
+    run = RunRecord(config={"name": name, "significance": {"baseline": "pop", "metric": "ndcg@10", "alpha": 0.05},
+                            "models": [{"model": m, "params": {}} for m in models], **(config or {})},
                     recsys_cl_version="test", cells=entries, device="cpu", executor="local",
                     datasets={n: {"dir": "-", "fingerprint": fp} for n, fp in (datasets or {}).items()})  # fmt: skip
     write_run_record(directory / "run.json", run)

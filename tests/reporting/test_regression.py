@@ -51,6 +51,8 @@ def test_noisy_drop_beyond_tolerance_is_not_a_regression(tmp_path, baseline, cap
 def test_missing_variant_fails(tmp_path, baseline, capsys):
     run = write_run(tmp_path / "cur", {("pop", "none"): np.full(N_USERS, 0.1)})
     code, captured = run_cli(["compare", str(run), "--baseline", str(baseline)], capsys)
+    assert code == 2 and "config differs in: models" in captured.err  # fewer models: another experiment
+    code, captured = run_cli(["compare", str(run), "--baseline", str(baseline), "--allow-mismatch"], capsys)
     assert code == 1 and "MISSING" in captured.out
 
 

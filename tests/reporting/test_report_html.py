@@ -24,7 +24,7 @@ def test_report_files_and_figures(fake_results, tmp_path):
     written = write_report(fake_results, tmp_path / "rep", latex=True, n_resamples=200)
     assert set(written) == {"markdown", "html", "latex"}
     md = written["markdown"].read_text()
-    assert "## Main comparison" in md and "## Cold start" in md and "contrastive embedding vs none" in md
+    assert "## Main comparison" in md and "## Cold start" in md and "item embeddings as a factor" in md
     pngs = sorted(p.name for p in (tmp_path / "rep" / "figures").glob("*.png"))
     assert {"bars-ds-loo-ndcg-at-10.png", "coldwarm-ds-loo.png", "curve-ds-loo-ndcg.png", "time-ds-loo.png"} <= set(pngs)
     assert all((tmp_path / "rep" / "figures" / p.replace(".png", ".svg")).is_file() for p in pngs)
@@ -48,7 +48,7 @@ def test_html_renders_tables_and_images_in_headless_chromium(fake_results, tmp_p
     assert body, result.stderr[-2000:]
     attrs = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body.group(1)))
     assert int(attrs["images"]) >= 4 and attrs["images-loaded"] == attrs["images"]
-    assert int(attrs["tables"]) == 3 and int(attrs["table-rows"]) == 4 + 2 + 4  # main, contrastive (ndcg@10, hr@10), segments
+    assert int(attrs["tables"]) == 3 and int(attrs["table-rows"]) == 4 + 1 + 4  # main, embeddings as a factor, segments
 
 
 def test_retrieval_only_run_reports_composed_retrieval_in_every_format(tmp_path):

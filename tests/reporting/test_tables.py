@@ -1,7 +1,8 @@
 import numpy as np
 
 from recsys_cl.reporting import load_results
-from recsys_cl.reporting._tables import DOWN, UP, contrastive_table, main_table, segment_table
+from recsys_cl.reporting._tables import DOWN, UP, main_table, segment_table
+from recsys_cl.reporting._tuning import embedding_factor_table
 
 
 def test_main_table_values_best_marks_and_wins(fake_results):
@@ -15,15 +16,36 @@ def test_main_table_values_best_marks_and_wins(fake_results):
     ndcg_col = table.columns.index("ndcg@10")
     best_row = max(range(4), key=lambda r: float(table.rows[r][ndcg_col].split(" ")[0]))
     assert (best_row, ndcg_col) in table.bold and len([b for b in table.bold if b[1] == ndcg_col]) == 1
-    assert "bootstrap over users" in table.note
+    assert "bootstrap CI over users" in table.note
 
 
-def test_contrastive_table_reports_no_effect_when_there_is_none(fake_results):
-    table = contrastive_table(load_results(fake_results), "ds", "loo", metrics=["ndcg@10"], n_resamples=500)
+def test_embedding_factor_table_reports_no_effect_when_there_is_none(fake_results):
+    table = embedding_factor_table(load_results(fake_results), "ds", "loo", "ndcg@10", n_resamples=500)
     assert len(table.rows) == 1
-    label, reference, metric, without, with_, delta, p, significant = table.rows[0]
-    assert (label, reference, metric, without) == ("als + txt", "als", "ndcg@10", "0.3000")
-    assert abs(float(delta.split(" ")[0])) < 0.005 and significant == "no"
+    label, reference, with_, without, delta, p, significant, hr_delta = table.rows[0]
+    assert (label, reference, without) == ("als + txt", "als", "0.3000")
+    assert abs(float(delta)) < 0.005 and significant == "no" and hr_delta == "+0.0000"
+
+
+def test_embedding_factor_table_tests_contrastive_against_raw_vectors_and_none(tmp_path):
+    from .conftest import N_USERS, write_run
+
+    rng = np.random.default_rng(1)
+    base = np.full(N_USERS, 0.2)
+    run = write_run(tmp_path / "run", {
+        ("pop", "none"): np.full(N_USERS, 0.1),
+        ("als", "none"): base,
+        ("als", "raw"): base + 0.01 + rng.normal(0, 0.01, N_USERS),
+        ("als", "nce"): base + 0.05 + rng.normal(0, 0.01, N_USERS),  # clearly above both
+        ("als", "img"): base + rng.normal(0, 0.01, N_USERS),
+    }, methods={"raw": "raw-text", "nce": "text-nce", "img": "raw-image"})  # fmt: skip
+    table = embedding_factor_table(load_results(run), "ds", "loo", "ndcg@10", n_resamples=500)
+    pairs = {(r[0], r[1]): r for r in table.rows}
+    # every embedding vs none; the text learner vs the raw text vectors, not vs the image encoder's
+    assert set(pairs) == {("als + raw", "als"), ("als + nce", "als"), ("als + img", "als"), ("als + nce", "als + raw")}
+    assert pairs[("als + nce", "als + raw")][6] == "yes" and float(pairs[("als + nce", "als + raw")][4]) > 0.03
+    assert pairs[("als + img", "als")][6] == "no"
+    assert "Holm-corrected over the table's 4 comparisons" in table.note
 
 
 def test_segment_table_orders_bins_and_marks_empty(fake_results):
@@ -63,18 +85,26 @@ def test_quality_table_shows_raw_vs_trained(fake_results, tmp_path):
     assert table.columns[-2] == "item→item R@10 raw"
 
 
-def test_content_variants_pair_with_the_plain_model():
-    from recsys_cl.reporting._tables import _base_model
+def test_fused_variants_pair_with_the_plain_entry_of_their_model(tmp_path):
+    """An entry with content: fuse has no embedding-free variant of its own: its twin is the plain entry of the
+    same model whose other parameters are the same (not one with other epochs)."""
+    from recsys_cl.reporting._tuning import _comparisons
 
-    from recsys_cl.reporting import CellRecord
+    from .conftest import N_USERS, write_run
 
-    def cell(model, params):
-        return CellRecord(dataset="d", protocol="loo", model=model, model_name="neumf", params=params, summary={})
+    run = write_run(tmp_path / "run", {("neumf", "none"): np.full(N_USERS, 0.2), ("neumf-fused", "txt"): np.full(N_USERS, 0.25),
+                                       ("neumf-6", "none"): np.full(N_USERS, 0.1)})  # fmt: skip
+    run_json = run / "run.json"
+    import json
 
-    fused = cell("neumf(content=fuse)", {"content": "fuse", "epochs": 5})
-    plain = cell("neumf(epochs=5)", {"epochs": 5})
-    other = cell("neumf(epochs=6)", {"epochs": 6})
-    assert _base_model(fused) == _base_model(plain) == "neumf(epochs=5)" != _base_model(other)
+    record = json.loads(run_json.read_text())
+    record["config"]["models"] = [{"model": "neumf", "params": {"epochs": 5}},
+                                  {"model": "neumf", "params": {"epochs": 5, "content": "fuse"}},
+                                  {"model": "neumf", "params": {"epochs": 6}}]  # fmt: skip
+    run_json.write_text(json.dumps(record))
+    results = load_results(run)
+    pairs = [(label, reference) for label, _, reference, _ in _comparisons(results, results.cells)]
+    assert pairs == [("neumf-fused + txt", "neumf")]
 
 
 def test_composed_table_exact_values_and_best_per_column(fake_results):

@@ -1,0 +1,187 @@
+"""The report's tuning tables: what each study searched and found, default vs tuned on test, the
+valid->test gap; and item embeddings as a factor (none vs the raw base vectors vs each contrastive
+method, every variant tuned alike), with paired tests over users and Holm's correction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from recsys_cl.evaluation._significance import holm, paired_tests
+from recsys_cl.reporting._records import CellRecord, StudySummary
+from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
+from recsys_cl.reporting._tables import DOWN, UP, Table, _fmt
+
+DEFAULT_SUFFIX = " [default]"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _space_text(space: dict[str, dict[str, Any]]) -> str:
+    from recsys_cl.models._spaces import ParamSpace
+
+    return "; ".join(f"{name} {ParamSpace(**spec).describe()}" for name, spec in space.items()) or "nothing to tune"
+
+
+def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table | None:
+    """One row per tuned variant: space, budget, trials done / pruned, best parameters and valid value, the
+    tuned model's test value (mean over seeds) and the valid->test gap, and the untuned twin's test value."""
+    studies = results.studies()
+    cells = results.cells_of(dataset, protocol)
+    tuned = [c for c in cells if c.study is not None]
+    if not tuned or not studies:
+        return None
+    groups = variants(cells)
+    rows = []
+    metric = next(iter(studies.values())).metric
+    for label, group in groups.items():
+        if group[0].study is None or group[0].study not in studies:
+            continue
+        study: StudySummary = studies[group[0].study]
+        test = mean_ci_over_seeds([c.summary.get(metric) for c in group])[0]
+        default = groups.get(label + DEFAULT_SUFFIX)
+        default_test = mean_ci_over_seeds([c.summary.get(metric) for c in default])[0] if default else float("nan")
+        gap = test - study.best_value if study.best_value is not None and not math.isnan(test) else float("nan")
+        params = ", ".join(f"{k}={_short(v)}" for k, v in study.best_params.items()) or "–"
+        rows.append([
+            label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
+            str(study.trials_pruned), params, _fmt(study.best_value), _fmt(test),
+            "–" if math.isnan(gap) else f"{gap:+.4f}", _fmt(default_test) if default else "–",
+        ])  # fmt: skip
+    if not rows:
+        return None
+    sample = next(iter(studies.values()))
+    columns = ["model", "space", "trials", "pruned", "best parameters", f"valid {metric}", f"test {metric}", "test - valid",
+               f"default: test {metric}"]  # fmt: skip
+    return Table(
+        f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {sample.budget} trials per study)",
+        columns, rows, left={"space", "best parameters"},
+        note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
+        "while tuning). Test values are means over seeds of the refits with the best parameters; 'default' is the "
+        "same variant with the parameters the config gives it, untuned.",
+    )  # fmt: skip
+
+
+def _comparisons(results: Results, cells: list[CellRecord]) -> list[tuple[str, list[CellRecord], str, list[CellRecord]]]:
+    """(variant, its cells, reference variant, its cells) pairs: each embedded variant against its model's
+    plain twin (the entry of the same model whose config parameters, apart from how content is used, are
+    the same, run without an embedding) and each contrastive embedding against the raw base vectors of its
+    encoder run by the same entry."""
+    from recsys_cl.reporting._tables import CONTENT_PARAMS
+
+    entries = results.run.config.get("models", [])
+    by_variant = variants(cells)
+
+    def base(index: int | None) -> tuple[str, str] | None:
+        if index is None or index >= len(entries):
+            return None
+        entry = entries[index]
+        params = {k: v for k, v in sorted((entry.get("params") or {}).items()) if k not in CONTENT_PARAMS and k != "id_dropout"}
+        return entry["model"], repr(params)
+
+    plain: dict[tuple[str, str], str] = {}
+    for label, group in by_variant.items():
+        if group[0].embedding == "none" and base(group[0].model_index) is not None:
+            plain.setdefault(base(group[0].model_index), label)  # type: ignore[arg-type]
+    pairs = []
+    for label, group in by_variant.items():
+        first = group[0]
+        if first.embedding == "none":
+            continue
+        twin = plain.get(base(first.model_index))  # type: ignore[arg-type]
+        if twin is not None:
+            pairs.append((label, group, twin, by_variant[twin]))
+        method = first.embedding_method or ""
+        if method.startswith("raw-"):
+            continue
+        for other, other_group in by_variant.items():
+            raw = other_group[0]
+            if raw.model_index != first.model_index or not (raw.embedding_method or "").startswith("raw-"):
+                continue
+            image_learner, text_learner = method == "image-simclr", method in ("text-nce", "text-triplet", "copurchase")
+            if (raw.embedding_method == "raw-image" and text_learner) or (raw.embedding_method == "raw-text" and image_learner):
+                continue  # a learner against the other encoder's vectors is not its own baseline
+            pairs.append((label, group, other, other_group))
+    return pairs
+
+
+def embedding_factor_table(
+    results: Results, dataset: str, protocol: str, metric: str = "ndcg@10", n_resamples: int = 2000,
+    others: tuple[str, ...] = ("hr@10", "map@12"),
+) -> Table | None:
+    """Embeddings as a factor: each embedded variant against its model without an embedding, and each
+    contrastive embedding against the raw base vectors of its encoder (``raw-text``, ``raw-image``) run by
+    the same model entry, by paired randomisation tests over users (seed-averaged), Holm-corrected over all
+    the comparisons of the table (per metric). The question the seed papers leave open: does contrastive
+    training beat the pretrained encoder it starts from? ``metric`` in full (means, difference, p), the
+    ``others`` as differences with ▲/▼ where significant."""
+    cells = [c for c in results.cells_of(dataset, protocol) if not c.variant.endswith(DEFAULT_SUFFIX)]
+    if not cells or metric not in cells[0].summary:
+        return None
+    others = tuple(m for m in others if m in cells[0].summary and m != metric)
+    pairs = _comparisons(results, cells)
+    if not pairs:
+        return None
+    found: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in (metric, *others)}  # mean x, mean y, diff, p
+    for i, (label, group, reference, ref_group) in enumerate(pairs):
+        for m in found:
+            x = results.seed_averaged(group, m)["value"].to_numpy()
+            y = results.seed_averaged(ref_group, m)["value"].to_numpy()
+            p = paired_tests(x, y, n_resamples=n_resamples, seed=i)["p_randomisation"] if len(x) == len(y) else float("nan")
+            found[m].append((float(np.mean(x)), float(np.mean(y)), float(np.mean(x - y)) if len(x) == len(y) else float("nan"), p))
+    adjusted = {m: holm([r[3] for r in rows]) for m, rows in found.items()}
+    seeds = len({c.seed for c in cells})
+    alpha = results.significance.get("alpha", 0.05)
+    rows = []
+    for i, (label, group, reference, ref_group) in enumerate(pairs):
+        mean_x, mean_y, diff, _ = found[metric][i]
+        p = adjusted[metric][i]
+        row = [
+            label, reference,
+            _with_sd(mean_x, _sd([c.summary.get(metric) for c in group]), seeds),
+            _with_sd(mean_y, _sd([c.summary.get(metric) for c in ref_group]), seeds),
+            f"{diff:+.4f}", _fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
+        ]  # fmt: skip
+        for m in others:
+            d, q = found[m][i][2], adjusted[m][i]
+            mark = "" if math.isnan(q) or q >= alpha else (UP if d > 0 else DOWN)
+            row.append(f"{d:+.4f}{mark}")
+        rows.append(row)
+    return Table(
+        f"{dataset} / {protocol}: item embeddings as a factor",
+        ["model with embedding", "against", f"{metric} with", "against", "difference", "p (Holm)", "significant",
+         *[f"{m} difference" for m in others]],
+        rows,
+        left={"against"},
+        note="Each embedded variant against the same model without an embedding, and each contrastive embedding against "
+        "the raw base vectors of its encoder (raw-text / raw-image) in the same model entry: paired randomisation tests "
+        f"over users on seed-averaged scores, Holm-corrected over the table's {len(rows)} comparisons per metric"
+        + (f"; ± = sd over {seeds} seeds" if seeds > 1 else "") + f"; {UP}/{DOWN} = significant (alpha {alpha}).",
+    )  # fmt: skip
+
+
+def _sd(values: list[float | None]) -> float:
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    return float(x.std(ddof=1)) if len(x) > 1 else float("nan")
+
+
+def _with_sd(mean: float, sd: float, seeds: int) -> str:
+    return _fmt(mean) if seeds < 2 or math.isnan(sd) else f"{_fmt(mean)} ± {_fmt(sd)}"
+
+
+def tuning_tables(results: Results, n_resamples: int = 2000) -> list[Table]:
+    """Every dataset x protocol's tuning table and embeddings-as-a-factor table (the ones that apply)."""
+    tables = []
+    metric = results.significance.get("metric", "ndcg@10")
+    for dataset, protocol in results.groups():
+        for table in (tuning_study_table(results, dataset, protocol),
+                      embedding_factor_table(results, dataset, protocol, metric, n_resamples)):  # fmt: skip
+            if table is not None:
+                tables.append(table)
+    return tables
+
