@@ -232,6 +232,10 @@ def run_benchmark(
         raise InputError(f"--jobs {jobs}: must be at least 1")
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from recsys_cl.bench._ray import check_ray_address
+
+        check_ray_address(ray_address)  # before any work: a cluster that is not there is found now
     tuning_on = config.tuning is not None if tune is None else tune
     if tuning_on:
         tuning = tuning_with_trials(config.tuning, trials)
@@ -440,9 +444,9 @@ def _run_on_ray(todo, cells, config_json, job_args, cells_dir, ray_address, on_c
     """
     import ray
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    from recsys_cl.bench._ray import start_ray
+
+    started_here = start_ray(ray_address)
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         remote = ray.remote(num_gpus=gpus, max_retries=1)(run_cell)

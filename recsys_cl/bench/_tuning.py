@@ -596,9 +596,9 @@ def _run_on_ray(study, job: _Study, remaining: int, deadline: float | None, repo
         return "budget"
     import ray
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    from recsys_cl.bench._ray import start_ray
+
+    started_here = start_ray(ray_address)
     try:
         workers = max(1, min(remaining, int(ray.cluster_resources().get("CPU", 1))))
         quotas = [remaining // workers + (i < remaining % workers) for i in range(workers)]
