@@ -214,6 +214,7 @@ def tune_model(
     import optuna
     from filelock import FileLock, Timeout
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its "study created" lines are noise on a progress bar
     started = time.perf_counter()
     dataset = dataset if isinstance(dataset, PreparedDataset) else load_dataset(dataset)
     if (embedding is None) != (embedding_path is None):
