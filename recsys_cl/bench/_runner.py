@@ -4,6 +4,7 @@ Results directory layout::
 
     OUT/run.json                 config, git commit, package versions, device, timings, cell keys
     OUT/metrics.csv              long form: dataset, protocol, model, embedding, seed, segment, metric, k, value
+    OUT/costs.csv                one row per cell: seconds, peak memory and energy of fit and recommend
     OUT/cells/<key>.json         one finished cell (written last, atomically: its presence means done)
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
     OUT/data/                    prepared datasets (raw synthetic files, atomic files)
@@ -33,7 +34,9 @@ from recsys_cl.bench._config import (
     DatasetSpec,
     EmbeddingSpec,
 )
+from recsys_cl.bench._cost import CostMeter
 from recsys_cl.bench._grid import Cell, cell_record_base, grid
+from recsys_cl.reporting._cost import write_costs_csv
 from recsys_cl.reporting._records import (
     CellRecord,
     CellSummary,
@@ -171,11 +174,14 @@ def run_cell(
     embeddings = read_itememb(embedding_path) if embedding_path else None
     params = {**cell.fit_params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
+    meter = CostMeter(_device(config.device))  # peak memory and energy per stage (bench._cost)
     tick("fit", 1, 4)
-    model.fit(encoded, embeddings)
+    with meter.stage("fit"):
+        model.fit(encoded, embeddings)
     tick("recommend", 2, 4)
     exclude_seen = config.exclude_seen(cell.protocol)
-    rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
+    with meter.stage("recommend"):
+        rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
     result = evaluate(
         rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments,
@@ -192,6 +198,7 @@ def run_cell(
         fit_seconds=float(model.fit_seconds or 0.0),
         recommend_seconds=float(model.recommend_seconds or 0.0),
         history=model.history.to_dict(),
+        cost=meter.cost(),
     )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)
@@ -291,6 +298,7 @@ def run_benchmark(
     # read back from the files (not the records in memory), so metrics.csv is exactly what is stored
     records = [read_cell(cells_dir / f"{k}.json") for k in keys]
     write_metrics_csv(records, out_dir / "metrics.csv")
+    write_costs_csv(records, out_dir / "costs.csv")  # not in metrics.csv: see reporting._cost
     run = RunRecord(
         config=json.loads(config_json),
         recsys_cl_version=__version__,
