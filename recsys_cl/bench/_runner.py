@@ -24,7 +24,7 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 
 from recsys_cl import __version__
@@ -50,6 +50,9 @@ from recsys_cl.reporting._records import (
 from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
+
+if TYPE_CHECKING:
+    from recsys_cl.bench._tracking import MlflowTracker
 
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
@@ -217,12 +220,13 @@ def run_benchmark(
     on_cell: CellCallback | None = None,
     progress: StageProgress | None = None,
     jobs: int = 1,
+    tracker: MlflowTracker | None = None,
 ) -> RunRecord:
     """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``).
 
     ``jobs`` > 1 (local executor) runs that many cells at once, each in its own process on one thread.
     Everything that can be checked before work starts is checked first (executor, jobs, --raw names,
-    the output folder).
+    the output folder). ``tracker`` (``bench._tracking.open_tracker``) logs every cell finished now to MLflow.
     """
     if jobs < 1:
         raise InputError(f"--jobs {jobs}: must be at least 1")
@@ -274,6 +278,8 @@ def run_benchmark(
     config_json = config.model_dump_json(by_alias=True)  # protocol_options keep their YAML names (cold-item)
     keys = [cell.key(config, prepared[cell.dataset.name][1]) for cell in cells]
     todo = [(i, c, k) for i, (c, k) in enumerate(zip(cells, keys)) if not (cells_dir / f"{k}.json").is_file()]
+    if tracker is not None:  # each cell reported done (stored) is logged to MLflow
+        on_cell = tracker.watch(on_cell, config.name, out_dir, keys)
     for i, (cell, key) in enumerate(zip(cells, keys)):
         if (cells_dir / f"{key}.json").is_file() and on_cell:
             on_cell(cell, i, len(cells), "cached")
@@ -316,6 +322,8 @@ def run_benchmark(
         composed_retrieval={name: str(p) for name, p in composed_paths.items()},
     )
     write_run(out_dir / "run.json", run)
+    if tracker is not None:
+        tracker.finish(run, out_dir)
     return run
 
 
