@@ -157,3 +157,35 @@ def test_a_store_failing_mid_run_costs_the_logging_not_the_benchmark(tracked, tm
     assert run.cells_run_now == 2 and len(list((tmp_path / "out" / "cells").glob("*.json"))) == 2
     assert len(calls) == 1 and tracker.cells_logged == 0  # the second cell did not wait on a failed store
     assert tracker.errors == [f"MLflow {uri}: could not log cell {run.cells[0].key} (store went away); later cells were not logged"]
+
+
+def test_bench_cli_logs_to_mlflow_with_the_country_given(tracked, tmp_path, capsys, monkeypatch):
+    from recsys_cl.bench._cost import COUNTRY_VARIABLE
+
+    monkeypatch.delenv(COUNTRY_VARIABLE, raising=False)  # --country sets it for the run; restored after
+    path = config_file(tmp_path)
+    path.write_text(path.read_text().replace("name: tracked", "name: from-cli"))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(path), "--out", str(out), "--mlflow", tracked[0], "--country", "deu"])
+    assert exit_info.value.code == 0
+    assert f"MLflow: 2 cells logged to {tracked[0]} (experiment 'from-cli')" in capsys.readouterr().out
+    records = [read_cell(p) for p in (out / "cells").glob("*.json")]
+    assert {r.cost.energy.country_iso_code for r in records} == {"DEU"}
+    client = MlflowClient(tracked[0])
+    assert len(runs_of(client, client.get_experiment_by_name("from-cli").experiment_id, "cell")) == 2
+
+
+def test_report_cli_attaches_or_refuses_before_writing(tracked, tmp_path, capsys):
+    uri, out, _, _ = tracked
+    elsewhere = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(out, elsewhere)  # the same results in a folder no bench run logged
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(elsewhere), "--out", str(tmp_path / "r1"), "--mlflow", uri, "--resamples", "50"])
+    assert exit_info.value.code == 2 and not (tmp_path / "r1").exists()
+    assert "no `bench --mlflow` run of" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(out), "--out", str(tmp_path / "r2"), "--mlflow", uri, "--resamples", "50"])
+    assert exit_info.value.code == 0 and "MLflow: report attached to run" in capsys.readouterr().out
