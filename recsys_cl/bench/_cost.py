@@ -22,6 +22,7 @@ prints here and writes no file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -51,6 +52,8 @@ class CostMeter:
     def __init__(self, device: str = "cpu", *, energy: bool = True, memory_method: str | None = None) -> None:
         self.device = device
         self.energy = energy
+        if memory_method not in (None, "vmhwm", "sampled"):
+            raise ValueError(f"unknown memory method {memory_method!r}; expected vmhwm or sampled")
         self.memory_method = memory_method or ("vmhwm" if _high_water_mark_resettable() else "sampled")
         self._stages: dict[str, StageCost] = {}
         self._setup: EnergySetup | None = None
@@ -248,8 +251,6 @@ class _StageEnergy:
 
 def _describe_setup(tracker: Any, data: Any) -> EnergySetup:
     """What CodeCarbon did, from its tracker (hardware objects: private attributes, read defensively)."""
-    from codecarbon.core.cpu import is_rapl_available
-
     cpu = next((h for h in getattr(tracker, "_hardware", []) if type(h).__name__ == "CPU"), None)
     mode = getattr(cpu, "_mode", None)
     tdp = getattr(cpu, "_tdp", None)
@@ -260,7 +261,7 @@ def _describe_setup(tracker: Any, data: Any) -> EnergySetup:
         cpu_power, note = "RAPL", "CPU energy from the processor's RAPL counters"
     else:
         cpu_power = "TDP x CPU share"
-        why = "no RAPL counters readable" if not is_rapl_available() else f"CodeCarbon chose {mode!r}"
+        why = "no RAPL counters readable" if not _rapl_available() else f"CodeCarbon chose {mode!r}"
         known = _tdp_known(data.cpu_model)
         source = {True: "from CodeCarbon's CPU table", False: "CodeCarbon's default per thread: model not in its table",
                   None: "source unknown"}[known]  # fmt: skip
@@ -276,6 +277,7 @@ def _describe_setup(tracker: Any, data: Any) -> EnergySetup:
     )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=None)  # reads CodeCarbon's CPU table (~0.1 s): once per process
 def _tdp_known(cpu_model: str | None) -> bool | None:
     """Whether CodeCarbon's TDP table has ``cpu_model`` (else it assumes a default power per thread)."""
     if not cpu_model:
@@ -286,6 +288,13 @@ def _tdp_known(cpu_model: str | None) -> bool | None:
         return TDP()._get_cpu_power_from_registry(cpu_model) is not None
     except Exception:  # noqa: BLE001 - a private helper of CodeCarbon's: unknown if it changed
         return None
+
+
+@functools.lru_cache(maxsize=None)
+def _rapl_available() -> bool:
+    from codecarbon.core.cpu import is_rapl_available
+
+    return bool(is_rapl_available())
 
 
 def _one_line(exc: BaseException) -> str:
