@@ -185,15 +185,16 @@ class MlflowTracker:
         self._safely("finish the run", send)
         self.parent_id = None
 
-    def _safely(self, what: str, action: Callable[[], Any]) -> Any:
-        """``action()``; a failure is kept in :attr:`errors` (the benchmark goes on)."""
+    def _safely(self, what: str, action: Callable[[], Any], lost: str = "later cells were not logged") -> Any:
+        """``action()``; a failure is kept in :attr:`errors` with what was ``lost`` (the benchmark goes on), and
+        nothing more is sent to that store."""
         if self.errors:
             return None
         try:
             with _http_limits():
                 return action()
         except Exception as exc:  # noqa: BLE001 - the results are stored; only their MLflow copy is lost
-            self.errors.append(f"MLflow {self.uri}: could not {what} ({_first_line(exc)}); later cells were not logged")
+            self.errors.append(f"MLflow {self.uri}: could not {what} ({_first_line(exc)}); {lost}")
             return None
 
 
@@ -255,10 +256,11 @@ class ReportTarget:
 
     def attach(self, paths: dict[str, Path]) -> None:
         """Log the report's files (and its figures folder) under ``report/`` of the run."""
+        client, lost = self.tracker.client, "the report is written but not attached"
         for path in paths.values():
-            self.tracker._safely("log the report", lambda p=path: self.tracker.client.log_artifact(self.run_id, str(p), "report"))
+            self.tracker._safely("log the report", lambda p=path: client.log_artifact(self.run_id, str(p), "report"), lost)
         figures = next(iter(paths.values())).parent / "figures"
         if figures.is_dir():
-            self.tracker._safely("log the figures", lambda: self.tracker.client.log_artifacts(self.run_id, str(figures), "report/figures"))
+            self.tracker._safely("log the figures", lambda: client.log_artifacts(self.run_id, str(figures), "report/figures"), lost)
         if self.tracker.errors:
-            raise InputError(self.tracker.errors[0].replace("; later cells were not logged", ""))
+            raise InputError(self.tracker.errors[0])
