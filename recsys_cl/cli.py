@@ -336,15 +336,29 @@ def bench_command(
     ),
     trials: Optional[int] = typer.Option(None, help="tuning: finished trials per study (overrides tuning.trials)"),
     storage: Optional[str] = typer.Option(None, help="tuning: folder for journal files, or an RDB URL every worker reaches"),
+    mlflow: Optional[str] = typer.Option(
+        None, "--mlflow", metavar="URI",
+        help="also log every cell run now to MLflow: sqlite:///PATH.db (local), http://HOST:PORT (a team's server), "
+        "file:PATH (with MLFLOW_ALLOW_FILE_STORE=true); one experiment per config name; needs recsys-cl[tracking]",
+    ),
+    country: Optional[str] = typer.Option(
+        None, "--country", metavar="ISO",
+        help="3-letter country code whose grid carbon intensity turns energy into CO2e (default: CodeCarbon's "
+        "setting, CODECARBON_COUNTRY_ISO_CODE, else its world average)",
+    ),
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
     model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
     import shutil
 
     from recsys_cl.bench import load_config, run_benchmark
+    from recsys_cl.bench._cost import check_energy_settings, set_country
 
     config = load_config(config_path)
     target = out_dir or Path("results") / config.name
+    set_country(country)  # before the run: workers inherit it
+    check_energy_settings()
+    tracker = _open_tracker(mlflow, config.name)  # an MLflow URI that cannot be opened stops here
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
     raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
@@ -371,9 +385,10 @@ def bench_command(
             bar.update(studies[label], completed=done, total=max(total, 1), stage=stage)
 
         statuses: dict[int, str] = {}
-        run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
-                            on_cell=on_cell, progress=on_stage, jobs=jobs, tune=tune, trials=trials, storage_url=storage,
-                            on_study=on_study)  # fmt: skip
+        with tracker or contextlib.nullcontext():
+            run = run_benchmark(config, target, executor=executor, ray_address=ray_address, raw_overrides=raw_overrides,
+                                on_cell=on_cell, progress=on_stage, jobs=jobs, tune=tune, trials=trials, storage_url=storage,
+                                on_study=on_study, tracker=tracker)  # fmt: skip
     from recsys_cl.embeddings import ComposedResult
     from recsys_cl.reporting import composed_result_table, load_results, run_summary_table
 
@@ -382,6 +397,18 @@ def bench_command(
     for path in run.composed_retrieval.values():  # retrieval-only datasets: no cells, this is their result
         _print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
+    if tracker is not None:
+        out.print(f"MLflow: {tracker.cells_logged} cells logged to {mlflow} (experiment {tracker.experiment!r})")
+        for problem in tracker.errors:
+            err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _open_tracker(uri: str | None, experiment: str) -> Any:
+    if uri is None:
+        return None
+    from recsys_cl.bench._tracking import open_tracker
+
+    return open_tracker(uri, experiment)
 
 
 # ---------------------------------------------------------------------------------------------- tune
@@ -444,15 +471,27 @@ def report_command(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default reports/<results name>)"),
     latex: bool = typer.Option(False, "--latex", help="also write tables.tex"),
     resamples: int = typer.Option(2000, help="resamples of the paired randomisation tests"),
+    mlflow: Optional[str] = typer.Option(
+        None, "--mlflow", metavar="URI", help="attach the report to the MLflow run of `bench --mlflow URI` for this results folder",
+    ),
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance, plots) for a results folder."""
     from recsys_cl.reporting import write_report
 
     target = out_dir or Path("reports") / results.name
+    mlflow_run = None
+    if mlflow is not None:  # found before the report is written: a wrong URI or folder is one line, nothing written
+        from recsys_cl.bench._tracking import find_report_run
+        from recsys_cl.reporting import load_results
+
+        mlflow_run = find_report_run(mlflow, load_results(results).name, results)
     with progress_bar("report") as progress:
         written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress)
     for kind, path in written.items():
         out.print(f"{kind}: {path}")
+    if mlflow_run is not None:
+        mlflow_run.attach(written)
+        out.print(f"MLflow: report attached to run {mlflow_run.run_id}")
 
 
 baseline_app = typer.Typer(help="Baselines for regression tracking.", no_args_is_help=True)

@@ -4,6 +4,7 @@ Results directory layout::
 
     OUT/run.json                 config, git commit, package versions, device, timings, cell keys
     OUT/metrics.csv              long form: dataset, protocol, model, embedding, seed, segment, metric, k, value
+    OUT/costs.csv                one row per cell: seconds, peak memory and energy of fit and recommend
     OUT/cells/<key>.json         one finished cell (written last, atomically: its presence means done)
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
     OUT/data/                    prepared datasets (raw synthetic files, atomic files)
@@ -23,7 +24,7 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 
 from recsys_cl import __version__
@@ -33,7 +34,9 @@ from recsys_cl.bench._config import (
     DatasetSpec,
     EmbeddingSpec,
 )
+from recsys_cl.bench._cost import CostMeter
 from recsys_cl.bench._grid import Cell, cell_record_base, grid, tuned_cells
+from recsys_cl.reporting._cost import write_costs_csv
 from recsys_cl.reporting._records import (
     CellRecord,
     CellSummary,
@@ -47,6 +50,9 @@ from recsys_cl.reporting._records import (
 from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
+
+if TYPE_CHECKING:
+    from recsys_cl.bench._tracking import MlflowTracker
 
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
@@ -173,11 +179,14 @@ def run_cell(
     embeddings = read_itememb(embedding_path) if embedding_path else None
     params = {**cell.fit_params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
+    meter = CostMeter(_device(config.device))  # peak memory and energy per stage (bench._cost)
     tick("fit", 1, 4)
-    model.fit(encoded, embeddings)
+    with meter.stage("fit"):
+        model.fit(encoded, embeddings)
     tick("recommend", 2, 4)
     exclude_seen = config.exclude_seen(cell.protocol)
-    rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
+    with meter.stage("recommend"):
+        rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
     result = evaluate(
         rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments,
@@ -194,6 +203,7 @@ def run_cell(
         fit_seconds=float(model.fit_seconds or 0.0),
         recommend_seconds=float(model.recommend_seconds or 0.0),
         history=model.history.to_dict(),
+        cost=meter.cost(),
     )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)
@@ -216,6 +226,7 @@ def run_benchmark(
     trials: int | None = None,
     storage_url: str | None = None,
     on_study: Callable[[str, str, int, int], None] | None = None,
+    tracker: MlflowTracker | None = None,
 ) -> RunRecord:
     """Run every cell not already done in ``out_dir``; returns the run record (also ``run.json``).
 
@@ -225,6 +236,7 @@ def run_benchmark(
     ``storage_url`` override the config's budget and storage), then each cell is refit with its study's
     best parameters on train (or train+valid) and scored on test once per seed. Everything that can be
     checked before work starts is checked first (executor, jobs, --raw names, the output folder, storage).
+    ``tracker`` (``bench._tracking.open_tracker``) logs every cell finished now to MLflow.
     """
     from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
 
@@ -295,6 +307,8 @@ def run_benchmark(
     config_json = config.model_dump_json(by_alias=True)  # protocol_options keep their YAML names (cold-item)
     keys = [cell.key(config, prepared[cell.dataset.name][1]) for cell in cells]
     todo = [(i, c, k) for i, (c, k) in enumerate(zip(cells, keys)) if not (cells_dir / f"{k}.json").is_file()]
+    if tracker is not None:  # each cell reported done (stored) is logged to MLflow
+        on_cell = tracker.watch(on_cell, config.name, out_dir, keys)
     for i, (cell, key) in enumerate(zip(cells, keys)):
         if (cells_dir / f"{key}.json").is_file() and on_cell:
             on_cell(cell, i, len(cells), "cached")
@@ -319,6 +333,7 @@ def run_benchmark(
     # read back from the files (not the records in memory), so metrics.csv is exactly what is stored
     records = [read_cell(cells_dir / f"{k}.json") for k in keys]
     write_metrics_csv(records, out_dir / "metrics.csv")
+    write_costs_csv(records, out_dir / "costs.csv")  # not in metrics.csv: see reporting._cost
     run = RunRecord(
         config=json.loads(config_json),
         recsys_cl_version=__version__,
@@ -337,6 +352,8 @@ def run_benchmark(
         studies=studies,
     )
     write_run(out_dir / "run.json", run)
+    if tracker is not None:
+        tracker.finish(run, out_dir)
     return run
 
 

@@ -9,6 +9,7 @@ Layout of a results folder::
 
     OUT/run.json                   RunRecord: config, git commit, package versions, device, timings, cell keys
     OUT/metrics.csv                long form: dataset, protocol, model (run name), label, embedding, seed, segment, metric, k, value
+    OUT/costs.csv                  one row per cell: seconds, peak memory, energy (``reporting._cost.write_costs_csv``)
     OUT/cells/<key>.json           CellRecord of one finished cell (written last, atomically: its presence means done)
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance tests, regression diffs)
 """
@@ -29,6 +30,73 @@ from recsys_cl.errors import InputError, validation_message
 class _Record(BaseModel):
     # extra="ignore": a record written by a later version with more fields still reads
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class StageCost(_Record):
+    """Memory and energy of one stage of a cell (fit or recommend); its seconds are the model's own timers
+    (``CellRecord.fit_seconds``, ``recommend_seconds``). MiB = 2**20 bytes; None where not measured."""
+
+    #: resident memory of the process when the stage began, and its peak during the stage
+    rss_before_mib: float
+    peak_rss_mib: float
+    #: ``torch.cuda.max_memory_allocated`` during the stage (None: the cell did not run on CUDA)
+    gpu_peak_mib: float | None = None
+    #: CodeCarbon's estimate for the stage: total, and its CPU, RAM and GPU parts (Wh); CO2e in grams
+    energy_wh: float | None = None
+    cpu_energy_wh: float | None = None
+    ram_energy_wh: float | None = None
+    gpu_energy_wh: float | None = None
+    co2e_g: float | None = None
+
+    @property
+    def rss_added_mib(self) -> float:
+        """How far the stage raised the process's memory above where it started (what the model itself needed)."""
+        return max(0.0, self.peak_rss_mib - self.rss_before_mib)
+
+
+class EnergySetup(_Record):
+    """How a cell's energy was estimated (CodeCarbon, offline): read before comparing energy across machines."""
+
+    tool: str = ""
+    #: ``process``: the cell's own CPU time, not the whole machine's load (other users share it)
+    tracking_mode: str = ""
+    #: ``RAPL`` (measured by the CPU's counters) or ``TDP x CPU share`` (estimated: no counters readable)
+    cpu_power: str = ""
+    cpu_model: str | None = None
+    #: the CPU power (W) the estimate scales by the process's CPU share (TDP estimates only)
+    cpu_tdp_w: float | None = None
+    ram_power_w: float | None = None
+    #: how GPU power was read (``pynvml``), None without a GPU
+    gpu_power: str | None = None
+    #: country whose grid carbon intensity converts energy to CO2e; None: CodeCarbon's world average
+    country_iso_code: str | None = None
+    carbon_intensity_g_per_kwh: float | None = None
+    #: what a reader must know (fallbacks CodeCarbon took)
+    note: str = ""
+    #: why there is no energy figure (CodeCarbon missing or failing); None when there is one
+    error: str | None = None
+
+
+class CellCost(_Record):
+    """What a cell cost beyond its seconds: per-stage peak memory and energy (see ``recsys_cl.bench._cost``)."""
+
+    #: ``vmhwm``: the kernel's exact per-stage high-water mark; ``sampled``: RSS polled every few ms
+    memory_method: str
+    fit: StageCost
+    recommend: StageCost
+    energy: EnergySetup | None = None
+
+    @property
+    def energy_wh(self) -> float | None:
+        return _sum_or_none(self.fit.energy_wh, self.recommend.energy_wh)
+
+    @property
+    def co2e_g(self) -> float | None:
+        return _sum_or_none(self.fit.co2e_g, self.recommend.co2e_g)
+
+
+def _sum_or_none(*values: float | None) -> float | None:
+    return None if any(v is None for v in values) else float(sum(values))  # type: ignore[arg-type]
 
 
 class CellRecord(_Record):
@@ -64,6 +132,8 @@ class CellRecord(_Record):
     recommend_seconds: float = 0.0
     #: the model's TrainingHistory (epochs run, best epoch, per-epoch validation score)
     history: dict[str, Any] = Field(default_factory=dict)
+    #: peak memory and energy of fit and recommend (None: written before costs were measured)
+    cost: CellCost | None = None
 
     @property
     def variant(self) -> str:

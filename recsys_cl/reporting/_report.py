@@ -119,6 +119,7 @@ SECTIONS = [
     ("contrastive", "Contrastive vs collaborative: each model with and without item embeddings"),
     ("segments", "Cold start: sparse users, cold and rare items"),
     ("embeddings", "Item embeddings"),
+    ("cost", "Cost: time, memory and energy per cell"),
 ]
 
 

@@ -48,7 +48,7 @@ def test_html_renders_tables_and_images_in_headless_chromium(fake_results, tmp_p
     assert body, result.stderr[-2000:]
     attrs = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body.group(1)))
     assert int(attrs["images"]) >= 4 and attrs["images-loaded"] == attrs["images"]
-    assert int(attrs["tables"]) == 3 and int(attrs["table-rows"]) == 4 + 1 + 4  # main, embeddings as a factor, segments
+    assert int(attrs["tables"]) == 4 and int(attrs["table-rows"]) == 4 + 1 + 4 + 4  # main, embeddings as a factor, segments, cost
 
 
 def test_retrieval_only_run_reports_composed_retrieval_in_every_format(tmp_path):
