@@ -2,10 +2,10 @@
 
 Registry names: ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
 ``implicit-bpr``, ``lightfm``, and through RecBole ``recbole`` (any general recommender by name),
-``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is fitted).
+``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl``, ``ncl``, ``simplex`` (heavy libraries are imported only when a model is fitted).
 """
 
-from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
+from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._content_knn import ContentKNN

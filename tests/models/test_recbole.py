@@ -6,11 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import recsys_cl.models._recbole as rb
+from recsys_cl.compat.recbole import make_config
 from recsys_cl.embeddings._io import principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate
 from recsys_cl.models import create
+from recsys_cl.models.recbole import UNKNOWN_SCORE, _fast
+from recsys_cl.models.recbole._backends import recbole_settings
+from recsys_cl.models.recbole._content import content_module_class
+from recsys_cl.models.recbole._data import data_loaders, encoded_dataset_class
+from recsys_cl.models.recbole._fast import graph_model_class, sparse_graph_ops
 
 from .backend_contract import BackendContract
 
@@ -97,7 +102,7 @@ def test_pure_id_model_ranks_unseen_items_last(cold_encoded):
     unseen = np.diff(cold_encoded.train.tocsc().indptr) == 0
     assert unseen.sum() == 12  # a quarter of the 48 items is held out
     scores = model._score(np.arange(3))
-    assert (scores[:, unseen] == rb.UNKNOWN_SCORE).all() and (scores[:, ~unseen] > rb.UNKNOWN_SCORE).all()
+    assert (scores[:, unseen] == UNKNOWN_SCORE).all() and (scores[:, ~unseen] > UNKNOWN_SCORE).all()
 
 
 def test_fuse_items_without_a_vector_get_no_content(loo_encoded, item_embeddings):
@@ -202,9 +207,9 @@ def test_array_sampler_and_full_sort_loader_match_recboles_own(loo_encoded, tmp_
     from recbole.data import data_preparation
 
     settings = {"seed": 0, "train_batch_size": 32, "eval_batch_size": 5 * loo_encoded.n_items}
-    config = rb._make_config("BPR", "cpu", str(tmp_path), settings)
-    ours = rb._data_loaders(config, rb._encoded_dataset_class()(config, loo_encoded))
-    theirs = data_preparation(config, rb._encoded_dataset_class()(config, loo_encoded))
+    config = make_config("BPR", recbole_settings(str(tmp_path), settings), "cpu")
+    ours = data_loaders(config, encoded_dataset_class()(config, loo_encoded))
+    theirs = data_preparation(config, encoded_dataset_class()(config, loo_encoded))
     users = ours[0]._dataset.inter_feat["user_id"].numpy()
     for phase in (0, 1, 2):  # train / valid / test samplers exclude that phase's used items
         np.random.seed(7)
@@ -228,7 +233,7 @@ def test_array_sampler_and_full_sort_loader_match_recboles_own(loo_encoded, tmp_
             assert pairs(*hist_a, uid) == pairs(*hist_b, uid) and pairs(pu_a, pi_a, uid) == pairs(pu_b, pi_b, uid)
 
     config["recsys_cl_valid_users"] = 5  # validation on a seeded sample of users
-    sampled = rb._data_loaders(config, rb._encoded_dataset_class()(config, loo_encoded))[1]
+    sampled = data_loaders(config, encoded_dataset_class()(config, loo_encoded))[1]
     assert len(sampled.uid_list) == 5 and set(sampled.uid_list.tolist()) <= set(ours[1].uid_list.tolist())
 
 
@@ -239,7 +244,7 @@ def test_id_dropout_hides_id_parts_while_training_only():
     n_items, dim = 2001, 4
     table = torch.nn.Embedding(n_items, dim)
     content = np.zeros((n_items, 3), dtype=np.float32)  # no content: a row is its ID part or zero
-    fused = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool), id_dropout=0.3)
+    fused = content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool), id_dropout=0.3)
     ids = torch.arange(n_items)
     fused.train()
     hidden = (fused(ids).abs().sum(dim=1) == 0).float().mean().item()
@@ -248,7 +253,7 @@ def test_id_dropout_hides_id_parts_while_training_only():
     fused.eval()
     assert torch.equal(fused(ids), table.weight)  # never when scoring
     assert torch.equal(fused.weight, table.weight)
-    without = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool))
+    without = content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool))
     without.train()
     assert torch.equal(without(ids), table.weight)
 
@@ -260,7 +265,7 @@ def test_neumf_full_sort_equals_pairwise_predict(loo_encoded, item_embeddings, c
     import torch
     from recbole.data.interaction import Interaction
 
-    monkeypatch.setattr(rb, "_MLP_PAIRS_PER_BLOCK", pairs_per_block)
+    monkeypatch.setattr(_fast, "MLP_PAIRS_PER_BLOCK", pairs_per_block)
 
     model = create("neumf", **{**FAST, "epochs": 2}, content=content).fit(
         loo_encoded, item_embeddings if content == "fuse" else None
@@ -287,7 +292,7 @@ def test_csr_propagation_matches_torch_sparse_mm(symmetric):
     graph = torch.sparse_coo_tensor(idx, val, (30, 30)).coalesce()
     if symmetric:
         graph = (graph + graph.t()).coalesce()
-    propagate = rb._sparse_graph_ops()
+    propagate = sparse_graph_ops()
     x = torch.randn(30, 4, requires_grad=True)
     ours = propagate([graph] * 3, x)
     ours.pow(2).sum().backward()
@@ -366,7 +371,7 @@ def test_sgl_ssl_loss_per_distinct_node_equals_recboles():
     from recbole.model.general_recommender import SGL
 
     torch.manual_seed(0)
-    fast = rb._graph_model_class(SGL)
+    fast = graph_model_class(SGL)
     holder = type("Holder", (), {"ssl_tau": 0.5, "ssl_weight": 0.05})()
     users, items = torch.tensor([0, 3, 3, 1, 0, 3]), torch.tensor([2, 2, 5, 0, 2, 7])
     views = [torch.randn(n, 8, requires_grad=True) for n in (4, 4, 9, 9)]
