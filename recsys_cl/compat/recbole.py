@@ -385,6 +385,10 @@ def patch_recbole() -> None:
 
 # -- building RecBole objects -----------------------------------------------------------------------
 def _sandboxed_config_class() -> type:
+    """:class:`SandboxedConfig`, defined on first use (RecBole imports torch) as a module attribute, so
+    that a pickled Config (RecBole's own checkpoints hold one) finds its class again."""
+    if "SandboxedConfig" in globals():
+        return globals()["SandboxedConfig"]
     from recbole.config import Config
 
     class SandboxedConfig(Config):
@@ -402,6 +406,8 @@ def _sandboxed_config_class() -> type:
         def _load_variable_config_dict(self, config_dict: dict | None) -> dict:
             return dict(config_dict or {})
 
+    SandboxedConfig.__module__, SandboxedConfig.__qualname__ = __name__, "SandboxedConfig"
+    globals()["SandboxedConfig"] = SandboxedConfig
     return SandboxedConfig
 
 
