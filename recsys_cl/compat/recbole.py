@@ -8,12 +8,13 @@ is the smallest change that restores RecBole's intended behaviour; none relaxes 
 ``ORIGINALS`` keeps what each replaced, so tests can show the unpatched failure. Each has a test in
 ``tests/compat/`` that fails without it.
 
-1. NumPy 2 removed ``np.float``, ``np.int``, ``np.long``, ``np.bool``, ``np.str`` ... which RecBole's
-   modules use at call time, and ``np.float_`` ..., which ``Config.compatibility_settings`` reads to
-   re-create them (``AttributeError`` on every ``Config(...)``). The aliases are NOT put on NumPy:
-   each RecBole module in :data:`NUMPY_ALIAS_MODULES` gets a proxy of NumPy with the aliases as its
-   ``np`` global, and ``compatibility_settings`` installs those proxies instead of writing to NumPy.
-   NumPy itself is untouched (``hasattr(numpy, "float")`` stays False).
+1. NumPy 2 removed ``np.float``, ``np.int``, ``np.str``, ``np.object`` ... which RecBole's modules use
+   at call time, and ``np.float_`` ..., which ``Config.compatibility_settings`` reads to re-create
+   them (``AttributeError`` on every ``Config(...)``). The aliases are NOT put on NumPy: each RecBole
+   module in :data:`NUMPY_ALIAS_MODULES` gets a proxy of NumPy with the aliases (RecBole's values,
+   ``np.long`` = ``np.int_`` included) as its ``np`` global, and ``compatibility_settings`` installs
+   those proxies instead of writing to NumPy. NumPy itself is untouched (``hasattr(numpy, "float")``
+   stays False).
 2. ``Dataset._fill_nan`` and ``Dataset._load_feat`` call ``df[col].fillna(..., inplace=True)``;
    under pandas 3 copy-on-write that writes into a temporary copy, so missing values silently stay
    NaN (float/token fields) or crash later (empty ``token_seq`` cells). Fixed by assignment (the
@@ -52,6 +53,12 @@ How this project builds RecBole objects (overrides that are not version fixes):
 Pass-through keys: :data:`FILE_KEYS` lists every RecBole key that names a file or folder or makes
 RecBole load something with pickle / ``torch.load``; :func:`check_passthrough_keys` refuses them
 and anything outside a model's own hyperparameters plus :data:`SAFE_TRAINING_KEYS`.
+
+Scope: NumPy, SciPy and pandas are never modified. What is replaced is RecBole's own: methods of its
+``Config``, ``Dataset`` and ``Trainer`` classes and globals of its modules (``np``, ``sp``, ``pd``,
+``get_tensorboard``), once per process, so RecBole code run by anyone in the process gets the same
+fixes (e.g. ``tests/compat`` runs RecBole's own ``create_dataset``). Scoping those further (a subclass
+per use) would leave RecBole's own entry points broken on this stack.
 
 ``recbole.quick_start`` must never be imported: it imports ray <= 2.6.3, which breaks on NumPy 2.
 Build Config / dataset / model / Trainer through the functions here instead.
@@ -436,7 +443,8 @@ def make_config(model: str | type, settings: dict[str, Any], device: str = "cpu"
 
     patch_recbole()
     use_cuda = resolve_device(device) == "cuda"
-    values = {**settings, "gpu_id": "0" if use_cuda else "", "use_gpu": use_cuda}
+    # a copy: RecBole fills in nested dicts (train_neg_sample_args) in place, which would change the caller's config
+    values = copy.deepcopy({**settings, "gpu_id": "0" if use_cuda else "", "use_gpu": use_cuda})
     name = model if isinstance(model, str) else model.__name__
     with _keep_cuda_visible_devices():
         try:

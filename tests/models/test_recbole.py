@@ -3,6 +3,8 @@ cross-check of our evaluator against RecBole's own on the same trained model and
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,38 @@ class TestRecBoleByName(BackendContract):
     expected_margin_over_pop = 0.3
 
 
+# NCL: 4 prototypes (the data has 4 taste groups; k-means needs at least k users and items), the
+# prototype loss from epoch 3 on; RecBole's NCL trainer runs the E-steps.
+NCL_FAST = {"num_clusters": 4, "warm_up_step": 2, "n_layers": 2}
+
+
+class TestNCL(BackendContract):
+    model_name = "ncl"
+    params = {**FAST, **NCL_FAST}
+    expected_margin_over_pop = 0.3
+
+
+class TestNCLByName(BackendContract):
+    model_name = "recbole"
+    params = {**FAST, "model": "NCL", "params": NCL_FAST}
+    expected_margin_over_pop = 0.3
+
+
+# SimpleX: 10 negatives per positive; RecBole's batch counts rows with their negatives, so 640 rows
+# keep FAST's 64 positives per batch.
+class TestSimpleX(BackendContract):
+    model_name = "simplex"
+    params = {**FAST, "neg_samples": 10, "train_batch_size": 640}
+    expected_margin_over_pop = 0.3
+
+
+class TestSimpleXByName(BackendContract):
+    model_name = "recbole"
+    params = {**FAST, "train_batch_size": 640, "model": "SimpleX",
+              "params": {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 10}}}
+    expected_margin_over_pop = 0.3
+
+
 # -- content handling --------------------------------------------------------------------------
 def test_pure_id_model_ranks_unseen_items_last(cold_encoded):
     model = create("bpr-recbole", **FAST).fit(cold_encoded)
@@ -153,6 +187,107 @@ def test_generic_adapter_rejects_bad_names_and_clashing_params(loo_encoded):
         create("recbole", model="BPR", params={"epochs": 3}).fit(loo_encoded)
     with pytest.raises(InputError, match="valid_metric"):
         create("bpr-recbole", valid_metric="NDCG").fit(loo_encoded)
+
+
+class _WritesMarker:
+    """Pickles as a call to ``open(marker, "w")``: unpickling it creates the marker file (runs code)."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_params_cannot_point_recbole_at_a_pickle(loo_encoded, tmp_path):
+    # the attack of issue 12: a benchmark YAML whose pass-through params make RecBole unpickle a file
+    import yaml
+
+    marker, evil = tmp_path / "code-ran", tmp_path / "loaders.pth"
+    evil.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    entry = yaml.safe_load(f"model: BPR\nepochs: 1\nparams:\n  dataloaders_save_path: {evil}\n")
+    with pytest.raises(InputError, match=r"^recbole: params\.dataloaders_save_path: RecBole reads or writes files"):
+        create("recbole", **entry).fit(loo_encoded)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"checkpoint_dir": "/tmp"}, r"params\.checkpoint_dir: RecBole reads or writes files"),
+    ({"mf_pretrain_path": "/tmp/x.pth"}, r"params\.mf_pretrain_path: RecBole reads or writes files"),
+    ({"USER_ID_FIELD": "uid"}, r"params\.USER_ID_FIELD: not a hyperparameter of RecBole's NeuMF"),
+    ({"embedding_size": 8}, r"params\.embedding_size: set by the top-level key"),
+    ({"dropout_prob": "0.1"}, r"params\.dropout_prob: expects a float"),
+])
+def test_passthrough_params_are_an_allow_list(params, match):
+    with pytest.raises(InputError, match=match):
+        create("recbole", model="NeuMF", params=params)
+    # the model's own hyperparameters and optimiser keys pass
+    model = create("recbole", model="NeuMF", params={"mlp_hidden_size": [32], "dropout_prob": 0.2, "weight_decay": 1e-4})
+    assert model.config.params["mlp_hidden_size"] == [32]
+
+
+def test_string_settings_are_never_evaluated(loo_encoded, tmp_path):
+    # RecBole eval()s string values of its config dict: a valid_metric like this one ran its code
+    marker = tmp_path / "code-ran"
+    metric = f"__import__('pathlib').Path({str(marker)!r}).touch()@10"
+    with pytest.raises(InputError, match="valid_metric: must look like NDCG@10"):
+        create("bpr-recbole", valid_metric=metric, epochs=1).fit(loo_encoded)
+    assert not marker.exists()
+
+
+def test_fit_leaves_numpy_and_scipy_as_they_were(loo_encoded):
+    import scipy.sparse as sp
+
+    before = {"float", "int", "object", "str"} & set(vars(np)), hasattr(sp.dok_matrix, "_update")
+    create("lightgcn", **{**FAST, "epochs": 1}).fit(loo_encoded)  # RecBole's Config, metrics, dok adjacency
+    assert ({"float", "int", "object", "str"} & set(vars(np)), hasattr(sp.dok_matrix, "_update")) == before == (set(), False)
+
+
+# -- training history ----------------------------------------------------------------------------
+def test_history_has_every_validated_epoch(loo_encoded):
+    seen = []
+    model = create("bpr-recbole", **{**FAST, "learning_rate": 0.5, "epochs": 6, "stopping_step": 20})
+    model.fit(loo_encoded, on_epoch=lambda epoch, score: seen.append((epoch, score)))
+    history = model.history
+    assert history.epochs_run == 6 and history.valid_metric == "NDCG@10"
+    assert [e for e, _ in seen] == list(range(1, 7)) and [s for _, s in seen] == history.valid_curve
+    assert len(history.train_loss) == 6 and all(loss > 0 for loss in history.train_loss)
+    # RecBole keeps the last epoch with the best score (>=); best_epoch counts from 1, model.best_epoch from 0
+    best = max(history.valid_curve)
+    assert history.best_epoch == 6 - history.valid_curve[::-1].index(best) == model.best_epoch + 1
+    assert model.best_valid_score == best
+    assert len(set(history.valid_curve)) > 1  # not a flat curve: the check above could pick any epoch
+    assert model.history.to_dict()["valid_curve"] == history.valid_curve
+
+
+def test_history_without_a_valid_part(cold_encoded):
+    assert cold_encoded.valid.nnz == 0
+    model = create("bpr-recbole", **{**FAST, "epochs": 3}).fit(cold_encoded, on_epoch=lambda e, s: pytest.fail("no validation"))
+    assert model.history.epochs_run == 3 and model.history.best_epoch == 3 and len(model.history.train_loss) == 3
+    assert model.history.valid_curve == [] and model.history.valid_metric is None
+
+
+class _Pruned(Exception):
+    pass
+
+
+def test_raising_from_on_epoch_stops_training_after_that_epoch(loo_encoded):
+    progress = []
+
+    def prune(epoch: int, score: float) -> None:
+        if epoch == 2:
+            raise _Pruned(epoch)
+
+    model = create("lightgcn", **{**FAST, "epochs": 10, "stopping_step": 20})
+    with pytest.raises(_Pruned):
+        model.fit(loo_encoded, progress=lambda done, total: progress.append(done), on_epoch=prune)
+    assert progress == [1, 2]  # no third epoch was trained
+    assert model.history.epochs_run == 2 and len(model.history.valid_curve) == 2 and len(model.history.train_loss) == 2
+
+
+def test_ncl_needs_as_many_users_and_items_as_clusters(loo_encoded):
+    with pytest.raises(InputError, match=r"num_clusters=100 needs at least as many users and items; this split has 81 users and 48 items"):
+        create("ncl", epochs=1).fit(loo_encoded)
 
 
 def test_run_name_and_timing(loo_encoded):
