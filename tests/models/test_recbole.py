@@ -463,6 +463,43 @@ def test_graph_models_forward_equals_recboles(loo_encoded, item_embeddings, name
     assert torch.allclose(theirs[isolated], ego[isolated] / (net.n_layers + 1), atol=1e-7)
 
 
+def test_ncl_structure_contrastive_loss_per_distinct_node_equals_recboles(loo_encoded):
+    import torch
+    from recbole.model.general_recommender import NCL
+
+    net = create("ncl", **{**FAST, "epochs": 1}, **NCL_FAST).fit(loo_encoded)._net
+    net.ssl_reg, net.alpha = 1.0, 0.5  # (the default weight, 1e-7, would make any gradient pass atol)
+    torch.manual_seed(0)
+    n = net.n_users + net.n_items
+    users, items = torch.tensor([1, 3, 3, 2, 1, 3]), torch.tensor([2, 2, 5, 1, 2, 7])
+    views = [torch.randn(n, 8, requires_grad=True) for _ in range(2)]
+    ours = type(net).ssl_layer_loss(net, *views, users, items)
+    theirs = NCL.ssl_layer_loss(net, *views, users, items)
+    assert torch.allclose(ours, theirs, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(ours, views), torch.autograd.grad(theirs, views)):
+        assert torch.allclose(a, b, atol=1e-6) and b.abs().max() > 1e-3
+
+
+def test_ncl_propagation_and_gradients_equal_recboles(loo_encoded):
+    import torch
+    from recbole.model.general_recommender import NCL
+
+    net = create("ncl", **{**FAST, "epochs": 2}, **NCL_FAST).fit(loo_encoded)._net
+    assert type(net) is not NCL and isinstance(net, NCL)
+    results = []
+    for forward in (type(net).forward, NCL.forward):
+        net.zero_grad()
+        user, item, layers = forward(net)
+        (user.pow(2).sum() + item.pow(3).sum() + layers[-1].abs().sum()).backward()
+        results.append(([user, item, *layers], [p.grad.clone() for p in (net.user_embedding.weight, net.item_embedding.weight)]))
+    (ours, our_grads), (theirs, their_grads) = results
+    assert len(ours) == len(theirs) == 2 + 1 + max(net.n_layers, 2 * net.hyper_layers)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(our_grads, their_grads):
+        assert torch.allclose(a, b, atol=1e-5) and b.abs().sum() > 0
+
+
 # HR@12 on synthetic H&M cold items (generator seeds 0 / 1 / 2; random 0.070 / 0.066 / 0.061, Pop 0):
 # bpr fuse 0.426 / 0.314 / 0.135, lightgcn fuse 0.198 / 0.357 / 0.104, neumf fuse id_dropout 0.5
 # 0.387 / 0.290 / 0.144, lightgcn item_identity=false 0.489 / 0.466 / 0.229 (/tmp experiment, 30 epochs).

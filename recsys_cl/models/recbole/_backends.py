@@ -31,6 +31,7 @@ from recsys_cl.models.recbole._config import (
     NCLConfig,
     NeuMFConfig,
     RecBoleConfig,
+    RecBoleTrainConfig,
     SGLConfig,
     SimpleXConfig,
     metric_k,
@@ -38,7 +39,7 @@ from recsys_cl.models.recbole._config import (
 )
 from recsys_cl.models.recbole._content import apply_content
 from recsys_cl.models.recbole._data import IdMap, data_loaders, encoded_dataset_class
-from recsys_cl.models.recbole._fast import graph_model_class, neumf_class
+from recsys_cl.models.recbole._fast import graph_model_class, ncl_class, neumf_class
 
 #: score of items a model cannot know (no training interaction, no usable content): ranked last.
 UNKNOWN_SCORE = -1e30
@@ -360,6 +361,9 @@ class NCLRecBole(RecBoleBackend):
     Config = NCLConfig
     recbole_model = "NCL"
 
+    def _model_class(self) -> type:
+        return ncl_class()
+
     def _check_split(self, split: EncodedSplit) -> None:
         fewest = min(split.n_users, split.n_items)
         if self.config.num_clusters > fewest:
@@ -367,20 +371,8 @@ class NCLRecBole(RecBoleBackend):
                              f"and items; this split has {split.n_users} users and {split.n_items} items")
 
     def _settings(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            **super()._settings(),
-            "n_layers": c.n_layers,
-            "reg_weight": c.reg_weight,
-            "ssl_temp": c.ssl_temp,
-            "ssl_reg": c.ssl_reg,
-            "hyper_layers": c.hyper_layers,
-            "alpha": c.alpha,
-            "proto_reg": c.proto_reg,
-            "num_clusters": c.num_clusters,
-            "m_step": c.m_step,
-            "warm_up_step": c.warm_up_step,
-        }
+        # every NCL field beyond the shared ones has RecBole's name
+        return {**super()._settings(), **self.config.model_dump(exclude=set(RecBoleTrainConfig.model_fields))}
 
 
 @register("simplex")
@@ -391,15 +383,7 @@ class SimpleXRecBole(RecBoleBackend):
     recbole_model = "SimpleX"
 
     def _settings(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            **super()._settings(),
-            "margin": c.margin,
-            "negative_weight": c.negative_weight,
-            "gamma": c.gamma,
-            "aggregator": c.aggregator,
-            "history_len": c.history_len,
-            "reg_weight": c.reg_weight,
-            "dropout_prob": c.dropout_prob,
-            "train_neg_sample_args": {"distribution": "uniform", "sample_num": c.neg_samples},
-        }
+        # every SimpleX field beyond the shared ones has RecBole's name, except neg_samples
+        own = self.config.model_dump(exclude={"neg_samples", *RecBoleTrainConfig.model_fields})
+        negatives = {"distribution": "uniform", "sample_num": self.config.neg_samples}
+        return {**super()._settings(), **own, "train_neg_sample_args": negatives}
