@@ -455,32 +455,33 @@ def make_config(model: str | type, settings: dict[str, Any], device: str = "cpu"
 
 def prepare_loaders(config: Any, dataset: Any, *, sampler_class: type | None = None,
                     full_sort_loader_class: type | None = None) -> tuple[Any, Any, Any]:
-    """Train / valid / test loaders as RecBole's ``data_preparation`` builds them for a general model.
+    """Train / valid / test loaders of ``dataset``, built as RecBole's ``data_preparation`` builds them.
 
-    ``sampler_class`` replaces RecBole's ``Sampler`` and ``full_sort_loader_class`` its
-    ``FullSortEvalDataLoader`` (defaults: RecBole's own). Unlike ``data_preparation`` this never looks
-    for saved loaders (``load_split_dataloaders`` unpickles whatever file it finds) and never saves any.
+    ``sampler_class`` replaces RecBole's ``Sampler`` (the non-repeatable one general models use) and
+    ``full_sort_loader_class`` its ``FullSortEvalDataLoader`` (defaults: RecBole's own). Unlike
+    ``data_preparation`` this never looks for saved loaders (``load_split_dataloaders`` unpickles
+    whatever file it finds at ``dataloaders_save_path`` or in ``checkpoint_dir``) and never saves any.
     """
     from recbole.data import utils as data_utils
     from recbole.data.dataloader import FullSortEvalDataLoader
-    from recbole.sampler import Sampler
+    from recbole.sampler import KGSampler, RepeatableSampler, Sampler
     from recbole.utils import ModelType
 
     patch_recbole()
-    if config["MODEL_TYPE"] == ModelType.KNOWLEDGE or config["repeatable"]:
-        raise InputError(f"RecBole model {config['model']!r}: only general recommenders train on our loaders")
     sampler_class = sampler_class or Sampler
     full_sort_loader_class = full_sort_loader_class or FullSortEvalDataLoader
     built = dataset.build()
     phases = ["train", "valid", "test"]
 
     def create_sampler(distribution: str, alpha: float = 1.0, base: Any = None) -> Any:
-        # data_utils._create_sampler (non-repeatable branch) with ``sampler_class`` for ``Sampler``
+        # data_utils._create_sampler, with ``sampler_class`` for ``Sampler``
         if distribution == "none":
             return None
         if base is not None:
             base.set_distribution(distribution)
             return base
+        if config["repeatable"]:
+            return RepeatableSampler(phases, dataset, distribution, alpha)
         return sampler_class(phases, built, distribution, alpha)
 
     # data_utils.create_samplers: valid / test reuse the train sampler, each copied per phase
@@ -496,8 +497,13 @@ def prepare_loaders(config: Any, dataset: Any, *, sampler_class: type | None = N
         loader_class = data_utils.get_dataloader(config, phase)
         if loader_class is FullSortEvalDataLoader:
             loader_class = full_sort_loader_class
-        shuffle = config["shuffle"] if phase == "train" else False
-        loaders.append(loader_class(config, part, sampler, shuffle=shuffle))
+        if phase != "train":
+            loaders.append(loader_class(config, part, sampler, shuffle=False))
+        elif config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
+            kg_sampler = KGSampler(dataset, train_args["distribution"], train_args["alpha"])
+            loaders.append(loader_class(config, part, sampler, kg_sampler, shuffle=True))
+        else:
+            loaders.append(loader_class(config, part, sampler, shuffle=config["shuffle"]))
     return loaders[0], loaders[1], loaders[2]
 
 

@@ -320,3 +320,23 @@ def test_loaders_never_unpickle_a_saved_file_and_equal_recboles(tiny_dir, tmp_pa
     with pytest.raises(ValueError):  # the file is not loaders, but it was unpickled: code ran
         data_preparation(config, create_dataset(config))
     assert marker.exists()
+
+
+def test_loaders_of_a_sequential_model_equal_recboles(tmp_path, tiny_interactions):
+    # the repeatable sampler and sequential loaders of RecBole's data_preparation, for SASRec on one
+    # .inter file (RecBole's sequential benchmark files would need pre-built item lists)
+    from recbole.data import create_dataset, data_preparation
+
+    rows = ["user_id:token\titem_id:token\ttimestamp:float"]
+    rows += [f"{u}\t{i}\t{t}" for u, i, t in tiny_interactions.iter_rows()]
+    (tmp_path / DATASET).mkdir()
+    (tmp_path / DATASET / f"{DATASET}.inter").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = recbole_config(tmp_path, "SASRec", benchmark_filename=None, train_neg_sample_args=None, MAX_ITEM_LIST_LENGTH=3)
+    assert config["repeatable"]
+    ours = compat.prepare_loaders(config, create_dataset(config))
+    theirs = data_preparation(config, create_dataset(config))
+    for mine, recbole in zip(ours, theirs):
+        assert type(mine) is type(recbole) and mine.sample_size == recbole.sample_size > 0
+        a, b = next(iter(mine)), next(iter(recbole))
+        a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+        assert torch.equal(a["item_id_list"], b["item_id_list"]) and torch.equal(a["item_id"], b["item_id"])
