@@ -61,7 +61,9 @@ def _summary(stages: Stages, base: float, train_data, extra: dict) -> dict:
 def child_recbole(dataset_dir: str) -> dict:
     from recbole.data import create_dataset, data_preparation
 
-    from recsys_cl.compat.recbole import make_config
+    from recsys_cl.compat.recbole import make_config, patch_recbole
+
+    patch_recbole()  # RecBole on NumPy 2 / pandas 3, before the clock as on our side
 
     base = rss_mb()
     stages = Stages()
@@ -85,8 +87,7 @@ def child_ours(dataset_dir: str) -> dict:
     from recsys_cl.models.recbole._backends import recbole_settings
     from recsys_cl.models.recbole._data import data_loaders, encoded_dataset_class
 
-    patch_recbole()
-
+    patch_recbole()  # before the clock, as on RecBole's side
     base = rss_mb()
     stages = Stages()
     with tempfile.TemporaryDirectory() as work:
