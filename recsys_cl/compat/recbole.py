@@ -69,6 +69,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import functools
 import importlib
 import importlib.util
 import os
@@ -572,9 +573,10 @@ def _properties_dir() -> Path | None:
     spec = importlib.util.find_spec("recbole")
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0]) / "properties"
+    return Path(next(iter(spec.submodule_search_locations))) / "properties"
 
 
+@functools.lru_cache(maxsize=1)
 def _yaml_loader() -> type:
     """PyYAML's safe loader reading ``1e-4`` as a float, as RecBole's ``Config._build_yaml_loader`` does
     (plain YAML 1.1 wants a dot in a float and would read RecBole's defaults as strings)."""
@@ -592,7 +594,7 @@ def _yaml_loader() -> type:
             |\.[0-9_]+(?:[eE][-+][0-9]+)?
             |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
             |[-+]?\.(?:inf|Inf|INF)
-            |\.(?:nan|NaN|NAN))$""", re.X),
+            |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
         list("-+0123456789."),
     )
     return FloatLoader

@@ -224,6 +224,8 @@ def test_passthrough_params_are_an_allow_list(params, match):
     # the model's own hyperparameters and optimiser keys pass
     model = create("recbole", model="NeuMF", params={"mlp_hidden_size": [32], "dropout_prob": 0.2, "weight_decay": 1e-4})
     assert model.config.params["mlp_hidden_size"] == [32]
+    # RecBole writes defaults like 1e-5 without a dot: read as floats, as RecBole reads them
+    assert create("recbole", model="NGCF", params={"reg_weight": 1e-3}).config.params == {"reg_weight": 1e-3}
 
 
 def test_string_settings_are_never_evaluated(loo_encoded, tmp_path):
