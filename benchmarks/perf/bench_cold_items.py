@@ -32,7 +32,7 @@ from recsys_cl.embeddings._encoders import tfidf_vectors  # noqa: E402
 from recsys_cl.embeddings._io import ItemEmbeddings  # noqa: E402
 from recsys_cl.evaluation import evaluate, expected_random_hit_rate  # noqa: E402
 from recsys_cl.models import create  # noqa: E402
-import recsys_cl.models._recbole  # noqa: E402,F401  (registers the RecBole backends)
+import recsys_cl.models.recbole  # noqa: E402,F401  (registers the RecBole backends)
 
 K = 12
 SCHEDULE = {"epochs": 30, "stopping_step": 5, "learning_rate": 0.01}

@@ -4,8 +4,8 @@
     python benchmarks/perf/bench_models.py --models lightgcn --threads 1
     python benchmarks/perf/bench_models.py --skip-protocol       # only the loo table
 
-Part 1 (issue 4 target: every model fits in under 2 minutes on 2 CPU cores): each backend with its
-default config on the loo split (full ranking, training items excluded), plus the ``fuse`` variants
+Part 1 (issue 4 / issue 15 target: every model fits in under 2 minutes on 2 CPU cores): each backend
+(NCL and SimpleX included) with its default config on the loo split (full ranking, training items excluded), plus the ``fuse`` variants
 fed the movies' genre multi-hot vectors; HR@10 / nDCG@10 beside Pop's from the same run.
 
 Part 2: RecBole's BPR under RecBole's own default protocol (random 8:1:1 split per user, full
@@ -33,13 +33,15 @@ from bench_backends import BUDGET_SECONDS, K, genre_embeddings, quality  # noqa:
 from recsys_cl.data import EncodedSplit, loo, read_atomic  # noqa: E402
 from recsys_cl.data._movielens import recbole_ml100k_dir  # noqa: E402
 from recsys_cl.models import create  # noqa: E402
-import recsys_cl.models._recbole  # noqa: E402,F401  (registers the RecBole backends)
+import recsys_cl.models.recbole  # noqa: E402,F401  (registers the RecBole backends)
 
 MODELS = {
     "bpr-recbole": ({}, False),
     "neumf": ({}, False),
     "lightgcn": ({}, False),
     "sgl": ({}, False),
+    "ncl": ({}, False),
+    "simplex": ({}, False),
     "bpr-recbole(fuse)": ({"content": "fuse"}, True),
     "lightgcn(fuse)": ({"content": "fuse"}, True),
 }
@@ -81,15 +83,14 @@ def loo_table(names: list[str], threads: int) -> None:
 
 def recbole_protocol(threads: int) -> None:
     """RecBole BPR, RecBole's default protocol and quick-start settings, RecBole's evaluator."""
-    import recsys_cl.compat.recbole  # noqa: F401
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
+    from recbole.data import create_dataset
     from recbole.model.general_recommender import BPR
     from recbole.utils import init_seed
 
-    from recsys_cl.models._recbole import _make_trainer, _recbole_sandbox, _torch_threads
+    from recsys_cl.compat.recbole import make_config, make_trainer, prepare_loaders
+    from recsys_cl.models.recbole._backends import torch_threads
 
-    with tempfile.TemporaryDirectory() as tmp, _torch_threads(1 if threads is None else threads):
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(1 if threads is None else threads):
         settings = {
             "data_path": str(recbole_ml100k_dir().parent),
             "checkpoint_dir": tmp,
@@ -103,16 +104,14 @@ def recbole_protocol(threads: int) -> None:
             "valid_metric": "MRR@10",
             "metric_decimal_place": 4,
             "show_progress": False,
-            "gpu_id": "",
         }
-        with _recbole_sandbox():
-            config = Config(model="BPR", dataset="ml-100k", config_dict=settings)
+        config = make_config("BPR", settings, "cpu", dataset="ml-100k")
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
-        train, valid, test = data_preparation(config, dataset)
+        train, valid, test = prepare_loaders(config, dataset)  # data_preparation with RecBole's own classes
         init_seed(config["seed"], config["reproducibility"])
         net = BPR(config, train._dataset).to(config["device"])
-        trainer = _make_trainer(config, net, None)
+        trainer = make_trainer(config, net)
         start = time.perf_counter()
         trainer.fit(train, valid, saved=True, show_progress=False)
         result = trainer.evaluate(test, load_best_model=True)

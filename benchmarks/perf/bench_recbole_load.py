@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _perf import FULL, Stages, prepared, rss_mb, run_child  # noqa: E402
 
-#: RecBole settings shared by both loaders (those of recsys_cl.models._recbole._make_config)
+#: RecBole settings shared by both loaders (those of recsys_cl.models.recbole._backends.recbole_settings)
 SETTINGS = {
     "benchmark_filename": ["train", "valid", "test"],
     "USER_ID_FIELD": "user_id",
@@ -59,17 +59,19 @@ def _summary(stages: Stages, base: float, train_data, extra: dict) -> dict:
 
 
 def child_recbole(dataset_dir: str) -> dict:
-    import recsys_cl.compat.recbole  # noqa: F401  (RecBole on NumPy 2 / pandas 3; no quick_start)
-    from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
+
+    from recsys_cl.compat.recbole import make_config, patch_recbole
+
+    patch_recbole()  # RecBole on NumPy 2 / pandas 3, before the clock as on our side
 
     base = rss_mb()
     stages = Stages()
     directory = Path(dataset_dir)
     with tempfile.TemporaryDirectory() as work:
         with stages("Config"):
-            config = Config(model="BPR", dataset=directory.name,
-                            config_dict={**SETTINGS, "data_path": str(directory.parent), "checkpoint_dir": work})
+            config = make_config("BPR", {**SETTINGS, "data_path": str(directory.parent), "checkpoint_dir": work}, "cpu",
+                                 dataset=directory.name)
         with stages("create_dataset (read_csv, remap)"):
             dataset = create_dataset(config)
         with stages("data_preparation (samplers, loaders)"):
@@ -78,30 +80,33 @@ def child_recbole(dataset_dir: str) -> dict:
 
 
 def child_ours(dataset_dir: str) -> dict:
-    import recsys_cl.compat.recbole  # noqa: F401  (imports before the clock, as on RecBole's side)
-    from recbole.config import Config  # noqa: F401
+    from recbole.config import Config  # noqa: F401  (imports before the clock, as on RecBole's side)
 
+    from recsys_cl.compat.recbole import make_config, patch_recbole
     from recsys_cl.data._dataset import load_dataset
-    from recsys_cl.models._recbole import _data_loaders, _encoded_dataset_class, _make_config
+    from recsys_cl.models.recbole._backends import recbole_settings
+    from recsys_cl.models.recbole._data import data_loaders, encoded_dataset_class
 
+    patch_recbole()  # before the clock, as on RecBole's side
     base = rss_mb()
     stages = Stages()
     with tempfile.TemporaryDirectory() as work:
         with stages("Config"):
-            config = _make_config("BPR", "cpu", work, {k: SETTINGS[k] for k in ("train_batch_size", "eval_batch_size", "topk", "metrics", "valid_metric")})
+            keys = ("train_batch_size", "eval_batch_size", "topk", "metrics", "valid_metric")
+            config = make_config("BPR", recbole_settings(work, {k: SETTINGS[k] for k in keys}), "cpu")
         with stages("load_dataset().encoded() (polars read, CSR)"):
             encoded = load_dataset(dataset_dir).encoded("loo")
         with stages("EncodedDataset"):
-            dataset = _encoded_dataset_class()(config, encoded)
+            dataset = encoded_dataset_class()(config, encoded)
         with stages("data loaders (array sampler, CSR full-sort)"):
-            train_data, valid_data, test_data = _data_loaders(config, dataset)
+            train_data, valid_data, test_data = data_loaders(config, dataset)
     return _summary(stages, base, train_data, {"users": dataset.user_num - 1, "items": dataset.item_num - 1})
 
 
 def child_fit(dataset_dir: str, valid_users: int, rank_users: int, batch: int) -> dict:
     import numpy as np
 
-    import recsys_cl.models._recbole  # noqa: F401  (registers the RecBole backends)
+    import recsys_cl.models.recbole  # noqa: F401  (registers the RecBole backends)
     from recsys_cl.data._dataset import load_dataset
     from recsys_cl.models import create
 

@@ -1,50 +1,94 @@
-"""Make RecBole 1.2.1 work on NumPy 2, pandas 3, SciPy >= 1.13 and torch >= 2.6.
+"""RecBole 1.2.1 on NumPy 2, pandas 3, SciPy >= 1.13 and torch >= 2.6, and every way this project
+builds RecBole objects: :func:`make_config`, :func:`prepare_loaders`, :func:`make_trainer`,
+:func:`load_best_model`. No ``mock.patch``; each override below is a named function or class.
 
-Importing this module applies :func:`patch_recbole` (idempotent). Each work-around is the
-smallest change that restores RecBole's intended behaviour; none of them relaxes a check RecBole
-makes. ``ORIGINALS`` keeps every replaced function so tests can show the unpatched failure.
+:func:`patch_recbole` applies the version work-arounds once (the functions above call it; importing
+this module does not, so config validation can read :data:`FILE_KEYS` without importing torch). Each
+is the smallest change that restores RecBole's intended behaviour; none relaxes a check RecBole makes.
+``ORIGINALS`` keeps what each replaced, so tests can show the unpatched failure. Each has a test in
+``tests/compat/`` that fails without it.
 
-Work-arounds (each has a test in ``tests/compat/`` that fails without it):
-
-1. ``Config.compatibility_settings`` re-creates removed NumPy aliases (``np.float`` ...) from
-   ``np.float_``/``np.complex_``/``np.unicode_``, which NumPy 2 removed itself -> AttributeError
-   on every ``Config(...)``. Replaced by the same aliases built from names NumPy 2 has.
+1. NumPy 2 removed ``np.float``, ``np.int``, ``np.str``, ``np.object`` ... which RecBole's modules use
+   at call time, and ``np.float_`` ..., which ``Config.compatibility_settings`` reads to re-create
+   them (``AttributeError`` on every ``Config(...)``). The aliases are NOT put on NumPy: each RecBole
+   module in :data:`NUMPY_ALIAS_MODULES` gets a proxy of NumPy with the aliases (RecBole's values,
+   ``np.long`` = ``np.int_`` included) as its ``np`` global, and ``compatibility_settings`` installs
+   those proxies instead of writing to NumPy. NumPy itself is untouched (``hasattr(numpy, "float")``
+   stays False).
 2. ``Dataset._fill_nan`` and ``Dataset._load_feat`` call ``df[col].fillna(..., inplace=True)``;
-   under pandas 3 copy-on-write that writes into a temporary copy, so missing values silently
-   stay NaN (float/token fields) or crash later (empty ``token_seq`` cells). Fixed by assignment.
-3. ``Dataset._remap`` computes split points with ``Series.agg(len)``, which pandas 3 applies to
-   the whole Series instead of to each element: loading any ``token_seq`` field (our ``text``)
-   fails. Replaced by the same code with ``Series.map(len)``. (The same idiom in ``_normalize`` /
+   under pandas 3 copy-on-write that writes into a temporary copy, so missing values silently stay
+   NaN (float/token fields) or crash later (empty ``token_seq`` cells). Fixed by assignment (the
+   method, and a pandas proxy as the dataset module's ``pd`` global for the read in ``_load_feat``).
+3. ``Dataset._remap`` computes split points with ``Series.agg(len)``, which pandas 3 applies to the
+   whole Series instead of to each element: loading any ``token_seq`` field (our ``text``) fails.
+   Replaced by the same code with ``Series.map(len)``. (The same idiom in ``_normalize`` /
    ``_discretization`` of ``float_seq`` fields, the KG and the sequential datasets is not patched:
    it runs only with options and model families this project does not use.)
-4. ``dok_matrix._update`` (private, removed in SciPy 1.13) is used by LightGCN, NGCF, NCL,
-   GCMC, SpectralCF, KGIN, MCCLK to build the adjacency matrix. Re-added as a call to
-   SciPy's public, checked ``dok_matrix.update``.
+4. ``dok_matrix._update`` (private, removed in SciPy 1.13) is called by LightGCN, NGCF, NCL, GCMC,
+   SpectralCF, KGIN and MCCLK to build their adjacency matrix. Not re-added to SciPy: each module in
+   :data:`DOK_UPDATE_MODULES` gets a proxy of ``scipy.sparse`` as its ``sp`` global whose
+   ``dok_matrix`` is a subclass with ``_update`` = SciPy's public, index-checked ``update``.
 5. ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and RecBole's checkpoints
    pickle its whole ``Config`` object, so restoring the best model fails. We do NOT load with
    ``weights_only=False`` (arbitrary code execution on a crafted file); instead checkpoints are
    saved with plain data only (tensors, numbers, strings), which the safe loader accepts.
    Non-tensor "other parameters" (e.g. ItemKNN's SciPy similarity matrix) stay in memory on the
-   trainer and are restored from there.
+   trainer and are restored from there (``Trainer._save_checkpoint`` / ``Trainer.evaluate``).
+
+How this project builds RecBole objects (overrides that are not version fixes):
+
+* :func:`make_config` builds a :class:`SandboxedConfig`: RecBole's ``Config`` that reads no
+  command line (it would take the CLI's own ``--key=value`` options) and never ``eval``-s string
+  values of the config dict (RecBole does, so a string parameter could run code), with the
+  ``CUDA_VISIBLE_DEVICES`` that ``Config`` writes put back afterwards.
+* :func:`prepare_loaders` is ``data_preparation`` built directly, with the caller's sampler and
+  full-sort loader classes, and without ``load_split_dataloaders`` (it unpickles a file named by
+  ``dataloaders_save_path``, or any file at the default name in ``checkpoint_dir``).
+* :func:`make_trainer` builds RecBole's trainer for the model with per-epoch progress, the best
+  epoch recorded, and no TensorBoard writer: ``recbole.trainer.trainer.get_tensorboard`` is
+  replaced once by :func:`_tensorboard_writer`, which returns RecBole's writer (files under
+  ``./log_tensorboard``) except while :func:`make_trainer` builds a trainer, when it returns
+  :class:`NoTensorBoard` (a library must not write into the caller's working directory).
+
+Pass-through keys: :data:`FILE_KEYS` lists every RecBole key that names a file or folder or makes
+RecBole load something with pickle / ``torch.load``; :func:`check_passthrough_keys` refuses them
+and anything outside a model's own hyperparameters plus :data:`SAFE_TRAINING_KEYS`.
+
+Scope: NumPy, SciPy and pandas are never modified. What is replaced is RecBole's own: methods of its
+``Config``, ``Dataset`` and ``Trainer`` classes and globals of its modules (``np``, ``sp``, ``pd``,
+``get_tensorboard``), once per process, so RecBole code run by anyone in the process gets the same
+fixes (e.g. ``tests/compat`` runs RecBole's own ``create_dataset``). Scoping those further (a subclass
+per use) would leave RecBole's own entry points broken on this stack.
 
 ``recbole.quick_start`` must never be imported: it imports ray <= 2.6.3, which breaks on NumPy 2.
-Build Config / dataset / model / Trainer directly instead.
+Build Config / dataset / model / Trainer through the functions here instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
+import functools
+import importlib
+import importlib.util
+import os
 import types
-from typing import Any, Callable
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-#: ``"Class.method"`` -> the RecBole/SciPy function the patch replaced (for tests and debugging).
-ORIGINALS: dict[str, Callable[..., Any]] = {}
+from recsys_cl.errors import InputError
+from recsys_cl.progress import StepProgress
+
+#: ``"what"`` -> the RecBole / module attribute a work-around replaced (for tests and debugging).
+ORIGINALS: dict[str, Any] = {}
 _PATCHED = False
 
-# NumPy aliases RecBole's ``Config.compatibility_settings`` installs, mapped to NumPy-2 types with
-# the same meaning they had when RecBole was written (np.float_ == float64, np.unicode_ == str_).
+# -- 1. NumPy aliases, scoped to RecBole's modules --------------------------------------------------
+# Meant as when RecBole was written (np.float_ == float64, np.unicode_ == str_), from NumPy-2 names.
 _NUMPY_ALIASES = {
     "bool": np.bool_,
     "int": np.int_,
@@ -55,19 +99,65 @@ _NUMPY_ALIASES = {
     "long": np.int_,
     "unicode": np.str_,
 }
+#: RecBole modules that use a NumPy alias removed in NumPy 2 (``tests/compat`` greps RecBole's
+#: source to keep this list complete).
+NUMPY_ALIAS_MODULES = (
+    "recbole.data.interaction",
+    "recbole.data.dataset.dataset",
+    "recbole.evaluator.metrics",
+    "recbole.model.abstract_recommender",
+    "recbole.model.layers",
+    "recbole.model.context_aware_recommender.ffm",
+    "recbole.trainer.hyper_tuning",
+)
+#: RecBole modules that call ``dok_matrix._update`` (removed in SciPy 1.13).
+DOK_UPDATE_MODULES = (
+    "recbole.model.general_recommender.gcmc",
+    "recbole.model.general_recommender.lightgcn",
+    "recbole.model.general_recommender.ncl",
+    "recbole.model.general_recommender.ngcf",
+    "recbole.model.general_recommender.spectralcf",
+    "recbole.model.knowledge_aware_recommender.kgin",
+    "recbole.model.knowledge_aware_recommender.mcclk",
+)
+
+
+class _ModuleProxy(types.ModuleType):
+    """A module that answers every attribute from ``wrapped`` except those set on the proxy itself."""
+
+    def __init__(self, wrapped: types.ModuleType) -> None:
+        super().__init__(wrapped.__name__)
+        self._wrapped = wrapped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class NumpyWithAliases(_ModuleProxy):
+    """NumPy plus the aliases NumPy 2 removed, for the ``np`` global of RecBole's modules only."""
+
+    def __init__(self, numpy_module: types.ModuleType) -> None:
+        super().__init__(numpy_module)
+        for name, value in _NUMPY_ALIASES.items():
+            setattr(self, name, value)
 
 
 def _compatibility_settings(self: Any) -> None:
-    """RecBole's own alias shim, written with names that exist in NumPy 2."""
-    for name, value in _NUMPY_ALIASES.items():
-        setattr(np, name, value)
+    """RecBole's ``Config.compatibility_settings`` (which writes ``np.float`` ... onto NumPy from names
+    NumPy 2 removed), made to install the aliases on RecBole's modules only."""
+    install_numpy_aliases()
 
 
 def install_numpy_aliases() -> None:
-    """The aliases RecBole's modules use at call time (``np.float`` in metrics, interaction, dataset)."""
-    _compatibility_settings(None)
+    """Give every module of :data:`NUMPY_ALIAS_MODULES` the removed aliases (NumPy itself unchanged)."""
+    for name in NUMPY_ALIAS_MODULES:
+        module = importlib.import_module(name)
+        if not isinstance(module.np, NumpyWithAliases):
+            ORIGINALS[f"{name}.np"] = module.np
+            module.np = NumpyWithAliases(module.np)
 
 
+# -- 2, 3. pandas 3 ---------------------------------------------------------------------------------
 def _fill_nan(self: Any) -> None:
     """RecBole's ``Dataset._fill_nan`` with assignment instead of column ``fillna(inplace=True)``."""
     from recbole.utils import FeatureType
@@ -115,7 +205,7 @@ def _remap(self: Any, remap_list: list) -> None:
             feat[field] = np.split(new_ids, split_point)
 
 
-class _PandasWithSeqFill(types.ModuleType):
+class _PandasWithSeqFill(_ModuleProxy):
     """pandas, except that ``read_csv`` fills missing ``*_seq`` cells with "" by assignment.
 
     Installed as the ``pd`` global of ``recbole.data.dataset.dataset`` only: ``_load_feat`` reads a
@@ -124,15 +214,8 @@ class _PandasWithSeqFill(types.ModuleType):
     the in-place call meant to do; copying the 90-line ``_load_feat`` to change one line is not.
     """
 
-    def __init__(self, pandas_module: types.ModuleType) -> None:
-        super().__init__(pandas_module.__name__)
-        self._pandas = pandas_module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pandas, name)
-
     def read_csv(self, *args: Any, **kwargs: Any) -> Any:
-        frame = self._pandas.read_csv(*args, **kwargs)
+        frame = self._wrapped.read_csv(*args, **kwargs)
         for column in frame.columns:
             # columns are still "name:type" here (RecBole renames them after the read)
             if isinstance(column, str) and column.endswith("seq"):
@@ -140,11 +223,32 @@ class _PandasWithSeqFill(types.ModuleType):
         return frame
 
 
-def _dok_update(self: Any, data: dict) -> None:
-    """SciPy < 1.13's private ``dok_matrix._update`` via the public (index-checked) ``update``."""
-    self.update(data)
+# -- 4. SciPy >= 1.13: dok_matrix._update ---------------------------------------------------------
+def _sparse_with_dok_update(sparse_module: types.ModuleType) -> _ModuleProxy:
+    """``scipy.sparse`` whose ``dok_matrix`` has SciPy < 1.13's private ``_update``, as a proxy module."""
+
+    class DokMatrix(sparse_module.dok_matrix):  # type: ignore[name-defined, misc]
+        """SciPy's ``dok_matrix`` with ``_update`` = the public, index-checked ``update``."""
+
+        def _update(self, data: dict) -> None:
+            self.update(data)
+
+    DokMatrix.__name__ = DokMatrix.__qualname__ = "dok_matrix"
+    proxy = _ModuleProxy(sparse_module)
+    proxy.dok_matrix = DokMatrix
+    return proxy
 
 
+def _install_dok_update() -> None:
+    for name in DOK_UPDATE_MODULES:
+        module = importlib.import_module(name)
+        if isinstance(module.sp, _ModuleProxy):
+            continue
+        ORIGINALS[f"{name}.sp"] = module.sp
+        module.sp = _sparse_with_dok_update(module.sp)
+
+
+# -- 5. torch >= 2.6: weights-only checkpoints ----------------------------------------------------
 def _plain(value: Any) -> bool:
     """True if ``torch.load(weights_only=True)`` can read ``value`` back."""
     import torch
@@ -179,6 +283,7 @@ def _save_checkpoint(self: Any, epoch: int, verbose: bool = True, **kwargs: Any)
         memory = self._memory_other_parameter = {}
     memory[str(saved_model_file)] = copy.deepcopy({k: v for k, v in other.items() if k not in plain_other})
     best = self.best_valid_score
+
     def _scalar(x: Any) -> Any:  # NumPy / 0-d tensor scores -> Python numbers
         return x.item() if isinstance(x, (np.generic, torch.Tensor)) and np.size(x) == 1 else x
 
@@ -234,19 +339,37 @@ def _wrap_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
     return evaluate
 
 
+# -- TensorBoard -------------------------------------------------------------------------------------
+class NoTensorBoard:
+    """Stands in for TensorBoard's ``SummaryWriter`` in trainers built by :func:`make_trainer`: every
+    method (``add_scalar``, ``add_hparams``, ``close`` ...) does nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+_WITHOUT_TENSORBOARD: contextvars.ContextVar[bool] = contextvars.ContextVar("recsys_cl_without_tensorboard", default=False)
+
+
+def _tensorboard_writer(logger: Any) -> Any:
+    """RecBole's ``get_tensorboard`` (a ``SummaryWriter`` under ``./log_tensorboard``), or a
+    :class:`NoTensorBoard` while :func:`make_trainer` builds a trainer."""
+    if _WITHOUT_TENSORBOARD.get():
+        return NoTensorBoard()
+    return ORIGINALS["trainer.get_tensorboard"](logger)
+
+
 def patch_recbole() -> None:
     """Apply every work-around once (safe to call again)."""
     global _PATCHED
     if _PATCHED:
         return
     import pandas as pd
-    import scipy.sparse as sp
     from recbole.config import configurator
     from recbole.data.dataset import dataset as dataset_module
     from recbole.trainer import trainer as trainer_module
 
     install_numpy_aliases()
-
     ORIGINALS["Config.compatibility_settings"] = configurator.Config.compatibility_settings
     configurator.Config.compatibility_settings = _compatibility_settings
 
@@ -257,15 +380,267 @@ def patch_recbole() -> None:
     ORIGINALS["dataset.pd"] = dataset_module.pd
     dataset_module.pd = _PandasWithSeqFill(pd)
 
-    if not hasattr(sp.dok_matrix, "_update"):
-        sp.dok_matrix._update = _dok_update
-        ORIGINALS["dok_matrix._update"] = None  # there was none: that is the bug
+    _install_dok_update()
 
     ORIGINALS["Trainer._save_checkpoint"] = trainer_module.Trainer._save_checkpoint
     trainer_module.Trainer._save_checkpoint = _save_checkpoint
     ORIGINALS["Trainer.evaluate"] = trainer_module.Trainer.evaluate
     trainer_module.Trainer.evaluate = _wrap_evaluate(trainer_module.Trainer.evaluate)
+    ORIGINALS["trainer.get_tensorboard"] = trainer_module.get_tensorboard
+    trainer_module.get_tensorboard = _tensorboard_writer
     _PATCHED = True
 
 
-patch_recbole()
+# -- building RecBole objects -----------------------------------------------------------------------
+def _sandboxed_config_class() -> type:
+    """:class:`SandboxedConfig`, defined on first use (RecBole imports torch) as a module attribute, so
+    that a pickled Config (RecBole's own checkpoints hold one) finds its class again."""
+    if "SandboxedConfig" in globals():
+        return globals()["SandboxedConfig"]
+    from recbole.config import Config
+
+    class SandboxedConfig(Config):
+        """RecBole's ``Config`` from its own YAML defaults and the given dict only.
+
+        RecBole reads ``sys.argv`` for ``--key=value`` overrides (a CLI's own options would leak in)
+        and ``eval``-s every string value of the config dict (so ``"__import__('os')..."`` as a
+        parameter, or in ``valid_metric``, would run): here the values are used as given, already
+        typed by our pydantic configs.
+        """
+
+        def _load_cmd_line(self) -> dict:
+            return {}
+
+        def _load_variable_config_dict(self, config_dict: dict | None) -> dict:
+            return dict(config_dict or {})
+
+    SandboxedConfig.__module__, SandboxedConfig.__qualname__ = __name__, "SandboxedConfig"
+    globals()["SandboxedConfig"] = SandboxedConfig
+    return SandboxedConfig
+
+
+@contextlib.contextmanager
+def _keep_cuda_visible_devices() -> Iterator[None]:
+    """``Config._init_device`` writes ``CUDA_VISIBLE_DEVICES`` from ``gpu_id`` for the whole process;
+    put the caller's value back (copying its 40-line device setup to drop one line is worse)."""
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+def make_config(model: str | type, settings: dict[str, Any], device: str = "cpu", *, dataset: str = "recsys_cl") -> Any:
+    """RecBole's ``Config`` for ``model`` (a name or a RecBole model class) from ``settings`` only.
+
+    ``device`` (auto, cpu, cuda) sets ``gpu_id`` / ``use_gpu``. No command line, no ``eval`` of string
+    values, ``CUDA_VISIBLE_DEVICES`` unchanged (see :class:`SandboxedConfig`). RecBole's own errors
+    (unknown model, bad option) become one-line :class:`InputError`.
+    """
+    from recsys_cl.device import resolve_device
+
+    patch_recbole()
+    use_cuda = resolve_device(device) == "cuda"
+    # a copy: RecBole fills in nested dicts (train_neg_sample_args) in place, which would change the caller's config
+    values = copy.deepcopy({**settings, "gpu_id": "0" if use_cuda else "", "use_gpu": use_cuda})
+    name = model if isinstance(model, str) else model.__name__
+    with _keep_cuda_visible_devices():
+        try:
+            return _sandboxed_config_class()(model=model, dataset=dataset, config_dict=values)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise InputError(f"RecBole model {name!r}: {str(exc).splitlines()[0]}") from exc
+
+
+def prepare_loaders(config: Any, dataset: Any, *, sampler_class: type | None = None,
+                    full_sort_loader_class: type | None = None) -> tuple[Any, Any, Any]:
+    """Train / valid / test loaders of ``dataset``, built as RecBole's ``data_preparation`` builds them.
+
+    ``sampler_class`` replaces RecBole's ``Sampler`` (the non-repeatable one general models use) and
+    ``full_sort_loader_class`` its ``FullSortEvalDataLoader`` (defaults: RecBole's own). Unlike
+    ``data_preparation`` this never looks for saved loaders (``load_split_dataloaders`` unpickles
+    whatever file it finds at ``dataloaders_save_path`` or in ``checkpoint_dir``) and never saves any.
+    """
+    from recbole.data import utils as data_utils
+    from recbole.data.dataloader import FullSortEvalDataLoader
+    from recbole.sampler import KGSampler, RepeatableSampler, Sampler
+    from recbole.utils import ModelType
+
+    patch_recbole()
+    sampler_class = sampler_class or Sampler
+    full_sort_loader_class = full_sort_loader_class or FullSortEvalDataLoader
+    built = dataset.build()
+    phases = ["train", "valid", "test"]
+
+    def create_sampler(distribution: str, alpha: float = 1.0, base: Any = None) -> Any:
+        # data_utils._create_sampler, with ``sampler_class`` for ``Sampler``
+        if distribution == "none":
+            return None
+        if base is not None:
+            base.set_distribution(distribution)
+            return base
+        if config["repeatable"]:
+            return RepeatableSampler(phases, dataset, distribution, alpha)
+        return sampler_class(phases, built, distribution, alpha)
+
+    # data_utils.create_samplers: valid / test reuse the train sampler, each copied per phase
+    train_args = config["train_neg_sample_args"]
+    base = create_sampler(train_args["distribution"], train_args["alpha"])
+    samplers = [base.set_phase("train") if base else None]
+    for phase in ("valid", "test"):
+        sampler = create_sampler(config[f"{phase}_neg_sample_args"]["distribution"], base=base)
+        samplers.append(sampler.set_phase(phase) if sampler else None)
+
+    loaders = []
+    for phase, part, sampler in zip(phases, built, samplers):
+        loader_class = data_utils.get_dataloader(config, phase)
+        if loader_class is FullSortEvalDataLoader:
+            loader_class = full_sort_loader_class
+        if phase != "train":
+            loaders.append(loader_class(config, part, sampler, shuffle=False))
+        elif config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
+            kg_sampler = KGSampler(dataset, train_args["distribution"], train_args["alpha"])
+            loaders.append(loader_class(config, part, sampler, kg_sampler, shuffle=True))
+        else:
+            loaders.append(loader_class(config, part, sampler, shuffle=config["shuffle"]))
+    return loaders[0], loaders[1], loaders[2]
+
+
+def make_trainer(config: Any, model: Any, *, progress: StepProgress | None = None) -> Any:
+    """RecBole's trainer for ``model`` (the one ``get_trainer`` picks, e.g. NCL's with its E-steps).
+
+    Added: ``progress(epoch, epochs)`` after each training epoch; ``best_epoch`` (0-based, as RecBole
+    counts) set whenever a checkpoint is saved, which RecBole does exactly when the valid metric
+    improves (every epoch without valid data). No TensorBoard writer (see :func:`_tensorboard_writer`).
+    Per-epoch losses are RecBole's ``train_loss_dict``; pass ``callback_fn`` to ``fit`` for valid scores.
+    """
+    from recbole.utils import get_trainer
+
+    patch_recbole()
+    base = get_trainer(config["MODEL_TYPE"], config["model"])
+    epochs = config["epochs"]
+
+    class HookedTrainer(base):  # type: ignore[misc, valid-type]
+        best_epoch: int | None = None
+
+        def _save_checkpoint(self, epoch: int, *args: Any, **kwargs: Any) -> None:
+            self.best_epoch = epoch
+            super()._save_checkpoint(epoch, *args, **kwargs)
+
+        def _train_epoch(self, train_data: Any, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
+            with warnings.catch_warnings():
+                # RecBole 1.2.1 builds torch.cuda.amp.GradScaler each epoch: a deprecation only RecBole can fix
+                warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler", category=FutureWarning)
+                loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+            if progress is not None:
+                progress(epoch_idx + 1, epochs)
+            return loss
+
+    HookedTrainer.__name__ = HookedTrainer.__qualname__ = base.__name__
+    token = _WITHOUT_TENSORBOARD.set(True)
+    try:
+        return HookedTrainer(config, model)
+    finally:
+        _WITHOUT_TENSORBOARD.reset(token)
+
+
+# -- pass-through keys ------------------------------------------------------------------------------
+#: RecBole keys that name a file or folder, or make RecBole read or write one (``pickle.load`` of a
+#: saved dataset / loaders, ``torch.load`` of pretrained weights, extra atomic files by suffix): never
+#: from a user's config. From ``recbole/properties`` (overall.yaml and model/*.yaml) and the code
+#: that reads them.
+FILE_KEYS = frozenset({
+    # overall.yaml
+    "data_path", "checkpoint_dir", "save_dataset", "dataset_save_path", "save_dataloaders", "dataloaders_save_path",
+    # dataset.yaml: which atomic files are read
+    "benchmark_filename", "additional_feat_suffix",
+    # model/*.yaml: pretrained weights (torch.load), pre-training stages that save / load them, a stored model
+    "pre_model_path", "pretrain_path", "mf_pretrain_path", "mlp_pretrain_path", "use_pretrain", "warm_up",
+    "train_stage", "xgb_model",
+})
+#: Training keys a pass-through may set besides a model's own hyperparameters: optimiser and loss
+#: settings only (no data, split, evaluation-protocol or file keys; our top-level keys set the rest).
+SAFE_TRAINING_KEYS = frozenset({
+    "learner", "weight_decay", "clip_grad_norm", "train_neg_sample_args", "require_pow",
+    "loss_decimal_place", "metric_decimal_place", "valid_metric_bigger",
+})
+
+
+def _properties_dir() -> Path | None:
+    """``recbole/properties`` without importing RecBole (and torch) at config-validation time."""
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "properties"
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> type:
+    """PyYAML's safe loader reading ``1e-4`` as a float, as RecBole's ``Config._build_yaml_loader`` does
+    (plain YAML 1.1 wants a dot in a float and would read RecBole's defaults as strings)."""
+    import re
+
+    import yaml
+
+    class FloatLoader(yaml.SafeLoader):
+        pass
+
+    FloatLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |\.[0-9_]+(?:[eE][-+][0-9]+)?
+            |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
+        list("-+0123456789."),
+    )
+    return FloatLoader
+
+
+def _defaults(relative: str) -> dict[str, Any] | None:
+    """The keys and default values of one of RecBole's ``properties`` YAML files (None: no such file)."""
+    import yaml
+
+    directory = _properties_dir()
+    path = None if directory is None else directory / relative
+    if path is None or not path.is_file():
+        return None
+    return dict(yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader()) or {})
+
+
+def model_hyperparameters(model: str) -> dict[str, Any] | None:
+    """RecBole's ``properties/model/<model>.yaml``: hyperparameter -> default (None: no such model file)."""
+    return _defaults(f"model/{model}.yaml") if model.isidentifier() else None
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """``value`` has the type RecBole's ``default`` has (any number for a number; anything for a None default)."""
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def check_passthrough_keys(model: str, params: dict[str, Any], exclude: Any = ()) -> dict[str, str]:
+    """``{key: why}`` for every entry of a pass-through ``params`` dict that RecBole must not be given:
+    :data:`FILE_KEYS`; keys that are neither a hyperparameter of ``model`` nor in
+    :data:`SAFE_TRAINING_KEYS` (``exclude``: keys the caller sets itself); values whose type is not that
+    of RecBole's default (a string where RecBole computes with a number fails deep inside training)."""
+    defaults = {key: value for key, value in (_defaults("overall.yaml") or {}).items() if key in SAFE_TRAINING_KEYS}
+    defaults.update(model_hyperparameters(model) or {})
+    allowed = set(defaults) - FILE_KEYS - set(exclude)
+    refused = {}
+    for key, value in params.items():
+        if key in FILE_KEYS:
+            refused[key] = "RecBole reads or writes files with it (pickle / torch.load); not allowed in params"
+        elif key not in allowed:
+            refused[key] = f"not a hyperparameter of RecBole's {model} nor an allowed training key (allowed: {', '.join(sorted(allowed))})"
+        elif not _same_kind(value, defaults[key]):
+            refused[key] = f"expects a {type(defaults[key]).__name__} like RecBole's default {defaults[key]!r} (got {value!r})"
+    return refused

@@ -3,12 +3,12 @@
 Registry names: ``random``, ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
 ``implicit-bpr``, ``lightfm``; the fashion baselines ``repurchase``, ``decayed-pop``, ``segment-pop``,
 ``product-variants``, ``bought-together``; through RecBole ``recbole`` (any general recommender by name),
-``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl`` (heavy libraries are imported only when a model is
+``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl``, ``ncl``, ``simplex`` (heavy libraries are imported only when a model is
 fitted); the content-aware PyTorch models ``vbpr``, ``freedom``, ``bm3``, which take one item-embedding
 matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping name -> ``ItemEmbeddings``).
 """
 
-from recsys_cl.models import _recbole  # noqa: F401  (registers the RecBole backends)
+from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._bm3 import BM3

@@ -161,6 +161,13 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
         _space(**_GRAPH, ssl_weight={"type": "log_float", "low": 1e-3, "high": 1.0}, ssl_tau={"type": "float", "low": 0.1, "high": 1.0}),
         content=_space(id_dropout=_ID_DROPOUT),
     ),
+    "ncl": DefaultSpace(
+        _space(**_GRAPH, ssl_temp={"type": "float", "low": 0.05, "high": 0.5}, proto_reg={"type": "log_float", "low": 1e-9, "high": 1e-6})
+    ),
+    "simplex": DefaultSpace(
+        _space(learning_rate=_LEARNING_RATE, embedding_size=_EMBEDDING_SIZE, margin={"type": "float", "low": 0.0, "high": 0.9, "step": 0.1},
+               negative_weight={"type": "log_float", "low": 1.0, "high": 100.0})
+    ),
     # content-aware PyTorch models (models/_vbpr.py, _freedom.py, _bm3.py): they always take item content
     "vbpr": DefaultSpace(
         _space(learning_rate={"type": "log_float", "low": 5e-4, "high": 0.05}, reg_weight={"type": "log_float", "low": 1e-6, "high": 1e-2},

@@ -32,7 +32,7 @@ from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix, parse_met
 from recsys_cl.evaluation._topk import topk_from_factors
 from recsys_cl.models._base import ModelConfig, Recommender
 from recsys_cl.models._modalities import ItemModality, Modalities, aligned_modalities
-from recsys_cl.models._recbole import UNKNOWN_SCORE, _torch_threads
+from recsys_cl.models._base import UNKNOWN_SCORE, torch_threads
 
 
 class EpochTrainConfig(ModelConfig):
@@ -108,7 +108,7 @@ class TorchEpochModel(Recommender):
         c = self.config
         metric, k = parse_valid_metric(c.valid_metric)
         self.device = torch.device(resolve_device(c.device))
-        with _torch_threads(c.num_threads):
+        with torch_threads(c.num_threads):
             torch.manual_seed(c.seed)
             rng = np.random.default_rng(c.seed)
             #: training rows, one per purchase: (users, items)
@@ -179,7 +179,7 @@ class TorchEpochModel(Recommender):
         self.user_factors, self.item_factors, self.item_bias = self._ranking_factors()
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        with _torch_threads(self.config.num_threads):
+        with torch_threads(self.config.num_threads):
             return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors, self.item_bias)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:

@@ -8,8 +8,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-import recsys_cl.compat.recbole  # noqa: F401  (applies the patches before RecBole is used)
+from recsys_cl.compat.recbole import make_config, patch_recbole
 from recsys_cl.data import loo
+
+patch_recbole()  # RecBole's own create_dataset / data_preparation run in these tests too
 
 DATASET = "tiny"
 
@@ -37,8 +39,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory, tiny_interactions: pl.Dat
 
 
 def recbole_config(root: Path, model: str = "BPR", **extra: Any):
-    from recbole.config import Config
-
+    """RecBole's Config (through ``make_config``: no command line, no eval) for the tiny atomic files."""
     params = {
         "data_path": str(root),
         "benchmark_filename": ["train", "valid", "test"],
@@ -48,12 +49,10 @@ def recbole_config(root: Path, model: str = "BPR", **extra: Any):
         "state": "error",
         "seed": 0,
         "reproducibility": True,
-        "device": "cpu",
-        "use_gpu": False,
         "train_batch_size": 8,
         "epochs": 2,
         "topk": [3],  # the tiny catalogue has 6 items
         "valid_metric": "NDCG@3",
     }
     params.update(extra)
-    return Config(model=model, dataset=DATASET, config_dict=params)
+    return make_config(model, params, "cpu", dataset=DATASET)

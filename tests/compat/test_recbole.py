@@ -1,9 +1,14 @@
-"""Each RecBole work-around: the unpatched code fails (shown by calling the original), the patched one works."""
+"""Each RecBole work-around: the unpatched code fails (shown by calling the original), the patched one
+works; and each way ``compat.recbole`` builds RecBole objects does what RecBole's own would not."""
 
 from __future__ import annotations
 
+import ast
+import os
 import pickle
+import sys
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -16,15 +21,6 @@ from recsys_cl.compat import recbole as compat
 from recsys_cl.data import loo
 
 from .conftest import DATASET, recbole_config
-
-
-def _trainer(config, model):
-    """A RecBole Trainer without the TensorBoard writer it would create in the working directory."""
-    from recbole.trainer import trainer as trainer_module
-    from recbole.utils import get_trainer
-
-    with mock.patch.object(trainer_module, "get_tensorboard", lambda logger: mock.MagicMock()):
-        return get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
 
 def _prepared(root: Path, model: str, **extra):
@@ -43,20 +39,60 @@ def test_patch_is_idempotent():
     before = dict(compat.ORIGINALS)
     compat.patch_recbole()
     assert compat.ORIGINALS == before
-    from recbole.trainer.trainer import Trainer
+    from recbole.trainer import trainer as trainer_module
 
-    assert Trainer._save_checkpoint is compat._save_checkpoint
+    assert trainer_module.Trainer._save_checkpoint is compat._save_checkpoint
+    assert trainer_module.get_tensorboard is compat._tensorboard_writer
 
 
 # -- 1. NumPy 2: np.float_ and friends ------------------------------------------------------
-def test_config_needs_the_numpy_alias_fix(tiny_dir):
-    # RecBole's own shim reads np.float_, which NumPy 2 removed: every Config(...) would fail.
-    with pytest.raises(AttributeError, match="float_"):
-        compat.ORIGINALS["Config.compatibility_settings"](object())
+def test_config_needs_the_numpy_alias_fix(tiny_dir, monkeypatch):
     config = recbole_config(tiny_dir)
     assert config["model"] == "BPR" and config["epochs"] == 2
-    # the aliases RecBole's modules use at call time mean what they meant before NumPy 2
-    assert np.float is np.float64 and np.int is np.int_ and np.long is np.int_  # type: ignore[attr-defined]
+    # the aliases RecBole's modules use at call time mean what they meant before NumPy 2 ...
+    from recbole.data import interaction
+    from recbole.evaluator import metrics
+    from recbole.model import layers
+
+    assert metrics.np.float is np.float64 and metrics.np.bool is np.bool_ and layers.np.long is np.int_
+    assert interaction.np.float is np.float64 and metrics.np.zeros is np.zeros  # the rest is NumPy's own
+    # ... but only there: NumPy keeps its NumPy-2 namespace (vars: no FutureWarning from NumPy's __getattr__)
+    assert not {"float", "int", "str", "object", "complex", "unicode"} & set(vars(np))
+
+    # RecBole's own shim reads np.float_, which NumPy 2 removed: every Config(...) would fail. (It
+    # imports numpy itself: given a stand-in, its first assignments, np.bool and np.int, miss NumPy.)
+    monkeypatch.setitem(sys.modules, "numpy", compat._ModuleProxy(np))
+    with pytest.raises(AttributeError, match="float_"):
+        compat.ORIGINALS["Config.compatibility_settings"](object())
+    monkeypatch.setitem(sys.modules, "numpy", np)
+    # without the proxy, RecBole's metrics fail on NumPy 2
+    original_np = compat.ORIGINALS["recbole.evaluator.metrics.np"]
+    assert original_np is np
+    monkeypatch.setattr(metrics, "np", original_np)
+    with pytest.raises(AttributeError, match="float"):
+        metrics.MRR.metric_info(object.__new__(metrics.MRR), np.ones((2, 3), dtype=bool))
+
+
+def _recbole_modules_where(uses: Any) -> set[str]:
+    """Dotted names of RecBole's modules with an attribute access (AST node) for which ``uses`` is true."""
+    import recbole
+
+    root = Path(recbole.__file__).parent
+    return {
+        ".".join(("recbole", *path.relative_to(root).with_suffix("").parts))
+        for path in root.rglob("*.py")
+        if any(uses(node) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Attribute))
+    }
+
+
+def test_every_recbole_module_with_a_removed_name_gets_its_proxy():
+    # the lists are complete: a RecBole module using a removed alias or dok_matrix._update that is
+    # not listed would fail at call time
+    removed = {"float", "int", "long", "bool", "str", "object", "complex", "unicode"}
+    aliases = _recbole_modules_where(lambda n: isinstance(n.value, ast.Name) and n.value.id == "np" and n.attr in removed)
+    aliases.discard("recbole.config.configurator")  # compatibility_settings itself (replaced)
+    assert aliases == set(compat.NUMPY_ALIAS_MODULES)
+    assert _recbole_modules_where(lambda n: n.attr == "_update") == set(compat.DOK_UPDATE_MODULES)
 
 
 # -- 2. pandas 3 copy-on-write: fillna(inplace=True) on a column is a no-op ----------------
@@ -144,9 +180,11 @@ def test_lightgcn_norm_adjacency_matches_hand_computation(tiny_dir, tiny_interac
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert adjacency.sum() == 2 * 9  # 9 train pairs (u4 bought i3 twice: valid and test)
 
-    monkeypatch.delattr(sp.dok_matrix, "_update")
-    from recbole.model.general_recommender import LightGCN
+    # SciPy itself is untouched: only LightGCN's module sees a dok_matrix with _update
+    assert not hasattr(sp.dok_matrix, "_update")
+    from recbole.model.general_recommender import LightGCN, lightgcn
 
+    monkeypatch.setattr(lightgcn, "sp", compat.ORIGINALS["recbole.model.general_recommender.lightgcn.sp"])
     with pytest.raises(AttributeError, match="_update"):
         LightGCN(config, train._dataset)
 
@@ -154,7 +192,7 @@ def test_lightgcn_norm_adjacency_matches_hand_computation(tiny_dir, tiny_interac
 # -- 4. torch >= 2.6: torch.load(weights_only=True) by default ------------------------------
 def test_best_model_is_restored_with_the_safe_loader(tiny_dir, tmp_path):
     config, _, (train, valid, test), net = _prepared(tiny_dir, "BPR")
-    trainer = _trainer(config, net)
+    trainer = compat.make_trainer(config, net)
     trainer.fit(train, valid, saved=True, show_progress=False)
     checkpoint = torch.load(trainer.saved_model_file)  # weights_only=True: the default, on purpose
     assert checkpoint["config"] == {"model": "BPR"}
@@ -168,7 +206,7 @@ def test_best_model_is_restored_with_the_safe_loader(tiny_dir, tmp_path):
         assert torch.equal(value, best[name]), name
 
     # resuming uses RecBole's own resume_checkpoint, which also loads with the safe default
-    resumed = _trainer(config, net)
+    resumed = compat.make_trainer(config, net)
     resumed.resume_checkpoint(trainer.saved_model_file)
     assert resumed.start_epoch == checkpoint["epoch"] + 1
 
@@ -182,7 +220,7 @@ def test_best_model_is_restored_with_the_safe_loader(tiny_dir, tmp_path):
 def test_non_tensor_other_parameters_come_back_from_memory(tiny_dir):
     # ItemKNN keeps a SciPy similarity matrix as an "other parameter": not loadable weights-only.
     config, _, (train, valid, test), net = _prepared(tiny_dir, "ItemKNN", k=3)
-    trainer = _trainer(config, net)
+    trainer = compat.make_trainer(config, net)
     trainer.fit(train, valid, saved=True, show_progress=False)
     similarity = net.w.copy()
     assert "w" not in torch.load(trainer.saved_model_file)["other_parameter"]
@@ -214,3 +252,91 @@ def test_recbole_sees_our_split_files_with_the_same_counts(tiny_dir, tiny_intera
     )
     assert pairs == sorted(zip(split.test["user_id"].to_list(), split.test["item_id"].to_list()))
     assert isinstance(split.test, pl.DataFrame)
+
+
+# -- building RecBole objects without RecBole's side effects ----------------------------------
+class _WritesMarker:
+    """Pickles as a call to ``open(marker, "w")``: unpickling it creates the marker file (runs code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_config_reads_no_command_line_evals_no_string_and_keeps_cuda_devices(tiny_dir, tmp_path, monkeypatch):
+    from recbole.config import Config
+
+    marker = tmp_path / "evaluated"
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    monkeypatch.setattr(sys, "argv", ["recsys-cl", "--epochs=7"])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    settings = {"data_path": str(tiny_dir), "epochs": 2, "learner": code, "show_progress": False, "state": "error"}
+
+    config = compat.make_config("BPR", settings, "cpu", dataset=DATASET)
+    assert config["epochs"] == 2 and config["learner"] == code  # the CLI's argv ignored, the string kept as is
+    assert not marker.exists() and os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+
+    # RecBole's own Config takes --epochs=7 from argv, runs the string, and hides GPU 3
+    theirs = Config(model="BPR", dataset=DATASET, config_dict={**settings, "gpu_id": ""})
+    assert theirs["epochs"] == 7 and marker.exists() and os.environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_trainer_writes_no_tensorboard_files(tiny_dir, tmp_path, monkeypatch):
+    from recbole.utils import get_trainer
+
+    config, _, (train, valid, _), net = _prepared(tiny_dir, "BPR")
+    monkeypatch.chdir(tmp_path)
+    trainer = compat.make_trainer(config, net)
+    trainer.fit(train, valid, saved=True, show_progress=False)
+    assert isinstance(trainer.tensorboard, compat.NoTensorBoard) and list(tmp_path.iterdir()) == []
+    assert trainer.best_epoch is not None and len(trainer.train_loss_dict) == config["epochs"]
+
+    # RecBole's own trainer opens a writer under ./log_tensorboard (in the caller's working directory)
+    theirs = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    theirs.tensorboard.close()
+    assert (tmp_path / "log_tensorboard").is_dir()
+
+
+def test_loaders_never_unpickle_a_saved_file_and_equal_recboles(tiny_dir, tmp_path):
+    from recbole.data import create_dataset, data_preparation
+
+    marker = tmp_path / "unpickled"
+    evil = tmp_path / "loaders.pth"
+    evil.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    config = recbole_config(tiny_dir, dataloaders_save_path=str(evil))
+    dataset = create_dataset(config)
+    ours = compat.prepare_loaders(config, dataset)
+    assert not marker.exists()
+
+    # the same loaders as RecBole's data_preparation (which would have run the pickle)
+    clean = recbole_config(tiny_dir)
+    theirs = data_preparation(clean, create_dataset(clean))
+    for mine, recbole in zip(ours, theirs):
+        assert type(mine) is type(recbole) and mine.sample_size == recbole.sample_size
+    assert torch.equal(ours[0]._dataset.inter_feat["item_id"], theirs[0]._dataset.inter_feat["item_id"])
+    assert torch.equal(ours[1].uid_list, theirs[1].uid_list)
+    with pytest.raises(ValueError):  # the file is not loaders, but it was unpickled: code ran
+        data_preparation(config, create_dataset(config))
+    assert marker.exists()
+
+
+def test_loaders_of_a_sequential_model_equal_recboles(tmp_path, tiny_interactions):
+    # the repeatable sampler and sequential loaders of RecBole's data_preparation, for SASRec on one
+    # .inter file (RecBole's sequential benchmark files would need pre-built item lists)
+    from recbole.data import create_dataset, data_preparation
+
+    rows = ["user_id:token\titem_id:token\ttimestamp:float"]
+    rows += [f"{u}\t{i}\t{t}" for u, i, t in tiny_interactions.iter_rows()]
+    (tmp_path / DATASET).mkdir()
+    (tmp_path / DATASET / f"{DATASET}.inter").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = recbole_config(tmp_path, "SASRec", benchmark_filename=None, train_neg_sample_args=None, MAX_ITEM_LIST_LENGTH=3)
+    assert config["repeatable"]
+    ours = compat.prepare_loaders(config, create_dataset(config))
+    theirs = data_preparation(config, create_dataset(config))
+    for mine, recbole in zip(ours, theirs):
+        assert type(mine) is type(recbole) and mine.sample_size == recbole.sample_size > 0
+        a, b = next(iter(mine)), next(iter(recbole))
+        a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+        assert torch.equal(a["item_id_list"], b["item_id_list"]) and torch.equal(a["item_id"], b["item_id"])

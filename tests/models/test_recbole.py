@@ -3,14 +3,21 @@ cross-check of our evaluator against RecBole's own on the same trained model and
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
-import recsys_cl.models._recbole as rb
+from recsys_cl.compat.recbole import make_config
 from recsys_cl.embeddings._io import principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate
 from recsys_cl.models import create
+from recsys_cl.models.recbole import UNKNOWN_SCORE, _fast
+from recsys_cl.models.recbole._backends import recbole_settings
+from recsys_cl.models.recbole._content import content_module_class
+from recsys_cl.models.recbole._data import data_loaders, encoded_dataset_class
+from recsys_cl.models.recbole._fast import graph_model_class, sparse_graph_ops
 
 from .backend_contract import BackendContract
 
@@ -91,13 +98,45 @@ class TestRecBoleByName(BackendContract):
     expected_margin_over_pop = 0.3
 
 
+# NCL: 4 prototypes (the data has 4 taste groups; k-means needs at least k users and items), the
+# prototype loss from epoch 3 on; RecBole's NCL trainer runs the E-steps.
+NCL_FAST = {"num_clusters": 4, "warm_up_step": 2, "n_layers": 2}
+
+
+class TestNCL(BackendContract):
+    model_name = "ncl"
+    params = {**FAST, **NCL_FAST}
+    expected_margin_over_pop = 0.3
+
+
+class TestNCLByName(BackendContract):
+    model_name = "recbole"
+    params = {**FAST, "model": "NCL", "params": NCL_FAST}
+    expected_margin_over_pop = 0.3
+
+
+# SimpleX: 10 negatives per positive; RecBole's batch counts rows with their negatives, so 640 rows
+# keep FAST's 64 positives per batch.
+class TestSimpleX(BackendContract):
+    model_name = "simplex"
+    params = {**FAST, "neg_samples": 10, "train_batch_size": 640}
+    expected_margin_over_pop = 0.3
+
+
+class TestSimpleXByName(BackendContract):
+    model_name = "recbole"
+    params = {**FAST, "train_batch_size": 640, "model": "SimpleX",
+              "params": {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 10}}}
+    expected_margin_over_pop = 0.3
+
+
 # -- content handling --------------------------------------------------------------------------
 def test_pure_id_model_ranks_unseen_items_last(cold_encoded):
     model = create("bpr-recbole", **FAST).fit(cold_encoded)
     unseen = np.diff(cold_encoded.train.tocsc().indptr) == 0
     assert unseen.sum() == 12  # a quarter of the 48 items is held out
     scores = model._score(np.arange(3))
-    assert (scores[:, unseen] == rb.UNKNOWN_SCORE).all() and (scores[:, ~unseen] > rb.UNKNOWN_SCORE).all()
+    assert (scores[:, unseen] == UNKNOWN_SCORE).all() and (scores[:, ~unseen] > UNKNOWN_SCORE).all()
 
 
 def test_fuse_items_without_a_vector_get_no_content(loo_encoded, item_embeddings):
@@ -148,6 +187,109 @@ def test_generic_adapter_rejects_bad_names_and_clashing_params(loo_encoded):
         create("recbole", model="BPR", params={"epochs": 3}).fit(loo_encoded)
     with pytest.raises(InputError, match="valid_metric"):
         create("bpr-recbole", valid_metric="NDCG").fit(loo_encoded)
+
+
+class _WritesMarker:
+    """Pickles as a call to ``open(marker, "w")``: unpickling it creates the marker file (runs code)."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_params_cannot_point_recbole_at_a_pickle(loo_encoded, tmp_path):
+    # the attack of issue 12: a benchmark YAML whose pass-through params make RecBole unpickle a file
+    import yaml
+
+    marker, evil = tmp_path / "code-ran", tmp_path / "loaders.pth"
+    evil.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    entry = yaml.safe_load(f"model: BPR\nepochs: 1\nparams:\n  dataloaders_save_path: {evil}\n")
+    with pytest.raises(InputError, match=r"^recbole: params\.dataloaders_save_path: RecBole reads or writes files"):
+        create("recbole", **entry).fit(loo_encoded)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"checkpoint_dir": "/tmp"}, r"params\.checkpoint_dir: RecBole reads or writes files"),
+    ({"mf_pretrain_path": "/tmp/x.pth"}, r"params\.mf_pretrain_path: RecBole reads or writes files"),
+    ({"USER_ID_FIELD": "uid"}, r"params\.USER_ID_FIELD: not a hyperparameter of RecBole's NeuMF"),
+    ({"embedding_size": 8}, r"params\.embedding_size: set by the top-level key"),
+    ({"dropout_prob": "0.1"}, r"params\.dropout_prob: expects a float"),
+])
+def test_passthrough_params_are_an_allow_list(params, match):
+    with pytest.raises(InputError, match=match):
+        create("recbole", model="NeuMF", params=params)
+    # the model's own hyperparameters and optimiser keys pass
+    model = create("recbole", model="NeuMF", params={"mlp_hidden_size": [32], "dropout_prob": 0.2, "weight_decay": 1e-4})
+    assert model.config.params["mlp_hidden_size"] == [32]
+    # RecBole writes defaults like 1e-5 without a dot: read as floats, as RecBole reads them
+    assert create("recbole", model="NGCF", params={"reg_weight": 1e-3}).config.params == {"reg_weight": 1e-3}
+
+
+def test_string_settings_are_never_evaluated(loo_encoded, tmp_path):
+    # RecBole eval()s string values of its config dict: a valid_metric like this one ran its code
+    marker = tmp_path / "code-ran"
+    metric = f"__import__('pathlib').Path({str(marker)!r}).touch()@10"
+    with pytest.raises(InputError, match="valid_metric: must look like NDCG@10"):
+        create("bpr-recbole", valid_metric=metric, epochs=1).fit(loo_encoded)
+    assert not marker.exists()
+
+
+def test_fit_leaves_numpy_and_scipy_as_they_were(loo_encoded):
+    import scipy.sparse as sp
+
+    before = {"float", "int", "object", "str"} & set(vars(np)), hasattr(sp.dok_matrix, "_update")
+    create("lightgcn", **{**FAST, "epochs": 1}).fit(loo_encoded)  # RecBole's Config, metrics, dok adjacency
+    assert ({"float", "int", "object", "str"} & set(vars(np)), hasattr(sp.dok_matrix, "_update")) == before == (set(), False)
+
+
+# -- training history ----------------------------------------------------------------------------
+def test_history_has_every_validated_epoch(loo_encoded):
+    seen = []
+    model = create("bpr-recbole", **{**FAST, "learning_rate": 0.5, "epochs": 6, "stopping_step": 20})
+    model.fit(loo_encoded, on_epoch=lambda epoch, score: seen.append((epoch, score)))
+    history = model.history
+    assert history.epochs_run == 6 and history.valid_metric == "NDCG@10"
+    assert [e for e, _ in seen] == list(range(1, 7)) and [s for _, s in seen] == history.valid_curve
+    assert len(history.train_loss) == 6 and all(loss > 0 for loss in history.train_loss)
+    # RecBole keeps the last epoch with the best score (>=); best_epoch counts from 1, model.best_epoch from 0
+    best = max(history.valid_curve)
+    assert history.best_epoch == 6 - history.valid_curve[::-1].index(best) == model.best_epoch + 1
+    assert model.best_valid_score == best
+    assert len(set(history.valid_curve)) > 1  # not a flat curve: the check above could pick any epoch
+    assert model.history.to_dict()["valid_curve"] == history.valid_curve
+
+
+def test_history_without_a_valid_part(cold_encoded):
+    assert cold_encoded.valid.nnz == 0
+    model = create("bpr-recbole", **{**FAST, "epochs": 3}).fit(cold_encoded, on_epoch=lambda e, s: pytest.fail("no validation"))
+    assert model.history.epochs_run == 3 and model.history.best_epoch == 3 and len(model.history.train_loss) == 3
+    assert model.history.valid_curve == [] and model.history.valid_metric is None
+
+
+class _Pruned(Exception):
+    pass
+
+
+def test_raising_from_on_epoch_stops_training_after_that_epoch(loo_encoded):
+    progress = []
+
+    def prune(epoch: int, score: float) -> None:
+        if epoch == 2:
+            raise _Pruned(epoch)
+
+    model = create("lightgcn", **{**FAST, "epochs": 10, "stopping_step": 20})
+    with pytest.raises(_Pruned):
+        model.fit(loo_encoded, progress=lambda done, total: progress.append(done), on_epoch=prune)
+    assert progress == [1, 2]  # no third epoch was trained
+    assert model.history.epochs_run == 2 and len(model.history.valid_curve) == 2 and len(model.history.train_loss) == 2
+
+
+def test_ncl_needs_as_many_users_and_items_as_clusters(loo_encoded):
+    with pytest.raises(InputError, match=r"num_clusters=100 needs at least as many users and items; this split has 81 users and 48 items"):
+        create("ncl", epochs=1).fit(loo_encoded)
 
 
 def test_run_name_and_timing(loo_encoded):
@@ -202,9 +344,9 @@ def test_array_sampler_and_full_sort_loader_match_recboles_own(loo_encoded, tmp_
     from recbole.data import data_preparation
 
     settings = {"seed": 0, "train_batch_size": 32, "eval_batch_size": 5 * loo_encoded.n_items}
-    config = rb._make_config("BPR", "cpu", str(tmp_path), settings)
-    ours = rb._data_loaders(config, rb._encoded_dataset_class()(config, loo_encoded))
-    theirs = data_preparation(config, rb._encoded_dataset_class()(config, loo_encoded))
+    config = make_config("BPR", recbole_settings(str(tmp_path), settings), "cpu")
+    ours = data_loaders(config, encoded_dataset_class()(config, loo_encoded))
+    theirs = data_preparation(config, encoded_dataset_class()(config, loo_encoded))
     users = ours[0]._dataset.inter_feat["user_id"].numpy()
     for phase in (0, 1, 2):  # train / valid / test samplers exclude that phase's used items
         np.random.seed(7)
@@ -228,7 +370,7 @@ def test_array_sampler_and_full_sort_loader_match_recboles_own(loo_encoded, tmp_
             assert pairs(*hist_a, uid) == pairs(*hist_b, uid) and pairs(pu_a, pi_a, uid) == pairs(pu_b, pi_b, uid)
 
     config["recsys_cl_valid_users"] = 5  # validation on a seeded sample of users
-    sampled = rb._data_loaders(config, rb._encoded_dataset_class()(config, loo_encoded))[1]
+    sampled = data_loaders(config, encoded_dataset_class()(config, loo_encoded))[1]
     assert len(sampled.uid_list) == 5 and set(sampled.uid_list.tolist()) <= set(ours[1].uid_list.tolist())
 
 
@@ -239,7 +381,7 @@ def test_id_dropout_hides_id_parts_while_training_only():
     n_items, dim = 2001, 4
     table = torch.nn.Embedding(n_items, dim)
     content = np.zeros((n_items, 3), dtype=np.float32)  # no content: a row is its ID part or zero
-    fused = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool), id_dropout=0.3)
+    fused = content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool), id_dropout=0.3)
     ids = torch.arange(n_items)
     fused.train()
     hidden = (fused(ids).abs().sum(dim=1) == 0).float().mean().item()
@@ -248,7 +390,7 @@ def test_id_dropout_hides_id_parts_while_training_only():
     fused.eval()
     assert torch.equal(fused(ids), table.weight)  # never when scoring
     assert torch.equal(fused.weight, table.weight)
-    without = rb._content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool))
+    without = content_module_class()(table, content, np.zeros(n_items, bool), np.ones(n_items, bool))
     without.train()
     assert torch.equal(without(ids), table.weight)
 
@@ -260,7 +402,7 @@ def test_neumf_full_sort_equals_pairwise_predict(loo_encoded, item_embeddings, c
     import torch
     from recbole.data.interaction import Interaction
 
-    monkeypatch.setattr(rb, "_MLP_PAIRS_PER_BLOCK", pairs_per_block)
+    monkeypatch.setattr(_fast, "MLP_PAIRS_PER_BLOCK", pairs_per_block)
 
     model = create("neumf", **{**FAST, "epochs": 2}, content=content).fit(
         loo_encoded, item_embeddings if content == "fuse" else None
@@ -287,7 +429,7 @@ def test_csr_propagation_matches_torch_sparse_mm(symmetric):
     graph = torch.sparse_coo_tensor(idx, val, (30, 30)).coalesce()
     if symmetric:
         graph = (graph + graph.t()).coalesce()
-    propagate = rb._sparse_graph_ops()
+    propagate = sparse_graph_ops()
     x = torch.randn(30, 4, requires_grad=True)
     ours = propagate([graph] * 3, x)
     ours.pow(2).sum().backward()
@@ -321,6 +463,43 @@ def test_graph_models_forward_equals_recboles(loo_encoded, item_embeddings, name
     # an isolated node keeps its own embedding instead of RecBole's ego / (n_layers + 1)
     assert torch.allclose(ours[isolated], ego[isolated])
     assert torch.allclose(theirs[isolated], ego[isolated] / (net.n_layers + 1), atol=1e-7)
+
+
+def test_ncl_structure_contrastive_loss_per_distinct_node_equals_recboles(loo_encoded):
+    import torch
+    from recbole.model.general_recommender import NCL
+
+    net = create("ncl", **{**FAST, "epochs": 1}, **NCL_FAST).fit(loo_encoded)._net
+    net.ssl_reg, net.alpha = 1.0, 0.5  # (the default weight, 1e-7, would make any gradient pass atol)
+    torch.manual_seed(0)
+    n = net.n_users + net.n_items
+    users, items = torch.tensor([1, 3, 3, 2, 1, 3]), torch.tensor([2, 2, 5, 1, 2, 7])
+    views = [torch.randn(n, 8, requires_grad=True) for _ in range(2)]
+    ours = type(net).ssl_layer_loss(net, *views, users, items)
+    theirs = NCL.ssl_layer_loss(net, *views, users, items)
+    assert torch.allclose(ours, theirs, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(ours, views), torch.autograd.grad(theirs, views)):
+        assert torch.allclose(a, b, atol=1e-6) and b.abs().max() > 1e-3
+
+
+def test_ncl_propagation_and_gradients_equal_recboles(loo_encoded):
+    import torch
+    from recbole.model.general_recommender import NCL
+
+    net = create("ncl", **{**FAST, "epochs": 2}, **NCL_FAST).fit(loo_encoded)._net
+    assert type(net) is not NCL and isinstance(net, NCL)
+    results = []
+    for forward in (type(net).forward, NCL.forward):
+        net.zero_grad()
+        user, item, layers = forward(net)
+        (user.pow(2).sum() + item.pow(3).sum() + layers[-1].abs().sum()).backward()
+        results.append(([user, item, *layers], [p.grad.clone() for p in (net.user_embedding.weight, net.item_embedding.weight)]))
+    (ours, our_grads), (theirs, their_grads) = results
+    assert len(ours) == len(theirs) == 2 + 1 + max(net.n_layers, 2 * net.hyper_layers)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(our_grads, their_grads):
+        assert torch.allclose(a, b, atol=1e-5) and b.abs().sum() > 0
 
 
 # HR@12 on synthetic H&M cold items (generator seeds 0 / 1 / 2; random 0.070 / 0.066 / 0.061, Pop 0):
@@ -366,7 +545,7 @@ def test_sgl_ssl_loss_per_distinct_node_equals_recboles():
     from recbole.model.general_recommender import SGL
 
     torch.manual_seed(0)
-    fast = rb._graph_model_class(SGL)
+    fast = graph_model_class(SGL)
     holder = type("Holder", (), {"ssl_tau": 0.5, "ssl_weight": 0.05})()
     users, items = torch.tensor([0, 3, 3, 1, 0, 3]), torch.tensor([2, 2, 5, 0, 2, 7])
     views = [torch.randn(n, 8, requires_grad=True) for n in (4, 4, 9, 9)]
