@@ -23,6 +23,8 @@ from recsys_cl.models._epoch_validation import metric_at_k
 from recsys_cl.models._spaces import ParamSpace
 
 NO_EMBEDDING = "none"
+#: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
+MODALITY_JOIN = "+"
 PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
 
 
@@ -120,6 +122,18 @@ class EmbeddingSpec(_Strict):
     name: str
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or value == NO_EMBEDDING or MODALITY_JOIN in value or "/" in value:
+            raise ValueError(f"{value!r}: an embedding name must not be empty, {NO_EMBEDDING!r}, or contain '{MODALITY_JOIN}' or '/'")
+        return value
+
+
+def variant_parts(name: str) -> list[str]:
+    """The embeddings of an embedding variant: none, one (``text-nce``), or several modalities (``text-nce+clip``)."""
+    return [] if name == NO_EMBEDDING else name.split(MODALITY_JOIN)
 
 
 class ComposedRetrievalSpec(_Strict):
@@ -244,8 +258,9 @@ class BenchmarkConfig(_Strict):
         embedding_names = {e.name for e in self.embeddings}
         for i, model in enumerate(self.models):
             for name in model.embeddings:
-                if name != NO_EMBEDDING and name not in embedding_names:
-                    raise ValueError(f"models.{i}.embeddings: {name!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
+                for part in variant_parts(name):
+                    if part not in embedding_names:
+                        raise ValueError(f"models.{i}.embeddings: {part!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
         if not self.models and not self.embeddings:
             raise ValueError("models: a benchmark needs models, embeddings, or both")
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):
@@ -330,6 +345,10 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
         if spec.model not in REGISTRY:
             raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
         validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
+        several = [e for e in spec.embeddings if len(variant_parts(e)) > 1]
+        if several and not REGISTRY[spec.model].takes_modalities:
+            raise InputError(f"{path}: models.{i}.embeddings: {several[0]!r}: {spec.model} takes one item embedding, not "
+                             f"several modalities (those that do: vbpr, freedom, bm3)")  # fmt: skip
         if any(e != NO_EMBEDDING for e in spec.embeddings) and not REGISTRY[spec.model].uses_item_embeddings:
             raise InputError(f"{path}: models.{i}.embeddings: {spec.model} does not take item embeddings (use [{NO_EMBEDDING}])")
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec
+from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec, variant_parts
 from recsys_cl.bench._labels import variant_labels
 
 #: what an untuned twin of a tuned variant is called in tables (tuning.compare_default)
@@ -27,7 +27,8 @@ class Cell:
     dataset: DatasetSpec
     protocol: str
     model: ModelSpec
-    embedding: EmbeddingSpec | None
+    #: the item embeddings the model is given: none, one, or several modalities
+    embeddings: tuple[EmbeddingSpec, ...]
     seed: int
     #: the variant's label in tables (unique within the run)
     label: str = ""
@@ -40,7 +41,11 @@ class Cell:
 
     @property
     def embedding_name(self) -> str:
-        return self.embedding.name if self.embedding else NO_EMBEDDING
+        return MODALITY_JOIN.join(e.name for e in self.embeddings) or NO_EMBEDDING
+
+    @property
+    def embedding_method(self) -> str | None:
+        return MODALITY_JOIN.join(e.method for e in self.embeddings) or None
 
     @property
     def fit_params(self) -> dict[str, Any]:
@@ -58,7 +63,7 @@ class Cell:
             "model": self.model.model,
             "params": self.fit_params,
             "study": self.study,
-            "embedding": self.embedding.model_dump() if self.embedding else None,
+            "embedding": [e.model_dump() for e in self.embeddings] or None,
             "seed": self.seed,
             "metrics": sorted(config.metrics),
             "ks": sorted(config.ks),
@@ -98,8 +103,8 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
             for index, model in enumerate(config.models):
                 for embedding_name in model.embeddings:
                     for seed in config.seeds:
-                        embedding = None if embedding_name == NO_EMBEDDING else embeddings[embedding_name]
-                        yield Cell(dataset, protocol, model, embedding, seed, label=label_of[(index, embedding_name)],
+                        parts = tuple(embeddings[name] for name in variant_parts(embedding_name))
+                        yield Cell(dataset, protocol, model, parts, seed, label=label_of[(index, embedding_name)],
                                    model_index=index)  # fmt: skip
 
 
@@ -125,7 +130,7 @@ def cell_record_base(cell: Cell) -> dict[str, Any]:
         "model_name": cell.model.model,
         "params": cell.fit_params,
         "embedding": cell.embedding_name,
-        "embedding_method": cell.embedding.method if cell.embedding else None,
+        "embedding_method": cell.embedding_method,
         "seed": cell.seed,
         "study": cell.study,
         "model_index": cell.model_index,

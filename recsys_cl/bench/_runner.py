@@ -135,10 +135,21 @@ def run_composed_retrieval(
                                                                   progress=progress, **spec.options))  # fmt: skip
 
 
-def _embedding_key(cell: Cell) -> tuple[str, str, str, str]:
-    """(dataset, protocol, embedding, "seed-S"): the embedding a cell uses is the one learned with its seed."""
-    assert cell.embedding is not None
-    return cell.dataset.name, cell.protocol, cell.embedding.name, f"seed-{cell.seed}"
+def _embedding_keys(cell: Cell) -> list[tuple[str, str, str, str]]:
+    """(dataset, protocol, embedding, "seed-S") of each embedding a cell uses: the ones learned with its seed."""
+    return [(cell.dataset.name, cell.protocol, spec.name, f"seed-{cell.seed}") for spec in cell.embeddings]
+
+
+def read_variant(specs: tuple[EmbeddingSpec, ...], paths: str | list[str] | None) -> Any:
+    """What a model is given for an embedding variant: None, one ``ItemEmbeddings``, or a mapping name ->
+    ``ItemEmbeddings`` (several modalities)."""
+    from recsys_cl.embeddings import read_itememb
+
+    if not paths:
+        return None
+    if isinstance(paths, str):
+        return read_itememb(paths, specs[0].name if specs else None)
+    return {spec.name: read_itememb(path, spec.name) for spec, path in zip(specs, paths)}
 
 
 def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -> Path:
@@ -154,7 +165,7 @@ def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -
 
 # ---------------------------------------------------------------------------------------------- one cell
 def run_cell(
-    cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | None, progress: StageProgress | None = None
+    cell: Cell, config_json: str, atomic_dir: str, embedding_path: str | list[str] | None, progress: StageProgress | None = None
 ) -> tuple[CellRecord, bytes]:
     """Fit, recommend and evaluate one cell; returns its record (without its key, which the caller knows)
     and its per-user scores (Parquet bytes).
@@ -162,7 +173,6 @@ def run_cell(
     Pure with respect to the results store (the caller writes), so it can run in a Ray worker.
     """
     from recsys_cl.data import load_dataset
-    from recsys_cl.embeddings import read_itememb
     from recsys_cl.evaluation import evaluate
     from recsys_cl.evaluation._beyond import check_attribute
     from recsys_cl.models import create
@@ -176,7 +186,7 @@ def run_cell(
     encoded = dataset.refit_encoded(cell.protocol) if refit_on_valid else dataset.encoded(cell.protocol)
     if config.beyond.diversity_attribute is not None:  # a missing column fails before the fit, naming the file
         check_attribute(dataset.items, config.beyond.diversity_attribute, f"{dataset.directory / dataset.name}.item")
-    embeddings = read_itememb(embedding_path) if embedding_path else None
+    embeddings = read_variant(cell.embeddings, embedding_path)
     params = {**cell.fit_params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
     meter = CostMeter(_device(config.device))  # peak memory and energy per stage (bench._cost)
@@ -296,11 +306,10 @@ def run_benchmark(
         cells = tuned_cells(cells, by_variant, config.tuning.compare_default)
         studies = {s.key: str(out_dir / "tuning" / f"{s.key}.json") for s in summaries}
     for cell in cells:
-        if cell.embedding is not None:
-            key = _embedding_key(cell)
+        for spec, key in zip(cell.embeddings, _embedding_keys(cell)):
             if key not in embedding_paths:
                 embedding_paths[key] = learn_embedding(
-                    cell.embedding, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress,
+                    spec, prepared[cell.dataset.name][0], cell.protocol, out_dir / "embeddings", progress,
                     seed=cell.seed, device=config.device, data_fingerprint=prepared[cell.dataset.name][1],
                 )
 
@@ -314,8 +323,8 @@ def run_benchmark(
             on_cell(cell, i, len(cells), "cached")
 
     def job_args(cell: Cell) -> tuple[str, str | None]:
-        emb = embedding_paths.get(_embedding_key(cell)) if cell.embedding else None
-        return str(prepared[cell.dataset.name][0]), str(emb) if emb else None
+        paths = [str(embedding_paths[key]) for key in _embedding_keys(cell)]
+        return str(prepared[cell.dataset.name][0]), (paths[0] if len(paths) == 1 else paths) or None
 
     if executor == "local" and jobs == 1:
         for i, cell, key in todo:

@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from recsys_cl import __version__
-from recsys_cl.bench._config import NO_EMBEDDING, BenchmarkConfig, EmbeddingSpec, ModelSpec, TuningSpec
+from recsys_cl.bench._config import (
+    MODALITY_JOIN,
+    NO_EMBEDDING,
+    BenchmarkConfig,
+    EmbeddingSpec,
+    ModelSpec,
+    TuningSpec,
+    variant_parts,
+)
 from recsys_cl.bench._grid import labels
 from recsys_cl.data._dataset import PreparedDataset, load_dataset
 from recsys_cl.errors import InputError
@@ -134,7 +142,7 @@ def study_key(
     protocol_options: Mapping[str, Any],
     model: ModelSpec,
     space: Mapping[str, ParamSpace],
-    embedding: EmbeddingSpec | None,
+    embedding: EmbeddingSpec | tuple[EmbeddingSpec, ...] | None,
     tuning: TuningSpec,
     validate_every: int | None,
     exclude_seen: bool = True,
@@ -153,7 +161,9 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "model": model.model,
         "params": model.params,
         "space": {name: spec.model_dump() for name, spec in sorted(space.items())},
-        "embedding": embedding.model_dump() if embedding else None,
+        # one spec as it always was (study keys of single embeddings unchanged), several as a list
+        "embedding": (embedding.model_dump() if isinstance(embedding, EmbeddingSpec) else [e.model_dump() for e in embedding])
+        if embedding else None,
         "metric": tuning.metric,
         "sampler": tuning.sampler,
         "pruner": tuning.pruner,
@@ -178,10 +188,12 @@ class _Study:
     base_params: dict[str, Any]
     trial_params: dict[str, Any]  # seed, device, validation knobs: set on every trial, never searched
     space: dict[str, dict[str, Any]]
-    embedding_path: str | None
+    embedding_path: str | list[str] | None
     tuning: dict[str, Any]
     grid: dict[str, list[Any]] | None
     exclude_seen: bool
+    #: names of the modalities when ``embedding_path`` lists several files
+    embedding_names: tuple[str, ...] = ()
 
 
 def tune_model(
@@ -191,8 +203,8 @@ def tune_model(
     tuning: TuningSpec,
     *,
     results_dir: str | Path,
-    embedding: EmbeddingSpec | None = None,
-    embedding_path: str | Path | None = None,
+    embedding: EmbeddingSpec | tuple[EmbeddingSpec, ...] | None = None,
+    embedding_path: str | Path | list[str] | None = None,
     storage_url: str | None = None,
     protocol_options: Mapping[str, Any] | None = None,
     fingerprint: str | None = None,
@@ -226,7 +238,8 @@ def tune_model(
     key = study_key(data_fingerprint=fingerprint, protocol=protocol, protocol_options=protocol_options or {}, model=model,
                     space=space, embedding=embedding, tuning=tuning, validate_every=validate_every,
                     exclude_seen=exclude_seen)  # fmt: skip
-    embedding_name = embedding.name if embedding else NO_EMBEDDING
+    specs = (embedding,) if isinstance(embedding, EmbeddingSpec) else tuple(embedding or ())
+    embedding_name = MODALITY_JOIN.join(e.name for e in specs) or NO_EMBEDDING
     label = label or model.label or _run_name(model)
     # not the label: labels follow the other entries of a config, and a renamed study would start again
     study_name = f"{dataset.name}/{protocol}/{model.model}+{embedding_name}/{key}"
@@ -243,7 +256,8 @@ def tune_model(
     job = _Study(
         study_name=study_name, storage=storage, dataset_dir=str(dataset.directory), protocol=protocol, model=model.model,
         base_params=dict(model.params), trial_params=trial_params, space={n: s.model_dump() for n, s in space.items()},
-        embedding_path=str(embedding_path) if embedding_path else None, tuning=tuning.model_dump(), grid=grid,
+        embedding_path=([str(p) for p in embedding_path] if isinstance(embedding_path, (list, tuple)) else str(embedding_path))
+        if embedding_path else None, embedding_names=tuple(e.name for e in specs), tuning=tuning.model_dump(), grid=grid,
         exclude_seen=exclude_seen,
     )  # fmt: skip
     budget = tuning.trials if space else 1  # nothing to tune: one trial is the whole search
@@ -484,7 +498,11 @@ class _TrialContext:
         from recsys_cl.embeddings import read_itememb
 
         encoded = load_dataset(job.dataset_dir).tuning_encoded(job.protocol)
-        return cls(encoded, read_itememb(job.embedding_path) if job.embedding_path else None)
+        if not job.embedding_path:
+            return cls(encoded, None)
+        if isinstance(job.embedding_path, str):
+            return cls(encoded, read_itememb(job.embedding_path))
+        return cls(encoded, {name: read_itememb(path, name) for name, path in zip(job.embedding_names, job.embedding_path)})  # type: ignore[arg-type]
 
 
 def _run_trials(study, job: _Study, context: _TrialContext, quota: int, deadline: float | None,
@@ -668,11 +686,12 @@ class StudyPlan:
     protocol: str
     model_index: int
     model: ModelSpec
-    embedding: EmbeddingSpec | None
+    #: the variant's item embeddings: none, one, or several modalities
+    embeddings: tuple[EmbeddingSpec, ...]
 
     @property
     def embedding_name(self) -> str:
-        return self.embedding.name if self.embedding else NO_EMBEDDING
+        return MODALITY_JOIN.join(e.name for e in self.embeddings) or NO_EMBEDDING
 
     def describe(self, label_of: Mapping[tuple[int, str], str] | None = None) -> str:
         if label_of is not None:
@@ -686,7 +705,7 @@ def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
     is tuned once, with ``tuning.seed``; final fits use the config's seeds)."""
     embeddings = {e.name: e for e in config.embeddings}
     return [
-        StudyPlan(dataset.name, protocol, i, model, None if name == NO_EMBEDDING else embeddings[name])
+        StudyPlan(dataset.name, protocol, i, model, tuple(embeddings[part] for part in variant_parts(name)))
         for dataset in config.datasets
         if not dataset.retrieval_only
         for protocol in config.protocols
@@ -745,15 +764,16 @@ def tune_benchmark(
         key = (plan.dataset, plan.protocol)
         if key not in fingerprints:
             fingerprints[key] = data_fingerprint(dataset, plan.protocol)
-        embedding_path = None
-        if plan.embedding is not None:
-            # the embedding of the tuning seed (refits per seed use their own seed's embedding)
-            embedding_path = learn_embedding(plan.embedding, dataset.directory, plan.protocol, out_dir / "embeddings", progress,
-                                             seed=tuning.seed, device=config.device,
-                                             data_fingerprint=prepared[plan.dataset][1])  # fmt: skip
+        # the embeddings of the tuning seed (refits per seed use their own seed's)
+        paths = [
+            str(learn_embedding(spec, dataset.directory, plan.protocol, out_dir / "embeddings", progress, seed=tuning.seed,
+                                device=config.device, data_fingerprint=prepared[plan.dataset][1]))
+            for spec in plan.embeddings
+        ]  # fmt: skip
         jobs_args.append(dict(
             dataset=str(dataset.directory), protocol=plan.protocol, model=plan.model, tuning=tuning, results_dir=str(out_dir),
-            embedding=plan.embedding, embedding_path=str(embedding_path) if embedding_path else None, storage_url=storage_url,
+            embedding=(plan.embeddings[0] if len(plan.embeddings) == 1 else plan.embeddings) or None,
+            embedding_path=(paths[0] if len(paths) == 1 else paths) or None, storage_url=storage_url,
             protocol_options=config.protocol_options.of(plan.protocol).model_dump(), fingerprint=fingerprints[key],
             device=config.device, exclude_seen=config.exclude_seen(plan.protocol), executor=executor, ray_address=ray_address,
             label=label_of[(plan.model_index, plan.embedding_name)],
