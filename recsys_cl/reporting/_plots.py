@@ -282,23 +282,29 @@ def _place_labels(ax: Any, xs: np.ndarray, ys: np.ndarray, texts: list[str], fon
     return placed
 
 
+#: where a label may go around its point: rings of growing radius (px), nearest first, each tried at these
+#: angles (right and left of the point first: a label reads best beside its point)
+_RADII = np.array([0, 4, 10, 18, 28, 40, 55, 75, 100, 130, 170, 220, 280, 350, 450, 600], dtype=float)
+_ANGLES = np.deg2rad([0, 180, 30, 150, -30, -150, 60, 120, -60, -120, 90, -90])
+
+
 def _free_spot(centre: np.ndarray, w: float, h: float, frame: Bbox, taken: list[Bbox]) -> tuple[tuple[float, float], bool] | None:
     """Lower-left corner of the nearest w x h box around ``centre`` inside ``frame`` clear of ``taken``,
     and whether it is far enough from the point to need a leader line."""
-    cx, cy = centre
-    for radius in (0, 4, 10, 18, 28, 40, 55, 75, 100, 130, 170, 220, 280, 350, 450, 600):
-        for angle in np.deg2rad([0, 180, 30, 150, -30, -150, 60, 120, -60, -120, 90, -90]):
-            dx, dy = math.cos(angle), math.sin(angle)
-            # the box touches the ring on the side facing the point
-            x0 = cx + radius * dx + (4 if dx > 0.3 else -w - 4 if dx < -0.3 else -w / 2)
-            y0 = cy + radius * dy + (3 if dy > 0.3 else -h - 3 if dy < -0.3 else -h / 2)
-            box = Bbox.from_extents(x0, y0, x0 + w, y0 + h)
-            if not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1):
-                continue
-            if any(box.overlaps(other) for other in taken):
-                continue
-            return (x0, y0), radius >= 10
-    return None
+    radius = np.repeat(_RADII, len(_ANGLES))
+    dx, dy = np.cos(np.tile(_ANGLES, len(_RADII))), np.sin(np.tile(_ANGLES, len(_RADII)))
+    # the box touches the ring on the side facing the point
+    x0 = centre[0] + radius * dx + np.where(dx > 0.3, 4, np.where(dx < -0.3, -w - 4, -w / 2))
+    y0 = centre[1] + radius * dy + np.where(dy > 0.3, 3, np.where(dy < -0.3, -h - 3, -h / 2))
+    x1, y1 = x0 + w, y0 + h
+    inside = (x0 >= frame.x0) & (x1 <= frame.x1) & (y0 >= frame.y0) & (y1 <= frame.y1)
+    boxes = np.array([b.extents for b in taken]).reshape(-1, 4)
+    clash = ((x0[:, None] <= boxes[:, 2]) & (boxes[:, 0] <= x1[:, None]) & (y0[:, None] <= boxes[:, 3]) & (boxes[:, 1] <= y1[:, None])).any(axis=1)
+    free = np.flatnonzero(inside & ~clash)
+    if not len(free):
+        return None
+    first = free[0]
+    return (float(x0[first]), float(y0[first])), bool(radius[first] >= 10)
 
 
 def segment_dots(results: Results, dataset: str, protocol: str, metric: str, order: list[str]) -> Figure | None:

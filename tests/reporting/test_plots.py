@@ -107,7 +107,7 @@ def test_cost_plot_falls_back_to_a_numbered_key_when_labels_cannot_fit():
 
 
 def test_headline_pairs_each_embedded_variant_with_its_plain_twin_at_the_table_intervals(realistic):
-    intervals = variant_intervals(realistic, "hm-synth", "loo")
+    intervals = variant_intervals(realistic, "hm-synth", "loo", n_resamples=50)  # the comparison report_figures made
     points = {p.label: p for p in _plots.points(realistic, "hm-synth", "loo", {k: v["ndcg@10"] for k, v in intervals.items()})}
     assert points["LightFM + text-nce (no ID)"].twin == "LightFM"  # item_identity only says how content is used
     assert points["LightGCN + text-nce (fuse)"].twin == "LightGCN"
@@ -129,7 +129,7 @@ def test_headline_pairs_each_embedded_variant_with_its_plain_twin_at_the_table_i
         mean, low, high = intervals[label]["ndcg@10"]
         assert drawn[round(mean, 12)] == pytest.approx((low, high))
     # the same interval the main table prints (mean ± half-width)
-    table = main_table(realistic, "hm-synth", "loo")
+    table = main_table(realistic, "hm-synth", "loo", n_resamples=50)
     printed = next(r for r in table.rows if r[0] == "LightGCN")[table.columns.index("ndcg@10")]
     mean, low, high = intervals["LightGCN"]["ndcg@10"]
     assert printed.startswith(f"{mean:.4f} ± {(high - low) / 2:.4f}")
