@@ -9,7 +9,8 @@ the tables (``all_tables``: means, bootstrap CIs and paired randomisation tests)
 and writing report.md / report.html. The peer is the tables stage measured in the same run: the
 figures' cost is printed as a ratio to it, which a busy machine slows down alike.
 
-CPU seconds beside wall seconds tell how busy the machine was: on a quiet machine they agree; when the
+``--blas-threads 0`` runs the stages with BLAS's default thread count instead of write_report's one
+thread, to show what that limit buys. CPU seconds beside wall seconds tell how busy the machine was: on a quiet machine they agree; when the
 shared cores are contended, wall time grows and CPU time does not.
 """
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("results", type=Path, help="results folder written by `recsys-cl bench`")
     parser.add_argument("--resamples", type=int, default=2000, help="randomisation-test resamples (the CLI's default)")
     parser.add_argument("--svg", action="store_true", help="also write SVG figures (as `report --latex` does)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads (write_report uses 1; 0 = the library's default, to see the difference)")  # fmt: skip
     args = parser.parse_args()
 
     from recsys_cl.reporting import _report, load_results
@@ -47,7 +50,10 @@ def main() -> None:
         stages.append((name, time.perf_counter() - wall, time.process_time() - cpu))
         wall, cpu = time.perf_counter(), time.process_time()
 
+    from threadpoolctl import threadpool_limits
+
     out = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    limits = threadpool_limits(args.blas_threads, "blas") if args.blas_threads else None  # as write_report does
     try:
         results = load_results(args.results)
         lap("load run")
@@ -55,7 +61,7 @@ def main() -> None:
         lap("tables")
         built = list(_report.report_figures(results, args.resamples))
         lap("figures: build")
-        figures = [(f.section, f.caption, f.wide, save(f.figure, out / "figures" / f.name, args.svg)) for f in built]
+        figures = [_report.Shown(f.section, f.caption, f.wide, save(f.figure, out / "figures" / f.name, args.svg), f.group) for f in built]
         lap("figures: save")
         (out / "report.md").write_text(_report._markdown(results, tables, figures, out))
         (out / "report.html").write_text(_report._html(results, tables, figures))
@@ -63,6 +69,8 @@ def main() -> None:
         size = (out / "report.html").stat().st_size
     finally:
         shutil.rmtree(out, ignore_errors=True)
+        if limits is not None:
+            limits.restore_original_limits()
 
     total_wall = sum(s[1] for s in stages)
     total_cpu = sum(s[2] for s in stages)

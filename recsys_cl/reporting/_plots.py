@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from recsys_cl.embeddings._io import principal_components
@@ -105,8 +106,11 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _style(ax: Any) -> None:
+def _style(ax: Any, x_ticks: int | None = None) -> None:
+    """The figures' look; ``x_ticks``: at most that many x ticks (a half-width panel fits five or six numbers)."""
     ax.tick_params(labelsize=SMALL)
+    if x_ticks is not None:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=x_ticks))
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="x", color="#e6e6e6", lw=0.8)
     ax.set_axisbelow(True)
@@ -142,7 +146,7 @@ def dumbbells(panels: dict[str, list[Point]], metric: str, colours: dict[str, st
     height = (0.3 * rows + 1.1) * math.ceil(len(panels) / columns) + 0.5
     fig = _figure(WIDE, height)
     for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
-        _style(ax)
+        _style(ax, x_ticks=6)
         by_label = {p.label: p for p in ps}
         embedded = [p for p in _finite(ps) if p.embedding != "none"]
         for y, p in enumerate(embedded):
@@ -180,7 +184,7 @@ def ranked_bars(panels: dict[str, list[Point]], metric: str, colours: dict[str, 
     columns = 2 if len(panels) > 1 else 1
     fig = _figure(WIDE, (0.24 * rows + 1.0) * math.ceil(len(panels) / columns) + 0.4)
     for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
-        _style(ax)
+        _style(ax, x_ticks=6)
         ranked = sorted(ps, key=lambda p: -p.mean)
         ax.barh(range(len(ranked)), [p.mean for p in ranked], xerr=_xerr(ranked), height=0.7,
                 color=[colours.get(p.embedding, "k") for p in ranked], error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333333"})  # fmt: skip
@@ -327,7 +331,7 @@ def segment_dots(results: Results, dataset: str, protocol: str, metric: str, ord
     fig = _figure(WIDE, 0.24 * len(order) + 1.6)
     axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False).ravel()
     for ax, (kind, title, segments, counts) in zip(axes, kinds):
-        _style(ax)
+        _style(ax, x_ticks=6)
         values = np.full((len(order), len(segments)), np.nan)
         for r, label in enumerate(order):
             for s, seg in enumerate(segments):
@@ -366,7 +370,7 @@ def tuning_curves(panels: dict[str, list[StudySummary]]) -> Figure | None:
     columns = 2 if len(panels) > 1 else 1
     fig = _figure(WIDE, max(3.2 * math.ceil(len(panels) / columns), 0.2 * len(labels) + 0.8))
     for ax, (title, studies) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
-        _style(ax)
+        _style(ax, x_ticks=6)
         ax.grid(axis="y", color="#e6e6e6", lw=0.8)
         for s in studies:
             label = s.label or s.model

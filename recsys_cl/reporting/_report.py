@@ -12,7 +12,7 @@ import dataclasses
 import html
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple, Union
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -66,28 +66,46 @@ figcaption { font-size: 13px; color: #444; margin-top: 0.3em; }
 @dataclasses.dataclass
 class ReportFigure:
     """One figure of the report: the section it goes in, its caption, its file stem under ``figures/``,
-    whether it spans the page (else half of it), and the matplotlib figure itself."""
+    whether it spans the page (else half of it), the matplotlib figure itself, and the ``dataset /
+    protocol`` it shows, if one (it then follows that pair's table of its section)."""
 
     section: str
     caption: str
     name: str
     wide: bool
     figure: Figure
+    group: str = ""
+
+
+class Shown(NamedTuple):
+    """A saved figure as the page places it."""
+
+    section: str
+    caption: str
+    wide: bool
+    path: Path
+    group: str
 
 
 def write_report(results_dir: str | Path, out_dir: str | Path, *, latex: bool = False, n_resamples: int = 2000,
                  progress: Callable[[str, int, int], None] | None = None, svg: bool | None = None) -> dict[str, Path]:  # fmt: skip
     """Write the report for a results folder; returns the paths written. ``svg``: also write each figure as
     SVG (default: with ``latex``, the paper's tables and vector figures together)."""
+    from threadpoolctl import threadpool_limits
+
     svg = latex if svg is None else svg
     tick = progress or (lambda *_: None)
     results = load_results(results_dir)
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
-    tick("tables", 0, 3)
-    tables = all_tables(results, n_resamples=n_resamples)
-    tick("figures", 1, 3)
-    figures = [(f.section, f.caption, f.wide, _plots.save(f.figure, fig_dir / f.name, svg)) for f in report_figures(results, n_resamples)]
+    # The report's matrix work is small (sign-flip products over a few thousand users, 2-D PCA maps): BLAS
+    # threads cost more than they save, badly so on shared cores (quickstart report: 45 -> 20 CPU seconds).
+    with threadpool_limits(1, "blas"):
+        tick("tables", 0, 3)
+        tables = all_tables(results, n_resamples=n_resamples)
+        tick("figures", 1, 3)
+        figures = [Shown(f.section, f.caption, f.wide, _plots.save(f.figure, fig_dir / f.name, svg), f.group)
+                   for f in report_figures(results, n_resamples)]  # fmt: skip
     tick("write", 2, 3)
     written = {}
     with atomic_output(out_dir / "report.md") as tmp:
@@ -119,9 +137,9 @@ def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[Report
     baselines = {f"{d} / {p}": baseline_label(results.significance.get("baseline", "pop"), variants(results.cells_of(d, p)))
                  for d, p in points}  # fmt: skip
 
-    def make(section: str, caption: str, name: str, wide: bool, fig: Figure | None) -> Iterator[ReportFigure]:
+    def make(section: str, caption: str, name: str, wide: bool, fig: Figure | None, group: str = "") -> Iterator[ReportFigure]:
         if fig is not None:
-            yield ReportFigure(section, caption, name, wide, fig)
+            yield ReportFigure(section, caption, name, wide, fig, group)
 
     yield from make("glance", f"Each model with each item embedding (coloured) against the same model without one (open "
                     f"grey): {metric}, 95% CIs.", _plots.slug("headline", metric), True,
@@ -133,10 +151,10 @@ def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[Report
         order = [p.label for p in sorted(ps, key=lambda p: -p.mean)]
         yield from make("segments", f"{dataset} / {protocol}: {metric} per segment (models ranked by all users' {metric}).",
                         _plots.slug("segments", dataset, protocol), True,
-                        _plots.segment_dots(results, dataset, protocol, metric, order))  # fmt: skip
+                        _plots.segment_dots(results, dataset, protocol, metric, order), f"{dataset} / {protocol}")  # fmt: skip
     for (dataset, protocol), ps in points.items():
         yield from make("cost", f"{dataset} / {protocol}: {metric} against mean fit seconds.", _plots.slug("cost", dataset, protocol),
-                        True, _plots.accuracy_vs_cost(ps, f"{dataset} / {protocol}", metric, colours))  # fmt: skip
+                        True, _plots.accuracy_vs_cost(ps, f"{dataset} / {protocol}", metric, colours), f"{dataset} / {protocol}")  # fmt: skip
     studies: dict[str, list] = {}
     for study in results.studies().values():
         studies.setdefault(f"{study.dataset} / {study.protocol}", []).append(study)
@@ -184,43 +202,55 @@ def _headline(results: Results) -> str:
     )
 
 
-Figures = list[tuple[str, str, bool, Path]]
+Block = Union[Table, list[Shown]]
 
 
-def _sections(tables: list[tuple[str, Table]], figures: Figures) -> Iterator[tuple[str, str, list[Table], Figures]]:
-    """(key, title, tables, figures) of every section that has something, in page order."""
+def _sections(tables: list[tuple[str, Table]], figures: list[Shown]) -> Iterator[tuple[str, str, list[Block]]]:
+    """(key, title, blocks) of every section that has something, in page order. Blocks are tables and runs
+    of figures: a figure of one dataset / protocol follows that pair's table, the rest come after the
+    tables (before them in "glance", which leads with its figures)."""
     titles = dict(SECTIONS)
-    keys = [*titles, *dict.fromkeys(s for s, _ in tables), *dict.fromkeys(f[0] for f in figures)]
+    keys = [*titles, *dict.fromkeys(s for s, _ in tables), *dict.fromkeys(f.section for f in figures)]
     for key in dict.fromkeys(keys):
         sec_tables = [t for s, t in tables if s == key]
-        sec_figures = [f for f in figures if f[0] == key]
-        if sec_tables or sec_figures:
-            yield key, titles.get(key, key.replace("-", " ").replace("_", " ").capitalize()), sec_tables, sec_figures
+        left = [f for f in figures if f.section == key]
+        if not sec_tables and not left:
+            continue
+        blocks: list[Block] = []
+        for table in sec_tables:
+            blocks.append(table)
+            group = table.title.split(":")[0]
+            mine = [f for f in left if f.group and f.group == group]
+            left = [f for f in left if f not in mine]
+            if mine:
+                blocks.append(mine)
+        if left:
+            blocks = [left, *blocks] if key == "glance" else [*blocks, left]
+        yield key, titles.get(key, key.replace("-", " ").replace("_", " ").capitalize()), blocks
 
 
-def _markdown(results: Results, tables: list[tuple[str, Table]], figures: Figures, out_dir: Path) -> str:
+def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[Shown], out_dir: Path) -> str:
     parts = [f"# recsys-cl report: {results.name}", "", _headline(results), ""]
-    for _, title, sec_tables, sec_figures in _sections(tables, figures):
+    for _, title, blocks in _sections(tables, figures):
         parts += [f"## {title}", ""]
-        parts += [t.to_markdown() for t in sec_tables]
-        parts += [f"![{caption}]({path.relative_to(out_dir)})\n" for _, caption, _, path in sec_figures]
+        for block in blocks:
+            if isinstance(block, Table):
+                parts.append(block.to_markdown())
+            else:
+                parts += [f"![{f.caption}]({f.path.relative_to(out_dir)})\n" for f in block]
         parts.append("")
     return "\n".join(parts) + "\n"
 
 
-def _html(results: Results, tables: list[tuple[str, Table]], figures: Figures) -> str:
+def _html(results: Results, tables: list[tuple[str, Table]], figures: list[Shown]) -> str:
     sections = list(_sections(tables, figures))
-    nav = "".join(f'<a href="#{key}">{html.escape(title.split(":")[0])}</a>' for key, title, _, _ in sections)
+    nav = "".join(f'<a href="#{key}">{html.escape(title.split(":")[0])}</a>' for key, title, _ in sections)
     body = [f"<h1>recsys-cl report: {html.escape(results.name)}</h1>", f'<p class="run">{html.escape(_headline(results))}</p>',
             f"<nav>{nav}</nav>"]  # fmt: skip
-    for key, title, sec_tables, sec_figures in sections:
+    for key, title, blocks in sections:
         body.append(f'<section id="{html.escape(key)}"><h2>{html.escape(title)}</h2>')
-        if key == "glance":  # the headline figures before anything else
-            body.append(_html_figures(sec_figures))
-            sec_figures = []
-        body += [f'<div class="table-box">{t.to_html()}</div>' for t in sec_tables]
-        if sec_figures:
-            body.append(_html_figures(sec_figures))
+        for block in blocks:
+            body.append(f'<div class="table-box">{block.to_html()}</div>' if isinstance(block, Table) else _html_figures(block))
         body.append("</section>")
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -228,11 +258,11 @@ def _html(results: Results, tables: list[tuple[str, Table]], figures: Figures) -
             f"<body>{''.join(body)}</body></html>")  # fmt: skip
 
 
-def _html_figures(figures: Figures) -> str:
+def _html_figures(figures: list[Shown]) -> str:
     out = ['<div class="figures">']
-    for _, caption, wide, path in figures:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        out.append(f'<figure class="{"wide" if wide else "half"}"><img alt="{html.escape(caption)}" '
-                   f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(caption)}</figcaption></figure>')  # fmt: skip
+    for f in figures:
+        data = base64.b64encode(f.path.read_bytes()).decode("ascii")
+        out.append(f'<figure class="{"wide" if f.wide else "half"}"><img alt="{html.escape(f.caption)}" '
+                   f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(f.caption)}</figcaption></figure>')  # fmt: skip
     out.append("</div>")
     return "".join(out)

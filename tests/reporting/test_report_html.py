@@ -75,6 +75,8 @@ def test_report_files_and_figures(fake_results, tmp_path):
     md = written["markdown"].read_text()
     assert "## At a glance" in md and "## Main comparison" in md and "## Cold start" in md and "contrastive embedding vs none" in md
     assert md.index("## At a glance") < md.index("## Main comparison") < md.index("## Cold start") < md.index("## Cost")
+    # a dataset / protocol's figure follows its table in the section
+    assert md.index("### ds / loo: ndcg@10 by segment") < md.index("](figures/segments-ds-loo.png)") < md.index("## Cost")
     pngs = sorted(p.name for p in (tmp_path / "rep" / "figures").glob("*.png"))
     assert pngs == ["cost-ds-loo.png", "headline-ndcg-at-10.png", "ranked-ndcg-at-10.png", "segments-ds-loo.png"]
     assert all((tmp_path / "rep" / "figures" / p.replace(".png", ".svg")).is_file() for p in pngs)
@@ -94,6 +96,14 @@ def test_sections_a_later_table_names_are_shown_not_dropped(fake_results, tmp_pa
     md = write_report(fake_results, tmp_path / "rep", n_resamples=50)["markdown"].read_text()
     assert not list((tmp_path / "rep" / "figures").glob("*.svg"))  # vector figures come with --latex only
     assert md.index("## Cost") < md.index("## Tuning\n\n### Embeddings as a factor") < md.index("## Seed statistics")
+
+
+def test_each_pairs_figure_follows_its_table(realistic_report):
+    md = realistic_report["markdown"].read_text()
+    assert (md.index("### hm-synth / loo: ndcg@10 by segment") < md.index("](figures/segments-hm-synth-loo.png)")
+            < md.index("### hm-synth / cold-item: ndcg@10 by segment") < md.index("](figures/segments-hm-synth-cold-item.png)"))  # fmt: skip
+    assert md.index("## Cost") < md.index("](figures/cost-hm-synth-loo.png)") < md.index("](figures/cost-ml-100k-loo.png)")
+    assert md.index("## Tuning") < md.index("](figures/tuning-best-so-far.png)") < md.index("## Item embeddings")
 
 
 @needs_chromium
