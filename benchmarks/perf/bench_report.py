@@ -61,7 +61,10 @@ def main() -> None:
         lap("tables")
         built = list(_report.report_figures(results, args.resamples))
         lap("figures: build")
-        figures = [_report.Shown(f.section, f.caption, f.wide, save(f.figure, out / "figures" / f.name, args.svg), f.group) for f in built]
+        figures = [
+            _report.Shown(f.section, f.caption, f.wide, save(f.figure, out / "figures" / f.name, args.svg), f.group)
+            for f in built
+        ]
         lap("figures: save")
         (out / "report.md").write_text(_report._markdown(results, tables, figures, out))
         (out / "report.html").write_text(_report._html(results, tables, figures))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -110,7 +111,7 @@ def _style(ax: Any, x_ticks: int | None = None) -> None:
     """The figures' look; ``x_ticks``: at most that many x ticks (a half-width panel fits five or six numbers)."""
     ax.tick_params(labelsize=SMALL)
     if x_ticks is not None:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=x_ticks))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=x_ticks, steps=[1, 2, 2.5, 5, 10]))
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="x", color="#e6e6e6", lw=0.8)
     ax.set_axisbelow(True)
@@ -198,7 +199,7 @@ def ranked_bars(panels: dict[str, list[Point]], metric: str, colours: dict[str, 
     used = {p.embedding for ps in panels.values() for p in ps}
     handles = [Line2D([], [], marker="s", ms=8, ls="", color=c, label="no embedding" if name == "none" else name)
                for name, c in colours.items() if name in used]  # fmt: skip
-    shown = set(baselines[t] for t in panels if t in baselines)
+    shown = {baselines[t] for t in panels if t in baselines}
     if shown:
         handles.append(Line2D([], [], color="#555555", ls=":", lw=1, label=f"baseline ({', '.join(sorted(shown))})"))
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=SMALL, frameon=False)
@@ -303,7 +304,9 @@ def _free_spot(centre: np.ndarray, w: float, h: float, frame: Bbox, taken: list[
     x1, y1 = x0 + w, y0 + h
     inside = (x0 >= frame.x0) & (x1 <= frame.x1) & (y0 >= frame.y0) & (y1 <= frame.y1)
     boxes = np.array([b.extents for b in taken]).reshape(-1, 4)
-    clash = ((x0[:, None] <= boxes[:, 2]) & (boxes[:, 0] <= x1[:, None]) & (y0[:, None] <= boxes[:, 3]) & (boxes[:, 1] <= y1[:, None])).any(axis=1)
+    clash = (
+        (x0[:, None] <= boxes[:, 2]) & (boxes[:, 0] <= x1[:, None]) & (y0[:, None] <= boxes[:, 3]) & (boxes[:, 1] <= y1[:, None])
+    ).any(axis=1)
     free = np.flatnonzero(inside & ~clash)
     if not len(free):
         return None
@@ -318,7 +321,10 @@ def segment_dots(results: Results, dataset: str, protocol: str, metric: str, ord
     groups = variants(cells)
     order = [label for label in order if label in groups] + [label for label in groups if label not in order]
     kinds = []
-    for kind, title in (("item_popularity", "test items by training popularity"), ("user_activity", "users by training interactions")):
+    for kind, title in (
+        ("item_popularity", "test items by training popularity"),
+        ("user_activity", "users by training interactions"),
+    ):
         segments = list(cells[0].segments.get(kind, {}))
         if kind == "user_activity":  # "11+" sorts before "3-5" as text
             segments.sort(key=lambda s: int(s.split("-")[0].rstrip("+")) if s.split("-")[0].rstrip("+").isdigit() else 0)

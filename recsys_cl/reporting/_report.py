@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -202,7 +203,7 @@ def _headline(results: Results) -> str:
     )
 
 
-Block = Union[Table, list[Shown]]
+Block = Table | list[Shown]
 
 
 def _sections(tables: list[tuple[str, Table]], figures: list[Shown]) -> Iterator[tuple[str, str, list[Block]]]:

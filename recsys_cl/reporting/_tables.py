@@ -165,7 +165,9 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
 
 
-def _comparison(results: Results, groups: dict[str, list[CellRecord]], metrics: list[str], n_resamples: int) -> tuple[str, pl.DataFrame]:
+def _comparison(
+    results: Results, groups: dict[str, list[CellRecord]], metrics: list[str], n_resamples: int
+) -> tuple[str, pl.DataFrame]:
     """The baseline's label and every variant vs it (``compare_to_baseline``: bootstrap CIs, paired tests).
 
     Kept on ``results`` for the run's lifetime: the main table and the figures ask for the same comparison,

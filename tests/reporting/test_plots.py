@@ -9,8 +9,8 @@ from matplotlib.text import Text
 
 from recsys_cl.reporting import _plots, load_results
 from recsys_cl.reporting._report import report_figures
-from recsys_cl.reporting._tables import baseline_label, main_table, variant_intervals
 from recsys_cl.reporting._results import mean_ci_over_seeds, variants
+from recsys_cl.reporting._tables import baseline_label, main_table, variant_intervals
 
 from .conftest import REALISTIC_VARIANTS
 
@@ -87,7 +87,9 @@ def test_every_report_figure_is_readable_at_the_report_width(realistic):
 def test_cost_plot_names_every_point_with_its_label(realistic):
     """On the realistic run every point gets its own short label (the numbered key is only the fallback)."""
     cells = realistic.cells_of("hm-synth", "loo")
-    points = _plots.points(realistic, "hm-synth", "loo", {label: (0.05 + 0.001 * i, 0.04, 0.06) for i, label in enumerate(variants(cells))})
+    points = _plots.points(
+        realistic, "hm-synth", "loo", {label: (0.05 + 0.001 * i, 0.04, 0.06) for i, label in enumerate(variants(cells))}
+    )
     fig = _plots.accuracy_vs_cost(points, "hm-synth / loo", "ndcg@10", _plots.embedding_colours(p.embedding for p in points))
     annotations = [t.get_text() for t in fig.axes[0].texts]
     assert sorted(annotations) == sorted(v[3] for v in REALISTIC_VARIANTS)
@@ -138,7 +140,9 @@ def test_headline_pairs_each_embedded_variant_with_its_plain_twin_at_the_table_i
 def test_intervals_over_several_seeds_are_t_intervals_over_the_seeds(tmp_path):
     from .conftest import write_realistic_run
 
-    results = load_results(write_realistic_run(tmp_path / "run", seeds_of={("ml-100k", "loo"): [0, 1, 2]}, studies=False, embeddings=False))
+    results = load_results(
+        write_realistic_run(tmp_path / "run", seeds_of={("ml-100k", "loo"): [0, 1, 2]}, studies=False, embeddings=False)
+    )
     intervals = variant_intervals(results, "ml-100k", "loo", ["ndcg@10"])
     group = variants(results.cells_of("ml-100k", "loo"))["ALS"]
     assert len(group) == 3
@@ -147,7 +151,9 @@ def test_intervals_over_several_seeds_are_t_intervals_over_the_seeds(tmp_path):
 
 def test_ranked_bars_are_sorted_best_first_with_the_baseline_marked(realistic):
     groups = variants(realistic.cells_of("ml-100k", "loo"))
-    points = _plots.points(realistic, "ml-100k", "loo", {label: (float(i % 7), i % 7 - 0.5, i % 7 + 0.5) for i, label in enumerate(groups)})
+    points = _plots.points(
+        realistic, "ml-100k", "loo", {label: (float(i % 7), i % 7 - 0.5, i % 7 + 0.5) for i, label in enumerate(groups)}
+    )
     baseline = baseline_label("pop", groups)
     assert baseline == "Pop"  # configs name the registry model; the variant is labelled
     fig = _plots.ranked_bars({"ml-100k / loo": points}, "ndcg@10", _plots.embedding_colours([]), {"ml-100k / loo": baseline})
@@ -156,7 +162,9 @@ def test_ranked_bars_are_sorted_best_first_with_the_baseline_marked(realistic):
     assert widths == sorted(widths, reverse=True) and len(widths) == len(groups)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert [next(p.mean for p in points if p.label == label) for label in labels] == widths
-    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [next(p.mean for p in points if p.label == "Pop")]
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [
+        next(p.mean for p in points if p.label == "Pop")
+    ]
 
 
 def test_segment_dots_show_each_segment_mean(realistic):
@@ -183,5 +191,5 @@ def test_tuning_curves_draw_each_studys_best_so_far(realistic):
     y = fig.axes[0].lines[0].get_ydata()
     expected = np.array([np.nan if v is None else v for v in first.best_so_far])
     np.testing.assert_array_equal(y[: len(expected)], expected)
-    assert [t.get_text() for t in fig.legends[0].get_texts()][: 2] == [v[3] for v in REALISTIC_VARIANTS[3:5]]
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [v[3] for v in REALISTIC_VARIANTS[3:5]]
     assert _plots.tuning_curves({}) is None

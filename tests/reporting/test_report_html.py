@@ -49,7 +49,7 @@ def chromium(*args, profile, timeout=120):
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
          f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
 
@@ -73,7 +73,9 @@ def test_report_files_and_figures(fake_results, tmp_path):
     written = write_report(fake_results, tmp_path / "rep", latex=True, n_resamples=200)
     assert set(written) == {"markdown", "html", "latex"}
     md = written["markdown"].read_text()
-    assert "## At a glance" in md and "## Main comparison" in md and "## Cold start" in md and "contrastive embedding vs none" in md
+    assert (
+        "## At a glance" in md and "## Main comparison" in md and "## Cold start" in md and "contrastive embedding vs none" in md
+    )
     assert md.index("## At a glance") < md.index("## Main comparison") < md.index("## Cold start") < md.index("## Cost")
     # a dataset / protocol's figure follows its table in the section
     assert md.index("### ds / loo: ndcg@10 by segment") < md.index("](figures/segments-ds-loo.png)") < md.index("## Cost")
@@ -82,7 +84,7 @@ def test_report_files_and_figures(fake_results, tmp_path):
     assert all((tmp_path / "rep" / "figures" / p.replace(".png", ".svg")).is_file() for p in pngs)
     assert all(f"](figures/{p})" in md for p in pngs)
     page = written["html"].read_text()
-    assert "src=\"figures/" not in page and page.count("data:image/png;base64,") == len(pngs)
+    assert 'src="figures/' not in page and page.count("data:image/png;base64,") == len(pngs)
     assert page.count('<div class="table-box"><h3>') == page.count("<table>") == 3  # every table in its own scroll box
 
 
@@ -92,7 +94,9 @@ def test_sections_a_later_table_names_are_shown_not_dropped(fake_results, tmp_pa
     from recsys_cl.reporting._tables import Table, all_tables
 
     extra = Table("Embeddings as a factor", ["model", "delta"], [["ALS", "+0.01"]])
-    monkeypatch.setattr(_report, "all_tables", lambda *a, **k: [*all_tables(*a, **k), ("tuning", extra), ("seed-statistics", extra)])
+    monkeypatch.setattr(
+        _report, "all_tables", lambda *a, **k: [*all_tables(*a, **k), ("tuning", extra), ("seed-statistics", extra)]
+    )
     md = write_report(fake_results, tmp_path / "rep", n_resamples=50)["markdown"].read_text()
     assert not list((tmp_path / "rep" / "figures").glob("*.svg"))  # vector figures come with --latex only
     assert md.index("## Cost") < md.index("## Tuning\n\n### Embeddings as a factor") < md.index("## Seed statistics")
@@ -127,7 +131,9 @@ def test_report_renders_in_headless_chromium_without_widening_the_page(realistic
     assert narrow["tables_scrolling_in_their_box"] >= 1 and narrow["boxes_that_spill"] == 0
 
     shot = tmp_path / "report-1400.png"
-    result = chromium("--window-size=1400,2400", f"--screenshot={shot}", realistic_report["html"].as_uri(), profile=tmp_path / "profile")
+    result = chromium(
+        "--window-size=1400,2400", f"--screenshot={shot}", realistic_report["html"].as_uri(), profile=tmp_path / "profile"
+    )
     assert shot.is_file(), result.stderr[-2000:]
     from PIL import Image
 
