@@ -1,47 +1,113 @@
-"""``report.md`` + self-contained ``report.html`` (figures embedded) + optional LaTeX tables."""
+"""``report.md`` + self-contained ``report.html`` (figures embedded) + optional LaTeX tables.
+
+The page is laid out for a reader at 1200-1400 px: figures are drawn at the width they are shown
+(``_plots.WIDE`` / ``_plots.HALF``), every table sits in its own horizontally scrolling box, so a wide
+table never widens the page, and the headline figures come first.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import NamedTuple
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from recsys_cl.data._atomic import atomic_output
 from recsys_cl.reporting import _plots
-from recsys_cl.reporting._results import Results, load_results
-from recsys_cl.reporting._tables import Table, all_tables
+from recsys_cl.reporting._results import Results, load_results, variants
+from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, variant_intervals
 
 #: item column whose value colours the embedding map and defines "same category" pairs
 CATEGORY_COLUMNS = ("product_group_name", "articleType", "class")
 
+#: (key, title) in page order. Tables and figures name their section by key; a key not listed here
+#: (a section added later) is still shown, after these, titled by its key.
+SECTIONS = [
+    ("glance", "At a glance"),
+    ("main", "Main comparison"),
+    ("contrastive", "Contrastive vs collaborative: item embeddings as a factor"),
+    ("segments", "Cold start: sparse users, cold and rare items"),
+    ("tuning", "Tuning: every model tuned alike on the valid part"),
+    ("cost", "Cost: time, memory and energy per cell"),
+    ("embeddings", "Item embeddings"),
+    ("legend", "Legend: labels and the models they stand for"),
+]
+
 CSS = """
-body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 0.3em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+html { -webkit-text-size-adjust: 100%; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.5em auto; padding: 0 16px;
+       max-width: 1160px; color: #222; line-height: 1.4; }
+h1 { font-size: 26px; margin-bottom: 0.2em; }
+h2 { font-size: 21px; margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 15px; margin: 1.2em 0 0.3em; }
+.run { color: #444; font-size: 14px; margin-top: 0; }
+nav { font-size: 14px; margin: 0.6em 0 1em; }
+nav a { margin-right: 1.2em; color: #0b5cad; text-decoration: none; }
+.table-box { max-width: 100%; overflow-x: auto; margin: 0.3em 0 0.9em; }
+table { border-collapse: collapse; margin: 0.3em 0; font-size: 13px; }
+th, td { border: 1px solid #d4d4d4; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-th { background: #f2f2f2; }
-.note { font-size: 12px; color: #555; margin-top: 0; }
-img { max-width: 100%; border: 1px solid #eee; margin: 4px; }
-.figures { display: flex; flex-wrap: wrap; }
-.figures figure { width: 48%; margin: 0.5%; }
+th { background: #f2f2f2; position: sticky; top: 0; }
+tbody tr:nth-child(even) { background: #fafafa; }
+.note { font-size: 12px; color: #555; margin-top: 0.2em; max-width: 1160px; }
+.figures { display: flex; flex-wrap: wrap; gap: 16px; margin: 0.6em 0 1em; }
+figure { margin: 0; max-width: 100%; }
+figure.wide { flex: 1 1 100%; }
+figure.half { flex: 0 1 calc(50% - 8px); }
+figure img { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: 13px; color: #444; margin-top: 0.3em; }
 """
 
 
+@dataclasses.dataclass
+class ReportFigure:
+    """One figure of the report: the section it goes in, its caption, its file stem under ``figures/``,
+    whether it spans the page (else half of it), the matplotlib figure itself, and the ``dataset /
+    protocol`` it shows, if one (it then follows that pair's table of its section)."""
+
+    section: str
+    caption: str
+    name: str
+    wide: bool
+    figure: Figure
+    group: str = ""
+
+
+class Shown(NamedTuple):
+    """A saved figure as the page places it."""
+
+    section: str
+    caption: str
+    wide: bool
+    path: Path
+    group: str
+
+
 def write_report(results_dir: str | Path, out_dir: str | Path, *, latex: bool = False, n_resamples: int = 2000,
-                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, Path]:  # fmt: skip
-    """Write the report for a results folder; returns the paths written."""
+                 progress: Callable[[str, int, int], None] | None = None, svg: bool | None = None) -> dict[str, Path]:  # fmt: skip
+    """Write the report for a results folder; returns the paths written. ``svg``: also write each figure as
+    SVG (default: with ``latex``, the paper's tables and vector figures together)."""
+    from threadpoolctl import threadpool_limits
+
+    svg = latex if svg is None else svg
     tick = progress or (lambda *_: None)
     results = load_results(results_dir)
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
-    tick("tables", 0, 3)
-    tables = all_tables(results, n_resamples=n_resamples)
-    tick("figures", 1, 3)
-    figures = _figures(results, fig_dir)
+    # The report's matrix work is small (sign-flip products over a few thousand users, 2-D PCA maps): BLAS
+    # threads cost more than they save, badly so on shared cores (quickstart report: 45 -> 20 CPU seconds).
+    with threadpool_limits(1, "blas"):
+        tick("tables", 0, 3)
+        tables = all_tables(results, n_resamples=n_resamples)
+        tick("figures", 1, 3)
+        figures = [Shown(f.section, f.caption, f.wide, _plots.save(f.figure, fig_dir / f.name, svg), f.group)
+                   for f in report_figures(results, n_resamples)]  # fmt: skip
     tick("write", 2, 3)
     written = {}
     with atomic_output(out_dir / "report.md") as tmp:
@@ -58,29 +124,54 @@ def write_report(results_dir: str | Path, out_dir: str | Path, *, latex: bool = 
     return written
 
 
-def _figures(results: Results, fig_dir: Path) -> list[tuple[str, str, Path]]:
-    """(section, caption, png) for every figure."""
-    sig_metric = results.significance.get("metric", "ndcg@10")
-    figures: list[tuple[str, str, Path]] = []
-
-    def add(section: str, caption: str, path: Path | None) -> None:
-        if path is not None:
-            figures.append((section, caption, path))
-
+def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[ReportFigure]:
+    """Every figure the report shows, in page order (built one at a time: a caller saves and drops each)."""
+    metric = results.significance.get("metric", "ndcg@10")
+    colours = _plots.embedding_colours(c.embedding for c in results.cells)
+    # the main table's own intervals: its metrics, so the bootstrap seeds (and so the CIs) are the same
+    metrics = list(dict.fromkeys([*MAIN_METRICS, metric]))
+    points: dict[tuple[str, str], list[_plots.Point]] = {}
     for dataset, protocol in results.groups():
-        where = f"{dataset} / {protocol}"
-        add("main", f"{where}: nDCG@K", _plots.metric_at_k(results, dataset, protocol, fig_dir))
-        add("main", f"{where}: {sig_metric} with 95% CI", _plots.bars_with_ci(results, dataset, protocol, fig_dir, sig_metric))
-        add("segments", f"{where}: cold vs warm test items", _plots.cold_vs_warm(results, dataset, protocol, fig_dir))
-        add("main", f"{where}: fit time vs quality", _plots.fit_time_vs_quality(results, dataset, protocol, fig_dir, sig_metric))
+        intervals = variant_intervals(results, dataset, protocol, metrics, n_resamples=n_resamples)
+        if all(metric in per_metric for per_metric in intervals.values()):
+            points[(dataset, protocol)] = _plots.points(results, dataset, protocol, {k: v[metric] for k, v in intervals.items()})
+    panels = {f"{dataset} / {protocol}": ps for (dataset, protocol), ps in points.items()}
+    baselines = {f"{d} / {p}": baseline_label(results.significance.get("baseline", "pop"), variants(results.cells_of(d, p)))
+                 for d, p in points}  # fmt: skip
+
+    def make(section: str, caption: str, name: str, wide: bool, fig: Figure | None, group: str = "") -> Iterator[ReportFigure]:
+        if fig is not None:
+            yield ReportFigure(section, caption, name, wide, fig, group)
+
+    yield from make("glance", f"Each model with each item embedding (coloured) against the same model without one (open "
+                    f"grey): {metric}, 95% CIs.", _plots.slug("headline", metric), True,
+                    _plots.dumbbells(panels, metric, colours))  # fmt: skip
+    yield from make("glance", f"All models ranked by {metric} (95% CI), coloured by the item embedding they use.",
+                    _plots.slug("ranked", metric), True,
+                    _plots.ranked_bars(panels, metric, colours, baselines))  # fmt: skip
+    for (dataset, protocol), ps in points.items():
+        order = [p.label for p in sorted(ps, key=lambda p: -p.mean)]
+        yield from make("segments", f"{dataset} / {protocol}: {metric} per segment (models ranked by all users' {metric}).",
+                        _plots.slug("segments", dataset, protocol), True,
+                        _plots.segment_dots(results, dataset, protocol, metric, order), f"{dataset} / {protocol}")  # fmt: skip
+    for (dataset, protocol), ps in points.items():
+        yield from make("cost", f"{dataset} / {protocol}: {metric} against mean fit seconds.", _plots.slug("cost", dataset, protocol),
+                        True, _plots.accuracy_vs_cost(ps, f"{dataset} / {protocol}", metric, colours), f"{dataset} / {protocol}")  # fmt: skip
+    studies: dict[str, list] = {}
+    for study in results.studies().values():
+        studies.setdefault(f"{study.dataset} / {study.protocol}", []).append(study)
+    yield from make("tuning", "Best validation score so far against trials, one line per study.", "tuning-best-so-far", True,
+                    _plots.tuning_curves(studies))  # fmt: skip
     for key, quality in results.embedding_quality().items():
-        add("embeddings", f"{key}: training and validation loss", _plots.training_curves(quality, key, fig_dir))
+        yield from make("embeddings", f"{key}: training and validation loss", _plots.slug("loss", key), False,
+                        _plots.training_curves(quality, key))  # fmt: skip
         loaded = _embedding_with_categories(results, key)
         if loaded is not None:
             vectors, categories = loaded
-            add("embeddings", f"{key}: cosine distances, same vs different category", _plots.distance_histograms(vectors, categories, key, fig_dir))
-            add("embeddings", f"{key}: 2-D map by category", _plots.embedding_map(vectors, categories, key, fig_dir))
-    return figures
+            yield from make("embeddings", f"{key}: cosine distances, same vs different category", _plots.slug("dist", key), False,
+                            _plots.distance_histograms(vectors, categories, key))  # fmt: skip
+            yield from make("embeddings", f"{key}: 2-D map by category", _plots.slug("map", key), False,
+                            _plots.embedding_map(vectors, categories, key))  # fmt: skip
 
 
 def _embedding_with_categories(results: Results, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -104,55 +195,76 @@ def _embedding_with_categories(results: Results, key: str) -> tuple[np.ndarray, 
     return emb.vectors, cats
 
 
-def _headline(results: Results) -> list[str]:
+def _headline(results: Results) -> str:
     run = results.run
-    return [
+    return (
         f"Run `{results.name}`: {len(results.cells)} cells, {len(results.groups())} dataset/protocol pairs, "
         f"device {run.device}, executor {run.executor}, git {str(run.git_commit)[:10]}, "
-        f"recsys-cl {run.recsys_cl_version}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-    ]
+        f"recsys-cl {run.recsys_cl_version}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."
+    )
 
 
-SECTIONS = [
-    ("main", "Main comparison"),
-    ("tuning", "Tuning: every model tuned alike on the valid part"),
-    ("contrastive", "Contrastive vs collaborative: each model with and without item embeddings"),
-    ("segments", "Cold start: sparse users, cold and rare items"),
-    ("embeddings", "Item embeddings"),
-    ("cost", "Cost: time, memory and energy per cell"),
-]
+Block = Table | list[Shown]
 
 
-def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[tuple[str, str, Path]], out_dir: Path) -> str:
-    parts = [f"# recsys-cl report: {results.name}", "", *_headline(results), ""]
-    for section, title in SECTIONS:
-        sec_tables = [t for s, t in tables if s == section]
-        sec_figs = [(c, p) for s, c, p in figures if s == section]
-        if not sec_tables and not sec_figs:
+def _sections(tables: list[tuple[str, Table]], figures: list[Shown]) -> Iterator[tuple[str, str, list[Block]]]:
+    """(key, title, blocks) of every section that has something, in page order. Blocks are tables and runs
+    of figures: a figure of one dataset / protocol follows that pair's table, the rest come after the
+    tables (before them in "glance", which leads with its figures)."""
+    titles = dict(SECTIONS)
+    keys = [*titles, *dict.fromkeys(s for s, _ in tables), *dict.fromkeys(f.section for f in figures)]
+    for key in dict.fromkeys(keys):
+        sec_tables = [t for s, t in tables if s == key]
+        left = [f for f in figures if f.section == key]
+        if not sec_tables and not left:
             continue
+        blocks: list[Block] = []
+        for table in sec_tables:
+            blocks.append(table)
+            group = table.title.split(":")[0]
+            mine = [f for f in left if f.group and f.group == group]
+            left = [f for f in left if f not in mine]
+            if mine:
+                blocks.append(mine)
+        if left:
+            blocks = [left, *blocks] if key == "glance" else [*blocks, left]
+        yield key, titles.get(key, key.replace("-", " ").replace("_", " ").capitalize()), blocks
+
+
+def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[Shown], out_dir: Path) -> str:
+    parts = [f"# recsys-cl report: {results.name}", "", _headline(results), ""]
+    for _, title, blocks in _sections(tables, figures):
         parts += [f"## {title}", ""]
-        parts += [t.to_markdown() for t in sec_tables]
-        parts += [f"![{c}]({p.relative_to(out_dir)})" for c, p in sec_figs]
+        for block in blocks:
+            if isinstance(block, Table):
+                parts.append(block.to_markdown())
+            else:
+                parts += [f"![{f.caption}]({f.path.relative_to(out_dir)})\n" for f in block]
         parts.append("")
     return "\n".join(parts) + "\n"
 
 
-def _html(results: Results, tables: list[tuple[str, Table]], figures: list[tuple[str, str, Path]]) -> str:
-    body = [f"<h1>recsys-cl report: {html.escape(results.name)}</h1>", *[f"<p>{html.escape(h)}</p>" for h in _headline(results)]]
-    for section, title in SECTIONS:
-        sec_tables = [t for s, t in tables if s == section]
-        sec_figs = [(c, p) for s, c, p in figures if s == section]
-        if not sec_tables and not sec_figs:
-            continue
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        body += [t.to_html() for t in sec_tables]
-        if sec_figs:
-            body.append('<div class="figures">')
-            for caption, path in sec_figs:
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                body.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"/>'
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
-            body.append("</div>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>recsys-cl report: {html.escape(results.name)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
+def _html(results: Results, tables: list[tuple[str, Table]], figures: list[Shown]) -> str:
+    sections = list(_sections(tables, figures))
+    nav = "".join(f'<a href="#{key}">{html.escape(title.split(":")[0])}</a>' for key, title, _ in sections)
+    body = [f"<h1>recsys-cl report: {html.escape(results.name)}</h1>", f'<p class="run">{html.escape(_headline(results))}</p>',
+            f"<nav>{nav}</nav>"]  # fmt: skip
+    for key, title, blocks in sections:
+        body.append(f'<section id="{html.escape(key)}"><h2>{html.escape(title)}</h2>')
+        for block in blocks:
+            body.append(f'<div class="table-box">{block.to_html()}</div>' if isinstance(block, Table) else _html_figures(block))
+        body.append("</section>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>recsys-cl report: {html.escape(results.name)}</title><style>{CSS}</style></head>"
+            f"<body>{''.join(body)}</body></html>")  # fmt: skip
 
+
+def _html_figures(figures: list[Shown]) -> str:
+    out = ['<div class="figures">']
+    for f in figures:
+        data = base64.b64encode(f.path.read_bytes()).decode("ascii")
+        out.append(f'<figure class="{"wide" if f.wide else "half"}"><img alt="{html.escape(f.caption)}" '
+                   f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(f.caption)}</figcaption></figure>')  # fmt: skip
+    out.append("</div>")
+    return "".join(out)

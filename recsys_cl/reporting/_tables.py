@@ -125,8 +125,7 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     metrics = _metrics_present(cells, metrics or MAIN_METRICS)
     groups = variants(cells)
     sig = results.significance
-    baseline = sig["baseline"] if sig["baseline"] in groups else next(iter(groups))
-    comparison = compare_to_baseline(_scores(results, groups, metrics), baseline, alpha=sig["alpha"], n_resamples=n_resamples)
+    baseline, comparison = _comparison(results, groups, metrics, n_resamples)
     key_metric = sig["metric"] if sig["metric"] in metrics else metrics[0]
     base_scores = results.seed_averaged(groups[baseline], key_metric)["value"].to_numpy()
     columns = ["model", *metrics, f"W/T/L vs {baseline} ({key_metric})", "fit s"]
@@ -172,6 +171,51 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
         f"(paired randomisation test on seed-averaged per-user scores, Holm-corrected over models, alpha {sig['alpha']})."
     )
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
+
+
+def _comparison(
+    results: Results, groups: dict[str, list[CellRecord]], metrics: list[str], n_resamples: int
+) -> tuple[str, pl.DataFrame]:
+    """The baseline's label and every variant vs it (``compare_to_baseline``: bootstrap CIs, paired tests).
+
+    Kept on ``results`` for the run's lifetime: the main table and the figures ask for the same comparison,
+    which is most of the report's time."""
+    sig = results.significance
+    baseline = baseline_label(sig["baseline"], groups)
+    key = (tuple(c.key for cells in groups.values() for c in cells), tuple(metrics), baseline, sig["alpha"], n_resamples)
+    cache = vars(results).setdefault("_comparisons", {})
+    if key not in cache:
+        cache[key] = compare_to_baseline(_scores(results, groups, metrics), baseline, alpha=sig["alpha"], n_resamples=n_resamples)
+    return baseline, cache[key]
+
+
+def baseline_label(name: str, groups: dict[str, list[CellRecord]]) -> str:
+    """The variant ``significance.baseline`` names: by label, else by run or registry name (configs say
+    ``baseline: pop`` while the variant is labelled ``Pop``), else the first variant."""
+    if name in groups:
+        return name
+    named = [label for label, cells in groups.items() if name in (cells[0].model, cells[0].model_name)]
+    return named[0] if len(named) == 1 else next(iter(groups))
+
+
+def _interval(group: list[CellRecord], metric: str, stats_row: dict[str, Any]) -> tuple[float, float, float]:
+    """Mean and 95% CI of one variant: t over seeds, or for one seed the bootstrap over users of ``stats_row``."""
+    mean, low, high = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])
+    if math.isnan(low):  # one seed: bootstrap interval over users
+        low, high = stats_row["ci_low"], stats_row["ci_high"]
+    return mean, low, high
+
+
+def variant_intervals(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None,
+                      n_resamples: int = 2000) -> dict[str, dict[str, tuple[float, float, float]]]:  # fmt: skip
+    """label -> metric -> (mean, 95% CI low, high), the very intervals :func:`main_table` prints (same metrics,
+    same bootstrap seeds), for the figures."""
+    cells = results.cells_of(dataset, protocol)
+    metrics = _metrics_present(cells, metrics or MAIN_METRICS)
+    groups = variants(cells)
+    _, comparison = _comparison(results, groups, metrics, n_resamples)
+    rows = {(r["model"], r["metric"]): r for r in comparison.iter_rows(named=True)}
+    return {label: {m: _interval(group, m, rows[(label, m)]) for m in metrics} for label, group in groups.items()}
 
 
 #: parameters that only say how a model uses item embeddings; variants differing only in them are one model
@@ -305,6 +349,30 @@ def composed_table(results: Results) -> Table | None:
     )  # fmt: skip
 
 
+def legend_table(results: Results) -> Table | None:
+    """Each short label with what it stands for: the model's full run name, its embedding(s) and the
+    parameters it was fitted with (per dataset and protocol: tuned parameters may differ between them)."""
+    rows, seen = [], set()
+    for cell in results.cells:
+        key = (cell.variant, cell.dataset, cell.protocol)
+        if key in seen:
+            continue
+        seen.add(key)
+        params = ", ".join(f"{k}={_short_value(v)}" for k, v in sorted(cell.params.items())) or "defaults"
+        rows.append([cell.variant, f"{cell.dataset} / {cell.protocol}", cell.model, cell.embedding, params,
+                     "tuned" if cell.study else "as configured"])  # fmt: skip
+    if not rows:
+        return None
+    return Table("Labels", ["label", "dataset / protocol", "run name", "embedding", "parameters", "parameters from"], rows,
+                 left={"dataset / protocol", "run name", "embedding", "parameters", "parameters from"},
+                 note="Labels are short names for the tables and figures: the model family, its embedding, and what its "
+                 "config entry sets differently from the family's other entries; the full parameters are here.")  # fmt: skip
+
+
+def _short_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Table]]:
     """(section, table) for every (dataset, protocol) of the run."""
     tables: list[tuple[str, Table]] = []
@@ -327,6 +395,9 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     quality = quality_table(results)
     if quality is not None:
         tables.append(("embeddings", quality))
+    legend = legend_table(results)
+    if legend is not None:
+        tables.append(("legend", legend))
     composed = composed_table(results)
     if composed is not None:
         tables.append(("embeddings", composed))

@@ -67,33 +67,49 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
     )  # fmt: skip
 
 
+def plain_twins(results: Results, cells: list[CellRecord]) -> dict[str, str]:
+    """Embedded variant label -> the label of its plain twin: the variant without an embedding of the config
+    entry of the same model whose parameters, apart from how content is used, are the same (tuned variants
+    pair with tuned ones, ``[default]`` with ``[default]``)."""
+    from recsys_cl.reporting._tables import CONTENT_PARAMS
+
+    entries = results.run.config.get("models", [])
+
+    def base(cell: CellRecord) -> tuple[str, str, bool] | None:
+        if cell.model_index is None or cell.model_index >= len(entries):
+            return None
+        entry = entries[cell.model_index]
+        params = {k: v for k, v in sorted((entry.get("params") or {}).items()) if k not in CONTENT_PARAMS and k != "id_dropout"}
+        return entry["model"], repr(params), cell.variant.endswith(DEFAULT_SUFFIX)
+
+    by_variant = variants(cells)
+    plain: dict[tuple[str, str, bool], str] = {}
+    for label, group in by_variant.items():
+        key = base(group[0])
+        if group[0].embedding == "none" and key is not None:
+            plain.setdefault(key, label)
+    twins = {}
+    for label, group in by_variant.items():
+        key = base(group[0])
+        if group[0].embedding != "none" and key is not None and key in plain:
+            twins[label] = plain[key]
+    return twins
+
+
 def _comparisons(results: Results, cells: list[CellRecord]) -> list[tuple[str, list[CellRecord], str, list[CellRecord]]]:
     """(variant, its cells, reference variant, its cells) pairs: each embedded variant against its model's
     plain twin (the entry of the same model whose config parameters, apart from how content is used, are
     the same, run without an embedding) and each contrastive embedding against the raw base vectors of its
     encoder run by the same entry."""
-    from recsys_cl.reporting._tables import CONTENT_PARAMS
 
-    entries = results.run.config.get("models", [])
     by_variant = variants(cells)
-
-    def base(index: int | None) -> tuple[str, str] | None:
-        if index is None or index >= len(entries):
-            return None
-        entry = entries[index]
-        params = {k: v for k, v in sorted((entry.get("params") or {}).items()) if k not in CONTENT_PARAMS and k != "id_dropout"}
-        return entry["model"], repr(params)
-
-    plain: dict[tuple[str, str], str] = {}
-    for label, group in by_variant.items():
-        if group[0].embedding == "none" and base(group[0].model_index) is not None:
-            plain.setdefault(base(group[0].model_index), label)  # type: ignore[arg-type]
+    twins = plain_twins(results, cells)
     pairs = []
     for label, group in by_variant.items():
         first = group[0]
         if first.embedding == "none":
             continue
-        twin = plain.get(base(first.model_index))  # type: ignore[arg-type]
+        twin = twins.get(label)
         if twin is not None:
             pairs.append((label, group, twin, by_variant[twin]))
         method = first.embedding_method or ""

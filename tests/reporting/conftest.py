@@ -84,3 +84,143 @@ def add_composed(results_dir, dataset="styles", result=COMPOSED):
     run.setdefault("composed_retrieval", {})[dataset] = str(path)
     write_json(results_dir / "run.json", run)
     return results_dir
+
+
+#: (model_name, params, embedding, label, fit seconds): a quickstart-like grid with the longest labels the
+#: labeller makes (40 characters, clipped ones included) and fit times that crowd around 10-30 s
+REALISTIC_VARIANTS = [
+    ("random", {}, "none", "Random", 0.001),
+    ("pop", {}, "none", "Pop", 0.001),
+    ("recent-pop", {}, "none", "RecentPop", 0.007),
+    ("itemknn", {}, "none", "ItemKNN", 0.12),
+    ("implicit-als", {}, "none", "ALS", 0.7),
+    ("implicit-bpr", {}, "none", "BPR", 2.5),
+    ("lightfm", {"epochs": 15}, "none", "LightFM", 2.4),
+    ("lightfm", {"epochs": 15}, "text-nce", "LightFM + text-nce", 31.0),
+    ("lightfm", {"epochs": 15, "item_identity": False}, "text-nce", "LightFM + text-nce (no ID)", 40.0),
+    ("neumf", {"epochs": 10}, "none", "NeuMF", 18.0),
+    ("neumf", {"epochs": 10, "content": "fuse"}, "text-nce", "NeuMF + text-nce (fuse)", 18.5),
+    ("neumf", {"epochs": 10, "content": "fuse", "id_dropout": 0.5}, "text-nce", "NeuMF + text-nce (fuse, dropout 0.5)", 13.0),
+    ("lightgcn", {"epochs": 10}, "none", "LightGCN", 9.7),
+    ("lightgcn", {"epochs": 10, "content": "fuse"}, "text-nce", "LightGCN + text-nce (fuse)", 11.4),
+    ("lightgcn", {"epochs": 10, "content": "fuse", "item_identity": False}, "text-nce", "LightGCN + text-nce (fuse, no ID)", 11.2),
+    ("sgl", {"epochs": 5}, "none", "SGL", 16.0),
+    ("content-knn", {}, "raw-text", "content-kNN + raw-text", 0.003),
+    ("content-knn", {}, "text-nce", "content-kNN + text-nce", 0.002),
+    ("vbpr", {"epochs": 20}, "none", "VBPR", 14.0),
+    ("vbpr", {"epochs": 20}, "image-simclr", "VBPR + image-simclr", 15.0),
+    ("freedom", {"epochs": 20, "knn_k": 10}, "image-simclr", "FREEDOM + image-simclr (knn_k 10, epochs…", 21.0),
+    ("two-stage", {"candidates": 100}, "text-nce", "TwoStage + text-nce (features+categoric…", 16.5),
+    ("bpr-recbole", {"embedding_size": 128}, "none", "BPR-MF (embedding_size 128, reg 0.0001)", 12.0),
+]
+REALISTIC_USERS = 300
+
+
+def write_realistic_run(directory, seeds_of=None, studies=True, embeddings=True):
+    """A run like the quickstart's: 2 datasets x (loo, cold-item) x the 23 REALISTIC_VARIANTS, per-user
+    HR/nDCG/MAP, segments, fit times; one embedding with its quality, item file and vectors, and
+    tuning studies. ``seeds_of``: (dataset, protocol) -> seeds (default one seed)."""
+    from recsys_cl.embeddings import EmbeddingQuality, HeldoutSets, SpaceQuality, TrainingSummary
+    from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
+    from recsys_cl.embeddings._records import EpochLoss
+    from recsys_cl.reporting._records import StudySummary, write_study
+
+    rng = np.random.default_rng(7)
+    cells_dir = directory / "cells"
+    cells_dir.mkdir(parents=True)
+    users = [f"u{i:04d}" for i in range(REALISTIC_USERS)]
+    activity = np.array(["1-2", "3-5", "6-10", "11+"])[np.arange(REALISTIC_USERS) % 4]
+    entries, n = [], 0
+    # config entries: one per (model, params); a model run with and without an embedding is one entry
+    models: list[dict] = []
+    for model_name, params, *_ in REALISTIC_VARIANTS:
+        if {"model": model_name, "params": params} not in models:
+            models.append({"model": model_name, "params": params})
+    for dataset in ("hm-synth", "ml-100k"):
+        for protocol in ("loo", "cold-item"):
+            for v, (model_name, params, embedding, label, fit) in enumerate(REALISTIC_VARIANTS):
+                model_index = models.index({"model": model_name, "params": params})
+                # plain CF cannot rank cold items: near zero there; the rest crowd around 0.05
+                p_hit = 0.005 if protocol == "cold-item" and embedding == "none" else 0.06 + 0.12 * ((v * 7) % 11) / 11
+                for seed in (seeds_of or {}).get((dataset, protocol), [0]):
+                    hit = rng.random(REALISTIC_USERS) < p_hit
+                    rank = rng.integers(1, 11, REALISTIC_USERS)
+                    # three of the main table's metrics: enough columns, a fraction of the bootstrap time
+                    values = {"hr": hit * 1.0, "ndcg": hit / np.log2(rank + 1), "map": hit / rank}
+                    frames = [pl.DataFrame({"user_id": users, "metric": [m] * REALISTIC_USERS, "k": [12 if m == "map" else 10] * REALISTIC_USERS,
+                                            "value": x, "user_segment": activity, "scope": ["all"] * REALISTIC_USERS},
+                                           schema_overrides={"k": pl.Int32}) for m, x in values.items()]  # fmt: skip
+                    key = f"c{n:03d}"
+                    n += 1
+                    pl.concat(frames).write_parquet(cells_dir / f"{key}.users.parquet")
+                    summary = {f"{m}@{12 if m == 'map' else 10}": float(x.mean()) for m, x in values.items()}
+                    summary["n_users"] = REALISTIC_USERS
+                    by_activity = {
+                        seg: {"n_users": int((activity == seg).sum()), "ndcg@10": float(values["ndcg"][activity == seg].mean())}
+                        for seg in ("1-2", "11+", "3-5", "6-10")  # JSON's sorted order, as the runner writes it
+                    }
+                    cold = protocol == "cold-item"
+                    by_item = {
+                        "cold": {"n_users": REALISTIC_USERS if cold else 21, "ndcg@10": float(values["ndcg"][: 21].mean() / (1 if cold else 3))},
+                        "rare": {"n_users": 0 if cold else 90, "ndcg@10": None if cold else float(values["ndcg"][:90].mean())},
+                        "warm": {"n_users": 0 if cold else 189, "ndcg@10": None if cold else float(values["ndcg"][90:].mean() * 1.1)},
+                    }  # fmt: skip
+                    record = CellRecord(key=key, dataset=dataset, protocol=protocol, model=f"{model_name}({params})", label=label,
+                                        model_name=model_name, params=params, embedding=embedding, seed=seed, summary=summary,
+                                        segments={"user_activity": by_activity, "item_popularity": by_item}, n_users=REALISTIC_USERS,
+                                        fit_seconds=fit * (1 + 0.1 * seed), recommend_seconds=0.1, model_index=model_index)  # fmt: skip
+                    write_json(cells_dir / f"{key}.json", record.model_dump(mode="json"))
+                    entries.append(CellSummary(key=key, dataset=dataset, protocol=protocol, model=record.model, label=label,
+                                               model_name=model_name, params=params, embedding=embedding, seed=seed))  # fmt: skip
+    run_extra = {}
+    if embeddings:
+        data_dir = directory / "data" / "hm-synth"
+        data_dir.mkdir(parents=True)
+        (data_dir / "hm-synth.meta.json").write_text("{}")
+        groups = ["Garment Upper body", "Garment Lower body", "Accessories", "Shoes", "Underwear", "Swimwear"]
+        item_ids = [f"{i:010d}" for i in range(240)]
+        lines = ["item_id:token\tproduct_group_name:token"] + [f"{iid}\t{groups[i % 6]}" for i, iid in enumerate(item_ids)]
+        (data_dir / "hm-synth.item").write_text("\n".join(lines) + "\n")
+        centres = rng.normal(size=(6, 16))
+        vectors = (centres[np.arange(240) % 6] + 0.6 * rng.normal(size=(240, 16))).astype(np.float32)
+        emb_path = directory / "embeddings" / "hm-synth" / "loo" / "text-nce.itememb"
+        emb_path.parent.mkdir(parents=True)
+        write_itememb(ItemEmbeddings(np.array(item_ids), vectors, "text-nce"), emb_path)
+        EmbeddingQuality(
+            method="text-nce", n_items=240, encoders={}, base_modality="text", base=SpaceQuality(triplet_accuracy={"all": 0.6}),
+            evaluation=HeldoutSets(None, 5, 0, 10), trained=SpaceQuality(triplet_accuracy={"all": 0.8}), n_embedded=240,
+            n_without_vector=0, finetune_layers=0, dim=16, options={}, seconds=3.0,
+            training=TrainingSummary(n_train=200, n_heldout=40, history=[EpochLoss(e, 2.0 / e, 2.2 / e) for e in range(1, 16)]),
+        ).write(f"{emb_path}.quality.json")  # fmt: skip
+        run_extra["embeddings"] = {"hm-synth/loo/text-nce": str(emb_path)}
+        run_extra["datasets"] = {"hm-synth": {"dir": str(data_dir), "fingerprint": "x"}}
+    if studies:
+        paths = {}
+        for dataset in ("hm-synth", "ml-100k"):
+            for s, (model_name, params, embedding, label, _) in enumerate(REALISTIC_VARIANTS[3:15]):
+                best, so_far = None, []
+                for _trial in range(20):
+                    value = float(rng.uniform(0.02, 0.1)) if rng.random() > 0.15 else None
+                    best = value if best is None or (value is not None and value > best) else best
+                    so_far.append(best)
+                key = f"s-{dataset}-{s}"
+                study = StudySummary(
+                    study_name=key, key=key, storage="-", dataset=dataset, protocol="loo", model=model_name, label=label,
+                    embedding=embedding, metric="ndcg@10", sampler="tpe", pruner="median", seed=0, refit="train", space={},
+                    base_params=params, budget=20, trials_completed=17, trials_pruned=3, trials_failed=0, trials_run_now=20,
+                    best_params={}, best_value=best, best_trial=0, best_so_far=so_far, trials=[], stopped_by="budget",
+                    wall_seconds=10.0, trial_seconds=9.0,
+                )  # fmt: skip
+                paths[key] = str(directory / "tuning" / f"{key}.json")
+                write_study(paths[key], study)
+        run_extra["studies"] = paths
+    run = RunRecord(config={"name": "realistic", "significance": {"baseline": "Pop", "metric": "ndcg@10", "alpha": 0.05}, "models": models},
+                    recsys_cl_version="test", cells=entries, device="cpu", executor="local", **run_extra)  # fmt: skip
+    write_run_record(directory / "run.json", run)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def realistic_results(tmp_path_factory):
+    """A quickstart-sized run (92 cells) written once per session; tests only read it."""
+    return write_realistic_run(tmp_path_factory.mktemp("realistic") / "run")

@@ -121,3 +121,15 @@ def test_composed_table_exact_values_and_best_per_column(fake_results):
         ["styles", "fused learner", "12", "0.6250", "0.7500", "0.5000", "0.5500"],
     ]
     assert table.bold == {(2, 3), (0, 4), (2, 4), (2, 5), (2, 6)}  # a tie (recall@10) is bold twice
+
+
+def test_legend_maps_each_label_to_its_run_name_and_parameters(tmp_path):
+    from recsys_cl.reporting._tables import legend_table
+
+    from .conftest import N_USERS, write_run
+
+    run = write_run(tmp_path / "run", {("pop", "none"): np.full(N_USERS, 0.1), ("als", "txt"): np.full(N_USERS, 0.2)})
+    table = legend_table(load_results(run))
+    assert table.columns[:4] == ["label", "dataset / protocol", "run name", "embedding"]
+    assert [r[:4] for r in table.rows] == [["pop", "ds / loo", "pop", "none"], ["als + txt", "ds / loo", "als", "txt"]]
+    assert table.rows[0][4] == "defaults" and table.rows[0][5] == "as configured"
