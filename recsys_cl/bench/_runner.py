@@ -367,7 +367,12 @@ def run_benchmark(
 
 
 def _worker_setup(driver_pid: int) -> None:
-    """Worker-process set-up: end with the driver, and one thread for torch and the BLAS/OpenMP pools."""
+    """Worker-process set-up: end with the driver, one thread for torch and the BLAS/OpenMP pools, and
+    RecBole's warnings about its own use of deprecated torch APIs muted as the CLI mutes them (a spawned
+    worker does not inherit the driver's warning filters)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
     end_with_parent(driver_pid)
     _single_thread_worker()
 
