@@ -12,13 +12,19 @@ text ``(B, text_dim)``) and returns ``(B, text_dim)`` vectors in one space, the 
   (the modification text alone, as a residual on its text vector; the reference image alone);
   ``fused_learner`` is the concatenation MLP (the first fused learner); ``tirg`` is the gated residual
   composition of Vo et al. 2019 (TIRG); ``combiner`` is the Combiner of Baldrati et al. 2022 (CLIP4Cir).
+  The text learner, the concatenation MLP and TIRG add their output to the modification text's vector
+  and start at zero, so before training they are the text-only baseline and a fusion has to earn every
+  departure from it (the Combiner's own λ·text skip term plays that part). Measured on 300 synthetic
+  products after 10 epochs, TIRG as published (no text skip, random start) trailed the text learner's
+  nDCG@10 by 0.05 on one seed of three; with the skip it led on all three.
 
 Deviations from the papers, because our image (EfficientNet) and text (MiniLM) spaces differ while the
 papers' share one (TIRG: the target is the reference's own image space; CLIP4Cir: CLIP): the reference
 image enters the text space through a learned linear map before TIRG's gate keeps it and before it
-becomes the Combiner's image skip term; the items are the text-anchored fused vectors above, not
-frozen image features; and every learner trains with one loss (multi-positive symmetric InfoNCE at
-``train.temperature``) so the comparison is between compositions, not losses.
+becomes the Combiner's image skip term; TIRG gets the text skip above; the items are the text-anchored
+fused vectors above, not frozen image features; and every learner trains with one loss (multi-positive
+symmetric InfoNCE at ``train.temperature``; TIRG used a learned softmax scale, CLIP4Cir a fixed 100)
+so the comparison is between compositions, not losses.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from recsys_cl.embeddings._train import ProjectionHead, TrainConfig
 
 
 class TIRGOptions(BaseModel):
-    """``tirg``: f = w_g · σ(gate([φx, φt])) ⊙ φx + w_r · res([φx, φt]) (Vo et al. 2019, eq. 1-3)."""
+    """``tirg``: q = t + w_g · σ(gate([φx, t])) ⊙ φx + w_r · res([φx, t]), φx = A·image (Vo et al. 2019, eq. 1-3,
+    plus the text skip ``t``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -97,32 +104,37 @@ class ImageLearner(nn.Module):
 
 
 class FusionLearner(nn.Module):
-    """The first fused learner: one projection head over the concatenated image and text vectors."""
+    """The first fused learner, an MLP over the concatenated image and text vectors, now as a residual on
+    the text vector (zero at the start)."""
 
     def __init__(self, image_dim: int, text_dim: int, config: TrainConfig) -> None:
         super().__init__()
-        self.head = ProjectionHead(image_dim + text_dim, config.hidden_dim, text_dim, config.dropout)
+        self.residual = _mlp(image_dim + text_dim, config.hidden_dim, text_dim, config.dropout, zero_last=True)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.cat([image, text], dim=1))
+        return text + self.residual(torch.cat([image, text], dim=1))
 
 
 class TIRG(nn.Module):
     """Text Image Residual Gating: the gate keeps the parts of the reference image the text leaves alone,
-    the residual adds the change; both MLPs read [φx, φt] (φx: the image mapped into the text space)."""
+    the residual adds the change; both MLPs read [φx, t] (φx: the image mapped into the text space).
+    The map and the residual's output start at zero, so the untrained learner is the text skip alone."""
 
     def __init__(self, image_dim: int, text_dim: int, config: TrainConfig, options: TIRGOptions) -> None:
         super().__init__()
         hidden = options.hidden_dim or config.hidden_dim
         self.image = nn.Linear(image_dim, text_dim)
+        nn.init.zeros_(self.image.weight)
+        nn.init.zeros_(self.image.bias)
         self.gate = _mlp(2 * text_dim, hidden, text_dim, config.dropout)
-        self.residual = _mlp(2 * text_dim, hidden, text_dim, config.dropout)
+        self.residual = _mlp(2 * text_dim, hidden, text_dim, config.dropout, zero_last=True)
         self.weights = nn.Parameter(torch.tensor([options.gate_weight, options.residual_weight]))
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         phi_x = self.image(image)
         both = torch.cat([phi_x, text], dim=1)
-        return self.weights[0] * torch.sigmoid(self.gate(both)) * phi_x + self.weights[1] * self.residual(both)
+        gated = self.weights[0] * torch.sigmoid(self.gate(both)) * phi_x
+        return text + gated + self.weights[1] * self.residual(both)
 
 
 class Combiner(nn.Module):
