@@ -163,8 +163,8 @@ def synthetic_styles(tmp_path_factory):
     return dataset.items, dataset.raw_dir, str(root / "cache")
 
 
-# ~20 s on 2 idle cores (MiniLM and EfficientNet-Lite0 over 290 images, five learners for 10 epochs);
-# seeds 1 and 2 reuse the encodings and add ~5 s each
+# 32 s of CPU in a fresh process (imports, ranx's numba compile, MiniLM and EfficientNet-Lite0 over 290
+# images, five learners for 10 epochs); seeds 1 and 2 reuse the encodings (~14 s each on busy cores)
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_every_fused_learner_matches_the_better_single_modality(synthetic_styles, seed):
     from recsys_cl.embeddings import learn_composed
