@@ -197,7 +197,7 @@ def _learn_composed(items: pl.DataFrame, image_root: str | Path, opts: ComposedO
                          "other-colour sibling with an image); need at least 4")  # fmt: skip
     # hold out by reference item, so held-out references were never seen in training
     ref_codes = _codes(queries["reference"].astype(str))
-    train_refs, held_refs = split_rows(int(ref_codes.max()) + 1, opts.heldout_share, rng)
+    _, held_refs = split_rows(int(ref_codes.max()) + 1, opts.heldout_share, rng)
     held = np.isin(ref_codes, held_refs)
     if opts.train_queries_per_reference > 1:  # more changes of the training references (held-out ones keep one)
         more = composed_queries(items, roles, gallery, rng, opts.train_queries_per_reference - 1,

@@ -29,7 +29,7 @@ so the comparison is between compositions, not losses.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field

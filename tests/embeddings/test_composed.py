@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_mining import _styles_items
 
 from recsys_cl.embeddings._composed import composed_options, composed_queries
 from recsys_cl.embeddings._composers import COMPOSERS, ItemEncoder, multi_positive_info_nce
@@ -25,8 +26,6 @@ from recsys_cl.embeddings._records import (
 from recsys_cl.embeddings._train import TrainConfig
 from recsys_cl.errors import InputError
 from recsys_cl.reporting import composed_result_table
-
-from test_mining import _styles_items
 
 
 def _unit(rows: int, dim: int, seed: int) -> torch.Tensor:
