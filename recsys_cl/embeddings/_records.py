@@ -23,7 +23,16 @@ from recsys_cl.errors import InputError, validation_location
 _STRICT = ConfigDict(extra="forbid")
 #: the retrieval tasks a vector space can be scored on (fields of :class:`SpaceQuality`)
 RETRIEVAL_TASKS = ("item_to_item", "text_to_item", "image_to_item")
-#: result fields of :class:`ComposedResult`, one Recall@K / nDCG@K dict each: the two baselines, then the learner
+#: composed retrieval methods that see one modality of the query: the raw baselines (text_only: the
+#: modification text against item texts; image_only: the reference image against item images), then
+#: the learned ablations (text_learner, image_learner)
+COMPOSED_SINGLE_MODALITY = ("text_only", "image_only", "text_learner", "image_learner")
+#: composed retrieval methods that compose the reference image with the modification text
+COMPOSED_FUSED = ("fused_learner", "tirg", "combiner")
+#: every composed retrieval method, in the order of tables (fields of :class:`ComposedResult`)
+COMPOSED_ALL_METHODS = COMPOSED_SINGLE_MODALITY + COMPOSED_FUSED
+#: the methods every :class:`ComposedResult` has, also those of the first layout (d5580f6): the two
+#: baselines, then the concatenation-MLP learner (``ComposedResult.methods``: what a result has)
 COMPOSED_METHODS = ("text_only", "image_only", "fused_learner")
 
 Record = TypeVar("Record")
@@ -221,9 +230,26 @@ class EmbeddingQuality(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class Shortfall:
+    """A fused composed-retrieval method scoring below a single-modality one on a metric."""
+
+    fused: str
+    single: str
+    metric: str
+    fused_value: float
+    single_value: float
+
+    @property
+    def gap(self) -> float:
+        """How much the fused method loses (positive)."""
+        return self.single_value - self.fused_value
+
+
+@dataclasses.dataclass(frozen=True)
 class ComposedResult(_Record):
-    """Composed retrieval (paper 003) on held-out references: Recall@K / nDCG@K of the fused learner
-    and of the text-only and image-only baselines (``scores(method)`` for ``method`` in COMPOSED_METHODS)."""
+    """Composed retrieval (paper 003) on held-out references: Recall@K / nDCG@K (and ``n_queries``) per
+    method of COMPOSED_ALL_METHODS (``scores(method)``). Files of the first layout have only
+    COMPOSED_METHODS and no ``histories``; ``history`` is the fused_learner's (``histories``: every learner's)."""
 
     __pydantic_config__ = _STRICT
 
@@ -239,13 +265,40 @@ class ComposedResult(_Record):
     options: dict[str, Any]
     seconds: float
     dataset: str | None = None
+    text_learner: dict[str, int | float] | None = None
+    image_learner: dict[str, int | float] | None = None
+    tirg: dict[str, int | float] | None = None
+    combiner: dict[str, int | float] | None = None
+    histories: dict[str, list[EpochLoss]] | None = None
 
     def scores(self, method: str) -> dict[str, int | float]:
-        if method not in COMPOSED_METHODS:
+        """Metrics of ``method``; empty when this result does not have it (a file of the first layout)."""
+        if method not in COMPOSED_ALL_METHODS:
             raise ValueError(f"unknown composed retrieval method {method!r}")
-        return getattr(self, method)
+        return getattr(self, method) or {}
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods this result has, in the order of COMPOSED_ALL_METHODS."""
+        return tuple(m for m in COMPOSED_ALL_METHODS if getattr(self, m) is not None)
 
     @property
     def retrieval_ks(self) -> tuple[int, ...]:
         return tuple(self.options.get("retrieval_ks", ()))
 
+    def shortfalls(self, metrics: list[str] | None = None) -> list[Shortfall]:
+        """Every (fused method, metric) where the fused method scores below the best single-modality method
+        of this result, with that method; ``metrics`` default: recall@K and ndcg@K for every K."""
+        metrics = metrics or [f"{m}@{k}" for m in ("recall", "ndcg") for k in self.retrieval_ks]
+        out = []
+        for fused in (m for m in self.methods if m in COMPOSED_FUSED):
+            for metric in metrics:
+                singles = [(self.scores(m)[metric], m) for m in self.methods
+                           if m in COMPOSED_SINGLE_MODALITY and metric in self.scores(m)]  # fmt: skip
+                value = self.scores(fused).get(metric)
+                if value is None or not singles:
+                    continue
+                best, single = max(singles)
+                if value < best:
+                    out.append(Shortfall(fused, single, metric, float(value), float(best)))
+        return out

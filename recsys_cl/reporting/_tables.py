@@ -306,24 +306,34 @@ def embed_quality_table(quality: EmbeddingQuality) -> Table:
 
 
 def _composed_rows(result: ComposedResult, metrics: list[str], first_row: int, first_column: int,
-                   lead: list[str]) -> tuple[list[list[str]], set[tuple[int, int]]]:  # fmt: skip
-    """One row per method of COMPOSED_METHODS (``lead`` cells, then ``metrics``); the best per metric in bold."""
+                   lead: list[str], methods: tuple[str, ...] = COMPOSED_METHODS) -> tuple[list[list[str]], set[tuple[int, int]]]:  # fmt: skip
+    """One row per method of ``methods`` (``lead`` cells, then ``metrics``); the best per metric in bold."""
     rows = [[*lead, method.replace("_", " "), *[_fmt(result.scores(method).get(m)) for m in metrics]]
-            for method in COMPOSED_METHODS]
+            for method in methods]
     bold = set()
     for c, metric in enumerate(metrics, start=first_column):
-        values = {r: result.scores(method).get(metric) for r, method in enumerate(COMPOSED_METHODS, start=first_row)}
+        values = {r: result.scores(method).get(metric) for r, method in enumerate(methods, start=first_row)}
         best = max((v for v in values.values() if v is not None), default=None)
         bold |= {(r, c) for r, v in values.items() if v is not None and v == best}
     return rows, bold
 
 
 def composed_result_table(result: ComposedResult) -> Table:
-    """One composed retrieval run: Recall@K / nDCG@K of the fused learner and the two baselines."""
+    """One composed retrieval run: Recall@K / nDCG@K of every method it has; the note names each fused
+    method that scores below a single-modality one, by how much (or says none does)."""
     metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in result.retrieval_ks]
-    rows, bold = _composed_rows(result, metrics, 0, 1, [])
+    rows, bold = _composed_rows(result, metrics, 0, 1, [], result.methods)
+    by_method: dict[str, list[str]] = {}
+    for s in result.shortfalls(metrics):
+        by_method.setdefault(s.fused, []).append(
+            f"{s.metric} {s.fused_value:.4f} vs {s.single.replace('_', ' ')} {s.single_value:.4f} (-{s.gap:.4f})")
+    if by_method:
+        note = "Fused methods that lose to a single modality: " + "; ".join(
+            f"{fused.replace('_', ' ')}: {', '.join(parts)}" for fused, parts in by_method.items()) + "."
+    else:
+        note = "Every fused method matches or beats every single-modality method on every metric."
     return Table(f"composed retrieval on {result.dataset or 'the items'}: {result.n_heldout_queries:,} held-out queries, "
-                 f"{result.n_gallery:,} items in the gallery", ["method", *metrics], rows, bold)  # fmt: skip
+                 f"{result.n_gallery:,} items in the gallery", ["method", *metrics], rows, bold, note=note)  # fmt: skip
 
 
 def composed_table(results: Results) -> Table | None:

@@ -9,7 +9,7 @@ import pytest
 from recsys_cl.cli import main
 from recsys_cl.data import prepare
 from recsys_cl.data.synth import generate_styles
-from recsys_cl.embeddings._composed import COMPOSED_METHODS
+from recsys_cl.embeddings._records import COMPOSED_ALL_METHODS
 
 
 def run(argv, capsys):
@@ -37,14 +37,16 @@ def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, cap
     assert result["n_gallery"] <= 120 and 0 < result["n_heldout_queries"] < result["n_queries"]
     printed = {line.strip("│ ").split("│")[0].strip(): [c.strip() for c in line.strip("│ ").split("│")[1:]]
                for line in out.splitlines() if line.startswith("│ ")}  # fmt: skip
-    assert list(printed) == ["text only", "image only", "fused learner"]
-    for method in COMPOSED_METHODS:
+    assert list(printed) == [m.replace("_", " ") for m in COMPOSED_ALL_METHODS]
+    for method in COMPOSED_ALL_METHODS:
         metrics = result[method]
         assert metrics["n_queries"] == result["n_heldout_queries"]
         expected = [f"{metrics[f'{m}@{k}']:.4f}" for m in ("recall", "ndcg") for k in (5, 10)]
         assert printed[method.replace("_", " ")] == expected
         assert all(0.0 <= metrics[f"recall@{k}"] <= 1.0 for k in (5, 10))
-    assert result["history"] and result["options"]["train"]["epochs"] == 3
+    assert result["options"]["train"]["epochs"] == 3
+    assert result["history"] == result["histories"]["fused_learner"] and all(len(h) == 3 for h in result["histories"].values())
+    assert "Fused methods that lose" in out or "Every fused method matches" in out  # the note is printed
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,7 @@ def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, cap
         (["-o", "text_model=tfidf"], "needs a sentence-transformers text model"),
         (["-o", "heldout_share=2"], "composed retrieval option: heldout_share: Input should be less than 1"),
         (["-o", "colour"], "--option: expected NAME=VALUE"),
+        (["-o", 'combiner={"dropuot": 0.1}'], "composed retrieval option: combiner.dropuot: Extra inputs are not permitted"),
     ],
 )
 def test_bad_input_one_line_exit_2_nothing_written(styles_synth, tmp_path, capsys, extra, message):
