@@ -284,6 +284,8 @@ def tune_model(
                              exclude_seen),
                 default=str)))  # fmt: skip
         _fail_stale_trials(study, opened)
+        if not study.trials and tuning.sampler != "grid":
+            _enqueue_configured(study, job)
         before = _finished_count(study)
         deadline = None if tuning.timeout_seconds is None else time.time() + tuning.timeout_seconds
         report = _progress_reporter(progress, tuning.metric, budget)
@@ -413,6 +415,27 @@ def _repair_journal(path: Path) -> None:
             return
         fh.seek(0)
         fh.truncate(fh.read().rfind(b"\n") + 1)
+
+
+def _enqueue_configured(study: "optuna.Study", job: _Study) -> None:
+    """Trial 0 of a new study: the parameters the config gives the model (its defaults where it sets none),
+    for each searched parameter whose value lies in the space. The search then never ends below the
+    untuned model on the valid part, and the report's default-vs-tuned comparison starts from the same
+    point; it counts against the budget like any other trial."""
+    from recsys_cl.models import REGISTRY
+
+    configured = {**REGISTRY[job.model].Config().model_dump(), **job.base_params}
+    fixed = {}
+    for name, distribution in _distributions(job.space).items():
+        value = configured.get(name)
+        try:
+            inside = value is not None and distribution._contains(distribution.to_internal_repr(value))
+        except (ValueError, TypeError):
+            inside = False
+        if inside:
+            fixed[name] = value
+    if fixed:
+        study.enqueue_trial(fixed, user_attrs={"configured": True})
 
 
 def _fail_stale_trials(study: "optuna.Study", storage: "optuna.storages.BaseStorage") -> None:
@@ -663,6 +686,8 @@ def _summarize(study, job: _Study, label: str, embedding: str, key: str, tuning:
             best = (t.value, t.number, dict(t.params))
         best_so_far.append(best[0] if best else None)
     count = {name: sum(r.state == name and (r.counted or name == "fail") for r in records) for name in ("complete", "pruned", "fail")}
+    configured = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("configured")), None)
+    configured_value = configured.value if configured is not None and configured.state == TrialState.COMPLETE else None
     if stopped_by == "budget" and counted < tuning.trials and budget < tuning.trials:
         stopped_by = "grid exhausted" if job.grid is not None else "nothing to tune"
     return StudySummary(
@@ -673,7 +698,7 @@ def _summarize(study, job: _Study, label: str, embedding: str, key: str, tuning:
         trials_pruned=count["pruned"], trials_failed=count["fail"], trials_run_now=max(0, _finished_count(study) - before),
         best_params=best[2] if best else {}, best_value=best[0] if best else None, best_trial=best[1] if best else None,
         best_so_far=best_so_far, trials=records, stopped_by=stopped_by, wall_seconds=time.perf_counter() - started,
-        trial_seconds=seconds,
+        trial_seconds=seconds, configured_value=configured_value,
     )  # fmt: skip
 
 

@@ -248,6 +248,8 @@ class StudySummary(_Record):
     stopped_by: str
     wall_seconds: float
     trial_seconds: float
+    #: valid value of trial 0, the configured (untuned) parameters, when the study started from them
+    configured_value: float | None = None
 
     @property
     def refit_params(self) -> dict[str, Any]:

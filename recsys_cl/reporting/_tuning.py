@@ -50,20 +50,21 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         params = ", ".join(f"{k}={_short(v)}" for k, v in study.best_params.items()) or "–"
         rows.append([
             label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
-            str(study.trials_pruned), params, _fmt(study.best_value), _fmt(test),
+            str(study.trials_pruned), params, _fmt(study.configured_value), _fmt(study.best_value), _fmt(test),
             "–" if math.isnan(gap) else f"{gap:+.4f}", _fmt(default_test) if default else "–",
         ])  # fmt: skip
     if not rows:
         return None
     sample = next(iter(studies.values()))
-    columns = ["model", "space", "trials", "pruned", "best parameters", f"valid {metric}", f"test {metric}", "test - valid",
-               f"default: test {metric}"]  # fmt: skip
+    columns = ["model", "space", "trials", "pruned", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
+               f"best: test {metric}", "test - valid", f"default: test {metric}"]  # fmt: skip
     return Table(
         f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {sample.budget} trials per study)",
         columns, rows, left={"space", "best parameters"},
         note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
-        "while tuning). Test values are means over seeds of the refits with the best parameters; 'default' is the "
-        "same variant with the parameters the config gives it, untuned.",
+        "while tuning); trial 0 of each study is the configured (default) parameters, so the search never ends below "
+        "them on the valid part. Test values are means over seeds of the refits with the best parameters; 'default' "
+        "is the same variant with the parameters the config gives it, untuned.",
     )  # fmt: skip
 
 

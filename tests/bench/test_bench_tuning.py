@@ -39,6 +39,9 @@ def test_cells_are_refit_with_their_studys_best_parameters_per_seed(tuned_run):
     assert len(studies) == 2 and set(run.studies) == set(studies)  # one study per variant, not per seed
     als = next(s for s in studies.values() if s.model == "implicit-als")
     assert als.trials_completed == 2 and set(als.best_params) == {"factors"}
+    # trial 0 is the configured parameters: the search never ends below them on the valid part
+    assert als.trials[0].params == {"factors": 8} and als.configured_value == als.trials[0].value
+    assert als.best_value >= als.configured_value
     tuned = [c for c in results.cells if c.variant == "ALS"]
     assert [c.seed for c in tuned] == [0, 1]
     assert all(c.study == als.key and c.params == {"factors": als.best_params["factors"], "epochs": 3} for c in tuned)
@@ -68,6 +71,7 @@ def test_report_has_the_tuning_section_with_default_vs_tuned(tuned_run, tmp_path
     row = next(line for line in tuning.splitlines() if line.startswith("| ALS |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "factors 8..32 step 8" and cells[2] == "2/2" and cells[4].startswith("factors=")
+    assert float(cells[6]) >= float(cells[5])  # best valid >= default valid
     assert cells[-1] != "–"  # the default twin's test value beside the tuned one
 
 
