@@ -151,6 +151,9 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
+    protocols: list[Literal["loo", "temporal", "cold-item"]] | None = Field(
+        None, description="run this entry under these of the config's protocols only (default: all of them)"
+    )
     search: dict[str, ParamSpace] | None = Field(
         None,
         description="tuning's search space: parameter -> {type: int|float|log_float|categorical, low, high, step, choices}; "
@@ -261,6 +264,10 @@ class BenchmarkConfig(_Strict):
                 for part in variant_parts(name):
                     if part not in embedding_names:
                         raise ValueError(f"models.{i}.embeddings: {part!r} is not one of the embeddings ({', '.join(sorted(embedding_names)) or 'none defined'})")
+        for i, model in enumerate(self.models):
+            outside = [p for p in model.protocols or [] if p not in self.protocols]
+            if outside:
+                raise ValueError(f"models.{i}.protocols: {outside[0]!r} is not one of the config's protocols ({', '.join(self.protocols)})")
         if not self.models and not self.embeddings:
             raise ValueError("models: a benchmark needs models, embeddings, or both")
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):

@@ -101,6 +101,8 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
             continue
         for protocol in config.protocols:
             for index, model in enumerate(config.models):
+                if model.protocols is not None and protocol not in model.protocols:
+                    continue
                 for embedding_name in model.embeddings:
                     for seed in config.seeds:
                         parts = tuple(embeddings[name] for name in variant_parts(embedding_name))

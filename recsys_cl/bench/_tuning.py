@@ -735,6 +735,7 @@ def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
         if not dataset.retrieval_only
         for protocol in config.protocols
         for i, model in enumerate(config.models)
+        if model.protocols is None or protocol in model.protocols
         for name in model.embeddings
     ]
 

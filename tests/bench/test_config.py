@@ -97,3 +97,10 @@ def test_exclude_seen_defaults_per_protocol_and_is_part_of_the_cell_key(tmp_path
     for cell in grid(flipped):
         same = key[(cell.protocol, cell.model.model, cell.seed, cell.dataset.name)] == cell.key(flipped, "fp")
         assert same == (cell.protocol != "temporal")
+
+
+def test_an_entry_may_run_under_some_protocols_only(tmp_path):
+    config = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, protocols: [cold-item]}")))
+    assert {(c.protocol, c.model.model) for c in grid(config) if c.model.model == "pop"} == {("cold-item", "pop")}
+    with pytest.raises(InputError, match="models.0.protocols: 'temporal' is not one of the config's protocols"):
+        load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, protocols: [temporal]}")))
