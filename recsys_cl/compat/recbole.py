@@ -359,6 +359,23 @@ def _tensorboard_writer(logger: Any) -> Any:
     return ORIGINALS["trainer.get_tensorboard"](logger)
 
 
+def _import_sequential_models_without_anomaly_detection() -> None:
+    """Import RecBole's sequential models once, undoing what one of them does on import.
+
+    ``recbole/model/sequential_recommender/sine.py`` calls ``torch.autograd.set_detect_anomaly(True)`` at
+    module level, so importing the package (RecBole's ``get_model``, ``get_trainer`` and its sequential
+    loaders all do) turns autograd's anomaly mode on for the whole process: every backward pass then runs
+    several times slower and a NaN in any later model's loss raises inside autograd instead of reaching
+    that model's own divergence check. The state torch was in before the import is put back.
+    """
+    import torch
+
+    before = torch.is_anomaly_enabled()
+    import recbole.model.sequential_recommender  # noqa: F401  (the import with the side effect)
+
+    torch.autograd.set_detect_anomaly(before)
+
+
 def patch_recbole() -> None:
     """Apply every work-around once (safe to call again)."""
     global _PATCHED
@@ -369,6 +386,7 @@ def patch_recbole() -> None:
     from recbole.data.dataset import dataset as dataset_module
     from recbole.trainer import trainer as trainer_module
 
+    _import_sequential_models_without_anomaly_detection()
     install_numpy_aliases()
     ORIGINALS["Config.compatibility_settings"] = configurator.Config.compatibility_settings
     configurator.Config.compatibility_settings = _compatibility_settings

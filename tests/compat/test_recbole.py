@@ -340,3 +340,19 @@ def test_loaders_of_a_sequential_model_equal_recboles(tmp_path, tiny_interaction
         a, b = next(iter(mine)), next(iter(recbole))
         a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
         assert torch.equal(a["item_id_list"], b["item_id_list"]) and torch.equal(a["item_id"], b["item_id"])
+
+
+def test_importing_recboles_sequential_models_leaves_autograd_anomaly_mode_off():
+    """RecBole's sine.py turns anomaly detection on at import: a process-wide slowdown and changed errors."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, recsys_cl.compat.recbole as c; c.patch_recbole(); "
+        "import recbole.model.sequential_recommender.sine; print(torch.is_anomaly_enabled())"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert shown.stdout.strip().splitlines()[-1] == "False", shown.stderr[-2000:]
+    unpatched = subprocess.run([sys.executable, "-c", "import torch, recbole.model.sequential_recommender.sine; "
+                                "print(torch.is_anomaly_enabled())"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert unpatched.stdout.strip().splitlines()[-1] == "True"  # the side effect the compat layer undoes
