@@ -274,7 +274,10 @@ class TwoStage(Recommender):
         c = self.config
         fitted = []
         for i, (spec, label, top_n) in enumerate(zip(c.generators, c.generator_labels, c.top_n)):
-            model = create(spec.model, **{"seed": c.seed, "device": c.device, **spec.params})
+            # the two-stage's own side tables serve the generators that read one and were not given theirs
+            shared = {key: getattr(c, key) for key in ("user_table", "item_table")
+                      if getattr(c, key) is not None and key in REGISTRY[spec.model].Config.model_fields}  # fmt: skip
+            model = create(spec.model, **{"seed": c.seed, "device": c.device, **shared, **spec.params})
             try:
                 model.fit(split, item_embeddings if model.uses_item_embeddings else None)
             except InputError as exc:
@@ -337,13 +340,15 @@ class TwoStage(Recommender):
         assert self.encoded is not None
         local = np.searchsorted(users, frame["u"].to_numpy())
         # Every candidate scores >= 1 > any fill score (fill popularity is in [0, 1)): shift each user's
-        # ranker scores so that their lowest is 1 (a per-user shift keeps the user's order).
+        # ranker scores so that their lowest is 1 (a per-user shift keeps the user's order). The shared
+        # top-K ranks fill + personal, so the personal entry is the shifted score less the item's fill.
         lowest = np.zeros(len(users))
         if len(local):
             starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
             lowest[local[starts]] = np.minimum.reduceat(scores, starts)
+        items = frame["i"].to_numpy()
         personal = sp.csr_matrix(
-            (scores - lowest[local] + 1.0, (local, frame["i"].to_numpy())), shape=(len(users), self.encoded.n_items)
+            (scores - lowest[local] + 1.0 - self.fill[items], (local, items)), shape=(len(users), self.encoded.n_items)
         )
         return topk_sparse_over_base(
             lambda chunk: personal[np.searchsorted(users, chunk)], self.fill, k, users, exclude=exclude

@@ -253,7 +253,7 @@ class Stage:
             frame = frame.join(_user_slice(self.user_products, lo, hi), on=["u", "product"], how="left", maintain_order="left")
             frame = frame.with_columns(pl.col("user_product_purchases").fill_null(0.0))
         if self.recent is not None:
-            frame = frame.with_columns(pl.Series("embedding_similarity", self._similarity(frame["u"].to_numpy(), frame["i"].to_numpy())))
+            frame = frame.with_columns(pl.Series("embedding_similarity", self._similarity(frame["u"].to_numpy(), frame["i"].to_numpy())).fill_nan(None))
         if labels is not None:
             frame = frame.with_columns(pair_flag(labels, users).alias("label"))
         return frame.select("u", "i", *self.feature_names, *(["label"] if labels is not None else []))
