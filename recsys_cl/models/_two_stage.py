@@ -33,6 +33,7 @@ MAP@12 of the ranker against each generator's own top-12, on the valid part (at 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -159,9 +160,20 @@ class TwoStage(Recommender):
     Config = TwoStageConfig
     uses_item_embeddings = True
 
+    @property
+    def run_name(self) -> str:
+        """As every model's, comparing config values rather than their dumps (a dumped generator list is
+        dicts, never equal to the default's specs): ``two-stage(generators=repurchase+pop, ...)``."""
+        defaults, c = self.Config(), self.config
+        changed = [f"{k}={self._run_name_value(k, getattr(c, k))}" for k in type(c).model_fields
+                   if k not in ("seed", "device") and getattr(defaults, k) != getattr(c, k)]  # fmt: skip
+        return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
+
     def _run_name_value(self, key: str, value: Any) -> str:
         if key == "generators":
             return "+".join(self.config.generator_labels)
+        if key in ("user_table", "item_table"):
+            return Path(str(value)).name
         return str(value)
 
     # -- fit ------------------------------------------------------------------------------------
