@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--users", choices=["test", "all"], default="test", help="rank the test week's customers or all")
     parser.add_argument("--content", action="store_true", help="add content-kNN and the embedding features (64-d TF-IDF/SVD)")
-    parser.add_argument("--threads", type=int, default=2, help="LightGBM threads")
+    parser.add_argument("--threads", type=int, default=1, help="LightGBM threads")
     args = parser.parse_args()
     data = dataset(args.scale, args.seed)
     print(f"synthetic H&M at scale {args.scale:g} ({sizes(args.scale)}), options {SYNTH_OPTIONS}; temporal split; "

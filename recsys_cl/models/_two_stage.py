@@ -97,7 +97,7 @@ DEFAULT_GENERATORS = (
 class TwoStageConfig(ModelConfig):
     generators: tuple[GeneratorSpec, ...] = Field(DEFAULT_GENERATORS, min_length=1)
     candidates_per_generator: int = Field(20, ge=1, description="top-N taken from each generator (unless it sets candidates)")
-    features: tuple[Literal[FAMILIES], ...] = Field(FAMILIES, description="feature families (see _two_stage_features)")  # type: ignore[valid-type]
+    features: tuple[Literal[FAMILIES], ...] = Field(FAMILIES, min_length=1, description="feature families (see _two_stage_features)")  # type: ignore[valid-type]
     embedding_features: bool = Field(True, description="features from the item embeddings, when they are given")
     recent_items: int = Field(5, ge=1, description="a user's embedding profile: the mean of their N latest items' unit vectors")
     cutoff_days: float = Field(7.0, gt=0, description="ranker's training window: features up to N days before the end of training")
@@ -115,7 +115,9 @@ class TwoStageConfig(ModelConfig):
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=4096)
     min_data_in_leaf: int = Field(20, ge=1)
-    num_threads: int = Field(2, ge=0, description="LightGBM threads (0 = its default, all cores)")
+    # One thread by default: on 2 cores shared with other work, 2 OpenMP threads waiting for each other made
+    # training 7x slower (bench_two_stage.py at 5%: 218 s vs 29 s, the same model); big machines set more.
+    num_threads: int = Field(1, ge=0, description="LightGBM threads (0 = its default, all cores)")
 
     @model_validator(mode="after")
     def _check(self) -> "TwoStageConfig":
@@ -238,7 +240,7 @@ class TwoStage(Recommender):
                 "cutoff_days": c.cutoff_days, "label_days": c.label_days or c.cutoff_days,
                 "label_window_buyers": int(len(window.eval_users("valid"))), "users": int(len(train_groups)),
                 "rows": int(len(train_y)), "positives": int(train_y.sum()), "candidate_recall": train_recall,
-                "rounds": int(self.booster.current_iteration()), "best_round": self.best_iteration,
+                "rounds": int(self.history.epochs_run or 0), "best_round": self.best_iteration,
             },  # fmt: skip
             "feature_importance_gain": {n: float(g) for n, g in zip(self.feature_names, gain)},
         }
@@ -431,7 +433,10 @@ class TwoStage(Recommender):
             for name, items in lists.items():
                 hits = hit_matrix(items[has], relevant[has])
                 maps[name].append(compute_metrics(hits, n_relevant, ["map"], [MAP_K])[f"map@{MAP_K}"])
-        means = {name: float(np.concatenate(v).mean()) if v else float("nan") for name, v in maps.items()}
+        if not maps["ranker"]:  # nobody of these users bought anything in the part: nothing to measure (None, not NaN: JSON)
+            return {"users": 0, "candidate_recall": recall.result(), f"map@{MAP_K}": None, "best_generator": None,
+                    "gain_over_best_generator": None}  # fmt: skip
+        means = {name: float(np.concatenate(v).mean()) for name, v in maps.items()}
         best = max(labels, key=lambda g: (means[g], -labels.index(g)))
         return {
             "users": int(sum(len(v) for v in maps["ranker"])),
@@ -462,8 +467,8 @@ class _Recall:
         for g, value in counted.row(0, named=True).items():
             self.found[g] += int(value)
 
-    def result(self) -> dict[str, float]:
-        return {g: (n / self.pairs if self.pairs else float("nan")) for g, n in self.found.items()}
+    def result(self) -> dict[str, float | None]:
+        return {g: (n / self.pairs if self.pairs else None) for g, n in self.found.items()}
 
 
 def _top_lists(rows: np.ndarray, items: np.ndarray, rank: np.ndarray, n_rows: int, k: int) -> np.ndarray:

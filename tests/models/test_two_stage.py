@@ -14,6 +14,7 @@ d (-1, 0), e (0, -1); f has none. All-time sales a2 b2 c1 d3 e1 f0: the fill ord
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -217,6 +218,13 @@ def test_test_diagnostics_match_the_evaluator(fitted, shop) -> None:
     assert test["map@12"]["ranker"] == pytest.approx(expected) and test["exclude_seen"] is False
     # test: u1 a (a candidate of both), u2 b (repurchase only), u3 f (nobody's)
     assert test["candidate_recall"] == pytest.approx({"repurchase": 2 / 3, "variants": 1 / 3, "combined": 2 / 3})
+    json.dumps(fitted.diagnostics, allow_nan=False)  # JSON-ready for the cell record
+
+
+def test_history_records_every_boosting_round(fitted) -> None:
+    history = fitted.history
+    assert history.epochs_run == fitted.diagnostics["training"]["rounds"] == len(history.valid_curve) > 0
+    assert 1 <= history.best_epoch <= history.epochs_run and history.valid_metric.startswith("map@12")
 
 
 def repeat_shop(users: int = 200, items: int = 400, seed: int = 0) -> EncodedSplit:
