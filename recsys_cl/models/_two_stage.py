@@ -180,8 +180,6 @@ class TwoStage(Recommender):
 
     # -- fit ------------------------------------------------------------------------------------
     def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
-        import lightgbm as lgb
-
         c = self.config
         end = train_end(split, self.registry_name)
         cutoff = end - c.cutoff_days * DAY
@@ -211,26 +209,8 @@ class TwoStage(Recommender):
         self.stage = Stage(split, end, self._fit_generators(split, item_embeddings), c.features, side, c.recent_items)
         valid_users = split.eval_users("valid")
         valid_frames = [self.stage.frame(chunk, split.valid) for chunk in self._chunks(valid_users)]
-        params = {
-            "objective": "lambdarank", "metric": "map", "eval_at": [MAP_K], "learning_rate": c.learning_rate,
-            "num_leaves": c.num_leaves, "min_data_in_leaf": c.min_data_in_leaf, "seed": c.seed, "deterministic": True,
-            "force_row_wise": True, "num_threads": c.num_threads, "verbose": -1,
-        }  # fmt: skip
-        train_set = lgb.Dataset(train_x, label=train_y, group=train_groups, feature_name=self.feature_names, free_raw_data=True)
-        callbacks: list[Any] = [self._record_round]
-        valid_sets = []
-        valid_rows = self._with_positives(pl.concat(valid_frames) if valid_frames else None)
-        if valid_rows is not None:
-            valid_sets = [
-                lgb.Dataset(feature_matrix(valid_rows, self.feature_names), label=valid_rows["label"].to_numpy(),
-                            group=group_sizes(valid_rows["u"].to_numpy()), reference=train_set)
-            ]  # fmt: skip
-            callbacks.append(lgb.early_stopping(c.early_stopping_rounds, first_metric_only=True, verbose=False))
-        del valid_rows
-        self.booster = lgb.train(params, train_set, num_boost_round=c.num_trees, valid_sets=valid_sets, valid_names=["valid"][: len(valid_sets)], callbacks=callbacks)
-        self.best_iteration = int(self.booster.best_iteration) or self.booster.current_iteration()
-        self.history.best_epoch = self.best_iteration
-        self.history.valid_metric = f"map@{MAP_K} (lightgbm, over valid users with a bought candidate)" if valid_sets else None
+        self.booster = self._train_ranker(train_x, train_y, train_groups, valid_frames)
+        del train_x
         gain = self.booster.feature_importance("gain", iteration=self.best_iteration)
         self.diagnostics: dict[str, Any] = {
             "generators": {label: n for label, n in zip(c.generator_labels, c.top_n)},
@@ -246,6 +226,35 @@ class TwoStage(Recommender):
         }
         if valid_frames:
             self.diagnostics["valid"] = self._part_diagnostics(valid_frames, split.valid, exclude=None)
+
+    def _train_ranker(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, valid_frames: list[pl.DataFrame]) -> Any:
+        """LightGBM LambdaRank on the labelled window's rows, early-stopped on the valid part's MAP@12 (over
+        the valid users with a bought candidate) when there is one; sets ``best_iteration`` and the history."""
+        import lightgbm as lgb
+
+        c = self.config
+        params = {
+            "objective": "lambdarank", "metric": "map", "eval_at": [MAP_K], "learning_rate": c.learning_rate,
+            "num_leaves": c.num_leaves, "min_data_in_leaf": c.min_data_in_leaf, "seed": c.seed, "deterministic": True,
+            "force_row_wise": True, "num_threads": c.num_threads, "verbose": -1,
+        }  # fmt: skip
+        train_set = lgb.Dataset(x, label=y, group=groups, feature_name=self.feature_names, free_raw_data=True)
+        callbacks: list[Any] = [self._record_round]
+        valid_sets = []
+        valid_rows = self._with_positives(pl.concat(valid_frames) if valid_frames else None)
+        if valid_rows is not None:
+            valid_sets = [
+                lgb.Dataset(feature_matrix(valid_rows, self.feature_names), label=valid_rows["label"].to_numpy(),
+                            group=group_sizes(valid_rows["u"].to_numpy()), reference=train_set)
+            ]  # fmt: skip
+            callbacks.append(lgb.early_stopping(c.early_stopping_rounds, first_metric_only=True, verbose=False))
+        del valid_rows
+        booster = lgb.train(params, train_set, num_boost_round=c.num_trees, valid_sets=valid_sets,
+                            valid_names=["valid"][: len(valid_sets)], callbacks=callbacks)  # fmt: skip
+        self.best_iteration = int(booster.best_iteration) or booster.current_iteration()
+        self.history.best_epoch = self.best_iteration
+        self.history.valid_metric = f"map@{MAP_K} (lightgbm, over valid users with a bought candidate)" if valid_sets else None
+        return booster
 
     def _side_columns(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> SideColumns:
         """The columns the chosen features need from outside the interactions; a missing one is an error
