@@ -278,10 +278,18 @@ class TwoStage(Recommender):
             values["item_product"] = code
         if "age" in c.features:
             table, path = side_table(split, "user", c.user_table, self.registry_name, "user_table")
-            if c.age_column not in table.columns or not table.schema[c.age_column].is_numeric():
-                raise InputError(f"two-stage: {key['age']}: 'age' needs a numeric {c.age_column!r} column in {path} "
+            if c.age_column not in table.columns:
+                raise InputError(f"two-stage: {key['age']}: 'age' needs the {c.age_column!r} column of {path} "
                                  f"(have {', '.join(table.columns)}; set age_column)")  # fmt: skip
-            age = aligned_column(table, split.user_ids, "user_id", c.age_column).cast(pl.Float64).fill_nan(None).to_numpy()
+            # a token column of numbers (MovieLens' .user) is read as numbers; anything else is an error
+            text = table[c.age_column].cast(pl.Utf8).str.strip_chars()
+            bad = text.cast(pl.Float64, strict=False).is_null() & text.is_not_null() & (text != "")
+            if bad.any():
+                row = int(bad.arg_max())
+                raise InputError(f"two-stage: {key['age']}: {path}: {c.age_column} of user {table['user_id'][row]!r} "
+                                 f"is not a number ({text[row]!r})")  # fmt: skip
+            ages = table.select("user_id", text.cast(pl.Float64, strict=False).alias(c.age_column))
+            age = aligned_column(ages, split.user_ids, "user_id", c.age_column).fill_nan(None).to_numpy()
             bucket = np.digitize(np.nan_to_num(age, nan=0.0), np.asarray(c.age_bins)).astype(np.float32)
             values["user_age_bucket"] = np.where(np.isnan(age), np.float32(np.nan), bucket)
         if item_embeddings is not None and c.embedding_features:

@@ -306,8 +306,11 @@ def test_features_needing_missing_columns_name_the_key(shop, tables, tmp_path) -
     with pytest.raises(InputError, match=r"^two-stage: features\.5: 'product' needs the 'product_code' column"):
         create("two-stage", cutoff_days=2, user_table=tables["user_table"], item_table=str(tmp_path / "x.item")).fit(shop)
     (tmp_path / "x.user").write_text("user_id:token\tclub:token\nu1\tA\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"^two-stage: features\.6: 'age' needs a numeric 'age' column"):
+    with pytest.raises(InputError, match=r"^two-stage: features\.6: 'age' needs the 'age' column of .*x.user \(have user_id, club"):
         create("two-stage", cutoff_days=2, item_table=tables["item_table"], user_table=str(tmp_path / "x.user")).fit(shop)
+    (tmp_path / "y.user").write_text("user_id:token\tage:token\nu1\t22\nu2\tforty\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^two-stage: features\.6: .*y.user: age of user 'u2' is not a number \('forty'\)"):
+        create("two-stage", cutoff_days=2, item_table=tables["item_table"], user_table=str(tmp_path / "y.user")).fit(shop)
     with pytest.raises(InputError, match=r"^two-stage: generators\.2 \(content-knn\): content-knn needs item embeddings"):
         create("two-stage", generators=[*GENERATORS, {"model": "content-knn"}], cutoff_days=2, **tables).fit(shop)
 
