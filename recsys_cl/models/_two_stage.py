@@ -25,10 +25,19 @@ Time windows (``cutoff_days``, ``label_days``)::
 
 ``embedding_features: false`` leaves out every feature computed from the item embeddings (the similarity
 and the rank/score of generators that read them) while keeping the same candidates: the ablation that
-tests the winners' claim that content features add little. ``diagnostics`` (JSON-ready) holds what the
-report needs: candidate recall per generator and combined (the ceiling), feature importances (gain), and
-MAP@12 of the ranker against each generator's own top-12, on the valid part (at fit) and the test part
-(when ``recommend`` ranks the test users of a split that has one; never used to rank).
+tests the winners' claim that content features add little.
+
+``diagnostics`` (a JSON-ready dict, None where undefined) holds what the report needs:
+``generators`` (label -> top-N), ``features`` (the ranker's, in order), ``embedding_features`` (used or
+not), ``training`` (cut-off, label window, its buyers, the users/rows/positives trained on, the candidates'
+recall of the label window, boosting rounds run and kept), ``feature_importance_gain`` (name -> total
+gain), and per part, ``valid`` (at fit) and ``test`` (when ``recommend`` ranks the test users of a split
+that has a test part; measured after the lists are made, never used to make them): ``users`` (with a
+purchase in the part), ``candidate_recall`` (share of the part's (user, item) pairs among each generator's
+top-N and among the union, ``combined``: the ceiling), ``map@12`` of ``ranker`` and of each generator's own
+top-12 (its top-N order; under ``exclude_seen`` the user's training items are dropped from both first),
+``best_generator`` and ``gain_over_best_generator``. ``history`` has one epoch per boosting round (its
+``valid_curve`` is LightGBM's MAP@12 over the valid users with a bought candidate) and the round kept.
 """
 
 from __future__ import annotations
