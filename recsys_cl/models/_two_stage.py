@@ -111,6 +111,10 @@ class TwoStageConfig(ModelConfig):
     recent_items: int = Field(5, ge=1, description="a user's embedding profile: the mean of their N latest items' unit vectors")
     cutoff_days: float = Field(7.0, gt=0, description="ranker's training window: features up to N days before the end of training")
     label_days: float | None = Field(None, gt=0, description="labels: purchases in the N days after the cut-off; None = cutoff_days")
+    unseen_only: bool = Field(
+        False, description="train and early-stop on candidates the user never bought before, as lists are made under "
+        "exclude_seen=true (loo, cold-item); false: every candidate, as under the competition's rule"
+    )
     train_users: int | None = Field(None, ge=1, description="at most this many label-window buyers train the ranker (seeded sample); None = all")
     fill_days: float | None = Field(7.0, gt=0, description="after the candidates: popularity over the last N days of training; None = all time")
     user_table: str | None = Field(None, description="path of the <ds>.user file (age); default: the one beside the split files")
@@ -234,7 +238,8 @@ class TwoStage(Recommender):
             "feature_importance_gain": {n: float(g) for n, g in zip(self.feature_names, gain)},
         }
         if valid_frames:
-            self.diagnostics["valid"] = self._part_diagnostics(valid_frames, split.valid, exclude=None)
+            seen = split.train if c.unseen_only else None
+            self.diagnostics["valid"] = self._part_diagnostics(valid_frames, split.valid, exclude=seen)
 
     def _train_ranker(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, valid_frames: list[pl.DataFrame]) -> Any:
         """LightGBM LambdaRank on the labelled window's rows, early-stopped on the valid part's MAP@12 (over
@@ -250,7 +255,9 @@ class TwoStage(Recommender):
         train_set = lgb.Dataset(x, label=y, group=groups, feature_name=self.feature_names, free_raw_data=True)
         callbacks: list[Any] = [self._record_round]
         valid_sets = []
-        valid_rows = self._with_positives(pl.concat(valid_frames) if valid_frames else None)
+        valid_rows = self._with_positives(
+            pl.concat([self._unseen(f, self.stage, np.unique(f["u"].to_numpy())) for f in valid_frames]) if valid_frames else None
+        )
         if valid_rows is not None:
             valid_sets = [
                 lgb.Dataset(feature_matrix(valid_rows, self.feature_names), label=valid_rows["label"].to_numpy(),
@@ -336,6 +343,10 @@ class TwoStage(Recommender):
         per_chunk = max(1, _ROWS_PER_CHUNK // sum(self.config.top_n))
         return [users[s : s + per_chunk] for s in range(0, len(users), per_chunk)]
 
+    def _unseen(self, frame: pl.DataFrame, stage: Stage, users: np.ndarray) -> pl.DataFrame:
+        """``frame`` less the candidates its users bought before the stage's cut-off, with ``unseen_only``."""
+        return frame.filter(pair_flag(stage.encoded.train, users) == 0) if self.config.unseen_only else frame
+
     @staticmethod
     def _with_positives(frame: pl.DataFrame | None) -> pl.DataFrame | None:
         """Rows of the users with at least one bought candidate (the others give LambdaRank no gradient)."""
@@ -352,7 +363,7 @@ class TwoStage(Recommender):
         for chunk in self._chunks(users):
             frame = stage.frame(chunk, labels)
             recall.observe(frame, chunk, labels)
-            kept = self._with_positives(frame)
+            kept = self._with_positives(self._unseen(frame, stage, chunk))
             if kept is not None:
                 xs.append(feature_matrix(kept, self.feature_names))
                 ys.append(kept["label"].to_numpy())

@@ -193,6 +193,15 @@ def test_the_ranker_trains_on_the_label_window_buyers(fitted) -> None:
     assert fitted.diagnostics["valid"]["users"] == 3
 
 
+def test_unseen_only_trains_on_candidates_never_bought_before(fitted, shop, tables, vectors) -> None:
+    # at the cut-off (day 7) u1's candidates are a, b, e (repurchase) and c, a, b (variants); a and b he had
+    # bought, so only c (bought in the label window) and e are left; u2 and u3 bought nothing among theirs
+    unseen = create("two-stage", generators=GENERATORS, cutoff_days=2, recent_items=2, unseen_only=True, **tables, **SMALL_RANKER)
+    unseen.fit(shop, vectors)
+    assert (fitted.diagnostics["training"]["rows"], unseen.diagnostics["training"]["rows"]) == (4, 2)
+    assert unseen.diagnostics["training"]["positives"] == 1
+
+
 # ---------------------------------------------------------------------------------------------- ranking
 def test_lists_are_candidates_by_ranker_then_fill_and_honour_exclude_seen(fitted, shop) -> None:
     everything = fitted.recommend(["u1", "u2", "u3"], k=6, exclude_seen=False)
