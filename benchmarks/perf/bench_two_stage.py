@@ -21,18 +21,15 @@ from the seconds per million customers the output prints.
 
 Measured (2 cores shared with other engineers' jobs, load average 4-11; one LightGBM thread):
 
-==========  ===========  ==========================  ===========  ========  ===========  =====  ========
-scale       customers    candidates + features       training     scoring   fit + rec    peak   MAP@12
-            ranked       (fit + recommend)                                                      vs repurchase
-==========  ===========  ==========================  ===========  ========  ===========  =====  ========
-0.05        6,127 test   9.8 s                       29 s         11 s      60 s         1.1 GB 0.1666 vs 0.1527 (test)
-0.1         130,432 all  75.5 s (51.8 s recommend)   65 s         122 s     295 s        1.7 GB 0.1731 vs 0.1629 (valid)
-1.0         1,304,187    561.6 s (378.4 s recommend)  469 s        1,007 s   2,434 s      9.2 GB 0.1323 vs 0.1245 (valid)
-==========  ===========  ==========================  ===========  ========  ===========  =====  ========
-
-At full size (``--scale 1.0 --users all``): candidates + features 9.4 min and 9.2 GB peak for the whole run
-(load 4.1 GB), within the 15 min / 12 GB target; the ranker trained on 5.0M candidate rows (150 rounds,
-best 130); scoring every customer's ~77 candidates (LightGBM predictions, then the top-12) is the largest stage.
+* 5% (6,127 test-week customers ranked): candidates + features 9.8 s, training 29 s, scoring 11 s, fit +
+  recommend 60 s (repurchase alone 1.1 s), peak 1.1 GB; test MAP@12 0.1666 vs repurchase's 0.1527.
+* 10%, ``--users all`` (130,432 customers): candidates + features 75.5 s (51.8 s of it ranking everyone),
+  training 65 s, scoring 122 s, fit + recommend 295 s, peak 1.7 GB; valid MAP@12 0.1731 vs 0.1629.
+* full size, ``--scale 1.0 --users all`` (1,304,187 customers x 105,542 articles): candidates + features
+  561.6 s (378.4 s of it ranking everyone), generators 108 s, training 469 s (5.0M rows, 150 rounds, best
+  130), scoring 1,007 s, fit + recommend 2,434 s, peak 9.2 GB (4.1 GB after loading the split): within the
+  15 min / 12 GB target for candidates + features. Scoring (LightGBM predictions for every candidate, then
+  the top-12) is the largest stage. Valid MAP@12 0.1323 vs repurchase's 0.1245.
 """
 
 from __future__ import annotations
