@@ -29,6 +29,7 @@ _SHORT = {
     ("content", "fuse"): "fuse", ("content", "init"): "init", ("item_identity", False): "no ID",
     ("item_features", "embeddings"): "features", ("item_features", "categorical"): "categorical",
     ("item_features", "both"): "features+categorical",
+    ("embedding_features", True): "content features", ("embedding_features", False): "no content features",
 }  # fmt: skip
 _KEY_NAMES = {"id_dropout": "dropout", "embedding_components": "components", "no_components": "dim"}
 

@@ -2,8 +2,9 @@
 
 Registry names: ``random``, ``pop``, ``recent-pop``, ``itemknn``, ``content-knn``, ``implicit-als``,
 ``implicit-bpr``, ``lightfm``; the fashion baselines ``repurchase``, ``decayed-pop``, ``segment-pop``,
-``product-variants``, ``bought-together``; through RecBole ``recbole`` (any general recommender by name),
-``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl``, ``ncl``, ``simplex`` (heavy libraries are imported only when a model is
+``product-variants``, ``bought-together``; the ranker over their candidates ``two-stage`` (LightGBM LambdaRank);
+through RecBole ``recbole`` (any general recommender by name), ``bpr-recbole``, ``neumf``, ``lightgcn``, ``sgl``,
+``ncl``, ``simplex`` (heavy libraries are imported only when a model is
 fitted); the content-aware PyTorch models ``vbpr``, ``freedom``, ``bm3``, which take one item-embedding
 matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping name -> ``ItemEmbeddings``).
 """
@@ -18,6 +19,7 @@ from recsys_cl.models._freedom import FREEDOM
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
 from recsys_cl.models._modalities import Modalities
+from recsys_cl.models._two_stage import TwoStage
 from recsys_cl.models._vbpr import VBPR
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Recommender",
     "Repurchase",
     "SegmentPop",
+    "TwoStage",
     "VBPR",
     "create",
     "register",

@@ -195,6 +195,15 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
             neighbours={"type": "int", "low": 5, "high": 100, "step": 5},
         )
     ),
+    # two-stage (models/_two_stage.py): the ranker's capacity and step, and how deep each generator's list goes
+    "two-stage": DefaultSpace(
+        _space(
+            learning_rate={"type": "log_float", "low": 0.01, "high": 0.3},
+            num_leaves={"type": "int", "low": 7, "high": 127},
+            min_data_in_leaf={"type": "int", "low": 5, "high": 200},
+            candidates_per_generator={"type": "int", "low": 10, "high": 50, "step": 10},
+        )
+    ),
 }
 
 
