@@ -214,6 +214,7 @@ def run_cell(
         recommend_seconds=float(model.recommend_seconds or 0.0),
         history=model.history.to_dict(),
         cost=meter.cost(),
+        diagnostics=getattr(model, "diagnostics", None),
     )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)

@@ -120,6 +120,9 @@ class CellRecord(_Record):
     study: str | None = None
     #: index of the model entry in the config (the variant is this entry with ``embedding``)
     model_index: int | None = None
+    #: what a model reports about itself beyond its metrics (JSON-ready; e.g. two-stage: candidate recall
+    #: per generator, feature importances, ranker vs best generator)
+    diagnostics: dict[str, Any] | None = None
     run_name: str = ""
     #: whether each user's training items were left out of their list (the protocol's evaluation mode)
     exclude_seen: bool = True
