@@ -33,6 +33,7 @@ SECTIONS = [
     ("main", "Main comparison"),
     ("contrastive", "Contrastive vs collaborative: item embeddings as a factor"),
     ("segments", "Cold start: sparse users, cold and rare items"),
+    ("two-stage", "Two-stage: the H&M competition's winning recipe, candidates and ranker"),
     ("tuning", "Tuning: every model tuned alike on the valid part"),
     ("cost", "Cost: time, memory and energy per cell"),
     ("embeddings", "Item embeddings"),

@@ -406,6 +406,9 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
         factor = embedding_factor_table(results, dataset, protocol, metric, n_resamples)
         if factor is not None:
             tables.append(("contrastive", factor))
+    from recsys_cl.reporting._two_stage import two_stage_tables
+
+    tables += [("two-stage", table) for table in two_stage_tables(results, n_resamples)]
     from recsys_cl.reporting._cost import cost_tables
 
     tables += [("cost", table) for table in cost_tables(results)]
