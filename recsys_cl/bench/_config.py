@@ -154,6 +154,9 @@ class ModelSpec(_Strict):
     protocols: list[Literal["loo", "temporal", "cold-item"]] | None = Field(
         None, description="run this entry under these of the config's protocols only (default: all of them)"
     )
+    datasets: list[str] | None = Field(
+        None, description="run this entry on these of the config's datasets only (default: all of them)"
+    )
     search: dict[str, ParamSpace] | None = Field(
         None,
         description="tuning's search space: parameter -> {type: int|float|log_float|categorical, low, high, step, choices}; "
@@ -169,6 +172,10 @@ class ModelSpec(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("an embedding variant is listed twice")
         return value
+
+    def runs_on(self, dataset: str, protocol: str) -> bool:
+        """Whether the grid has this entry's cells for (dataset, protocol)."""
+        return (self.protocols is None or protocol in self.protocols) and (self.datasets is None or dataset in self.datasets)
 
 
 class TuningSpec(_Strict):
@@ -268,6 +275,10 @@ class BenchmarkConfig(_Strict):
             outside = [p for p in model.protocols or [] if p not in self.protocols]
             if outside:
                 raise ValueError(f"models.{i}.protocols: {outside[0]!r} is not one of the config's protocols ({', '.join(self.protocols)})")
+            names = [d.name for d in self.datasets]
+            unknown = [d for d in model.datasets or [] if d not in names]
+            if unknown:
+                raise ValueError(f"models.{i}.datasets: {unknown[0]!r} is not one of the config's datasets ({', '.join(names)})")
         if not self.models and not self.embeddings:
             raise ValueError("models: a benchmark needs models, embeddings, or both")
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):

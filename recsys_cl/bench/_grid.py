@@ -101,7 +101,7 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
             continue
         for protocol in config.protocols:
             for index, model in enumerate(config.models):
-                if model.protocols is not None and protocol not in model.protocols:
+                if not model.runs_on(dataset.name, protocol):
                     continue
                 for embedding_name in model.embeddings:
                     for seed in config.seeds:

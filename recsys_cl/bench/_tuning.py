@@ -735,7 +735,7 @@ def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
         if not dataset.retrieval_only
         for protocol in config.protocols
         for i, model in enumerate(config.models)
-        if model.protocols is None or protocol in model.protocols
+        if model.runs_on(dataset.name, protocol)
         for name in model.embeddings
     ]
 

@@ -104,3 +104,13 @@ def test_an_entry_may_run_under_some_protocols_only(tmp_path):
     assert {(c.protocol, c.model.model) for c in grid(config) if c.model.model == "pop"} == {("cold-item", "pop")}
     with pytest.raises(InputError, match="models.0.protocols: 'temporal' is not one of the config's protocols"):
         load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, protocols: [temporal]}")))
+
+
+def test_an_entry_may_run_on_some_datasets_only_in_the_grid_and_in_tuning(tmp_path):
+    from recsys_cl.bench._tuning import study_plans
+
+    config = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, datasets: [syn]}")))
+    assert {(c.dataset.name, c.protocol) for c in grid(config) if c.model.model == "pop"} == {("syn", "loo"), ("syn", "cold-item")}
+    assert {(p.dataset, p.protocol) for p in study_plans(config) if p.model.model == "pop"} == {("syn", "loo"), ("syn", "cold-item")}
+    with pytest.raises(InputError, match="models.0.datasets: 'hm' is not one of the config's datasets \\(ml, syn\\)"):
+        load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, datasets: [hm]}")))
