@@ -153,7 +153,7 @@ class SequentialBackend(RecBoleBackend):
         model_class = self._model_class()
         trained = np.diff(split.train.tocsc().indptr) > 0
         with tempfile.TemporaryDirectory(prefix="recsys_cl_sequential_") as workdir:
-            config = make_config(self.recbole_model, sequential_settings(workdir, self._settings()), c.device)
+            config = make_config(model_class, sequential_settings(workdir, self._settings()), c.device)
             catalogue = SequenceCatalogue(config, split.n_users, split.n_items)
             train_data, valid_data = self._loaders_for(config, catalogue, sequences, split)
             init_seed(config["seed"], config["reproducibility"])

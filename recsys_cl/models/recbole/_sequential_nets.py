@@ -37,7 +37,11 @@ def model_classes() -> dict[str, type]:
     """RecBole class name -> its window-trained subclass (named as RecBole's, for RecBole's trainer lookup)."""
     import torch
     import torch.nn.functional as F
-    from recbole.model.sequential_recommender import CORE, GRU4Rec, SASRec
+
+    from recsys_cl.compat.recbole import import_sequential_models
+
+    sequential = import_sequential_models()
+    CORE, GRU4Rec, SASRec = sequential.CORE, sequential.GRU4Rec, sequential.SASRec
 
     class WindowSASRec(SASRec):
         def position_outputs(self, item_seq: torch.Tensor) -> torch.Tensor:
