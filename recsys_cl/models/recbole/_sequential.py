@@ -40,7 +40,7 @@ from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import UNKNOWN_SCORE, register
-from recsys_cl.models._modalities import aligned_modalities
+from recsys_cl.models._modalities import ItemModality, aligned_modalities
 from recsys_cl.models.recbole._backends import SCORES_PER_CHUNK, RecBoleBackend
 from recsys_cl.models.recbole._config import ContentTrainConfig
 from recsys_cl.models.recbole._sequences import SEQUENCE_PROTOCOLS, SequenceCatalogue, UserSequences, loader_classes
@@ -148,21 +148,13 @@ class SequentialBackend(RecBoleBackend):
         #: dimension, items, items without a vector (for run records); None without content
         self.content_coverage = None if modality is None else modality.coverage()
         sequences = UserSequences.from_split(split, self.registry_name)
-        from recbole.utils import init_seed
-
         model_class = self._model_class()
         trained = np.diff(split.train.tocsc().indptr) > 0
         with tempfile.TemporaryDirectory(prefix="recsys_cl_sequential_") as workdir:
             config = make_config(model_class, sequential_settings(workdir, self._settings()), c.device)
             catalogue = SequenceCatalogue(config, split.n_users, split.n_items)
             train_data, valid_data = self._loaders_for(config, catalogue, sequences, split)
-            init_seed(config["seed"], config["reproducibility"])
-            net = model_class(config, catalogue)
-            if modality is not None:
-                identity = trained & c.item_identity
-                set_item_table(net, c.content, _with_pad(modality.vectors, 0.0), _with_pad(modality.mask, False),
-                               _with_pad(identity, False), c.id_dropout)
-            net = net.to(config["device"])
+            net = build_network(model_class, config, catalogue, c, modality, trained)
             trainer = make_trainer(config, net, progress=self.progress)
             self._train(trainer, train_data, valid_data)
             load_best_model(trainer)
@@ -228,6 +220,21 @@ class SequentialBackend(RecBoleBackend):
     def _scores_per_chunk(self) -> int:
         assert self.encoded is not None
         return min(SCORES_PER_CHUNK, SEQUENCES_PER_CHUNK * self.encoded.n_items)
+
+
+def build_network(model_class: type, config: Any, catalogue: SequenceCatalogue, settings: SequentialConfig,
+                  modality: ItemModality | None, trained: np.ndarray) -> Any:
+    """The untrained network, seeded from ``config``, with the item content of ``settings.content`` in its
+    item table (``trained``: our items that occur in training)."""
+    from recbole.utils import init_seed
+
+    init_seed(config["seed"], config["reproducibility"])
+    net = model_class(config, catalogue)
+    if modality is not None and settings.content != "none":
+        identity = trained & settings.item_identity
+        set_item_table(net, settings.content, _with_pad(modality.vectors, 0.0), _with_pad(modality.mask, False),
+                       _with_pad(identity, False), settings.id_dropout)
+    return net.to(config["device"])
 
 
 def _with_pad(rows: np.ndarray, fill: Any) -> np.ndarray:
