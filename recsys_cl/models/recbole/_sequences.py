@@ -21,7 +21,6 @@ RecBole ids are our indices + 1 (0 is [PAD]) for users and items alike: no vocab
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,6 @@ import polars as pl
 
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.errors import InputError
-
-log = logging.getLogger(__name__)
 
 #: protocols whose parts are in time order per user: the valid / test items come after the train ones.
 #: ``cold-item`` holds whole items out instead of each user's latest purchases: nothing comes "next".
