@@ -111,6 +111,7 @@ _LEARNING_RATE = {"type": "log_float", "low": 1e-4, "high": 1e-1}
 _EMBEDDING_SIZE = {"type": "categorical", "choices": [32, 64, 128]}
 _REG_WEIGHT = {"type": "log_float", "low": 1e-6, "high": 1e-2}
 _ID_DROPOUT = {"type": "float", "low": 0.0, "high": 0.8}
+_SEQUENCE_DROPOUT = {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1}
 _GRAPH = {"learning_rate": _LEARNING_RATE, "embedding_size": _EMBEDDING_SIZE, "n_layers": {"type": "int", "low": 1, "high": 4},
           "reg_weight": _REG_WEIGHT}  # fmt: skip
 
@@ -167,6 +168,22 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
     "simplex": DefaultSpace(
         _space(learning_rate=_LEARNING_RATE, embedding_size=_EMBEDDING_SIZE, margin={"type": "float", "low": 0.0, "high": 0.9, "step": 0.1},
                negative_weight={"type": "log_float", "low": 1.0, "high": 100.0})
+    ),
+    # sequential models (models/recbole/_sequential.py); id_dropout applies to content=fuse only
+    "sasrec": DefaultSpace(
+        _space(learning_rate=_LEARNING_RATE, embedding_size=_EMBEDDING_SIZE, n_layers={"type": "int", "low": 1, "high": 3},
+               hidden_dropout_prob=_SEQUENCE_DROPOUT, attn_dropout_prob=_SEQUENCE_DROPOUT),
+        content=_space(id_dropout=_ID_DROPOUT),
+    ),
+    "gru4rec": DefaultSpace(
+        _space(learning_rate=_LEARNING_RATE, embedding_size=_EMBEDDING_SIZE, hidden_size={"type": "categorical", "choices": [64, 128, 256]},
+               dropout_prob=_SEQUENCE_DROPOUT),
+        content=_space(id_dropout=_ID_DROPOUT),
+    ),
+    "core": DefaultSpace(
+        _space(learning_rate=_LEARNING_RATE, embedding_size=_EMBEDDING_SIZE, temperature={"type": "log_float", "low": 0.02, "high": 0.5},
+               sess_dropout=_SEQUENCE_DROPOUT, item_dropout=_SEQUENCE_DROPOUT),
+        content=_space(id_dropout=_ID_DROPOUT),
     ),
     # content-aware PyTorch models (models/_vbpr.py, _freedom.py, _bm3.py): they always take item content
     "vbpr": DefaultSpace(

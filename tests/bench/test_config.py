@@ -114,3 +114,13 @@ def test_an_entry_may_run_on_some_datasets_only_in_the_grid_and_in_tuning(tmp_pa
     assert {(p.dataset, p.protocol) for p in study_plans(config) if p.model.model == "pop"} == {("syn", "loo"), ("syn", "cold-item")}
     with pytest.raises(InputError, match="models.0.datasets: 'hm' is not one of the config's datasets \\(ml, syn\\)"):
         load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, datasets: [hm]}")))
+
+
+def test_a_sequential_model_on_a_protocol_out_of_time_order_is_refused_before_any_work(tmp_path):
+    # GOOD's protocols are loo and cold-item; cold-item holds whole items out, so a next-item model cannot run on it
+    with pytest.raises(InputError, match=r"protocols: sasrec cannot run on 'cold-item' \(it needs a protocol in time order"):
+        load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: sasrec}")))
+    with pytest.raises(InputError, match=r"models\.0\.protocols: gru4rec cannot run on 'cold-item'"):
+        load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: gru4rec, protocols: [loo, cold-item]}")))
+    config = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: sasrec, protocols: [loo]}")))
+    assert {c.protocol for c in grid(config) if c.model.model == "sasrec"} == {"loo"}

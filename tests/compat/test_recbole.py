@@ -229,6 +229,44 @@ def test_non_tensor_other_parameters_come_back_from_memory(tiny_dir):
     assert (abs(net.w - similarity)).sum() == 0 and similarity.nnz > 0
 
 
+# -- 6. SINE turns on autograd anomaly detection at import ---------------------------------------
+def _fresh_import_of_sequential_models(importer):
+    """Run ``importer`` on a first import of RecBole's sequential package (the loaded one is put back after)."""
+    import importlib
+
+    import recbole.model
+
+    prefix = "recbole.model.sequential_recommender"
+    loaded = {name: module for name, module in sys.modules.items() if name == prefix or name.startswith(prefix + ".")}
+    anomaly = torch.is_anomaly_enabled()
+    try:
+        for name in loaded:
+            del sys.modules[name]
+        torch.autograd.set_detect_anomaly(False)
+        importer()
+        return torch.is_anomaly_enabled()
+    finally:
+        for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
+            del sys.modules[name]
+        sys.modules.update(loaded)
+        recbole.model.sequential_recommender = loaded[prefix]
+        torch.autograd.set_detect_anomaly(anomaly)
+        importlib.invalidate_caches()
+
+
+def test_sequential_models_import_without_turning_on_anomaly_detection():
+    import importlib
+
+    compat.patch_recbole()  # imports the sequential models once (anomaly mode restored)
+    assert not torch.is_anomaly_enabled()
+    # RecBole's own import (what get_model does for any sequential model's name) turns it on for the process
+    assert _fresh_import_of_sequential_models(lambda: importlib.import_module("recbole.model.sequential_recommender"))
+    assert not _fresh_import_of_sequential_models(compat.import_sequential_models)
+    # and a sequential model's Config by name, once the work-around ran, leaves it off
+    config = compat.make_config("SASRec", {"state": "error", "train_neg_sample_args": None}, "cpu")
+    assert config["model"] == "SASRec" and not torch.is_anomaly_enabled()
+
+
 # -- loading our atomic files with benchmark_filename ---------------------------------------
 def test_recbole_sees_our_split_files_with_the_same_counts(tiny_dir, tiny_interactions):
     from recbole.data import create_dataset, data_preparation

@@ -51,6 +51,9 @@ class BackendContract:
     expected_margin_over_pop: ClassVar[float | None] = 0.3
     #: HR@10 on held-out (cold) items the model must reach above both Pop's and random's; None = pure-ID model
     expected_cold_margin: ClassVar[float | None] = None
+    #: the fixture of that split: the cold-item protocol, or for next-item models (which refuse it) a loo
+    #: split whose test items occur in no training sequence (``sequential_cold_encoded``)
+    cold_split: ClassVar[str] = "cold_encoded"
 
     # -- helpers -----------------------------------------------------------------------------
     @classmethod
@@ -131,10 +134,11 @@ class BackendContract:
         assert model_hr >= pop_hr + self.expected_margin_over_pop, (model_hr, pop_hr)
 
     def test_beats_pop_and_random_on_cold_items(
-        self, cold_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
+        self, request: pytest.FixtureRequest, item_embeddings: ItemEmbeddings, item_table_path: Any
     ) -> None:
         if self.expected_cold_margin is None:
             pytest.skip(f"{self.model_name} ({self.params}) sees no item content: cold items are unknown to it")
+        cold_encoded = request.getfixturevalue(self.cold_split)
         train_items = np.flatnonzero(np.diff(cold_encoded.train.tocsc().indptr) > 0)
         test_items = np.unique(cold_encoded.test.indices)
         assert not np.isin(test_items, train_items).any()  # the premise: every test item is cold

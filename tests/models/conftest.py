@@ -90,6 +90,32 @@ def cold_encoded(structured_interactions: pl.DataFrame) -> EncodedSplit:
     return EncodedSplit.from_split(cold_item(structured_interactions, test_share=0.25, valid_share=0.0, seed=0))
 
 
+#: items per group launched last (see ``sequential_cold_encoded``)
+NEW_PER_GROUP = 3
+
+
+@pytest.fixture(scope="session")
+def sequential_cold_encoded() -> EncodedSplit:
+    """A ``loo`` split whose test items are new: in no user's training sequence (nor valid part).
+
+    What "cold" means for a next-item model, which cannot run on the cold-item protocol. Same groups and
+    item ids as above (so ``item_embeddings`` fits): the last 3 items of each group are launched last; a
+    user buys 5 older items of their group, one per day, then one new item of their group, which ``loo``
+    makes the test item.
+    """
+    rng = np.random.default_rng(17)
+    older = ITEMS_PER_GROUP - NEW_PER_GROUP
+    users, items, times = [], [], []
+    for g in range(N_GROUPS):
+        for n in range(USERS_PER_GROUP):
+            bought = [*(rng.choice(older, size=BUYS_PER_USER - 1, replace=False)), older + rng.integers(NEW_PER_GROUP)]
+            for day, i in enumerate(bought):
+                users.append(f"u{g}{n:02d}")
+                items.append(item_id(int(i) + g * ITEMS_PER_GROUP))
+                times.append(START + day * DAY)
+    return EncodedSplit.from_split(loo(pl.DataFrame({"user_id": users, "item_id": items, "timestamp": times})))
+
+
 @pytest.fixture(scope="session")
 def synthetic_hm_cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[EncodedSplit, ItemEmbeddings]:
     """A small synthetic H&M sample under the cold-item protocol, with TF-IDF vectors of the item text.
