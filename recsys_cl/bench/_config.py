@@ -15,10 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
-from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
 from recsys_cl.evaluation._metrics import parse_metrics
-from recsys_cl.evaluation._repeats import DEFAULT_EXCLUDE_SEEN
-from recsys_cl.evaluation._segments import SegmentConfig
 from recsys_cl.models._epoch_validation import metric_at_k
 from recsys_cl.models._spaces import ParamSpace
 

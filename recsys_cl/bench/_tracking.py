@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from recsys_cl import __version__
 from recsys_cl.errors import InputError
+from recsys_cl.reporting import CellRecord, RunRecord, read_cell
 from recsys_cl.reporting._cost import cost_row
-from recsys_cl.reporting._records import CellRecord, RunRecord, read_cell
 
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # the tag MLflow's UI shows as the source version
 PARENT_TAG = "mlflow.parentRunId"

@@ -52,19 +52,19 @@ from recsys_cl.bench._config import (
     variant_parts,
 )
 from recsys_cl.bench._grid import labels
-from recsys_cl.data._dataset import PreparedDataset, load_dataset
+from recsys_cl.data import PreparedDataset, load_dataset
 from recsys_cl.errors import InputError
 from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, check_grid, resolve_space
 from recsys_cl.progress import StageProgress
-from recsys_cl.reporting._records import StudySummary, TrialRecord, write_study
+from recsys_cl.reporting import StudySummary, TrialRecord, write_study
 
 if TYPE_CHECKING:
     import optuna
 
-    from recsys_cl.data._encoded import EncodedSplit
-    from recsys_cl.embeddings._io import ItemEmbeddings
-
-#: folder of a results directory holding the studies (journal files, locks, summaries)
+    from recsys_cl.data import EncodedSplit
+    from recsys_cl.embeddings import (
+        ItemEmbeddings,  #: folder of a results directory holding the studies (journal files, locks, summaries)
+    )
 TUNING_DIR = "tuning"
 #: study label, stage text, finished trials, budget: one line per study for the CLI
 StudyProgress = Callable[[str, str, int, int], None]

@@ -29,7 +29,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from recsys_cl.data._dataset import load_dataset
+from recsys_cl.data import load_dataset
 from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings._catalogue import encode_item_images, encode_item_texts, image_paths
 from recsys_cl.embeddings._composers import (

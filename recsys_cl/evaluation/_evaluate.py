@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation._beyond import (
     BeyondAccuracyConfig,
@@ -321,8 +321,7 @@ def evaluate_rankings_file(
     default, true for loo and cold-item, false for temporal): when true, training items in the given lists
     are dropped before scoring (``summary["seen_dropped"]``). ``beyond.diversity_attribute`` is a column of
     the catalogue; ``embeddings`` serve ``embedding_diversity``."""
-    from recsys_cl.data._dataset import load_dataset
-
+    from recsys_cl.data import load_dataset
     if exclude_seen is None:
         exclude_seen = default_exclude_seen(protocol)
     dataset = load_dataset(data_dir)

@@ -34,8 +34,7 @@ import scipy.sparse as sp
 from recsys_cl.errors import InputError
 
 if TYPE_CHECKING:
-    from recsys_cl.data._encoded import EncodedSplit
-
+    from recsys_cl.data import EncodedSplit
 METRICS = ("hr", "ndcg", "recall", "precision", "mrr", "map")
 #: beyond-accuracy metrics (recsys_cl.evaluation._beyond); coverage and gini are run-level, the rest per user
 BEYOND_METRICS = (

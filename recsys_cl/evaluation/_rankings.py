@@ -18,8 +18,7 @@ import polars as pl
 from recsys_cl.errors import InputError
 
 if TYPE_CHECKING:
-    from recsys_cl.data._encoded import EncodedSplit
-
+    from recsys_cl.data import EncodedSplit
 _RANK_COLUMNS = ("user_id", "item_id", "rank", "score")
 
 

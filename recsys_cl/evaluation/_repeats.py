@@ -14,8 +14,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.data._split import PROTOCOLS
+from recsys_cl.data import PROTOCOLS, EncodedSplit
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix
 

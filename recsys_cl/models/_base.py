@@ -22,10 +22,10 @@ from typing import Any, Callable, ClassVar, Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validated
-from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.evaluation import Rankings
 from recsys_cl.progress import StepProgress
 
 
@@ -205,8 +205,7 @@ class Recommender(abc.ABC):
         raise NotImplementedError(f"{type(self).__name__} implements neither _score nor _recommend")
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_from_scorer
-
+        from recsys_cl.evaluation import topk_from_scorer
         assert self.encoded is not None
         return topk_from_scorer(
             self._score, self.encoded.n_items, k, user_idx, exclude=self.seen_items(), device="cpu", progress=self.progress
@@ -222,8 +221,7 @@ class Recommender(abc.ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """``_recommend`` for factor models: top-``k`` of ``user_factors[u] @ item_factors.T (+ item_bias)``,
         training items excluded (``user_factors`` has one row per user of the split)."""
-        from recsys_cl.evaluation._topk import topk_from_factors
-
+        from recsys_cl.evaluation import topk_from_factors
         assert self.encoded is not None
         return topk_from_factors(
             user_factors,

@@ -13,9 +13,9 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import Field
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.data._split import DAY
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import ModelConfig, Recommender, register
 

@@ -25,9 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.data._split import DAY
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import ModelConfig, Recommender, register
 from recsys_cl.models._baselines import item_popularity
@@ -112,8 +112,7 @@ class ContentKNN(Recommender):
         )
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_from_factors, topk_from_scorer
-
+        from recsys_cl.evaluation import topk_from_factors, topk_from_scorer
         assert self.encoded is not None
         seen = self.seen_items()
         n_items = self.encoded.n_items

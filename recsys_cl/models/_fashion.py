@@ -32,10 +32,9 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import Field, field_validator
 
-from recsys_cl.data._atomic import read_atomic
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit, read_atomic
 from recsys_cl.data._split import DAY
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import ModelConfig, Recommender, register
 from recsys_cl.models._baselines import RecentPop, item_popularity
@@ -120,8 +119,7 @@ class _CandidatesOverFill(Recommender):
         return self.personal is not None or type(self)._personal_rows is not _CandidatesOverFill._personal_rows
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_sparse_over_base
-
+        from recsys_cl.evaluation import topk_sparse_over_base
         return topk_sparse_over_base(
             self._personal_rows if self._has_personal else None,
             self.base,

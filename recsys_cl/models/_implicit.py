@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.models._base import Recommender, register
 from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors
 

@@ -29,8 +29,7 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import Field
 
-from recsys_cl.data._atomic import read_atomic
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit, read_atomic
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import Recommender, register

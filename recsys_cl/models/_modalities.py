@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def item_knn_graph(vectors: np.ndarray, mask: np.ndarray, k: int, *, device: str
     one chunk of scores plus the (n, k) result, never a dense items x items matrix. Items without a
     vector have an empty row and are nobody's neighbour. Ties go to the lower item index.
     """
-    from recsys_cl.evaluation._topk import topk_from_factors
-
+    from recsys_cl.evaluation import topk_from_factors
     n = len(vectors)
     norms = np.linalg.norm(vectors, axis=1)
     has = mask & (norms > 0)

@@ -25,14 +25,13 @@ import scipy.sparse as sp
 import torch
 from pydantic import Field, field_validator
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation import topk_from_factors
 from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix, parse_metrics
-from recsys_cl.evaluation._topk import topk_from_factors
-from recsys_cl.models._base import ModelConfig, Recommender
+from recsys_cl.models._base import UNKNOWN_SCORE, ModelConfig, Recommender, torch_threads
 from recsys_cl.models._modalities import ItemModality, Modalities, aligned_modalities
-from recsys_cl.models._base import UNKNOWN_SCORE, torch_threads
 
 
 class EpochTrainConfig(ModelConfig):

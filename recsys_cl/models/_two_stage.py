@@ -50,9 +50,9 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.data._split import DAY
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validation_location
 from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
 from recsys_cl.models._fashion import AGE_BINS, aligned_column, fill_popularity, side_table, train_end
@@ -386,8 +386,7 @@ class TwoStage(Recommender):
 
     def _rank(self, frame: pl.DataFrame, scores: np.ndarray, users: np.ndarray, k: int, exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` of ``users`` (sorted, distinct): their candidates by ranker score, then the fill list."""
-        from recsys_cl.evaluation._topk import topk_sparse_over_base
-
+        from recsys_cl.evaluation import topk_sparse_over_base
         assert self.encoded is not None
         local = np.searchsorted(users, frame["u"].to_numpy())
         # Every candidate scores >= 1 > any fill score (fill popularity is in [0, 1)): shift each user's
@@ -443,8 +442,7 @@ class TwoStage(Recommender):
         ``frames``: candidate rows per chunk of users (sorted); ``ranked``: the ranker's lists of those users
         when already made, else they are made here from ``frames``; ``exclude``: training items to drop from
         every list (the call's evaluation mode)."""
-        from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix
-
+        from recsys_cl.evaluation import compute_metrics, hit_matrix
         labels = self.config.generator_labels
         recall = _Recall(labels)
         maps: dict[str, list[np.ndarray]] = {name: [] for name in ["ranker", *labels]}

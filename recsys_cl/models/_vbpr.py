@@ -42,7 +42,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.models._base import register
 from recsys_cl.models._modalities import ItemModality
 from recsys_cl.models._torch_epochs import (

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys_cl.embeddings._records import ComposedResult, EmbeddingQuality
+from recsys_cl.embeddings import ComposedResult, EmbeddingQuality
 from recsys_cl.errors import InputError
 from recsys_cl.reporting._records import CellRecord, RunRecord, StudySummary, read_cell, read_run, read_study
 

@@ -21,7 +21,7 @@ from recsys_cl.embeddings._records import (
     EmbeddingQuality,
     SpaceQuality,
 )
-from recsys_cl.evaluation._significance import compare_to_baseline
+from recsys_cl.evaluation import compare_to_baseline
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import (
     Results,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.evaluation._significance import holm, paired_tests
+from recsys_cl.evaluation import holm, paired_tests
 from recsys_cl.reporting._records import CellRecord, StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
 from recsys_cl.reporting._tables import DOWN, UP, Table, _fmt

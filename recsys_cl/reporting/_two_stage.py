@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.evaluation._significance import holm, paired_tests
+from recsys_cl.evaluation import holm, paired_tests
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import Results, variants
 from recsys_cl.reporting._tables import Table, _fmt

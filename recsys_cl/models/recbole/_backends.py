@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from recsys_cl.compat.recbole import load_best_model, make_config, make_trainer
-from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import UNKNOWN_SCORE, Recommender, register, torch_threads
 from recsys_cl.models.recbole._config import (
@@ -233,8 +233,7 @@ class RecBoleBackend(Recommender):
         return SCORES_PER_CHUNK if full_sort else PAIRS_PER_CHUNK
 
     def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from recsys_cl.evaluation._topk import topk_from_scorer
-
+        from recsys_cl.evaluation import topk_from_scorer
         assert self.encoded is not None
         n_items = self.encoded.n_items
 

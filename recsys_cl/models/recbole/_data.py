@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from recsys_cl.compat.recbole import prepare_loaders
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 
 
 def encoded_dataset_class() -> type:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data import EncodedSplit
 from recsys_cl.errors import InputError
 
 #: protocols whose parts are in time order per user: the valid / test items come after the train ones.

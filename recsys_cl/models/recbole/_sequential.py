@@ -36,8 +36,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from recsys_cl.compat.recbole import load_best_model, make_config, make_trainer
-from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.data import EncodedSplit
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import UNKNOWN_SCORE, register
 from recsys_cl.models._modalities import ItemModality, aligned_modalities
