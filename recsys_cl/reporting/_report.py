@@ -128,7 +128,9 @@ def write_report(results_dir: str | Path, out_dir: str | Path, *, latex: bool = 
 def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[ReportFigure]:
     """Every figure the report shows, in page order (built one at a time: a caller saves and drops each)."""
     metric = results.significance.get("metric", "ndcg@10")
-    colours = _plots.embedding_colours(c.embedding for c in results.cells)
+    # the config's order first, so an embedding keeps its colour from one report of the same setup to the next
+    configured = [e.get("name") for e in results.run.config.get("embeddings", []) if isinstance(e, dict)]
+    colours = _plots.embedding_colours([*configured, *(c.embedding for c in results.cells)])
     # the main table's own intervals: its metrics, so the bootstrap seeds (and so the CIs) are the same
     metrics = list(dict.fromkeys([*MAIN_METRICS, metric]))
     points: dict[tuple[str, str], list[_plots.Point]] = {}
