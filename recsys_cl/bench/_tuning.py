@@ -62,9 +62,9 @@ if TYPE_CHECKING:
     import optuna
 
     from recsys_cl.data import EncodedSplit
-    from recsys_cl.embeddings import (
-        ItemEmbeddings,  #: folder of a results directory holding the studies (journal files, locks, summaries)
-    )
+    from recsys_cl.embeddings import ItemEmbeddings
+
+#: folder of a results directory holding the studies (journal files, locks, summaries)
 TUNING_DIR = "tuning"
 #: study label, stage text, finished trials, budget: one line per study for the CLI
 StudyProgress = Callable[[str, str, int, int], None]
