@@ -168,9 +168,29 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     )
     note = (
         f"{n_users:,} test users; seeds {seeds}; {spread}; {UP}/{DOWN}: significantly higher/lower than {baseline} "
-        f"(paired randomisation test on seed-averaged per-user scores, Holm-corrected over models, alpha {sig['alpha']})."
+        f"(paired randomisation test on seed-averaged per-user scores, Holm-corrected over models, alpha {sig['alpha']}). "
+        + evaluation_mode_note(cells, metrics)
     )
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
+
+
+def evaluation_mode_note(cells: list[CellRecord], metrics: list[str]) -> str:
+    """How the protocol's test was scored: whether users' training items were left out of the lists, the share
+    of test items that repeat a training item of their user, and the best score any list reaches with training
+    items left out (the ceiling every model under exclusion is held to)."""
+    modes = {cell.exclude_seen for cell in cells}
+    if modes == {True}:
+        text = "Evaluation: exclude-seen (each user's training items are left out of their list)."
+    elif modes == {False}:
+        text = "Evaluation: no-exclude-seen (lists scored as given: a repurchase counts as a hit)."
+    else:
+        text = "Evaluation: mixed exclude-seen settings across these cells (compare with care)."
+    summary = cells[0].summary
+    if summary.get("repeat_share") is not None:
+        ceilings = ", ".join(f"{m} {summary[f'ceiling_{m}']:.4f}" for m in metrics if summary.get(f"ceiling_{m}") is not None)
+        text += f" {summary['repeat_share']:.1%} of test items repeat a training item of their user"
+        text += f"; best reachable with training items excluded: {ceilings}." if ceilings else "."
+    return text
 
 
 def _comparison(

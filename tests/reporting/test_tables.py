@@ -133,3 +133,22 @@ def test_legend_maps_each_label_to_its_run_name_and_parameters(tmp_path):
     assert table.columns[:4] == ["label", "dataset / protocol", "run name", "embedding"]
     assert [r[:4] for r in table.rows] == [["pop", "ds / loo", "pop", "none"], ["als + txt", "ds / loo", "als", "txt"]]
     assert table.rows[0][4] == "defaults" and table.rows[0][5] == "as configured"
+
+
+def test_main_table_note_states_the_evaluation_mode_repeat_share_and_ceiling(fake_results):
+    from types import SimpleNamespace
+
+    from recsys_cl.reporting._tables import evaluation_mode_note
+
+    summary = {"repeat_share": 0.25, "ceiling_ndcg@10": 0.61, "ceiling_map@12": 0.5}
+    kept = [SimpleNamespace(exclude_seen=False, summary=summary)]
+    note = evaluation_mode_note(kept, ["ndcg@10", "hr@10", "map@12"])
+    assert note.startswith("Evaluation: no-exclude-seen (lists scored as given: a repurchase counts as a hit).")
+    assert "25.0% of test items repeat a training item" in note and note.endswith("ndcg@10 0.6100, map@12 0.5000.")
+    excluded = evaluation_mode_note([SimpleNamespace(exclude_seen=True, summary={})], ["ndcg@10"])
+    assert excluded == "Evaluation: exclude-seen (each user's training items are left out of their list)."
+    mixed = [SimpleNamespace(exclude_seen=True, summary={}), SimpleNamespace(exclude_seen=False, summary={})]
+    assert "mixed" in evaluation_mode_note(mixed, ["ndcg@10"])
+    # and the report's main table carries it (the fake run's cells use the default, exclusion)
+    table = main_table(load_results(fake_results), "ds", "loo", metrics=["ndcg@10"], n_resamples=50)
+    assert table.note.endswith("Evaluation: exclude-seen (each user's training items are left out of their list).")
