@@ -334,7 +334,7 @@ def bench_command(
     tune: Optional[bool] = typer.Option(
         None, "--tune/--no-tune", help="tune every model on the valid part first (default: when the config has a tuning section)"
     ),
-    trials: Optional[int] = typer.Option(None, help="tuning: finished trials per study (overrides tuning.trials)"),
+    trials: Optional[int] = typer.Option(None, help="tuning: finished trials per study (overrides tuning.trials; turns tuning on)"),
     storage: Optional[str] = typer.Option(None, help="tuning: folder for journal files, or an RDB URL every worker reaches"),
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", metavar="URI",

@@ -259,7 +259,10 @@ def run_benchmark(
         from recsys_cl.bench._ray import check_ray_address
 
         check_ray_address(ray_address)  # before any work: a cluster that is not there is found now
-    tuning_on = config.tuning is not None if tune is None else tune
+    # --trials asks for tuning: with no tuning section it tunes with the defaults and that budget
+    tuning_on = (config.tuning is not None or trials is not None) if tune is None else tune
+    if trials is not None and not tuning_on:
+        raise InputError(f"--trials {trials}: tuning is off (--no-tune); drop one of the two")
     if tuning_on:
         tuning = tuning_with_trials(config.tuning, trials)
         config = config.model_copy(update={"tuning": tuning})

@@ -91,3 +91,18 @@ def test_refit_on_train_and_valid_changes_the_training_data(tmp_path):
     merged, plain = dataset.refit_encoded("loo"), dataset.encoded("loo")
     assert merged.train.sum() == plain.train.sum() + plain.valid.sum() and merged.valid.nnz == 0
     assert (merged.test != plain.test).nnz == 0
+
+
+def test_trials_alone_turns_tuning_on_and_no_tune_with_trials_is_an_error(tmp_path):
+    from recsys_cl.errors import InputError
+
+    path = tmp_path / "plain.yaml"  # the same grid without a tuning section
+    path.write_text(CONFIG.replace("tuning: {trials: 2, pruner: none%(extra)s}\n", "").replace("seeds: [0, 1]", "seeds: [0]"))
+    config = load_config(path)
+    assert config.tuning is None
+    with pytest.raises(InputError, match=r"^--trials 1: tuning is off \(--no-tune\)"):
+        run_benchmark(config, tmp_path / "off", tune=False, trials=1)
+    assert not (tmp_path / "off").exists()
+    run_benchmark(config, tmp_path / "on", trials=1)
+    studies = load_results(tmp_path / "on").studies()
+    assert len(studies) == 2 and all(s.trials_completed == 1 for s in studies.values())
