@@ -106,7 +106,10 @@ def load_sentence_transformer(model: str = DEFAULT_TEXT_MODEL, device: str = "au
     else:
         source = model
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    # transformers draws a "Loading weights" bar per load: noise in every bench log (our own bars show progress)
+    transformers_logging.disable_progress_bar()
     try:
         return SentenceTransformer(source, device=resolve_device(device))
     except OSError as exc:
