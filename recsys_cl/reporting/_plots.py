@@ -116,11 +116,19 @@ def _style(ax: Any, x_ticks: int | None = None) -> None:
     ax.set_axisbelow(True)
 
 
-def _panel_grid(fig: Figure, n: int, columns: int) -> list[Any]:
-    axes = fig.subplots(math.ceil(n / columns), columns, squeeze=False).ravel()
+def _panel_grid(fig: Figure, n: int, columns: int, heights: Sequence[float] | None = None) -> list[Any]:
+    """``n`` panels, ``columns`` a row; ``heights``: each grid row's relative height (default equal)."""
+    axes = fig.subplots(math.ceil(n / columns), columns, squeeze=False,
+                        gridspec_kw={"height_ratios": heights} if heights else None).ravel()  # fmt: skip
     for ax in axes[n:]:
         ax.set_visible(False)
     return list(axes[:n])
+
+
+def _row_heights(counts: Sequence[int], columns: int, per_row: float, fixed: float) -> list[float]:
+    """Inches of each grid row of panels: its tallest panel's ``counts`` x ``per_row`` plus ``fixed`` (title,
+    axis labels), so a panel of four rows is not drawn as tall as one of twenty."""
+    return [per_row * max(counts[i:i + columns]) + fixed for i in range(0, len(counts), columns)]
 
 
 def _xerr(ps: Sequence[Point]) -> np.ndarray:
@@ -141,11 +149,10 @@ def dumbbells(panels: dict[str, list[Point]], metric: str, colours: dict[str, st
     panels = {title: ps for title, ps in panels.items() if any(p.embedding != "none" for p in _finite(ps))}
     if not panels:
         return None
-    rows = max(sum(p.embedding != "none" for p in _finite(ps)) for ps in panels.values())
     columns = 2 if len(panels) > 1 else 1
-    height = (0.3 * rows + 1.1) * math.ceil(len(panels) / columns) + 0.5
-    fig = _figure(WIDE, height)
-    for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
+    heights = _row_heights([sum(p.embedding != "none" for p in _finite(ps)) for ps in panels.values()], columns, 0.3, 1.1)
+    fig = _figure(WIDE, sum(heights) + 0.5)
+    for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns, heights), panels.items()):
         _style(ax, x_ticks=6)
         by_label = {p.label: p for p in ps}
         embedded = [p for p in _finite(ps) if p.embedding != "none"]
@@ -180,10 +187,10 @@ def ranked_bars(panels: dict[str, list[Point]], metric: str, colours: dict[str, 
     panels = {title: _finite(ps) for title, ps in panels.items() if _finite(ps)}
     if not panels:
         return None
-    rows = max(len(ps) for ps in panels.values())
     columns = 2 if len(panels) > 1 else 1
-    fig = _figure(WIDE, (0.24 * rows + 1.0) * math.ceil(len(panels) / columns) + 0.4)
-    for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
+    heights = _row_heights([len(ps) for ps in panels.values()], columns, 0.24, 1.0)
+    fig = _figure(WIDE, sum(heights) + 0.4)
+    for ax, (title, ps) in zip(_panel_grid(fig, len(panels), columns, heights), panels.items()):
         _style(ax, x_ticks=6)
         ranked = sorted(ps, key=lambda p: -p.mean)
         ax.barh(range(len(ranked)), [p.mean for p in ranked], xerr=_xerr(ranked), height=0.7,

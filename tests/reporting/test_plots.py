@@ -193,3 +193,11 @@ def test_tuning_curves_draw_each_studys_best_so_far(realistic):
     np.testing.assert_array_equal(y[: len(expected)], expected)
     assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [v[3] for v in REALISTIC_VARIANTS[3:5]]
     assert _plots.tuning_curves({}) is None
+
+
+def test_a_short_panel_row_is_drawn_shorter_than_a_long_one():
+    from recsys_cl.reporting._plots import _row_heights
+
+    # two panels of 11 rows side by side, then one of 4: the second grid row is sized for 4, not 11
+    assert _row_heights([11, 11, 4], columns=2, per_row=0.3, fixed=1.1) == pytest.approx([4.4, 2.3])
+    assert _row_heights([3, 20], columns=1, per_row=0.25, fixed=1.0) == pytest.approx([1.75, 6.0])
