@@ -181,7 +181,7 @@ def _embedding_with_categories(results: Results, key: str) -> tuple[np.ndarray, 
     from recsys_cl.data import load_dataset
     from recsys_cl.embeddings import read_itememb
 
-    path = Path(results.run.embeddings[key])
+    path = results.locate(results.run.embeddings[key])
     data_dir = results.dataset_dir(key.split("/")[0])
     if not path.is_file() or data_dir is None or not data_dir.is_dir():
         return None

@@ -60,27 +60,42 @@ class Results:
         frames = [self.per_user(c, metric, scope) for c in cells]
         return pl.concat(frames).group_by("user_id").agg(pl.col("value").mean()).sort("user_id")
 
+    def locate(self, path: str) -> Path:
+        """A path from run.json, which stores them as ``bench`` was given them (relative to its working
+        directory, e.g. ``results/x/embeddings/...``, or absolute): found from any working directory, and after
+        the results folder was moved, by what follows the folder's own name in it."""
+        stored = Path(path)
+        candidates = [stored if stored.is_absolute() else self.directory / stored]
+        if self.directory.name in stored.parts:
+            last = len(stored.parts) - 1 - stored.parts[::-1].index(self.directory.name)
+            if stored.parts[last + 1 :]:
+                candidates.append(self.directory.joinpath(*stored.parts[last + 1 :]))
+        if not stored.is_absolute():
+            candidates.append(stored)  # relative to this working directory
+        return next((c for c in candidates if c.exists()), candidates[0])
+
     def embedding_quality(self) -> dict[str, EmbeddingQuality]:
         """``dataset/protocol/name[/seed-S]`` -> quality of every embedding the run learned."""
         found = {}
         for key, path in self.run.embeddings.items():
-            quality = Path(f"{path}.quality.json")
+            quality = Path(f"{self.locate(path)}.quality.json")
             if quality.is_file():
                 found[key] = EmbeddingQuality.read(quality)
         return found
 
     def composed_retrieval(self) -> dict[str, ComposedResult]:
         """``dataset`` -> composed retrieval result, for the datasets the run scored it on."""
-        paths = {name: Path(path) for name, path in self.run.composed_retrieval.items()}
+        paths = {name: self.locate(path) for name, path in self.run.composed_retrieval.items()}
         return {name: ComposedResult.read(path) for name, path in paths.items() if path.is_file()}
 
     def studies(self) -> dict[str, StudySummary]:
         """Tuning study key -> its summary, for the studies this run's cells were tuned by."""
-        return {key: read_study(path) for key, path in self.run.studies.items() if Path(path).is_file()}
+        paths = {key: self.locate(path) for key, path in self.run.studies.items()}
+        return {key: read_study(path) for key, path in paths.items() if path.is_file()}
 
     def dataset_dir(self, dataset: str) -> Path | None:
         entry = self.run.datasets.get(dataset)
-        return Path(entry.dir) if entry is not None else None
+        return self.locate(entry.dir) if entry is not None else None
 
 
 def variant_label(cell: CellRecord) -> str:

@@ -2,6 +2,7 @@
 parameters and scored on test once per seed; default twins beside them; the report's Tuning section."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,20 @@ def test_trials_alone_turns_tuning_on_and_no_tune_with_trials_is_an_error(tmp_pa
     run_benchmark(config, tmp_path / "on", trials=1)
     studies = load_results(tmp_path / "on").studies()
     assert len(studies) == 2 and all(s.trials_completed == 1 for s in studies.values())
+
+
+def test_a_moved_results_folder_keeps_its_studies_from_any_working_directory(tuned_run, tmp_path, monkeypatch):
+    import shutil
+
+    _, out, _ = tuned_run
+    moved = shutil.copytree(out, tmp_path / "elsewhere" / "tq-copy")
+    monkeypatch.chdir(tmp_path)
+    run = json.loads((moved / "run.json").read_text())
+    names = {k: Path(v).name for k, v in run["studies"].items()}
+    # as `bench --out results/tq-copy` stores them (relative to its working directory), and as an absolute
+    # --out stores them, at a place the folder no longer is
+    for stored in ("results/tq-copy/tuning/{}", "/gone/away/tq-copy/tuning/{}"):
+        run["studies"] = {k: stored.format(name) for k, name in names.items()}
+        (moved / "run.json").write_text(json.dumps(run))
+        studies = load_results(moved).studies()
+        assert {s.model: s.trials_completed for s in studies.values()} == {"pop": 1, "implicit-als": 2}
