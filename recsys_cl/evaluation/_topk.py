@@ -150,12 +150,7 @@ def _topk(
         raise InputError(f"k must be >= 1 (got {k})")
     if n_items < 1:
         raise InputError("cannot rank an empty catalogue (0 items)")
-    if exclude is not None:
-        exclude = sp.csr_matrix(exclude)
-        if exclude.shape[1] != n_items:
-            raise InputError(f"exclude matrix has {exclude.shape[1]} item columns for {n_items} items")
-        if users.size and users.max() >= exclude.shape[0]:
-            raise InputError(f"user index {int(users.max())} outside the exclude matrix ({exclude.shape[0]} rows)")
+    exclude = _checked_exclude(exclude, n_items, users)
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_BYTES // (4 * n_items))
     if chunk_size < 1:
@@ -304,12 +299,7 @@ def topk_sparse_over_base(
             raise InputError(f"user_base must index the {n_bases} base rows")
         if users.size and users.max() >= len(user_base):
             raise InputError(f"user index {int(users.max())} outside user_base ({len(user_base)} users)")
-    if exclude is not None:
-        exclude = sp.csr_matrix(exclude)
-        if exclude.shape[1] != n_items:
-            raise InputError(f"exclude matrix has {exclude.shape[1]} item columns for {n_items} items")
-        if users.size and users.max() >= exclude.shape[0]:
-            raise InputError(f"user index {int(users.max())} outside the exclude matrix ({exclude.shape[0]} rows)")
+    exclude = _checked_exclude(exclude, n_items, users)
     if isinstance(personal, sp.spmatrix | sp.sparray):
         matrix = sp.csr_matrix(personal)
         if matrix.shape[1] != n_items:
@@ -406,3 +396,15 @@ def rankings_from_topk(encoded: Any, users: np.ndarray, items: np.ndarray, score
         np.asarray(scores, dtype=np.float32),
         name,
     )
+
+
+def _checked_exclude(exclude: Any, n_items: int, users: np.ndarray) -> sp.csr_matrix | None:
+    """The exclusion matrix as CSR, after checking it covers the catalogue and every user asked for."""
+    if exclude is None:
+        return None
+    exclude = sp.csr_matrix(exclude)
+    if exclude.shape[1] != n_items:
+        raise InputError(f"exclude matrix has {exclude.shape[1]} item columns for {n_items} items")
+    if users.size and users.max() >= exclude.shape[0]:
+        raise InputError(f"user index {int(users.max())} outside the exclude matrix ({exclude.shape[0]} rows)")
+    return exclude

@@ -26,15 +26,7 @@ def graph_layers() -> Any:
     """
     import torch
 
-    class _CSRProduct(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, x: torch.Tensor, matrix: torch.Tensor, transposed: torch.Tensor) -> torch.Tensor:
-            ctx.transposed = transposed
-            return matrix @ x
-
-        @staticmethod
-        def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-            return ctx.transposed @ grad, None, None
+    from recsys_cl.models._torch_epochs import sparse_product  # the same product VBPR/FREEDOM/BM3 use
 
     def csr_pair(graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # kept on the graph tensor itself: SGL draws new augmented graphs every epoch, and the old
@@ -55,7 +47,7 @@ def graph_layers() -> Any:
         out, x = [ego], ego
         for graph in graphs:
             matrix, transposed = csr_pair(graph)
-            x = _CSRProduct.apply(x, matrix, transposed)
+            x = sparse_product(matrix, transposed, x)
             out.append(x)
         return out
 
