@@ -99,8 +99,8 @@ def _sum_or_none(*values: float | None) -> float | None:
     return None if any(v is None for v in values) else float(sum(values))  # type: ignore[arg-type]
 
 
-class CellRecord(_Record):
-    """One finished cell of a benchmark grid: what ran and what it scored (means; per-user values are in Parquet)."""
+class _CellIdentity(_Record):
+    """What identifies a cell of a grid: shared by its record and by run.json's list of cells."""
 
     #: hash of everything that decides the cell (``Cell.key``); set when the record is stored
     key: str = ""
@@ -120,6 +120,11 @@ class CellRecord(_Record):
     study: str | None = None
     #: index of the model entry in the config (the variant is this entry with ``embedding``)
     model_index: int | None = None
+
+
+class CellRecord(_CellIdentity):
+    """One finished cell of a benchmark grid: what ran and what it scored (means; per-user values are in Parquet)."""
+
     #: what a model reports about itself beyond its metrics (JSON-ready; e.g. two-stage: candidate recall
     #: per generator, feature importances, ranker vs best generator)
     diagnostics: dict[str, Any] | None = None
@@ -150,21 +155,10 @@ class CellRecord(_Record):
         return self.summary.get(name)
 
 
-class CellSummary(_Record):
+class CellSummary(_CellIdentity):
     """A cell as run.json lists it (its record may or may not exist yet)."""
 
-    key: str
-    dataset: str
-    protocol: str
-    model: str
-    label: str = ""
-    model_name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    embedding: str = "none"
-    embedding_method: str | None = None
-    seed: int = 0
-    study: str | None = None
-    model_index: int | None = None
+    key: str  # required here: run.json lists cells by key
 
 
 class DatasetEntry(_Record):
