@@ -367,7 +367,7 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
                              f"several modalities (those that do: vbpr, freedom, bm3)")  # fmt: skip
         if any(e != NO_EMBEDDING for e in spec.embeddings) and not REGISTRY[spec.model].uses_item_embeddings:
             raise InputError(f"{path}: models.{i}.embeddings: {spec.model} does not take item embeddings (use [{NO_EMBEDDING}])")
-        accepted = getattr(REGISTRY[spec.model], "protocols", None)  # e.g. sequential models: time order only
+        accepted = REGISTRY[spec.model].protocols  # e.g. sequential models: time order only
         if accepted is not None:
             key = f"models.{i}.protocols" if spec.protocols is not None else "protocols"
             for protocol in spec.protocols if spec.protocols is not None else config.protocols:

@@ -108,6 +108,8 @@ class Recommender(abc.ABC):
     uses_item_embeddings: ClassVar[bool] = False
     #: True for models that take several item embeddings at once (a mapping name -> ItemEmbeddings)
     takes_modalities: ClassVar[bool] = False
+    #: the protocols a model can run on (None: all); config validation checks entries against it
+    protocols: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
