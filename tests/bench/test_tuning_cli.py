@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from recsys_cl.cli import main
 
 CONFIG = """
 name: t
@@ -20,22 +19,15 @@ tuning: {trials: 3, seed: 2}
 """
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
 def write(tmp_path, text=CONFIG):
     path = tmp_path / "bench.yaml"
     path.write_text(text)
     return path
 
 
-def test_tune_runs_every_study_and_resumes(tmp_path, capsys):
+def test_tune_runs_every_study_and_resumes(tmp_path, cli):
     out = tmp_path / "out"
-    code, stdout, stderr = run(["tune", str(write(tmp_path)), "--out", str(out)], capsys)
+    code, stdout, stderr = cli(["tune", str(write(tmp_path)), "--out", str(out)])
     assert code == 0, stderr
     assert "3 studies (7 trials run now)" in stdout and "best ndcg@10" in stdout and "neighbours=" in stdout
     for label in ("ml-100k/loo/Pop", "ml-100k/loo/ItemKNN", "ml-100k/loo/ALS"):
@@ -48,7 +40,7 @@ def test_tune_runs_every_study_and_resumes(tmp_path, capsys):
     for s in index["studies"]:
         assert json.loads((out / "tuning" / f"{s['key']}.json").read_text())["best_value"] == s["best_value"]
 
-    code, stdout, _ = run(["tune", str(write(tmp_path)), "--out", str(out), "--trials", "4"], capsys)
+    code, stdout, _ = cli(["tune", str(write(tmp_path)), "--out", str(out), "--trials", "4"])
     assert code == 0 and "3 studies (2 trials run now)" in stdout  # pop has nothing to tune: still one trial
     again = {s["model"]: s for s in json.loads((out / "tuning" / "summaries.json").read_text())["studies"]}
     assert again["itemknn"]["trials"][:3] == studies["itemknn"]["trials"]
@@ -67,8 +59,8 @@ def test_tune_runs_every_study_and_resumes(tmp_path, capsys):
         ([], CONFIG.replace("trials: 3", "trials: -1"), "tuning.trials: Input should be greater than or equal to 1"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv, config, message):
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, argv, config, message, cli):
     out = tmp_path / "out"
-    code, _, stderr = run(["tune", str(write(tmp_path, config)), "--out", str(out), *argv], capsys)
+    code, _, stderr = cli(["tune", str(write(tmp_path, config)), "--out", str(out), *argv])
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
     assert not out.exists()

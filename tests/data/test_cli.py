@@ -3,22 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from recsys_cl.cli import main
 
 RAW = Path(__file__).parent / "fixtures" / "hm_raw"
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
-def test_prepare_hm_then_summary_json(tmp_path, capsys):
-    code, out, _ = run(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo"], capsys)
+def test_prepare_hm_then_summary_json(tmp_path, cli):
+    code, out, _ = cli(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo"])
     assert code == 0 and "wrote" in out
-    code, out, _ = run(["summary", str(tmp_path / "hm"), "--json"], capsys)
+    code, out, _ = cli(["summary", str(tmp_path / "hm"), "--json"])
     rows = json.loads(out)
     assert code == 0
     assert [(r["part"], r["users"], r["interactions"], r["cold_items"]) for r in rows] == [
@@ -35,8 +27,8 @@ def test_prepare_hm_then_summary_json(tmp_path, capsys):
         (["summary", "/no/such/dataset"], "not a directory"),
     ],
 )
-def test_bad_input_one_line_nonzero_exit(tmp_path, capsys, argv, message):
-    code, _, err = run(argv + (["--out", str(tmp_path)] if argv[0] == "prepare" else []), capsys)
+def test_bad_input_one_line_nonzero_exit(tmp_path, argv, message, cli):
+    code, _, err = cli(argv + (["--out", str(tmp_path)] if argv[0] == "prepare" else []))
     assert code == 2
     error_lines = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
     assert len(error_lines) == 1 and message in error_lines[0]
@@ -44,13 +36,13 @@ def test_bad_input_one_line_nonzero_exit(tmp_path, capsys, argv, message):
 
 @pytest.mark.parametrize("argv", [[], ["prepare"], ["prepare", "hm"], ["prepare", "styles"], ["prepare", "ml-100k"],
                                   ["data", "synth", "hm"], ["data", "synth", "styles"], ["summary"], ["demo"]])  # fmt: skip
-def test_every_command_has_help(capsys, argv):
-    code, out, _ = run(argv + ["--help"], capsys)
+def test_every_command_has_help(argv, cli):
+    code, out, _ = cli(argv + ["--help"])
     assert code == 0 and "Usage" in out
 
 
-def test_demo_generates_prepares_and_summarises(tmp_path, capsys):
-    code, out, _ = run(["demo", "--out", str(tmp_path)], capsys)
+def test_demo_generates_prepares_and_summarises(tmp_path, cli):
+    code, out, _ = cli(["demo", "--out", str(tmp_path)])
     assert code == 0
     rows = [line for line in out.splitlines() if line.startswith("│ hm-synth") or line.startswith("│ ml-100k")]
     assert len(rows) == 2 * 3 * 3  # datasets x protocols x parts

@@ -6,18 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys_cl.cli import main
 from recsys_cl.data import SOURCES, HMOptions, get_source, input_fingerprint, load_dataset, prepare
 from recsys_cl.errors import InputError
 
 RAW = Path(__file__).parent / "fixtures" / "hm_raw"
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -31,14 +23,14 @@ def test_registry_lists_every_source_with_one_build_signature():
         get_source("movielens")
 
 
-def test_failed_rerun_keeps_the_previous_dataset_whole(tmp_path, capsys):
-    code, _, _ = run(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo"], capsys)
+def test_failed_rerun_keeps_the_previous_dataset_whole(tmp_path, cli):
+    code, _, _ = cli(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo"])
     assert code == 0
     before = snapshot(tmp_path / "hm")
     assert {"hm.inter", "hm.item", "hm.user", "hm.meta.json", "hm.train.inter"} <= set(before)
     # a temporal split whose test window swallows every day leaves train empty: the split fails
-    code, _, err = run(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo,temporal",
-                        "--test-days", "100000"], capsys)  # fmt: skip
+    code, _, err = cli(["prepare", "hm", "--raw", str(RAW), "--out", str(tmp_path), "--protocols", "loo,temporal",
+                        "--test-days", "100000"])  # fmt: skip
     assert code == 2 and "temporal: the train part would be empty" in err
     assert snapshot(tmp_path / "hm") == before  # nothing deleted, nothing half-written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hm"]  # no temporary folder left beside it
@@ -73,10 +65,10 @@ def test_bad_options_are_refused_before_any_work(tmp_path, options, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_output_that_is_a_file_is_refused_before_reading(tmp_path, capsys):
+def test_output_that_is_a_file_is_refused_before_reading(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = run(["prepare", "hm", "--raw", str(RAW), "--out", str(blocker / "atomic")], capsys)
+    code, _, err = cli(["prepare", "hm", "--raw", str(RAW), "--out", str(blocker / "atomic")])
     assert code == 2 and f"cannot create the output folder: {blocker} is not a folder" in err
 
 

@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from recsys_cl.cli import main
 from recsys_cl.data import prepare
 from recsys_cl.data.synth import generate_styles
 from recsys_cl.embeddings._records import COMPOSED_ALL_METHODS
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +20,10 @@ def styles_synth(tmp_path_factory):
 
 
 @pytest.mark.slow  # ~40 s on 2 shared cores: MiniLM plus EfficientNet-Lite0 over ~115 images
-def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, capsys):
+def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, cli):
     out_file = tmp_path / "composed.json"
-    code, out, _ = run(["retrieve", "composed", "--data", str(styles_synth), "--out", str(out_file), "--epochs", "3",
-                        "-o", f"cache_dir={tmp_path / 'cache'}"], capsys)  # fmt: skip
+    code, out, _ = cli(["retrieve", "composed", "--data", str(styles_synth), "--out", str(out_file), "--epochs", "3",
+                        "-o", f"cache_dir={tmp_path / 'cache'}"])  # fmt: skip
     result = json.loads(out_file.read_text())
     assert code == 0
     assert result["n_gallery"] <= 120 and 0 < result["n_heldout_queries"] < result["n_queries"]
@@ -58,13 +50,13 @@ def test_composed_prints_the_json_metrics_per_method(styles_synth, tmp_path, cap
         (["-o", 'combiner={"dropuot": 0.1}'], "composed retrieval option: combiner.dropuot: Extra inputs are not permitted"),
     ],
 )
-def test_bad_input_one_line_exit_2_nothing_written(styles_synth, tmp_path, capsys, extra, message):
-    code, _, err = run(["retrieve", "composed", "--data", str(styles_synth), "--out", str(tmp_path / "c.json"), *extra], capsys)
+def test_bad_input_one_line_exit_2_nothing_written(styles_synth, tmp_path, extra, message, cli):
+    code, _, err = cli(["retrieve", "composed", "--data", str(styles_synth), "--out", str(tmp_path / "c.json"), *extra])
     errors = [line for line in err.splitlines() if line.startswith("recsys-cl: error:")]
     assert code == 2 and len(errors) == 1 and message in errors[0]
     assert not (tmp_path / "c.json").exists()
 
 
-def test_help(capsys):
-    code, out, _ = run(["retrieve", "composed", "--help"], capsys)
+def test_help(cli):
+    code, out, _ = cli(["retrieve", "composed", "--help"])
     assert code == 0 and "Composed retrieval" in out and "--epochs" in out

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
-from recsys_cl.cli import main
 
 FAST = ["-o", "text_model=tfidf", "-o", "use_cache=false", "--epochs", "5"]
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def table_row(out: str, label: str) -> list[str]:
@@ -24,9 +15,9 @@ def table_row(out: str, label: str) -> list[str]:
     return [cell.strip() for cell in line.strip("│").split("│")]
 
 
-def test_trained_method_prints_the_heldout_gap_and_collapse_verdict_of_the_json(styles_dir, tmp_path, capsys):
+def test_trained_method_prints_the_heldout_gap_and_collapse_verdict_of_the_json(styles_dir, tmp_path, cli):
     out_file = tmp_path / "nce.itememb"
-    code, out, _ = run(["embed", "--data", str(styles_dir), "--method", "text-nce", "--out", str(out_file), *FAST], capsys)
+    code, out, _ = cli(["embed", "--data", str(styles_dir), "--method", "text-nce", "--out", str(out_file), *FAST])
     quality = json.loads((tmp_path / "nce.itememb.quality.json").read_text())
     assert code == 0
     training = quality["training"]
@@ -38,8 +29,8 @@ def test_trained_method_prints_the_heldout_gap_and_collapse_verdict_of_the_json(
     assert quality["collapse"]["collapsed"] is False and "collapse: no" in out.splitlines()
 
 
-def test_raw_method_prints_base_metrics_and_no_trained_column_values(styles_dir, tmp_path, capsys):
-    code, out, _ = run(["embed", "--data", str(styles_dir), "--method", "raw-text", "--out", str(tmp_path / "raw.itememb"), *FAST], capsys)
+def test_raw_method_prints_base_metrics_and_no_trained_column_values(styles_dir, tmp_path, cli):
+    code, out, _ = cli(["embed", "--data", str(styles_dir), "--method", "raw-text", "--out", str(tmp_path / "raw.itememb"), *FAST])
     quality = json.loads((tmp_path / "raw.itememb.quality.json").read_text())
     assert code == 0 and quality["trained"] is None and "training" not in quality
     assert table_row(out, "attribute triplet accuracy")[1:] == [f"{quality['base']['triplet_accuracy']['all']:.4f}", "–"]
