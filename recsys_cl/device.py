@@ -1,6 +1,9 @@
-"""Where torch work runs: ``auto`` picks CUDA when there is a GPU, else the CPU."""
+"""Where torch work runs: ``auto`` picks CUDA when there is a GPU, else the CPU; and on how many CPU threads."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 from recsys_cl.errors import InputError
 
@@ -16,3 +19,17 @@ def resolve_device(device: str = "auto") -> str:
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch on ``n`` CPU threads inside the block, restored after (0 or None: leave torch's setting alone)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

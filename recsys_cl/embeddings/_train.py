@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from recsys_cl.device import resolve_device
+from recsys_cl.device import resolve_device, torch_threads
 from recsys_cl.embeddings._mining import split_rows
 from recsys_cl.embeddings._records import EpochLoss
 from recsys_cl.errors import InputError
@@ -78,13 +78,8 @@ def cpu_threads(config: TrainConfig) -> Iterator[None]:
     """torch's CPU thread count set to ``config.cpu_threads`` inside, restored after."""
     # One CPU thread by default: a head's batches are small matmuls where thread synchronisation
     # costs more than it saves (measured on 2 busy cores: 0.37 s per step with 2 threads, 0.019 s with 1).
-    threads = torch.get_num_threads()
-    if config.cpu_threads is not None:
-        torch.set_num_threads(config.cpu_threads)
-    try:
+    with torch_threads(config.cpu_threads):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def fit(

@@ -14,10 +14,9 @@ to ``fit`` (tuning uses it to prune bad trials: the callback may raise to stop t
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import time
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -44,18 +43,6 @@ REGISTRY: dict[str, type["Recommender"]] = {}
 UNKNOWN_SCORE = -1e30
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` CPU threads inside the block (0: leave torch's setting alone)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 #: ``on_epoch(epoch, valid_score)`` after each validated epoch (1-based); may raise to stop training.
 EpochCallback = Callable[[int, float], None]

@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.data._split import DAY
@@ -137,11 +137,7 @@ class TwoStageConfig(ModelConfig):
         for i, spec in enumerate(self.generators):
             try:
                 REGISTRY[spec.model].Config.model_validate(spec.params)
-            except Exception as exc:  # pydantic's ValidationError: re-raised with its full key path
-                from pydantic import ValidationError
-
-                if not isinstance(exc, ValidationError):
-                    raise
+            except ValidationError as exc:  # re-raised with its full key path
                 key, message = validation_location(exc)
                 raise ValueError(f"generators.{i}.params.{key}: {message}") from None
         labels = self.generator_labels

@@ -23,7 +23,8 @@ from recsys_cl.compat.recbole import load_best_model, make_config, make_trainer
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import UNKNOWN_SCORE, Recommender, register, torch_threads
+from recsys_cl.device import torch_threads
+from recsys_cl.models._base import UNKNOWN_SCORE, Recommender, register
 from recsys_cl.models.recbole._config import (
     BPRRecBoleConfig,
     LightGCNConfig,
