@@ -153,3 +153,108 @@ def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------- Ray
+#: Ray's own multi-node test cluster, run in a child process that takes commands on stdin
+_RAY_CLUSTER = """
+import json, signal, sys
+import psutil
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(initialize_head=True, head_node_args={"node_ip_address": "127.0.0.1", "num_cpus": int(sys.argv[2]),
+                                                         "include_dashboard": False})
+workers = [cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1) for _ in range(int(sys.argv[1]))]
+print(json.dumps({"address": cluster.address}), flush=True)
+for line in sys.stdin:
+    command = line.strip()
+    if command == "kill-worker":  # SIGKILL every process of the last worker node, as a machine that dies:
+        node = workers.pop()  # its task workers (children of its raylet) first, then the node's own processes
+        tasks = [child for infos in node.all_processes.values() for info in infos
+                 for child in psutil.Process(info.process.pid).children(recursive=True)]
+        for process in tasks:
+            try:
+                process.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        cluster.remove_node(node, allow_graceful=False)
+    elif command == "add-worker":
+        workers.append(cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1))
+    elif command == "stop":
+        break
+    print(json.dumps({"done": command, "workers": len(workers)}), flush=True)
+cluster.shutdown()
+"""
+
+
+def ray_token() -> str:
+    """A new cluster token, as ``ray get-auth-token --generate`` makes one."""
+    from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
+
+    return generate_new_authentication_token()
+
+
+class RayCluster:
+    """A Ray cluster of a head (``head_cpus`` CPUs; 0: it runs no task) and ``workers`` worker nodes (1 CPU each)
+    on 127.0.0.1, with token authentication.
+
+    :attr:`env` is what every process of the cluster, and every driver, needs: ``RAY_AUTH_MODE=token`` and the
+    token file (``RAY_AUTH_TOKEN_PATH``); ``RAY_TMPDIR`` keeps its sessions (and Ray's "current cluster" file)
+    out of the machine's shared /tmp/ray; ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` keeps Ray from replacing
+    127.0.0.1 by the machine's network address (a test machine's nodes talk over loopback only).
+    """
+
+    def __init__(self, workers: int = 1, head_cpus: int = 1) -> None:
+        self.workers, self.head_cpus = workers, head_cpus
+        self.folder = Path(tempfile.mkdtemp(prefix="rcl-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
+        token = self.folder / "auth_token"
+        token.write_text(ray_token())
+        token.chmod(0o600)
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_TMPDIR": str(self.folder),
+                    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+        self.address = ""
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 240.0) -> "RayCluster":
+        import json
+        import threading
+
+        environment = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        log = open(self.folder / "cluster.log", "ab")
+        self.process = subprocess.Popen([sys.executable, "-c", _RAY_CLUSTER, str(self.workers), str(self.head_cpus)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=log, text=True, env=environment,
+                                        start_new_session=True)  # fmt: skip
+        log.close()
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not first or not first[0].strip():
+            self.stop()
+            raise Unavailable(f"the Ray test cluster did not start within {timeout:.0f} s; see {self.folder / 'cluster.log'}")
+        self.address = json.loads(first[0])["address"]
+        return self
+
+    def command(self, command: str, timeout: float = 120.0) -> None:
+        """``kill-worker`` (SIGKILL the last worker node's processes) or ``add-worker``; returns once done."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if command not in answer:
+            raise RuntimeError(f"Ray test cluster: {command} failed ({answer!r}); see {self.folder / 'cluster.log'}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+                self.process.stdin.write("stop\n")
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):  # whatever the cluster left (it ran in its own session)
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
