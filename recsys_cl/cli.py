@@ -430,7 +430,7 @@ def tune_command(
     import optuna
 
     from recsys_cl.bench import load_config
-    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench import check_run_options, study_plans, tune_benchmark, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)

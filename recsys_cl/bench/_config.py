@@ -18,7 +18,7 @@ from recsys_cl.errors import InputError, validated, validation_location, validat
 from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
 from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.models._epoch_validation import metric_at_k
-from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.models._spaces import ParamSpace, check_grid, resolve_space
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
@@ -386,8 +386,6 @@ def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
     """Every model's search space against its own config (and the grid sampler's need for discrete values)."""
-    from recsys_cl.bench._tuning import check_spaces
-
     check_spaces(config, str(path))
 
 
@@ -429,3 +427,31 @@ def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
                     f"with embedding {embedding!r}: remove one"
                 )
             seen[key] = i
+
+
+# ---------------------------------------------------------------------------------------------- search spaces
+def check_spaces(config: BenchmarkConfig, where: str) -> None:
+    """Validate every model's search space (each embedding variant) against its config, and that the grid
+    sampler gets discrete values only; errors name ``where`` and the key (``models.3.search.reg.low``)."""
+    tuning = config.tuning or TuningSpec()
+    for i, spec in enumerate(config.models):
+        for embedding in spec.embeddings:
+            space = model_space(spec, embedding != NO_EMBEDDING, where, f"models.{i}.search.")
+            if tuning.sampler == "grid":
+                default = f" (default space of {spec.model})" if spec.search is None else ""
+                check_grid(space, where, f"models.{i}.search{default}.")
+
+
+def model_space(spec: ModelSpec, with_embedding: bool, where: str = "", key_prefix: str = "search.") -> dict[str, ParamSpace]:
+    """The space a model entry is tuned over: its ``search`` (checked) or its default."""
+    return resolve_space(spec.model, spec.params, spec.search, with_embedding, where, key_prefix)
+
+
+def tuning_with_trials(tuning: TuningSpec | None, trials: int | None) -> TuningSpec:
+    """``tuning`` (defaults when None) with its budget replaced by ``--trials`` when given."""
+    tuning = tuning or TuningSpec()
+    if trials is None:
+        return tuning
+    if trials < 1:
+        raise InputError(f"--trials {trials}: must be at least 1")
+    return tuning.model_copy(update={"trials": trials})

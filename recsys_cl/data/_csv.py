@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._atomic import write_json
+from recsys_cl.files import write_json
 from recsys_cl.errors import InputError
 
 _OTHER_DELIMITERS = (";", "\t", "|")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from recsys_cl.data._atomic import check_output_dir
+from recsys_cl.files import check_output_dir
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
 

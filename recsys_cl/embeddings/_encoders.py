@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StepProgress

@@ -1,6 +1,6 @@
 """Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance."""
 
-from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig, check_attribute
 from recsys_cl.evaluation._evaluate import (
     EvaluationResult,
     SegmentScores,
@@ -45,6 +45,7 @@ __all__ = [
     "Rankings",
     "SegmentConfig",
     "SegmentScores",
+    "check_attribute",
     "compare_results",
     "compare_to_baseline",
     "compute_metrics",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
 from recsys_cl.reporting._tables import Table, _fmt
