@@ -202,9 +202,9 @@ def _objective(trial: "optuna.Trial", job: StudyJob, context: TrialContext) -> f
             raise optuna.TrialPruned(f"epoch {epoch}: {metric} {score:.4f}")
 
     encoded = context.encoded
-    model.exclude_seen = job.exclude_seen  # per-epoch validation ranks as the final ranking will
-    try:
-        model.fit(encoded, context.embeddings, on_epoch=on_epoch if job.tuning["pruner"] != "none" else None)
+    try:  # per-epoch validation ranks as the final ranking will (exclude_seen)
+        model.fit(encoded, context.embeddings, on_epoch=on_epoch if job.tuning["pruner"] != "none" else None,
+                  exclude_seen=job.exclude_seen)
     finally:  # one storage write: a pruned fit has epochs but no fit time
         trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "fit_seconds": model.fit_seconds})
     rankings = model.recommend(encoded.user_ids[encoded.eval_users("valid")], k=int(k), exclude_seen=job.exclude_seen)

@@ -10,7 +10,7 @@ matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping
 """
 
 from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
-from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
+from recsys_cl.models._base import REGISTRY, FitOptions, ModelConfig, RecommendOptions, Recommender, TrainingHistory, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
@@ -26,6 +26,7 @@ __all__ = [
     "BM3",
     "BoughtTogether",
     "ContentKNN",
+    "FitOptions",
     "DecayedPop",
     "FREEDOM",
     "ImplicitALS",
@@ -38,9 +39,11 @@ __all__ = [
     "ProductVariants",
     "REGISTRY",
     "RecentPop",
+    "RecommendOptions",
     "Recommender",
     "Repurchase",
     "SegmentPop",
+    "TrainingHistory",
     "TwoStage",
     "VBPR",
     "create",
