@@ -13,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from recsys_cl.data import PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
 from recsys_cl.errors import InputError
+
+
+def _field_option(options: Any, field: str, *flags: str) -> Any:
+    """A command-line option whose default and help are the options class's own field (nothing copied here)."""
+    info = options.model_fields[field]
+    return typer.Option(info.get_default(call_default_factory=True), *flags, help=info.description or "")
+
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
@@ -47,8 +55,6 @@ def progress_bar(description: str) -> Iterator[Callable[[str, int, int], None]]:
 
 
 def _protocols(value: str) -> list[str]:
-    from recsys_cl.data import PROTOCOLS
-
     names = [p.strip() for p in value.split(",") if p.strip()]
     for name in names:
         if name not in PROTOCOLS:
@@ -62,20 +68,20 @@ def prepare_hm_command(
     raw: Path = typer.Option(..., help="folder with articles.csv, customers.csv, transactions_train.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("hm", help="dataset name"),
-    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
-    weeks: Optional[int] = typer.Option(None, help="keep only the last N weeks of transactions"),
-    min_user: int = typer.Option(1, help="k-core: minimum interactions per user"),
-    min_item: int = typer.Option(1, help="k-core: minimum interactions per item"),
-    sample_users: Optional[float] = typer.Option(None, help="keep a share (<=1) or number (>1) of customers"),
-    dedupe: bool = typer.Option(False, help="one row per (customer, article, day); default keeps every row"),
-    test_days: int = typer.Option(7, help="temporal: days in test"),
-    valid_days: int = typer.Option(7, help="temporal: days in valid"),
-    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
-    seed: int = typer.Option(0, help="seed for sampling and cold-item"),
-    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    weeks: Optional[int] = _field_option(HMOptions, "weeks"),
+    min_user: int = _field_option(HMOptions, "min_user_interactions", "--min-user"),
+    min_item: int = _field_option(HMOptions, "min_item_interactions", "--min-item"),
+    sample_users: Optional[float] = _field_option(HMOptions, "sample_users"),
+    dedupe: bool = _field_option(HMOptions, "dedupe", "--dedupe/--no-dedupe"),
+    test_days: int = _field_option(HMOptions, "test_days"),
+    valid_days: int = _field_option(HMOptions, "valid_days"),
+    cold_item_share: float = _field_option(HMOptions, "cold_item_share"),
+    seed: int = _field_option(HMOptions, "seed"),
+    replace_bad_bytes: bool = _field_option(HMOptions, "replace_bad_bytes", "--replace-bad-bytes/--no-replace-bad-bytes"),
 ) -> None:
     """H&M Personalized Fashion Recommendations -> ROOT/<name>/ atomic files, splits and metadata."""
-    from recsys_cl.data import HMOptions, prepare
+    from recsys_cl.data import prepare
 
     options = _options(
         HMOptions, name=name, protocols=_protocols(protocols), weeks=weeks, min_user_interactions=min_user,
@@ -93,12 +99,12 @@ def prepare_styles_command(
     raw: Path = typer.Option(..., help="folder with styles.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("styles", help="dataset name"),
-    max_relevant: Optional[int] = typer.Option(None, help="cap relevant products per query (sampled by seed)"),
-    seed: int = typer.Option(0),
-    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
+    max_relevant: Optional[int] = _field_option(StylesOptions, "max_relevant"),
+    seed: int = _field_option(StylesOptions, "seed"),
+    replace_bad_bytes: bool = _field_option(StylesOptions, "replace_bad_bytes", "--replace-bad-bytes/--no-replace-bad-bytes"),
 ) -> None:
     """Fashion Product Images styles.csv -> ROOT/<name>/<name>.item and item-to-item relevance."""
-    from recsys_cl.data import StylesOptions, prepare
+    from recsys_cl.data import prepare
 
     options = _options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed, replace_bad_bytes=replace_bad_bytes)
     with progress_bar(f"prepare {name}") as progress:
@@ -111,14 +117,14 @@ def prepare_styles_command(
 def prepare_ml100k_command(
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("ml-100k", help="dataset name"),
-    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
-    test_days: int = typer.Option(7, help="temporal: days in test"),
-    valid_days: int = typer.Option(7, help="temporal: days in valid"),
-    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
-    seed: int = typer.Option(0, help="seed of the cold-item split"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    test_days: int = _field_option(ML100KOptions, "test_days"),
+    valid_days: int = _field_option(ML100KOptions, "valid_days"),
+    cold_item_share: float = _field_option(ML100KOptions, "cold_item_share"),
+    seed: int = _field_option(ML100KOptions, "seed"),
 ) -> None:
     """MovieLens-100K from RecBole's package (real data, titles and genres as item text)."""
-    from recsys_cl.data import ML100KOptions, prepare
+    from recsys_cl.data import prepare
 
     options = _options(ML100KOptions, name=name, protocols=_protocols(protocols), test_days=test_days,
                        valid_days=valid_days, cold_item_share=cold_item_share, seed=seed)  # fmt: skip
@@ -186,7 +192,7 @@ def demo_command(
     """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
     from recsys_cl.data import prepare
 
-    protocols = ["loo", "temporal", "cold-item"]
+    protocols = list(PROTOCOLS)
     atomic = out_dir / "atomic"
     with progress_bar("demo: synth and prepare hm-synth") as progress:
         # the generator's demo sizes (recsys_cl.data.synth.HM_DEMO) are the source's defaults

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
+from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
 from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
 from recsys_cl.evaluation._metrics import parse_metrics
@@ -23,7 +24,7 @@ from recsys_cl.models._spaces import ParamSpace, check_grid, resolve_space
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
 MODALITY_JOIN = "+"
-PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
+PROTOCOL_NAMES = PROTOCOLS
 
 
 class _Strict(BaseModel):
@@ -39,8 +40,8 @@ class LooOptions(_Strict):
 class TemporalOptions(_Strict):
     """The H&M competition's setting: the last ``test_days`` days are test; repurchases count by default."""
 
-    test_days: int = Field(7, ge=1)
-    valid_days: int = Field(7, ge=0)
+    test_days: int = Field(DEFAULT_TEST_DAYS, ge=1)
+    valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0)
     exclude_seen: StrictBool = Field(
         DEFAULT_EXCLUDE_SEEN["temporal"], description="false: a model may recommend items the customer bought before"
     )
@@ -49,7 +50,7 @@ class TemporalOptions(_Strict):
 class ColdItemOptions(_Strict):
     """A seeded share of items held out with all their interactions (test; the same share again for valid)."""
 
-    test_share: float = Field(0.1, gt=0, lt=0.5)
+    test_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5)
     exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["cold-item"]
 
 

@@ -20,10 +20,23 @@ from recsys_cl.data._sources import (
     prepare,
     source_options,
 )
-from recsys_cl.data._split import PROTOCOLS, Split, cold_item, loo, make_split, temporal
+from recsys_cl.data._protocols import (
+    DEFAULT_COLD_ITEM_SHARE,
+    DEFAULT_SPLIT_SEED,
+    DEFAULT_TEST_DAYS,
+    DEFAULT_VALID_DAYS,
+    PROTOCOLS,
+    default_protocol_options,
+)
+from recsys_cl.data._split import DAY, Split, cold_item, loo, make_split, temporal
 from recsys_cl.data._styles import StylesOptions, StylesSynthOptions
 
 __all__ = [
+    "DAY",
+    "DEFAULT_COLD_ITEM_SHARE",
+    "DEFAULT_SPLIT_SEED",
+    "DEFAULT_TEST_DAYS",
+    "DEFAULT_VALID_DAYS",
     "EncodedSplit",
     "HMOptions",
     "HMSynthOptions",
@@ -38,6 +51,7 @@ __all__ = [
     "StylesOptions",
     "StylesSynthOptions",
     "cold_item",
+    "default_protocol_options",
     "get_source",
     "input_fingerprint",
     "load_dataset",

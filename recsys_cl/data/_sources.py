@@ -25,6 +25,7 @@ from typing import Any, Callable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recsys_cl.files import check_output_dir
+from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEED, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
 
@@ -49,16 +50,15 @@ class InteractionOptions(SourceOptions):
     """Sources with users and interactions: which protocols to split by, and their options."""
 
     protocols: list[str] = Field(default_factory=lambda: ["loo"])
-    test_days: int = Field(7, ge=1, description="temporal: last N days are test")
-    valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
-    cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
-    seed: int = Field(0, description="seed for sampling and the cold-item split")
+    test_days: int = Field(DEFAULT_TEST_DAYS, ge=1, description="temporal: last N days are test")
+    valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0, description="temporal: the N days before test are valid")
+    cold_item_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5,
+                                   description="cold-item: share of items held out for test (and again for valid)")
+    seed: int = Field(DEFAULT_SPLIT_SEED, description="seed for sampling and the cold-item split")
 
     @field_validator("protocols")
     @classmethod
     def _known_protocols(cls, value: list[str]) -> list[str]:
-        from recsys_cl.data._split import PROTOCOLS
-
         if not value:
             raise ValueError("at least one protocol is needed")
         unknown = [p for p in value if p not in PROTOCOLS]
