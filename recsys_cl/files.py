@@ -19,7 +19,7 @@ __all__ = ["atomic_output", "check_output_dir", "write_json"]
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +35,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def check_output_dir(out_dir: str | os.PathLike) -> Path:
+def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
     """Fail now, before any reading or computing, if ``out_dir`` cannot be made and written to.
 
     Checks the folder itself if it exists, else its nearest existing ancestor (nothing is created
@@ -62,6 +62,6 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def write_json(path: str | os.PathLike, payload: Any) -> None:
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")

@@ -26,8 +26,8 @@ from typing import Any, Callable
 from recsys_cl import __version__
 from recsys_cl.bench._config import BenchmarkConfig, ComposedRetrievalSpec, DatasetSpec, EmbeddingSpec
 from recsys_cl.bench._plan import RETRIEVAL
-from recsys_cl.files import write_json
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import CellRecord, read_cell, write_cell, write_costs_csv, write_metrics_csv
 

@@ -14,12 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
-from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
+from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS, ProtocolName
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
-from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
-from recsys_cl.evaluation._metrics import parse_metrics
-from recsys_cl.models._epoch_validation import metric_at_k
-from recsys_cl.models._spaces import ParamSpace, check_grid, resolve_space
+from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig, parse_metrics
+from recsys_cl.models import ParamSpace, check_grid, metric_at_k, resolve_space
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
@@ -150,7 +148,7 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
-    protocols: list[Literal["loo", "temporal", "cold-item"]] | None = Field(
+    protocols: list[ProtocolName] | None = Field(
         None, description="run this entry under these of the config's protocols only (default: all of them)"
     )
     datasets: list[str] | None = Field(
@@ -210,7 +208,7 @@ class SignificanceSpec(_Strict):
 class BenchmarkConfig(_Strict):
     name: str
     datasets: list[DatasetSpec]
-    protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
+    protocols: list[ProtocolName] = Field(default_factory=lambda: ["loo"])
     protocol_options: ProtocolOptions = Field(default_factory=ProtocolOptions)
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
     composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
@@ -238,7 +236,6 @@ class BenchmarkConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: list[str]) -> list[str]:
-        from recsys_cl.evaluation._metrics import parse_metrics
 
         try:
             return parse_metrics(value)
@@ -391,7 +388,7 @@ def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings._composed import composed_options
+    from recsys_cl.embeddings import composed_options
 
     try:
         composed_options(None, config.composed_retrieval.options)

@@ -81,7 +81,8 @@ def run_tasks(
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
 
 
-def _run_in_processes(tasks, on_done, jobs, on_queued) -> None:  # noqa: ANN001
+def _run_in_processes(tasks: Sequence[Task], on_done: Callable[[int, Any], None], jobs: int,
+                      on_queued: Callable[[int], None] | None) -> None:  # fmt: skip
     import multiprocessing
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -104,7 +105,8 @@ def _run_in_processes(tasks, on_done, jobs, on_queued) -> None:  # noqa: ANN001
             raise
 
 
-def _run_on_ray(tasks, on_done, ray_address, resources: RayResources, on_queued, poll) -> None:  # noqa: ANN001
+def _run_on_ray(tasks: Sequence[Task], on_done: Callable[[int, Any], None], ray_address: str | None, resources: RayResources,
+                on_queued: Callable[[int], None] | None, poll: Callable[[], None] | None) -> None:  # fmt: skip
     """One Ray task per task.
 
     When the driver dies (kill -9 included): a Ray started here by ``ray.init()`` (no address) runs
@@ -123,13 +125,18 @@ def _run_on_ray(tasks, on_done, ray_address, resources: RayResources, on_queued,
     try:
         gpus = resources.gpus
         if gpus == "auto":
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+            cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+            gpus = 1 if cluster.get("GPU", 0) >= 1 else 0
         options: dict[str, Any] = {"num_gpus": gpus, "max_retries": resources.max_retries}
         if resources.cpus is not None:
             options["num_cpus"] = resources.cpus
+        remotes: dict[Callable[..., Any], Any] = {}  # one Ray function per callable, exported once
         pending = {}
         for index, task in enumerate(tasks):
-            pending[ray.remote(**options)(task.fn).remote(*task.args, **task.kwargs)] = index
+            if task.fn not in remotes:
+                remotes[task.fn] = ray.remote(**options)(task.fn)
+            remote = remotes[task.fn]
+            pending[remote.remote(*task.args, **task.kwargs)] = index
             if on_queued:
                 on_queued(index)
         while pending:

@@ -28,13 +28,13 @@ from recsys_cl.bench._artifacts import (
 )
 from recsys_cl.bench._config import BenchmarkConfig, tuning_with_trials
 from recsys_cl.bench._executor import EXECUTORS, RayResources, Task, check_executor, run_tasks
-from recsys_cl.bench._plan import Cell, cell_embeddings, cell_record_base, make_plan
+from recsys_cl.bench._plan import Cell, EmbeddingJob, cell_embeddings, cell_record_base, make_plan
 from recsys_cl.bench._provenance import git_commit, package_versions, resolved_device
 from recsys_cl.bench._study import TUNING_DIR
 from recsys_cl.bench._tuning import check_run_options, tune_benchmark
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
-from recsys_cl.reporting import CellSummary, DatasetEntry, RunRecord, write_run
+from recsys_cl.reporting import CellRecord, CellSummary, DatasetEntry, RunRecord, write_run
 
 if TYPE_CHECKING:
     from recsys_cl.bench._tracking import MlflowTracker
@@ -92,8 +92,8 @@ def run_benchmark(
                 for spec in plan.datasets}  # fmt: skip
     embedding_paths: dict[tuple[str, str, str, str], Path] = {}
 
-    def learn(jobs_: list) -> None:  # noqa: ANN001
-        for job in jobs_:
+    def learn(wanted: list[EmbeddingJob]) -> None:
+        for job in wanted:
             if job.key not in embedding_paths:
                 atomic_dir, fingerprint = prepared[job.dataset]
                 embedding_paths[job.key] = learn_embedding(job.spec, atomic_dir, job.protocol, out_dir / "embeddings", progress,
@@ -136,7 +136,7 @@ def run_benchmark(
     def status(text: str) -> Callable[[int], None]:
         return lambda n: on_cell(cells[todo[n]], todo[n], len(cells), text) if on_cell else None
 
-    def done(n: int, result: tuple) -> None:  # noqa: ANN001
+    def done(n: int, result: tuple[CellRecord, bytes]) -> None:
         store_cell(cells_dir, keys[todo[n]], *result)
         status("done")(n)
 

@@ -57,7 +57,7 @@ from recsys_cl.bench._trials import (
 )
 from recsys_cl.data import PreparedDataset, load_dataset
 from recsys_cl.errors import InputError
-from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, check_grid
+from recsys_cl.models import DEFAULT_SPACES, ParamSpace, check_grid
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import StudySummary, TrialRecord
 

@@ -17,11 +17,11 @@ import polars as pl
 
 from recsys_cl import __version__
 from recsys_cl.data._atomic import read_atomic, write_atomic
-from recsys_cl.data._protocols import default_protocol_options
-from recsys_cl.files import write_json
 from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data._protocols import default_protocol_options
 from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise

@@ -3,10 +3,11 @@ the benchmark config and the command line all read them from here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
-#: the protocols a dataset can be split by (see ``_split``)
-PROTOCOLS = ("loo", "temporal", "cold-item")
+#: the protocols a dataset can be split by (see ``_split``): the type of a protocol name, and the names in order
+ProtocolName = Literal["loo", "temporal", "cold-item"]
+PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
 #: temporal: the last N days are test (the H&M competition's week)
 DEFAULT_TEST_DAYS = 7
 #: temporal: the N days before test are valid

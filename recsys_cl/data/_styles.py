@@ -32,7 +32,7 @@ from recsys_cl.data._csv import (
     require_unique,
     undecodable_lines,
 )
-from recsys_cl.data._sources import (
+from recsys_cl.data._source import (
     Source,
     SourceOptions,
     register_source,

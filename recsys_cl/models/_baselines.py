@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import FitOptions, ModelConfig, Recommender, register

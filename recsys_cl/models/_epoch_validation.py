@@ -32,7 +32,7 @@ class EpochValidationConfig(ModelConfig):
 def metric_at_k(value: str) -> str:
     """``value`` as the evaluator's canonical ``metric@k`` (``Hit@10`` -> ``hr@10``); ValueError if it is
     not a metric the evaluator computes at a cutoff >= 1."""
-    from recsys_cl.evaluation._metrics import METRICS, parse_metrics
+    from recsys_cl.evaluation import METRICS, parse_metrics
 
     name, _, k = value.partition("@")
     try:

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from pydantic import Field, field_validator
 
 from recsys_cl.data import EncodedSplit, read_atomic
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import FitOptions, ModelConfig, RecommendOptions, Recommender, register

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit, read_atomic
-from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
+from recsys_cl.embeddings import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.models._base import FitOptions, RecommendOptions, Recommender, register
 from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors

@@ -29,7 +29,7 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import topk_from_factors
-from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix, parse_metrics
+from recsys_cl.evaluation import compute_metrics, hit_matrix, parse_metrics
 from recsys_cl.device import torch_threads
 from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, ModelConfig, RecommendOptions, Recommender
 from recsys_cl.models._modalities import ItemModality, Modalities, aligned_modalities

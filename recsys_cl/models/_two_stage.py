@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validation_location
 from recsys_cl.models._base import REGISTRY, FitOptions, ModelConfig, RecommendOptions, Recommender, create, register

@@ -24,7 +24,8 @@ from recsys_cl.reporting._regression import compare_to_baseline_file, save_basel
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
 from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table, tuning_table
-from recsys_cl.reporting._tables import Table, composed_result_table, embed_quality_table
+from recsys_cl.reporting._table import Table
+from recsys_cl.reporting._tables import composed_result_table, embed_quality_table
 
 __all__ = [
     "CellCost",
