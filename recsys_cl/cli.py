@@ -32,6 +32,7 @@ from recsys_cl._cli_support import (
 )
 from recsys_cl.data import PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation import BeyondAccuracyConfig
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
@@ -208,7 +209,7 @@ def evaluate_command(
     embeddings: Optional[Path] = typer.Option(
         None, "--embeddings", help="item-embedding file (.itememb) for embedding_diversity (cosine distance)"
     ),
-    tail_ratio: float = typer.Option(0.1, "--tail-ratio", help="tail_share: share of training items (<= 1) or count ceiling (> 1)"),
+    tail_ratio: float = field_option(BeyondAccuracyConfig, "tail_ratio", "--tail-ratio"),
     json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
     exclude_seen: Optional[bool] = typer.Option(
         None, "--exclude-seen/--no-exclude-seen",
@@ -218,7 +219,7 @@ def evaluate_command(
 ) -> None:
     """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
     from recsys_cl.errors import validated
-    from recsys_cl.evaluation import BeyondAccuracyConfig, evaluate_rankings_file
+    from recsys_cl.evaluation import evaluate_rankings_file
 
     beyond = validated(
         BeyondAccuracyConfig, {"diversity_attribute": diversity_attribute, "tail_ratio": tail_ratio}, "evaluate"
