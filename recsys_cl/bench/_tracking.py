@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from recsys_cl import __version__
+from recsys_cl.bench._provenance import git_commit
 from recsys_cl.errors import InputError
 from recsys_cl.reporting import CellRecord, RunRecord, read_cell
-from recsys_cl.reporting._cost import cost_row
+from recsys_cl.reporting import cost_row
 
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # the tag MLflow's UI shows as the source version
 PARENT_TAG = "mlflow.parentRunId"
@@ -156,9 +157,7 @@ class MlflowTracker:
 
     def _start(self, config_name: str, out_dir: Path, kind: str, parent_id: str | None = None) -> None:
         """This invocation's parent run: ``parent_id`` (an earlier one, still in the store) or a new one."""
-        from recsys_cl.bench._runner import _git_commit
-
-        self._git_commit = _git_commit()
+        self._git_commit = git_commit()
         self._out_dir, self._config_name = Path(out_dir), config_name
         if parent_id is not None:
             try:
@@ -288,7 +287,7 @@ def read_pending(out_dir: str | Path) -> dict[str, Any]:
 
 def write_pending(out_dir: str | Path, uri: str, entry: dict[str, Any] | None) -> None:
     """Set (or with None remove) the entry of store ``uri`` in the pending file; the file goes once it is empty."""
-    from recsys_cl.data._atomic import write_json
+    from recsys_cl.files import write_json
 
     pending = read_pending(out_dir)
     if entry is None and uri not in pending:

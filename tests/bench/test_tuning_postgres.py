@@ -18,8 +18,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from recsys_cl.bench import tune_model
 from recsys_cl.bench._config import ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import _open_storage, _Study, check_storage, tune_model
+from recsys_cl.bench._storage import check_storage, open_storage
+from recsys_cl.bench._trials import StudyJob
 from recsys_cl.errors import InputError
 from recsys_cl.models._spaces import ParamSpace
 
@@ -39,8 +41,8 @@ TUNING = TuningSpec(trials=BUDGET, seed=3, pruner="none")
 WORKER = textwrap.dedent(
     """
     import base64, pickle, sys
-    from recsys_cl.bench._tuning import _ray_trials
-    _ray_trials(pickle.loads(base64.b64decode(sys.argv[1])), int(sys.argv[2]), None, int(sys.argv[3]))
+    from recsys_cl.bench._trials import ray_trials
+    ray_trials(pickle.loads(base64.b64decode(sys.argv[1])), int(sys.argv[2]), None, int(sys.argv[3]))
     """
 )
 
@@ -92,9 +94,9 @@ def test_a_study_on_postgres_makes_the_journals_trials_and_resumes_without_repea
     assert longer.trials_run_now == 1 and outcome(longer)[:3] == outcome(on_postgres)
 
 
-def _worker_job(summary, data) -> _Study:
+def _worker_job(summary, data) -> StudyJob:
     """The job a Ray task of this study receives (as ``tune_model`` builds it for these inputs)."""
-    return _Study(study_name=summary.study_name, storage=summary.storage, dataset_dir=str(data), protocol="loo",
+    return StudyJob(study_name=summary.study_name, storage=summary.storage, dataset_dir=str(data), protocol="loo",
                   model=MODEL.model, base_params=dict(MODEL.params), trial_params={"seed": TUNING.seed, "device": "auto"},
                   space={n: s.model_dump() for n, s in MODEL.search.items()}, embedding_path=None,
                   tuning=TUNING.model_dump(), grid=None, exclude_seen=True)  # fmt: skip
@@ -112,7 +114,7 @@ def test_two_workers_share_a_study_one_is_killed_and_the_resume_counts_as_the_jo
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, job, str(quota), str(stream)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True, env=env)
                for stream, quota in enumerate(quotas, start=1)]  # fmt: skip
-    study = optuna.load_study(study_name=first.study_name, storage=_open_storage(first.storage))
+    study = optuna.load_study(study_name=first.study_name, storage=open_storage(first.storage))
     victim, survivor = workers
     killed_with: list = []
     try:

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from recsys_cl.bench._config import ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import tune_model
+from recsys_cl.bench import tune_model
 from recsys_cl.models._spaces import ParamSpace
 
 from ._tuning_data import write_tiny_dataset
@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     from recsys_cl.bench._config import ModelSpec, TuningSpec
-    from recsys_cl.bench._tuning import tune_model
+    from recsys_cl.bench import tune_model
     model, tuning = ModelSpec.model_validate_json(sys.argv[3]), TuningSpec.model_validate_json(sys.argv[4])
     tune_model(sys.argv[1], "loo", model, tuning, results_dir=sys.argv[2])
     """
@@ -122,7 +122,7 @@ def test_bad_input_in_a_trial_stops_the_study_and_leaves_nothing_running(tmp_pat
 
 
 def test_a_study_stopped_during_its_configured_trial_tries_it_again_on_resume(tmp_path, monkeypatch):
-    import recsys_cl.bench._tuning as tuning_module
+    import recsys_cl.bench._trials as tuning_module
 
     data = write_tiny_dataset(tmp_path / "data")
     model = ModelSpec(model="implicit-als", params={"factors": 8, "epochs": 5},
