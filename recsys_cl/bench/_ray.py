@@ -8,11 +8,13 @@ address is first probed with one TCP connection, and anything Ray still raises b
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 import socket
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterator, Mapping, ParamSpec, TypeVar
 
 from recsys_cl.errors import InputError
 
@@ -56,6 +58,50 @@ def start_ray(address: str | None) -> bool:
                              f"{TOKEN_HINT}") from None  # fmt: skip
         raise InputError(f"--ray-address {address}: cannot join Ray ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     return True
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Ray joined (or started) for the block, and shut down after it if it was started here."""
+    import ray
+
+    started_here = start_ray(address)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def joins_ray(run: Callable[P, R]) -> Callable[P, R]:
+    """``run`` (a function with keyword arguments ``executor`` and ``ray_address``) with Ray joined for its whole
+    length when ``executor="ray"``: one connection for all its tasks (studies, then cells), left after it if it
+    was started here; an address where no cluster answers is found before joining."""
+
+    @functools.wraps(run)
+    def joined(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs.get("executor") != "ray":
+            return run(*args, **kwargs)
+        address = kwargs.get("ray_address")
+        check_ray_address(address if isinstance(address, str) else None)
+        with ray_session(address if isinstance(address, str) else None):
+            return run(*args, **kwargs)
+
+    return joined
+
+
+def shared_folders(out_dir: str | Path, storage_url: str | None) -> dict[str, Path]:
+    """The folders Ray tasks read and write, which every node must see: the results folder (prepared data and
+    embeddings are inside it) and a journal ``--storage`` folder. ``--raw`` folders and the encoder cache are
+    read by the driver only (data are prepared and embeddings learned before any task starts)."""
+    folders = {"results folder": Path(out_dir)}
+    if storage_url and "://" not in storage_url:
+        folders["--storage folder"] = Path(storage_url)
+    return folders
 
 
 def _refused_token(exc: BaseException) -> bool:

@@ -249,11 +249,3 @@ def progress_reporter(progress: StageProgress | None, metric: str, budget: int) 
         progress(f"trial {len(done)}/{budget}, {best}, {pruned} pruned", len(done), budget)
 
     return report
-
-
-def ray_trials(job: StudyJob, quota: int, deadline: float | None, stream: int) -> str:
-    """One Ray task: open the study from its shared storage and finish ``quota`` trials of it."""
-    import optuna
-
-    study = optuna.load_study(study_name=job.study_name, storage=open_storage(job.storage), pruner=pruner(job.tuning))
-    return run_trials(study, job, TrialContext.open(job), quota, deadline, lambda _: None, stream)

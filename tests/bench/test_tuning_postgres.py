@@ -37,12 +37,16 @@ MODEL = ModelSpec(model="implicit-als", params={"factors": 8, "num_threads": 1},
                           "epochs": ParamSpace(type="int", low=150, high=250)})  # fmt: skip
 TUNING = TuningSpec(trials=BUDGET, seed=3, pruner="none")
 
-# one worker: what a Ray task of a study runs (open the shared storage, finish QUOTA trials)
+# one worker: open the shared study and finish QUOTA trials of it (STREAM seeds its sampler apart from the other's)
 WORKER = textwrap.dedent(
     """
     import base64, pickle, sys
-    from recsys_cl.bench._trials import ray_trials
-    ray_trials(pickle.loads(base64.b64decode(sys.argv[1])), int(sys.argv[2]), None, int(sys.argv[3]))
+    import optuna
+    from recsys_cl.bench._storage import open_storage
+    from recsys_cl.bench._trials import TrialContext, pruner, run_trials
+    job = pickle.loads(base64.b64decode(sys.argv[1]))
+    study = optuna.load_study(study_name=job.study_name, storage=open_storage(job.storage), pruner=pruner(job.tuning))
+    run_trials(study, job, TrialContext.open(job), int(sys.argv[2]), None, lambda _: None, int(sys.argv[3]))
     """
 )
 
@@ -95,7 +99,7 @@ def test_a_study_on_postgres_makes_the_journals_trials_and_resumes_without_repea
 
 
 def _worker_job(summary, data) -> StudyJob:
-    """The job a Ray task of this study receives (as ``tune_model`` builds it for these inputs)."""
+    """The job of this study (as ``tune_model`` builds it for these inputs)."""
     return StudyJob(study_name=summary.study_name, storage=summary.storage, dataset_dir=str(data), protocol="loo",
                   model=MODEL.model, base_params=dict(MODEL.params), trial_params={"seed": TUNING.seed, "device": "auto"},
                   space={n: s.model_dump() for n, s in MODEL.search.items()}, embedding_path=None,
@@ -110,7 +114,7 @@ def test_two_workers_share_a_study_one_is_killed_and_the_resume_counts_as_the_jo
     first = tune_model(tiny, "loo", MODEL, TUNING.model_copy(update={"trials": 1}), results_dir=out, storage_url=storage_url)
     job = base64.b64encode(pickle.dumps(_worker_job(first, tiny))).decode()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    quotas = [3, BUDGET - 1 - 3]  # as the Ray executor splits the remaining budget between two workers
+    quotas = [3, BUDGET - 1 - 3]  # the remaining budget split between the two workers
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, job, str(quota), str(stream)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True, env=env)
                for stream, quota in enumerate(quotas, start=1)]  # fmt: skip
