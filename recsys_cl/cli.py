@@ -206,7 +206,7 @@ def evaluate_command(
     rankings: Path = typer.Option(..., help="TSV or Parquet with user_id, item_id and rank or score columns"),
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name>"),
     split: str = typer.Option("test", help="part scored: test or valid"),
-    protocol: str = typer.Option("loo", help="which prepared split: loo, temporal, cold-item"),
+    protocol: str = typer.Option("loo", help="which prepared split: loo, temporal, cold-item, given"),
     metrics: str = typer.Option(
         "hr,ndcg,recall,precision,mrr,map",
         help="comma list: accuracy (hr, ndcg, recall, precision, mrr, map) and beyond-accuracy (coverage, gini, "

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,6 +53,8 @@ class InteractionOptions(SourceOptions):
     valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
     cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
     seed: int = Field(0, description="seed for sampling and the cold-item split")
+    #: whether the source's files can bring a split of their own (protocol ``given``)
+    given_split: ClassVar[bool] = False
 
     @field_validator("protocols")
     @classmethod
@@ -64,6 +66,9 @@ class InteractionOptions(SourceOptions):
         unknown = [p for p in value if p not in PROTOCOLS]
         if unknown:
             raise ValueError(f"unknown protocol {unknown[0]!r}; expected some of {', '.join(PROTOCOLS)}")
+        if "given" in value and not cls.given_split:
+            raise ValueError("protocol 'given' keeps the split a source's files came with; this source brings "
+                             "none (recbole with benchmark files and mmrec do)")  # fmt: skip
         return list(dict.fromkeys(value))
 
     def protocol_options(self) -> dict[str, dict[str, Any]]:
@@ -235,7 +240,7 @@ def _load_builtin_sources() -> None:
     """The adapters register themselves when imported; import them once, on first use."""
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
-        from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+        from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
 
         _BUILTINS_LOADED = True
 
