@@ -127,6 +127,79 @@ def prepare_ml100k_command(
     _print_dataset_summary(out_root / name, meta)
 
 
+@prepare_app.command("table")
+def prepare_table_command(
+    raw: Path = typer.Option(..., help="folder the mapping's files are relative to"),
+    mapping: Path = typer.Option(..., help="YAML with interactions: {file, user, item, time, ...} [items:, users:] and any "
+                                           "other option of source table (docs/your-data.md)"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the mapping's name, else 'table')"),
+    protocols: Optional[str] = typer.Option(None, help="comma list of loo, temporal, cold-item (default: the mapping's, else loo)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value (JSON values)"),
+) -> None:
+    """Your own interactions (CSV, TSV or Parquet, gzip too) by a column mapping -> ROOT/<name>/."""
+    values = _mapping_file(mapping)
+    _prepare_source("table", raw, out_root, {**values, **_key_values(option)}, name, protocols)
+
+
+@prepare_app.command("recbole")
+def prepare_recbole_command(
+    raw: Path = typer.Option(..., help="a RecBole atomic folder: <dataset>.inter [.item .user] or benchmark files"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item, given (benchmark files)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, user_field, item_field, "
+                                                                "time_field, text_fields, vector_fields, unknown_items, ..."),
+) -> None:
+    """A RecBole atomic dataset folder (ml-1m, Amazon categories, Yelp, ...) -> ROOT/<name>/."""
+    _prepare_source("recbole", raw, out_root, _key_values(option), name or raw.name, protocols)
+
+
+@prepare_app.command("mmrec")
+def prepare_mmrec_command(
+    raw: Path = typer.Option(..., help="an MMRec dataset folder: <dataset>.inter, i_id_mapping.csv, u_id_mapping.csv, *_feat.npy"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("given", help="comma list of given (MMRec's split), loo, temporal, cold-item"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, drop_cold_users"),
+) -> None:
+    """MMRec's multimodal Amazon datasets (Baby, Sports, Clothing) with their split and features -> ROOT/<name>/."""
+    _prepare_source("mmrec", raw, out_root, _key_values(option), name or raw.name, protocols)
+
+
+def _mapping_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: mapping file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a mapping (interactions:, items:, users:, options)")
+    return values
+
+
+def _prepare_source(source: str, raw: Path, out_root: Path, values: dict[str, Any], name: str | None, protocols: str | None) -> None:
+    from recsys_cl.data import prepare, source_options
+
+    if name is not None:
+        values["name"] = name
+    if protocols is not None:
+        values["protocols"] = _protocols(protocols)
+    options = source_options(source, values, f"prepare {source}")
+    with progress_bar(f"prepare {options.name}") as progress:
+        meta = prepare(source, out_root, raw=raw, options=options, progress=progress)
+    _print_replaced_bytes(meta)
+    if meta.get("time_column"):
+        out.print(f"time column: {meta['time_column']}")
+    if meta.get("content"):
+        out.print(f"item content: {meta['content']}")
+    _print_dataset_summary(out_root / options.name, meta)
+
+
 # ---------------------------------------------------------------------------------------------- data synth
 @synth_app.command("hm")
 def synth_hm_command(
