@@ -246,8 +246,8 @@ def _parse_time_strings(frame: pl.DataFrame, path: Path, column: str) -> tuple[p
         raise InputError(f"{path}:{line_number(frame, row)}: column {column}: cannot read {frame[column][row]!r} as Unix "
                          "seconds or an ISO 8601 date (YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM])")  # fmt: skip
     if len(found) > 1:
-        (kind_a, mask_a), (kind_b, mask_b) = list(found.items())[:2]
-        row_a, row_b = (int(first_row[m.to_numpy()].min()) for m in (mask_a, mask_b))
+        firsts = sorted((int(first_row[mask.to_numpy()].min()), kind) for kind, mask in found.items())
+        (row_a, kind_a), (row_b, kind_b) = firsts[:2]  # the two forms in the order the file first uses them
         raise InputError(
             f"{path}:{line_number(frame, max(row_a, row_b))}: column {column} mixes {kind_a} (line {line_number(frame, row_a)}: "
             f"{frame[column][row_a]!r}) and {kind_b} (line {line_number(frame, row_b)}: {frame[column][row_b]!r}); use one form"
