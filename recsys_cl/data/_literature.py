@@ -37,7 +37,7 @@ from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._hm import InteractionFilters, filter_interactions
 from recsys_cl.data._sources import InteractionOptions, Source, register_source
 from recsys_cl.data._split import GIVEN_PART, TIME_ORDERED
-from recsys_cl.data._table import _distinct_rows
+from recsys_cl.data._table import unique_id_rows
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
@@ -204,7 +204,7 @@ def _recbole_items(path: Path, out_dir: Path, options: RecBoleOptions, bad_bytes
     frame, types = read_typed_atomic(path, bad_bytes)
     frame = _rename_field(frame, path, options.item_field, "item_id", "item_field")
     types = {("item_id" if k == options.item_field else k): v for k, v in types.items()}
-    frame, _ = _distinct_rows(frame, path, "item_id", [c for c in frame.columns])
+    frame, _ = unique_id_rows(frame, path, "item_id", [c for c in frame.columns])
     for option, kind in (("text_fields", "token_seq"), ("vector_fields", "float_seq")):
         for field in getattr(options, option) or []:
             if types.get(field) != kind:
@@ -243,7 +243,7 @@ def _float_seq(frame: pl.DataFrame, path: Path, field: str) -> np.ndarray:
 def _recbole_users(path: Path, options: RecBoleOptions, bad_bytes: BadBytes) -> tuple[pl.DataFrame, dict[str, str]]:
     frame, types = read_typed_atomic(path, bad_bytes)
     frame = _rename_field(frame, path, options.user_field, "user_id", "user_field")
-    frame, _ = _distinct_rows(frame, path, "user_id", list(frame.columns))
+    frame, _ = unique_id_rows(frame, path, "user_id", list(frame.columns))
     types = {("user_id" if k == options.user_field else k): v for k, v in types.items() if v != "float_seq"}
     return frame.drop("_line").select([c for c in types]), types
 
@@ -325,8 +325,8 @@ def build_mmrec(raw: Path | None, out_dir: Path, options: MMRecOptions, progress
     mapping = read_strings(path, ("asin", "itemID"), ("asin", "itemID"), bad_bytes=bad_bytes, separator="\t")
     mapping = mapping.with_columns(_integer_ids(mapping, path, "itemID").alias("itemID"))
     require_not_null(mapping, path, "asin")
-    items, _ = _distinct_rows(mapping.select("itemID", "asin"), path, "itemID", ["itemID", "asin"])
-    items, _ = _distinct_rows(items.select("asin", "itemID", "_line"), path, "asin", ["asin", "itemID"])
+    items, _ = unique_id_rows(mapping.select("itemID", "asin"), path, "itemID", ["itemID", "asin"])
+    items, _ = unique_id_rows(items.select("asin", "itemID", "_line"), path, "asin", ["asin", "itemID"])
     n_items = items.height
     numbers = items["itemID"].cast(pl.Int64)
     if set(numbers.to_list()) != set(range(n_items)):
@@ -377,7 +377,7 @@ def build_mmrec(raw: Path | None, out_dir: Path, options: MMRecOptions, progress
         path = files["users"]
         table = read_strings(path, ("user_id", "userID"), ("user_id", "userID"), bad_bytes=bad_bytes, separator="\t")
         table = table.select(_integer_ids(table, path, "userID").alias("user_id"), pl.col("user_id").alias("reviewer_id"))
-        users, _ = _distinct_rows(table, path, "user_id", ["user_id", "reviewer_id"])
+        users, _ = unique_id_rows(table, path, "user_id", ["user_id", "reviewer_id"])
         unknown_users = ~inter["user_id"].is_in(users["user_id"].implode())
         if unknown_users.any():
             raise InputError(f"{files['inter']}: userID {inter['user_id'][int(unknown_users.arg_max())]!r} is not in "

@@ -314,14 +314,14 @@ def read_items(raw: Path, mapping: ItemsMapping, bad_bytes: BadBytes, scratch: P
     """The items table: ``item_id``, the categorical columns, ``text``, ``image_path``; rows that repeat an id
     with the same values are kept once (counted), an id that repeats with other values is refused."""
     path = raw / mapping.file
-    frame, repeated = _distinct_rows(read_table(path, mapping.columns(), bad_bytes, scratch), path, mapping.id, mapping.columns())
+    frame, repeated = unique_id_rows(read_table(path, mapping.columns(), bad_bytes, scratch), path, mapping.id, mapping.columns())
     counts = {"rows_repeated": repeated}
     text = (
         pl.concat_list([clean_text(pl.col(c)) for c in mapping.text]).list.eval(pl.element().filter(pl.element() != "")).list.join(". ")
         if mapping.text else pl.lit("")
     )  # fmt: skip
     items = frame.select(
-        pl.col(mapping.id).cast(pl.Utf8).str.strip_chars().alias("item_id"),
+        pl.col(mapping.id).cast(pl.Utf8).alias("item_id"),
         *[clean_text(pl.col(c)).replace("", MISSING).alias(c) for c in mapping.categorical],
         text.alias("text"),
     )
@@ -342,13 +342,13 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def _distinct_rows(frame: pl.DataFrame, path: Path, id_column: str, columns: list[str]) -> tuple[pl.DataFrame, int]:
+def unique_id_rows(frame: pl.DataFrame, path: Path, id_column: str, columns: list[str]) -> tuple[pl.DataFrame, int]:
     """Rows that repeat another row's values exactly are kept once; an id on two rows that disagree is an
     InputError naming both lines."""
     require_not_null(frame, path, id_column)
     if "_line" not in frame.columns:
         frame = frame.with_row_index("_line", offset=2)
-    frame = frame.with_columns(pl.col(id_column).cast(pl.Utf8).str.strip_chars())
+    frame = frame.with_columns(pl.col(id_column).cast(pl.Utf8))  # verbatim, as the interactions' ids are read
     kept = frame.unique(subset=columns, keep="first", maintain_order=True)
     duplicated = kept[id_column].is_duplicated()
     if duplicated.any():
@@ -361,7 +361,7 @@ def _distinct_rows(frame: pl.DataFrame, path: Path, id_column: str, columns: lis
 
 def read_users(raw: Path, mapping: UsersMapping, bad_bytes: BadBytes, scratch: Path) -> tuple[pl.DataFrame, int]:
     path = raw / mapping.file
-    frame, repeated = _distinct_rows(read_table(path, mapping.columns(), bad_bytes, scratch), path, mapping.id, mapping.columns())
+    frame, repeated = unique_id_rows(read_table(path, mapping.columns(), bad_bytes, scratch), path, mapping.id, mapping.columns())
     users = frame.select(
         pl.col(mapping.id).alias("user_id"), *[clean_text(pl.col(c)).replace("", MISSING).alias(c) for c in mapping.categorical]
     )

@@ -115,3 +115,21 @@ def test_repeated_identical_rows_are_kept_once(tmp_path, raw):
     (raw / "products.csv").write_text(text + text.splitlines(keepends=True)[3])
     meta = prepare("table", tmp_path, raw=raw, options=options())
     assert meta["items_table"]["rows_repeated"] == 1 and meta["counts"]["items_in_catalogue"] == 24
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "seconds"),
+    [  # an offset is honoured, a date-time without one is UTC: all three are the same instant
+        (["2020-09-01T00:00:00Z", "2020-09-01 02:00:00+02:00", "2020-09-01T00:00"], "ISO date-times", [1598918400.0] * 3),
+        (["1598918400", "1598918400.5", "1598918401"], "Unix seconds", [1598918400.0, 1598918400.5, 1598918401.0]),
+    ],
+)
+def test_time_forms(tmp_path, values, kind, seconds):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "e.tsv").write_text("u\ti\tt\n" + "".join(f"u{n}\ti{n}\t{v}\n" for n, v in enumerate(values)))
+    mapping = {"file": "e.tsv", "user": "u", "item": "i", "time": "t"}
+    meta = prepare("table", tmp_path / "out", raw=raw, options={"name": "t", "protocols": ["cold-item"], "interactions": mapping})
+    assert meta["time_column"] == kind
+    inter = pl.read_csv(tmp_path / "out" / "t" / "t.inter", separator="\t")
+    assert inter["timestamp:float"].to_list() == seconds
