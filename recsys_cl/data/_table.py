@@ -316,14 +316,15 @@ def read_items(raw: Path, mapping: ItemsMapping, bad_bytes: BadBytes, scratch: P
     path = raw / mapping.file
     frame, repeated = unique_id_rows(read_table(path, mapping.columns(), bad_bytes, scratch), path, mapping.id, mapping.columns())
     counts = {"rows_repeated": repeated}
-    text = (
-        pl.concat_list([clean_text(pl.col(c)) for c in mapping.text]).list.eval(pl.element().filter(pl.element() != "")).list.join(". ")
-        if mapping.text else pl.lit("")
-    )  # fmt: skip
+    # no text column without mapped text: the text encoders then say so, instead of encoding empty strings
+    text = [
+        pl.concat_list([clean_text(pl.col(c)) for c in mapping.text]).list.eval(pl.element().filter(pl.element() != ""))
+        .list.join(". ").alias("text")
+    ] if mapping.text else []  # fmt: skip
     items = frame.select(
         pl.col(mapping.id).cast(pl.Utf8).alias("item_id"),
         *[clean_text(pl.col(c)).replace("", MISSING).alias(c) for c in mapping.categorical],
-        text.alias("text"),
+        *text,
     )
     if mapping.image is not None:
         root = raw.resolve()
