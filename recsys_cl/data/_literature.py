@@ -152,7 +152,7 @@ def build_recbole(raw: Path | None, out_dir: Path, options: RecBoleOptions, prog
         types = kinds
         frame = _rename_field(frame, files[key], options.user_field, "user_id", "user_field")
         frame = _rename_field(frame, files[key], options.item_field, "item_id", "item_field")
-        for column in ("user_id", "item_id"):
+        for column in ("user_id", "item_id", *([options.time_field] if options.time_field in frame.columns else [])):
             require_not_null(frame, files[key], column)
         parts.append(frame.with_columns(pl.lit(code, pl.UInt8).alias(GIVEN_PART)) if given else frame)
         sources.append((files[key], frame.height))
@@ -162,8 +162,6 @@ def build_recbole(raw: Path | None, out_dir: Path, options: RecBoleOptions, prog
         if types[options.time_field] != "float":
             raise InputError(f"{first}:1: time field {options.time_field!r} is {types[options.time_field]}, not float (Unix seconds)")
         inter = _rename_field(inter, first, options.time_field, "timestamp", "time_field")
-        if inter["timestamp"].is_null().any():
-            raise InputError(f"{first}: time field {options.time_field!r} is empty on {inter['timestamp'].null_count()} rows")
         timestamp_unit = f"Unix seconds (field {options.time_field})"
     else:
         _refuse_unordered(options.protocols, first, f"no time field {options.time_field!r}")
