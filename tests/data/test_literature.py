@@ -94,3 +94,19 @@ def test_dataset_vectors_learner_serves_the_features(tmp_path):
     assert quality.method == "dataset-vectors" and quality.n_embedded == 24
     with pytest.raises(InputError, match="has no item vectors 'clip' \\(it has: image, text"):
         embed(tmp_path / "baby", "dataset-vectors", tmp_path / "x.itememb", protocol="given", vectors="clip")
+
+
+@pytest.mark.parametrize(("source", "folder", "changed"), [
+    ("recbole", TINY, "tiny.item"), ("recbole", TINY_SPLIT, "tiny-split.test.inter"), ("mmrec", BABY, "image_feat.npy"),
+])  # fmt: skip
+def test_fingerprint_covers_every_input_file(tmp_path, source, folder, changed):
+    from recsys_cl.data import input_fingerprint
+
+    raw = tmp_path / folder.name
+    shutil.copytree(folder, raw)
+    options = {"name": "x", "protocols": ["given"] if source == "mmrec" or "split" in folder.name else ["loo"]}
+    before = input_fingerprint(source, raw, options)
+    data = bytearray((raw / changed).read_bytes())
+    data[-2] = ord("9") if data[-2] != ord("9") else ord("8")  # one byte, same size
+    (raw / changed).write_bytes(bytes(data))
+    assert input_fingerprint(source, raw, options) != before

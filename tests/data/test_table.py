@@ -133,3 +133,16 @@ def test_time_forms(tmp_path, values, kind, seconds):
     assert meta["time_column"] == kind
     inter = pl.read_csv(tmp_path / "out" / "t" / "t.inter", separator="\t")
     assert inter["timestamp:float"].to_list() == seconds
+
+
+def test_fingerprint_covers_every_mapped_file(tmp_path, raw):
+    from recsys_cl.data import input_fingerprint
+
+    before = input_fingerprint("table", raw, options())
+    (raw / "customers.csv").write_text((raw / "customers.csv").read_text().replace("c000,new", "c000,old"))
+    after = input_fingerprint("table", raw, options())
+    assert after != before
+    unmapped = {**options(), "users": None}
+    without_users = input_fingerprint("table", raw, unmapped)
+    (raw / "customers.csv").write_text("changed again\n")  # not mapped there: not part of that dataset
+    assert input_fingerprint("table", raw, unmapped) == without_users != after
