@@ -329,7 +329,9 @@ def evaluate_command(
 @app.command("embed")
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
-    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, dataset-vectors (-o vectors=KEY)"),
+    method: str = typer.Option(
+        ..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, dataset-vectors (-o vectors=KEY)"
+    ),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),

@@ -338,6 +338,13 @@ def cast_or_fail(frame: pl.DataFrame, path: Path, column: str, expr: pl.Expr, wh
     return converted
 
 
+def numbers_or_fail(frame: pl.DataFrame, path: Path, column: str) -> pl.Series:
+    """``column`` (text) as Float64 named ``column``, surrounding spaces ignored; empty stays missing; the first
+    value that is not a number is an InputError naming its line."""
+    expr = pl.col(column).cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
+    return cast_or_fail(frame, path, column, expr, "a number").alias(column)
+
+
 def distinct_rows(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
     """Distinct values of a non-null Categorical column (as strings) and, for each row, its value's position.
 

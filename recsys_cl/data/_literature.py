@@ -32,7 +32,15 @@ import polars as pl
 from pydantic import Field
 
 from recsys_cl.data._atomic import atomic_output, clean_text
-from recsys_cl.data._csv import BadBytes, cast_or_fail, fingerprint, line_number, read_header, read_strings, require_not_null
+from recsys_cl.data._csv import (
+    BadBytes,
+    fingerprint,
+    line_number,
+    numbers_or_fail,
+    read_header,
+    read_strings,
+    require_not_null,
+)
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._hm import InteractionFilters, filter_interactions
 from recsys_cl.data._sources import InteractionOptions, Source, register_source
@@ -61,11 +69,7 @@ def read_typed_atomic(path: Path, bad_bytes: BadBytes) -> tuple[pl.DataFrame, di
         types[name] = kind
     frame = read_strings(path, header, bad_bytes=bad_bytes, separator="\t", quoting=False)
     frame = frame.rename(dict(zip(header, types)))
-    numbers = [
-        cast_or_fail(frame, path, c, pl.col(c).str.strip_chars().cast(pl.Float64, strict=False), "a number").alias(c)
-        for c, kind in types.items() if kind == "float"
-    ]  # fmt: skip
-    return frame.with_columns(numbers), types
+    return frame.with_columns([numbers_or_fail(frame, path, c) for c, kind in types.items() if kind == "float"]), types
 
 
 def _rename_field(frame: pl.DataFrame, path: Path, field: str, to: str, option: str) -> pl.DataFrame:
@@ -198,7 +202,10 @@ def build_recbole(raw: Path | None, out_dir: Path, options: RecBoleOptions, prog
     )  # fmt: skip
 
 
-def _recbole_items(path: Path, out_dir: Path, options: RecBoleOptions, bad_bytes: BadBytes) -> tuple[pl.DataFrame, dict[str, str], dict[str, Any]]:
+def _recbole_items(
+    path: Path, out_dir: Path, options: RecBoleOptions, bad_bytes: BadBytes
+) -> tuple[pl.DataFrame, dict[str, str], dict[str, Any]]:
+    """The ``.item`` table (text joined from token_seq fields), its types, and the vectors written from float_seq fields."""
     frame, types = read_typed_atomic(path, bad_bytes)
     frame = _rename_field(frame, path, options.item_field, "item_id", "item_field")
     types = {("item_id" if k == options.item_field else k): v for k, v in types.items()}
@@ -285,7 +292,9 @@ class MMRecOptions(InteractionOptions):
     name: str = "mmrec"
     protocols: list[str] = Field(default_factory=lambda: ["given"])
     dataset: str | None = Field(None, description="file prefix (<dataset>.inter); default: the raw folder's name")
-    drop_cold_users: bool = Field(True, description="MMRec's filter_out_cod_start_users: drop valid/test rows of users without a train row")
+    drop_cold_users: bool = Field(
+        True, description="MMRec's filter_out_cod_start_users: drop valid/test rows of users without a train row"
+    )
     replace_bad_bytes: bool = False
     given_split: ClassVar[bool] = True
 
@@ -344,16 +353,14 @@ def build_mmrec(raw: Path | None, out_dir: Path, options: MMRecOptions, progress
         raise InputError(f"{path}:{row + 2}: column x_label: {frame['x_label'][row]!r} is not 0 (train), 1 (valid) or 2 (test)")
     inter = inter.with_columns(label.cast(pl.UInt8).alias(GIVEN_PART))
     if "timestamp" in header:
-        seconds = cast_or_fail(frame, path, "timestamp", pl.col("timestamp").str.strip_chars().cast(pl.Float64, strict=False), "a number")
-        inter = inter.with_columns(seconds.fill_null(0.0).alias("timestamp"))
+        inter = inter.with_columns(numbers_or_fail(frame, path, "timestamp").fill_null(0.0))
         timestamp_unit = "Unix seconds (MMRec's timestamp column)"
     else:
         _refuse_unordered(options.protocols, path, "no timestamp column")
         inter = inter.with_columns(pl.lit(0.0).alias("timestamp"))
         timestamp_unit = "none (no timestamp column; every timestamp is 0)"
     if "rating" in header:
-        rating = cast_or_fail(frame, path, "rating", pl.col("rating").str.strip_chars().cast(pl.Float64, strict=False), "a number")
-        inter = inter.with_columns(rating.alias("rating"))
+        inter = inter.with_columns(numbers_or_fail(frame, path, "rating"))
     unknown = ~inter["item_id"].is_in(items["item_id"].implode())
     if unknown.any():
         row = int(unknown.arg_max())

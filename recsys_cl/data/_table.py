@@ -30,7 +30,15 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from recsys_cl.data._atomic import clean_text
-from recsys_cl.data._csv import BadBytes, cast_or_fail, distinct_rows, fingerprint, line_number, read_strings, require_not_null
+from recsys_cl.data._csv import (
+    BadBytes,
+    distinct_rows,
+    fingerprint,
+    line_number,
+    numbers_or_fail,
+    read_strings,
+    require_not_null,
+)
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._hm import MISSING, InteractionFilters, filter_interactions
 from recsys_cl.data._sources import Source, register_source
@@ -303,7 +311,7 @@ def read_interactions(raw: Path, mapping: InteractionsMapping, bad_bytes: BadByt
         if column is not None:
             values = frame[column]
             if not values.dtype.is_numeric():
-                values = cast_or_fail(frame, path, column, pl.col(column).cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False), "a number")
+                values = numbers_or_fail(frame, path, column)
             columns[role] = values.cast(pl.Float64).alias(role)
     if "_line" in frame.columns:
         columns["_line"] = frame["_line"]
