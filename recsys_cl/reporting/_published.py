@@ -49,6 +49,9 @@ def published_table(results: Results) -> Table | None:
     path = results.run.config.get("published")
     if not path:
         return None
+    if not Path(path).is_file():  # a results folder read elsewhere: say so rather than fail the whole report
+        return Table(f"Published numbers beside ours ({Path(path).name})", ["published"], [],
+                     note=f"{path}: not found where this report was written; the published numbers are not shown.")  # fmt: skip
     published = read_published(path)
     metrics = [c for c in published.columns if c not in REQUIRED]
     rows, sources = [], {}

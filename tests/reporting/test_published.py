@@ -37,3 +37,14 @@ def test_the_repository_table_names_its_source_for_every_row():
     assert table.height == 11 and table["source"].str.contains("MMRec evaluation/README.md").sum() == 10
     assert table.filter(table["dataset"] == "clothing")["recall@20"].is_null().all()  # not found: left empty
     assert table.filter((table["dataset"] == "sports") & (table["model"] == "FREEDOM"))["recall@20"].item() == 0.1089
+
+
+def test_a_published_file_missing_where_the_report_is_written_is_said_not_fatal(tmp_path):
+    from types import SimpleNamespace
+
+    from recsys_cl.reporting import Results, published_table
+
+    results = Results(tmp_path, SimpleNamespace(config={"published": str(tmp_path / "gone.csv")}), [])
+    table = published_table(results)
+    assert table.rows == [] and "gone.csv: not found where this report was written" in table.note
+    assert published_table(Results(tmp_path, SimpleNamespace(config={}), [])) is None
