@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from recsys_cl.data._atomic import atomic_output, clean_text
+from recsys_cl.data._atomic import clean_text
 from recsys_cl.data._csv import (
     BadBytes,
     fingerprint,
@@ -43,10 +43,11 @@ from recsys_cl.data._csv import (
 )
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._hm import InteractionFilters, filter_interactions
-from recsys_cl.data._sources import InteractionOptions, Source, register_source
+from recsys_cl.data._source import InteractionOptions, Source, register_source
 from recsys_cl.data._split import GIVEN_PART, TIME_ORDERED
 from recsys_cl.data._table import unique_id_rows
 from recsys_cl.errors import InputError
+from recsys_cl.files import atomic_output
 from recsys_cl.progress import StageProgress
 
 ATOMIC_KINDS = ("token", "token_seq", "float", "float_seq")

@@ -41,7 +41,7 @@ from recsys_cl.data._csv import (
 )
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._hm import MISSING, InteractionFilters, filter_interactions
-from recsys_cl.data._sources import Source, register_source
+from recsys_cl.data._source import Source, register_source
 from recsys_cl.data._split import TIME_ORDERED
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress

@@ -14,7 +14,7 @@ import polars as pl
 
 from recsys_cl.errors import InputError
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
-from recsys_cl.reporting._tables import Table, _fmt
+from recsys_cl.reporting._table import Table, fmt
 
 REQUIRED = ("dataset", "model", "source")
 
@@ -67,7 +67,7 @@ def published_table(results: Results) -> Table | None:
             for metric in metrics:
                 ours = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])[0]
                 theirs = row[metric]
-                cells += [_fmt(ours), _fmt(theirs) if theirs is not None else "–"]
+                cells += [fmt(ours), fmt(theirs) if theirs is not None else "–"]
             rows.append([*cells, f"[{sources[row['source']]}]"])
     if not rows:
         return None

@@ -3,8 +3,8 @@
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._grid import grid
-from recsys_cl.bench._runner import run_cell
+from recsys_cl.bench._plan import grid
+from recsys_cl.bench import run_cell
 from recsys_cl.data import load_dataset, prepare
 from recsys_cl.data._movielens import recbole_ml100k_dir
 
