@@ -52,6 +52,13 @@ class ColdItemOptions(_Strict):
     exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["cold-item"]
 
 
+class GivenOptions(_Strict):
+    """The split the data came with (MMRec's x_label, RecBole's benchmark files); training items excluded
+    by default, as MMRec and RecBole evaluate."""
+
+    exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["given"]
+
+
 class ProtocolOptions(_Strict):
     """``protocol_options`` of a config, one typed block per protocol."""
 
@@ -60,9 +67,10 @@ class ProtocolOptions(_Strict):
     loo: LooOptions = Field(default_factory=LooOptions)
     temporal: TemporalOptions = Field(default_factory=TemporalOptions)
     cold_item: ColdItemOptions = Field(default_factory=ColdItemOptions, alias="cold-item")
+    given: GivenOptions = Field(default_factory=GivenOptions)
 
     def of(self, protocol: str) -> BaseModel:
-        return {"loo": self.loo, "temporal": self.temporal, "cold-item": self.cold_item}[protocol]
+        return {"loo": self.loo, "temporal": self.temporal, "cold-item": self.cold_item, "given": self.given}[protocol]
 
     def source_options(self) -> dict[str, Any]:
         """The split options a data source takes (see ``recsys_cl.data.InteractionOptions``)."""
@@ -223,6 +231,10 @@ class BenchmarkConfig(_Strict):
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
     tuning: TuningSpec | None = Field(None, description="tuning budget and objective (recsys-cl tune); absent = defaults")
+    published: str | None = Field(
+        None, description="CSV of published numbers (dataset, model, metric columns, source) the report sets beside "
+        "ours; a path relative to the config file (benchmarks/published/mmrec.csv)",
+    )
 
     @field_validator("datasets", "seeds", "protocols")
     @classmethod
@@ -325,6 +337,14 @@ def load_config(path: str | Path) -> BenchmarkConfig:
         config = BenchmarkConfig.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: {validation_message(exc)}") from None
+    if config.published is not None:  # relative to the config, so the report finds it from anywhere
+        from recsys_cl.reporting import read_published
+
+        config.published = str((path.parent / config.published).resolve())
+        try:
+            read_published(config.published)
+        except InputError as exc:
+            raise InputError(f"{path}: published: {exc}") from None
     _check_dataset_options(path, config)
     _check_model_params(path, config)
     _check_embedding_methods(path, config)

@@ -19,7 +19,7 @@ from recsys_cl import __version__
 from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._protocols import default_protocol_options
-from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
+from recsys_cl.data._split import GIVEN_PART, PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
 from recsys_cl.files import write_json
 from recsys_cl.progress import StageProgress
@@ -47,12 +47,13 @@ def write_dataset(
     steps = 3 + len(protocols)
     tick = progress or (lambda *_: None)
     splits: dict[str, Split] = {}
-    tables = {"inter": inter.drop("_row", strict=False), "item": items, "user": users}
+    # the given split's part codes are the split files themselves, not a column of the interactions
+    tables = {"inter": inter.drop("_row", GIVEN_PART, strict=False), "item": items, "user": users}
 
     def write_tables() -> None:
         for suffix, frame in tables.items():
             if frame is not None:
-                write_atomic(frame, out_dir / f"{name}.{suffix}", None if suffix == "inter" else types)
+                write_atomic(frame, out_dir / f"{name}.{suffix}", types)
 
     # The tables do not depend on the splits, so they are written (at H&M size: 3.5 GB, mostly waiting
     # on the disk) while the splits are computed; polars releases the GIL in both. ``out_dir`` is the
