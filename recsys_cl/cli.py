@@ -462,9 +462,34 @@ def bench_command(
         print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
     if tracker is not None:
-        out.print(f"MLflow: {tracker.cells_logged} cells logged to {mlflow} (experiment {tracker.experiment!r})")
-        for problem in tracker.errors:
-            err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+        _print_tracked(tracker, target)
+
+
+def _print_tracked(tracker: Any, results: Path) -> None:
+    """What reached MLflow, and (on stderr) what did not and how to log it later."""
+    from recsys_cl.bench._tracking import unlogged_message
+
+    out.print(f"MLflow: {tracker.cells_logged} cells logged to {tracker.uri} (experiment {tracker.experiment!r})")
+    for problem in tracker.errors:
+        err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    left = unlogged_message(tracker, results)
+    if left:
+        err.print(f"recsys-cl: warning: {left}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("track")
+def track_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench --mlflow URI`"),
+    mlflow: str = typer.Option(..., "--mlflow", metavar="URI", help="the store the cells were meant for"),
+) -> None:
+    """Log to MLflow the cells a `bench --mlflow URI` run finished but could not log (the store was down);
+    they are listed in RESULTS/mlflow-pending.json. Exit code 1 if some still could not be logged."""
+    from recsys_cl.bench._tracking import log_pending
+
+    tracker = log_pending(results, mlflow)
+    _print_tracked(tracker, results)
+    if tracker.unlogged:
+        raise typer.Exit(1)
 
 
 def _open_tracker(uri: str | None, experiment: str) -> Any:
