@@ -257,7 +257,7 @@ def recommend_for_config(
         "model": model_run_name(spec.model, params), "params": params, "best_from_study": study,
         "dataset": data_spec.name, "data_dir": str(atomic_dir), "data_fingerprint": fingerprint, "protocol": protocol,
         "protocol_options": config.protocol_options.of(protocol).model_dump(), "fit_on": fit_on, "fit_parts": list(FIT_PARTS[fit_on]),
-        "fitted": _fitted_data(encoded),
+        "fitted": _fitted_data(encoded), "time_windows": _time_windows(fitted),
         "exclude_seen": exclude_seen,
         "exclude_seen_rule": f"protocol_options.{protocol}.exclude_seen of the config (as its benchmark cells rank): "
         + ("each user's fitted items are left out of their list" if exclude_seen else "items a user bought before may be recommended again"),
@@ -324,7 +324,7 @@ def _check_users(wanted: list[str], known: np.ndarray, path: Path) -> None:
     ok = (pos < len(known)) & (known[np.minimum(pos, len(known) - 1)] == ids)
     if not ok.all():
         first = int(np.flatnonzero(~ok)[0])
-        raise InputError(f"--users {path}: user {ids[first]!r} (entry {first + 1}) is not in the data "
+        raise InputError(f"--users {path}: user {str(ids[first])!r} (entry {first + 1}) is not in the data "
                          f"({int((~ok).sum())} of {len(ids)} unknown)")  # fmt: skip
 
 
@@ -336,6 +336,17 @@ def _fitted_data(encoded: Any) -> dict[str, Any]:
         "users_with_history": int((np.diff(encoded.train.indptr) > 0).sum()),
         "last_day": datetime.fromtimestamp(end, timezone.utc).date().isoformat() if end is not None else None,
     }  # fmt: skip
+
+
+def _time_windows(model: Any) -> dict[str, Any]:
+    """The model's time windows (its ``*_days`` parameters, defaults included): each counts back from the end of
+    the fitted data, so a fit on ``all`` has the windows of the temporal protocol moved to the last day."""
+    config = model.config.model_dump()
+    windows: dict[str, Any] = {key: value for key, value in config.items() if key.endswith("_days")}
+    training = (getattr(model, "diagnostics", None) or {}).get("training")
+    if training is not None:  # the two-stage ranker: its label window and the boosting rounds it kept
+        windows["ranker_training"] = training
+    return windows
 
 
 def _move_into_place(tmp: Path, out_dir: Path) -> None:
@@ -439,7 +450,7 @@ def check_submission(path: Path, customers: np.ndarray, articles: set[str]) -> N
         row = int(wrong.arg_true()[0])
         raise InputError(f"{path}:{row + 2}: {ids[row].len()} ids, {ids[row].n_unique()} distinct; expected {HM_K} distinct")
     flat = ids.explode()
-    known = flat.is_in(pl.Series(sorted(articles), dtype=pl.Utf8)) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
+    known = flat.is_in(pl.Series(sorted(articles), dtype=pl.Utf8).implode()) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
     if not known.all():
         position = int((~known).arg_true()[0])
         raise InputError(f"{path}:{position // HM_K + 2}: {flat[position]!r} is not a {HM_ID_DIGITS}-digit article id of the catalogue")
