@@ -501,6 +501,40 @@ def _open_tracker(uri: str | None, experiment: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- tune
+@app.command("recommend")
+def recommend_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML whose model entry is fitted"),
+    model: str = typer.Option(..., help="the entry's label in tables (e.g. ALS), its label:, or its registry name"),
+    out_dir: Path = typer.Option(..., "--out", help="output folder (written whole, or not at all)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run", help="results folder whose data and studies are used (default results/<config name>)"),
+    fit_on: str = typer.Option("train+valid", help="train | train+valid | all (all: the test part too, to predict the future)"),
+    best: bool = typer.Option(False, "--best", help="fit with the entry's best tuned parameters (from RUN/tuning)"),
+    k: int = typer.Option(12, help="list length"),
+    users: Optional[Path] = typer.Option(None, help="file of user ids, one a line (default: every user of the data)"),
+    output_format: str = typer.Option("lists", "--format", help="lists (Parquet + TSV for evaluate) or hm-submission"),
+    customers: Optional[Path] = typer.Option(None, help="hm-submission: customers.csv (default: the dataset's raw folder)"),
+    dataset: Optional[str] = typer.Option(None, help="dataset of the config (default: the entry's first)"),
+    protocol: Optional[str] = typer.Option(None, help="split to fit on and its exclude_seen rule (default: the entry's first)"),
+    embedding: Optional[str] = typer.Option(None, help="embedding variant of the entry, when it has several"),
+    seed: Optional[int] = typer.Option(None, help="model seed (default: the config's first)"),
+    raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    chunk_users: int = typer.Option(50_000, help="users ranked and written at a time (memory)"),
+) -> None:
+    """Fit one model entry of a config on the data you choose and write its top-K lists (or an H&M submission)."""
+    from recsys_cl.bench import load_config, recommend_for_config
+
+    config = load_config(config_path)
+    with progress_bar(f"recommend {model}") as progress:
+        record = recommend_for_config(
+            config, out_dir, model=model, run_dir=run_dir or Path("results") / config.name, dataset=dataset, protocol=protocol,
+            embedding=embedding, seed=seed, best=best, fit_on=fit_on, k=k, users_file=users, output_format=output_format,
+            customers=customers, raw_overrides=dict(split_pair(item, "--raw") for item in raw), chunk_users=chunk_users,
+            config_path=config_path, progress=progress,
+        )  # fmt: skip
+    who = f"{record['customers']:,} customers ({record['customers_filled_by_fallback']:,} by the fallback)" if "customers" in record else f"{record['users']:,} users"
+    out.print(f"{record['model']} fitted on {record['dataset']}/{record['protocol']} {record['fit_on']}: top-{record['k']} for {who} -> {out_dir}")
+
+
 @app.command("tune")
 def tune_command(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML (its tuning: and models' search: keys)"),

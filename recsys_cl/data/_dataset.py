@@ -151,13 +151,23 @@ class PreparedDataset:
     def refit_encoded(self, protocol: str = "loo") -> EncodedSplit:
         """The split with its valid part moved into training (``tuning.refit: train+valid``): a final fit
         on everything before the test part; the valid part is then empty (no early stopping on it)."""
-        key = f"refit-encoded:{protocol}"
+        return self.merged_encoded(protocol, ("train", "valid"))
+
+    def merged_encoded(self, protocol: str, parts: tuple[str, ...]) -> EncodedSplit:
+        """The split with ``parts`` (``train`` and any of ``valid``, ``test``) merged into its training part
+        and emptied where they were: ``("train", "valid", "test")`` is every interaction, a fit "up to the
+        last day" (the end of training, the "now" of every time window, is then the end of the data)."""
+        if parts[0] != "train" or not set(parts) <= {"train", "valid", "test"}:
+            raise InputError(f"parts to fit on must start with train and name only valid and test after it (got {parts})")
+        key = f"merged-encoded:{protocol}:{'+'.join(parts)}"
         if key not in self._cache:
             split = self.split(protocol)
             ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]  # categoricals of two files: one vocabulary
-            train = pl.concat([split.train.with_columns(ids), split.valid.with_columns(ids)], how="vertical_relaxed")
-            merged = Split(protocol, train, split.valid.with_columns(ids).head(0), split.test, {**split.info, "refit": "train+valid"})
-            self._cache[key] = EncodedSplit.from_split(merged, self.items)
+            frames = {p: split.part(p).with_columns(ids) for p in ("train", "valid", "test")}
+            train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+            rest = {p: frames[p].head(0) if p in parts else split.part(p) for p in ("valid", "test")}
+            info = {**split.info, "refit": "+".join(parts)}
+            self._cache[key] = EncodedSplit.from_split(Split(protocol, train, rest["valid"], rest["test"], info), self.items)
         return self._cache[key]
 
     def tuning_split(self, protocol: str = "loo") -> Split:
