@@ -24,7 +24,7 @@ GB = 1e9
 #: bytes per value of EASE's dense matrices (float32: the accuracy of the closed form does not need float64)
 EASE_VALUE_BYTES = 4
 #: EASE's peak memory in dense item x item matrices: the Gram matrix and LAPACK's inverse of it in place,
-#: plus the sparse Gram it is built from and the workspace; measured ~1.6x on 8,000 items (docs/baselines.md)
+#: plus the sparse Gram it is built from; measured 1.44x one matrix on 8,000 random items, so 2 is a safe bound
 EASE_PEAK_MATRICES = 2.0
 
 

@@ -128,6 +128,7 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
             similarity={"type": "categorical", "choices": ["cosine", "asymmetric-cosine", "jaccard"]},
             shrink={"type": "float", "low": 0.0, "high": 1000.0},
             weighting={"type": "categorical", "choices": ["none", "tf-idf", "bm25"]},
+            keep_neighbours_of={"type": "categorical", "choices": ["source", "target"]},
             asymmetric_alpha={"type": "float", "low": 0.0, "high": 1.0},
         )
     ),

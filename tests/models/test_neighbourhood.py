@@ -25,9 +25,10 @@ class TestItemKNNJaccardBM25(BackendContract):
     params = {"neighbours": 20, "similarity": "jaccard", "weighting": "bm25", "shrink": 2.0}
 
 
-class TestItemKNNAsymmetricTFIDF(BackendContract):
+class TestItemKNNAsymmetricTFIDFByTarget(BackendContract):
     model_name = "itemknn"
-    params = {"neighbours": 20, "similarity": "asymmetric-cosine", "asymmetric_alpha": 0.3, "weighting": "tf-idf"}
+    params = {"neighbours": 20, "similarity": "asymmetric-cosine", "asymmetric_alpha": 0.3, "weighting": "tf-idf",
+              "keep_neighbours_of": "target"}  # fmt: skip
 
 
 class TestRP3beta(BackendContract):
@@ -96,6 +97,20 @@ def test_itemknn_similarity_is_its_formula(random_split: EncodedSplit, params: d
     expected = _dense_similarity(weighted, params["similarity"], params.get("shrink", 0.0), params.get("asymmetric_alpha", 0.5))
     np.testing.assert_allclose(model.similarity.toarray(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model._score(np.arange(random_split.n_users)), x @ expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "asymmetric-cosine"])
+def test_pruning_by_source_keeps_rows_by_target_keeps_columns(random_split: EncodedSplit, similarity: str) -> None:
+    alpha = 0.2 if similarity == "asymmetric-cosine" else 0.5
+    full = create("itemknn", neighbours=50, similarity=similarity, asymmetric_alpha=alpha).fit(random_split).similarity.toarray()
+    assert not np.allclose(full, full.T) or similarity == "cosine"
+    for mode, kept_of in (("source", full), ("target", full.T)):
+        pruned = create("itemknn", neighbours=3, similarity=similarity, asymmetric_alpha=alpha, keep_neighbours_of=mode)
+        pruned = pruned.fit(random_split).similarity.toarray()
+        kept = pruned if mode == "source" else pruned.T
+        np.testing.assert_allclose(kept[kept > 0], kept_of[kept > 0], rtol=1e-5)
+        for row, values in zip(kept, kept_of):
+            assert set(np.flatnonzero(row)) == set(np.argsort(-values, kind="stable")[:3])
 
 
 def test_weightings_match_implicits(random_split: EncodedSplit) -> None:
