@@ -302,9 +302,15 @@ class BenchmarkConfig(_Strict):
         if self.beyond.diversity_attribute is None:
             unavailable["diversity"] = "needs beyond.diversity_attribute (an item-file column, e.g. product_type_name)"
         try:
-            parse_metrics(self.metrics, unavailable)
+            reported = parse_metrics(self.metrics, unavailable)
         except InputError as exc:
             raise ValueError(f"metrics: {exc}") from None
+        if self.tuning is not None:
+            # tuning must optimise a score the report shows: its metric among ``metrics``, its cutoff among ``ks``
+            name, _, k = self.tuning.metric.partition("@")
+            if name not in reported or int(k) not in self.ks:
+                raise ValueError(f"tuning.metric: {self.tuning.metric} is not reported (metrics: {', '.join(self.metrics)}; "
+                                 f"ks: {', '.join(map(str, self.ks))}); tuning would optimise a score no table shows")
         return self
 
 

@@ -11,7 +11,7 @@ from recsys_cl.bench._config import EmbeddingSpec, ModelSpec, TuningSpec
 from recsys_cl.bench._tuning import data_fingerprint, study_key, tune_model
 from recsys_cl.data._dataset import load_dataset
 from recsys_cl.errors import InputError
-from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace
 
 from ._tuning_data import NAME, spoil_test_file, write_tiny_dataset
 
@@ -126,8 +126,8 @@ def test_grid_sampler_visits_each_point_once_and_stops_when_the_grid_is_done(tin
 
 def test_the_default_space_is_used_when_no_search_is_given(tiny, tmp_path):
     summary = tune_model(tiny, "loo", ModelSpec(model="itemknn"), TuningSpec(trials=2), results_dir=tmp_path)
-    assert summary.space == {"neighbours": {"type": "int", "low": 10, "high": 500, "step": 10, "choices": None}}
-    assert all(10 <= t.params["neighbours"] <= 500 for t in summary.trials)
+    assert summary.space == {name: spec.model_dump() for name, spec in DEFAULT_SPACES["itemknn"].space.items()}
+    assert all(10 <= t.params["neighbours"] <= 1000 for t in summary.trials)
 
 
 def test_a_second_driver_on_the_same_study_is_refused(tiny, tmp_path):

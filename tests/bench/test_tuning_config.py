@@ -41,7 +41,7 @@ def error(tmp_path, entry: str, extra: str = "") -> str:
 def test_a_valid_search_and_tuning_section_load(tmp_path):
     config = load(tmp_path, "{model: lightgcn, search: {learning_rate: {type: log_float, low: 0.001, high: 0.1}, "
                             "n_layers: {type: int, low: 1, high: 3}, embedding_size: {type: categorical, choices: [32, 64]}}}",
-                  "tuning: {trials: 7, sampler: random, pruner: none, metric: Hit@5, refit: train+valid}\n")  # fmt: skip
+                  "tuning: {trials: 7, sampler: random, pruner: none, metric: Hit@5, refit: train+valid}\nks: [5, 10]\n")  # fmt: skip
     assert config.tuning.trials == 7 and config.tuning.metric == "hr@5" and config.tuning.refit == "train+valid"
     assert set(config.models[3].search) == {"learning_rate", "n_layers", "embedding_size"}
     assert [p.describe() for p in study_plans(config)] == [
@@ -56,7 +56,7 @@ def test_a_valid_search_and_tuning_section_load(tmp_path):
         ("{model: implicit-als, search: {lerning_rate: {type: float, low: 0.1, high: 1}}}",
          "bench.yaml: models.3.search.lerning_rate: implicit-als has no parameter 'lerning_rate'"),
         ("{model: itemknn, search: {shrinkage: {type: float, low: 0, high: 100}}}",
-         "models.3.search.shrinkage: itemknn has no parameter 'shrinkage'; it has neighbours"),
+         "models.3.search.shrinkage: itemknn has no parameter 'shrinkage'; it has neighbours, similarity, shrink"),
         ("{model: implicit-als, search: {reg: {type: log_float, low: 1, high: 0.1}}}",
          "models.3.search.reg: low: 1 is above high 0.1"),
         ("{model: lightfm, search: {loss: {type: categorical, choices: []}}}",
