@@ -420,18 +420,21 @@ def _check_labels(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
-    """Two model entries that would run the same cells (same model, parameters and embedding) are refused:
-    they would be one cell twice in the results, whatever their labels."""
+    """Two model entries that would run the same cells (same model, parameters and embedding on the same
+    dataset and protocol) are refused: they would be one cell twice in the results, whatever their labels.
+    Entries that split one model's runs between datasets or protocols (``datasets:`` / ``protocols:``) are fine."""
     import json
 
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, str, str], int] = {}
     for i, spec in enumerate(config.models):
         params = json.dumps(spec.params, sort_keys=True, default=str)
+        runs = [(d.name, p) for d in config.datasets for p in config.protocols if spec.runs_on(d.name, p)]
         for embedding in spec.embeddings:
-            key = (spec.model, params, embedding)
-            if key in seen:
-                raise InputError(
-                    f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
-                    f"with embedding {embedding!r}: remove one"
-                )
-            seen[key] = i
+            for dataset, protocol in runs:
+                key = (spec.model, params, embedding, dataset, protocol)
+                if key in seen:
+                    raise InputError(
+                        f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
+                        f"with embedding {embedding!r} on {dataset} / {protocol}: remove one"
+                    )
+                seen[key] = i
