@@ -222,9 +222,11 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
         _space(learning_rate={"type": "log_float", "low": 1e-3, "high": 0.05}, reg_weight={"type": "log_float", "low": 1e-6, "high": 1e-2},
                knn_k={"type": "int", "low": 5, "high": 30, "step": 5}, prune_ratio={"type": "float", "low": 0.0, "high": 0.9, "step": 0.1})
     ),
+    # the authors tune n_layers {1, 2}, dropout {0.3, 0.5} and reg_weight {0.1, 0.01} (their BM3.yaml)
     "bm3": DefaultSpace(
         _space(learning_rate={"type": "log_float", "low": 1e-4, "high": 0.01}, dropout={"type": "float", "low": 0.1, "high": 0.5, "step": 0.1},
-               cl_weight={"type": "log_float", "low": 0.1, "high": 5.0}, n_layers={"type": "int", "low": 1, "high": 3})
+               cl_weight={"type": "log_float", "low": 0.1, "high": 5.0}, n_layers={"type": "int", "low": 1, "high": 3},
+               reg_weight={"type": "log_float", "low": 1e-3, "high": 1.0})
     ),
     # fashion baselines (models/_fashion.py): their windows and decays
     "decayed-pop": DefaultSpace(_space(half_life_days={"type": "log_float", "low": 1.0, "high": 60.0})),
