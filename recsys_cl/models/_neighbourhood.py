@@ -105,7 +105,8 @@ class ItemKNN(Recommender):
     (|x_i|^2 + |x_j|^2 - c_ij + shrink)``, the share of co-buyers on binary data. Weighting treats items as
     documents and users as terms: ``idf(u) = log(n_items / (1 + items of u))`` down-weights users who buy
     everything; TF-IDF multiplies by it, BM25 also saturates and normalises by item popularity (``bm25_k1``,
-    ``bm25_b``). score(u, j) = sum of W[i, j] over the user's training items i.
+    ``bm25_b``). score(u, j) = sum of W[i, j] over the user's training items i (the 0/1 profile, as implicit
+    scores; Dacrema et al. score with the weighted profile).
 
     Pruning: ``keep_neighbours_of: source`` keeps each row's ``neighbours`` largest W[i, :] (implicit's
     ItemItemRecommender: an item recommends its nearest items), ``target`` each column's W[:, j] (RecBole's
