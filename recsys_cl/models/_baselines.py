@@ -13,10 +13,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, Recommender, register
 
 
 def item_popularity(train: sp.csr_matrix) -> np.ndarray:
@@ -39,7 +39,7 @@ class Random(Recommender):
 
     Config = RandomConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.n_items = split.n_items
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ class Pop(Recommender):
 
     Config = PopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.item_scores = item_popularity(split.train)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ class RecentPop(Pop):
 
     Config = RecentPopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         train = split.split.train
         if train.height == 0:
             raise InputError("recent-pop: the training part is empty")

@@ -17,7 +17,7 @@ from pydantic import Field
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import UNKNOWN_SCORE, ModelConfig, Recommender, register
+from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, ModelConfig, Recommender, register
 from recsys_cl.models._neighbourhood import binarised, sparse_top_k_rows
 
 GB = 1e9
@@ -62,7 +62,7 @@ class EASE(Recommender):
 
     Config = EASEConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         from threadpoolctl import threadpool_limits
 
         binary = binarised(split.train)
@@ -147,7 +147,7 @@ class SLIM(Recommender):
 
     Config = SLIMConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         binary = sp.csc_matrix(binarised(split.train))
         n_items = split.n_items
         threads = max(1, min(self.config.num_threads or os.cpu_count() or 1, n_items))
@@ -162,8 +162,8 @@ class SLIM(Recommender):
                 sources = np.flatnonzero(coef)
                 columns[int(j)] = (sources, coef[sources])
                 done[0] += 1
-                if self.progress is not None and done[0] % 64 == 0:
-                    self.progress(done[0], n_items)
+                if options.progress is not None and done[0] % 64 == 0:
+                    options.progress(done[0], n_items)
 
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             for future in [pool.submit(regress, chunk) for chunk in chunks]:

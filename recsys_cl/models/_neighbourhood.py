@@ -19,7 +19,7 @@ from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, Recommender, register
 from recsys_cl.progress import StepProgress
 
 #: dense block of the similarity built at once: block_rows x n_items float64 values (~64 MB)
@@ -117,7 +117,7 @@ class ItemKNN(Recommender):
 
     Config = ItemKNNConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         binary = binarised(split.train)
         weighted = _weighted(binary, c.weighting, c.bm25_k1, c.bm25_b)
@@ -141,7 +141,7 @@ class ItemKNN(Recommender):
                 denominator = source[rows, None] * target[None, :] + c.shrink
             return np.divide(co, denominator, out=np.zeros_like(co), where=denominator > 0)
 
-        similarity = sparse_top_k_rows(dense_rows, split.n_items, c.neighbours, self.progress)
+        similarity = sparse_top_k_rows(dense_rows, split.n_items, c.neighbours, options.progress)
         self.similarity = sp.csr_matrix(similarity.T) if by_target else similarity
         self.user_items = sp.csr_matrix(binary, dtype=np.float32)
 
@@ -187,7 +187,7 @@ class RP3beta(Recommender):
 
     Config = RP3betaConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         binary = binarised(split.train)
         user_degree = np.asarray(binary.sum(axis=1)).ravel()
@@ -204,7 +204,7 @@ class RP3beta(Recommender):
         def dense_rows(rows: np.ndarray) -> np.ndarray:
             return (item_to_user[rows] @ user_to_item).toarray() * popularity_penalty[None, :]
 
-        similarity = sparse_top_k_rows(dense_rows, split.n_items, c.neighbours, self.progress)
+        similarity = sparse_top_k_rows(dense_rows, split.n_items, c.neighbours, options.progress)
         if c.normalize:
             similarity = sp.csr_matrix(sp.diags(_inverse(np.asarray(similarity.sum(axis=1)).ravel())) @ similarity)
         self.similarity = sp.csr_matrix(similarity, dtype=np.float32)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._grid import grid
-from recsys_cl.bench._tuning import check_spaces, study_plans
+from recsys_cl.bench._plan import grid, study_plans
+from recsys_cl.bench._config import check_spaces
 from recsys_cl.cli import main
 
 ROOT = Path(__file__).parents[2]
