@@ -304,12 +304,20 @@ class BenchmarkConfig(_Strict):
         except InputError as exc:
             raise ValueError(f"metrics: {exc}") from None
         if self.tuning is not None:
-            # tuning must optimise a score the report shows: its metric among ``metrics``, its cutoff among ``ks``
-            name, _, k = self.tuning.metric.partition("@")
-            if name not in reported or int(k) not in self.ks:
-                raise ValueError(f"tuning.metric: {self.tuning.metric} is not reported (metrics: {', '.join(self.metrics)}; "
-                                 f"ks: {', '.join(map(str, self.ks))}); tuning would optimise a score no table shows")
+            problem = self.unreported(self.tuning.metric, reported)
+            if problem:
+                raise ValueError(f"tuning.metric: {problem}")
         return self
+
+    def unreported(self, metric: str, reported: list[str] | None = None) -> str | None:
+        """Why tuning on ``metric`` (``name@k``) would optimise a score no table shows (None if the report shows
+        it: its name among ``metrics``, its cutoff among ``ks``)."""
+        reported = parse_metrics(self.metrics) if reported is None else reported
+        name, _, k = metric.partition("@")
+        if name in reported and int(k) in self.ks:
+            return None
+        return (f"{metric} is not reported (metrics: {', '.join(self.metrics)}; ks: {', '.join(map(str, self.ks))}); "
+                "tuning would optimise a score no table shows")
 
 
 def load_config(path: str | Path) -> BenchmarkConfig:

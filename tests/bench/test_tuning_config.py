@@ -149,3 +149,12 @@ def test_the_default_table_renders_for_the_readme():
     assert "| pop | – | nothing to tune (one trial) | |" in table
     assert "`id_dropout` (with item embeddings) | 0..0.8 |" in table
     assert ParamSpace(type="categorical", choices=[32, 64]).describe() == "{32, 64}"
+
+
+def test_tuning_without_a_tuning_section_refuses_a_default_metric_the_report_does_not_show(tmp_path):
+    from recsys_cl.bench._tuning import tune_benchmark
+
+    config = load(tmp_path, "{model: itemknn}", "ks: [12]\n")  # no tuning section: ndcg@10 would be tuned
+    with pytest.raises(InputError, match=r"tuning.metric \(default\): ndcg@10 is not reported .*ks: 12"):
+        tune_benchmark(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
