@@ -312,10 +312,24 @@ class BenchmarkConfig(_Strict):
         if self.beyond.diversity_attribute is None:
             unavailable["diversity"] = "needs beyond.diversity_attribute (an item-file column, e.g. product_type_name)"
         try:
-            parse_metrics(self.metrics, unavailable)
+            reported = parse_metrics(self.metrics, unavailable)
         except InputError as exc:
             raise ValueError(f"metrics: {exc}") from None
+        if self.tuning is not None:
+            problem = self.unreported(self.tuning.metric, reported)
+            if problem:
+                raise ValueError(f"tuning.metric: {problem}")
         return self
+
+    def unreported(self, metric: str, reported: list[str] | None = None) -> str | None:
+        """Why tuning on ``metric`` (``name@k``) would optimise a score no table shows (None if the report shows
+        it: its name among ``metrics``, its cutoff among ``ks``)."""
+        reported = parse_metrics(self.metrics) if reported is None else reported
+        name, _, k = metric.partition("@")
+        if name in reported and int(k) in self.ks:
+            return None
+        return (f"{metric} is not reported (metrics: {', '.join(self.metrics)}; ks: {', '.join(map(str, self.ks))}); "
+                "tuning would optimise a score no table shows")
 
 
 def load_config(path: str | Path) -> BenchmarkConfig:
@@ -430,21 +444,24 @@ def _check_labels(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
-    """Two model entries that would run the same cells (same model, parameters and embedding) are refused:
-    they would be one cell twice in the results, whatever their labels."""
+    """Two model entries that would run the same cells (same model, parameters and embedding on the same
+    dataset and protocol) are refused: they would be one cell twice in the results, whatever their labels.
+    Entries that split one model's runs between datasets or protocols (``datasets:`` / ``protocols:``) are fine."""
     import json
 
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, str, str], int] = {}
     for i, spec in enumerate(config.models):
         params = json.dumps(spec.params, sort_keys=True, default=str)
+        runs = [(d.name, p) for d in config.datasets for p in config.protocols if spec.runs_on(d.name, p)]
         for embedding in spec.embeddings:
-            key = (spec.model, params, embedding)
-            if key in seen:
-                raise InputError(
-                    f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
-                    f"with embedding {embedding!r}: remove one"
-                )
-            seen[key] = i
+            for dataset, protocol in runs:
+                key = (spec.model, params, embedding, dataset, protocol)
+                if key in seen:
+                    raise InputError(
+                        f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
+                        f"with embedding {embedding!r} on {dataset} / {protocol}: remove one"
+                    )
+                seen[key] = i
 
 
 # ---------------------------------------------------------------------------------------------- search spaces
