@@ -368,6 +368,21 @@ def _kind(obj: Any) -> str:
     return type(obj).__name__
 
 
+def _call_form(name: str, obj: Any) -> str:
+    """``prepare(source, out_root, *, raw, options, progress)`` for a function: its parameter names."""
+    if not inspect.isfunction(obj):
+        return name
+    params, star = [], False
+    for param in inspect.signature(obj).parameters.values():
+        if param.kind is param.KEYWORD_ONLY and not star:
+            params.append("*")
+            star = True
+        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+        star = star or param.kind is param.VAR_POSITIONAL
+        params.append(prefix + param.name)
+    return f"{name}({', '.join(params)})"
+
+
 def python_page() -> str:
     out = ["# Python API\n\n", GENERATED_NOTE.format(source="the `__all__` and docstrings of the public packages"), "\n",
            "Every stage is a library call; the CLI is a thin layer over them. The public names of each package "
@@ -380,7 +395,8 @@ def python_page() -> str:
             doc = first_paragraph(inspect.getdoc(obj)) if (inspect.isclass(obj) or callable(obj)) else ""
             if inspect.isclass(obj) and doc == first_paragraph(inspect.getdoc(BaseModel)):
                 doc = ""
-            out.append(f"| `{name}` | {_kind(obj)} | {cell(doc)} |\n")
+            call = f"`{_call_form(name, obj)}`: " if inspect.isfunction(obj) else ""
+            out.append(f"| `{name}` | {_kind(obj)} | {call}{cell(doc)} |\n")
     return "".join(out)
 
 
