@@ -14,6 +14,7 @@ import enum
 import importlib
 import inspect
 import re
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -326,18 +327,21 @@ def metrics_page() -> str:
 
 # ---------------------------------------------------------------------------------------------- benchmarks
 def _header_comment(path: Path) -> str:
-    """The first paragraph of a config's leading comment block."""
-    lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            break
-        text = line[1:].strip()
-        if not text and lines:
-            break
-        if text.startswith("recsys-cl ") or text.endswith("\\"):
+    """A config's leading comment block as Markdown: prose as paragraphs, indented command lines as code."""
+    out: list[str] = []
+    code: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        text = line[1:] if line.startswith("#") else None
+        if text is not None and text.startswith("  ") and text.strip():
+            code.append(text)
             continue
-        lines.append(text)
-    return " ".join(lines)
+        if code:
+            out.append("\n```shell\n" + textwrap.dedent("\n".join(code)) + "\n```\n\n")
+            code = []
+        if text is None:
+            break
+        out.append(md(text.strip()) + "\n" if text.strip() else "\n")
+    return re.sub(r"\n{3,}", "\n\n", "".join(out)).strip() + "\n"
 
 
 def benchmarks_page() -> str:
@@ -348,15 +352,20 @@ def benchmarks_page() -> str:
            "The configs shipped in `benchmarks/`. *Cells*: the grid of datasets × protocols × models × embedding "
            "variants × seeds (`[default]` twins of tuned variants come on top). Run one with "
            "`recsys-cl bench benchmarks/NAME.yaml` (`--raw NAME=PATH` for a dataset read from a download).\n\n",
-           "| config | datasets (source) | protocols | models | embeddings | cells | tuned | what it is |\n",
-           "|---|---|---|---|---|---|---|---|\n"]  # fmt: skip
+           "| config | datasets (source) | protocols | model entries | embeddings | cells | tuned |\n",
+           "|---|---|---|---|---|---|---|\n"]  # fmt: skip
+    sections = []
     for path in sorted((ROOT / "benchmarks").glob("*.yaml")):
         config = load_config(path)
         datasets = ", ".join(f"{d.name} ({d.source})" for d in config.datasets)
-        tuned = f"{config.tuning.trials} trials" if config.tuning else ""
-        out.append(f"| `benchmarks/{path.name}` | {cell(datasets)} | {', '.join(config.protocols)} | {len(config.models)} | "
-                   f"{len(config.embeddings)} | {sum(1 for _ in grid(config))} | {tuned} | {cell(md(_header_comment(path)))} |\n")  # fmt: skip
-    return "".join(out)
+        cells = sum(1 for _ in grid(config))
+        protocols = ", ".join(config.protocols) if config.models else "–"
+        tuned = f"{config.tuning.trials} trials a study" if config.tuning else ""
+        title = f"`benchmarks/{path.name}`"
+        out.append(f"| [{path.name}](#{anchor(title)}) | {cell(datasets)} | {protocols} | {len(config.models)} | "
+                   f"{len(config.embeddings)} | {cells} | {tuned} |\n")  # fmt: skip
+        sections.append(f"\n## {title}\n\n{_header_comment(path)}")
+    return "".join(out + sections)
 
 
 # ---------------------------------------------------------------------------------------------- Python API
