@@ -36,9 +36,10 @@ demo: setup
 	@echo "Reports: reports/quickstart/report.html and reports/quickstart-tuned/report.html"
 
 # The docs site (mkdocs.yml): reference pages generated from the code; warnings are errors. `mkdocs serve`
-# shows it while editing. tests/test_docs.py builds it too, so `make test` fails on a broken page.
+# shows it while editing. tests/test_docs.py builds it too, so `make test` fails on a broken page. (The two
+# variables silence a banner that Material and MkDocs' forks print about a future MkDocs 2.)
 docs: setup
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 perf: setup
 	@for f in benchmarks/perf/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
