@@ -24,9 +24,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parents[2]
-#: the public packages, in the order of the flow
-PACKAGES = ("recsys_cl.data", "recsys_cl.embeddings", "recsys_cl.models", "recsys_cl.evaluation", "recsys_cl.bench",
-            "recsys_cl.reporting")  # fmt: skip
+#: the order of the flow; other public subpackages (found on disk) follow it alphabetically
+FLOW = ("data", "embeddings", "models", "evaluation", "bench", "reporting")
 GENERATED_NOTE = "*Generated from the code when the site is built ({source}); edit the code, not this page.*\n"
 
 
@@ -188,6 +187,14 @@ def schema_sections(root: type[BaseModel], level: int = 2) -> str:
     return "".join(out)
 
 
+def registry_items(registry: Any) -> list[tuple[str, Any]]:
+    """(name, entry) of a registry: a dict, or a ``recsys_cl.registry.Registry`` (``names`` and ``get``; built-ins
+    and installed plugins alike, so a plugin's models are documented where it is installed)."""
+    if hasattr(registry, "items"):
+        return list(registry.items())
+    return [(name, registry.get(name)) for name in registry.names()]
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def click_command():
     import typer.main
@@ -228,11 +235,11 @@ def config_page() -> str:
                "passed to it too). `synth` holds the generator's options of a synthetic source.\n\n")  # fmt: skip
     out.append(_options_by_base([(f"source `{name}`", source.options, f"{md(source.description)}. Raw folder: {source.raw}; "
                f"{'has users and interactions' if source.has_interactions else 'items only (retrieval)'}.")  # fmt: skip
-               for name, source in SOURCES.items()], [InteractionOptions, SourceOptions]))
+               for name, source in registry_items(SOURCES)], [InteractionOptions, SourceOptions]))
     out.append("## `embeddings[].options`: options per method\n\n`method` picks one of these learners; `options` "
                "sets its typed options (`train:` holds the training schedule).\n\n")  # fmt: skip
     out.append(_options_by_base([(f"method `{name}`", learner.Options, first_paragraph(learner.__doc__))
-                                 for name, learner in LEARNERS.items()], [EmbedOptions]))
+                                 for name, learner in registry_items(LEARNERS)], [EmbedOptions]))
     for model in {m for f in EmbedOptions.model_fields.values() for m in nested_models(f.annotation)}:
         out.append(f"### `{model.__name__}` (in `EmbedOptions`)\n\n{md(model.__doc__)}\n\n{fields_table(model)}\n")
     return "".join(out)
@@ -258,12 +265,18 @@ def _options_by_base(entries: list[tuple[str, type[BaseModel], str]], bases: lis
     return "".join(out)
 
 # ---------------------------------------------------------------------------------------------- models
+def model_registry() -> Any:
+    """The model registry: ``MODELS`` once the registries share one helper (branch i22-plugins), ``REGISTRY`` before."""
+    import recsys_cl.models as models
+
+    return getattr(models, "MODELS", None) or models.REGISTRY
+
+
 def _by_family() -> list[tuple[str, type]]:
     """Registered models grouped by the module they live in (registration order within one)."""
-    from recsys_cl.models import REGISTRY
-
-    order = list(REGISTRY)
-    return sorted(REGISTRY.items(), key=lambda item: (_family(item[1]), order.index(item[0])))
+    items = registry_items(model_registry())
+    order = [name for name, _ in items]
+    return sorted(items, key=lambda item: (_family(item[1]), order.index(item[0])))
 
 
 def _family(cls: type) -> str:
@@ -392,14 +405,27 @@ def _call_form(name: str, obj: Any) -> str:
     return f"{name}({', '.join(params)})"
 
 
+def public_packages() -> list[str]:
+    """``recsys_cl.<name>`` for every subpackage without a leading underscore, flow order first."""
+    import pkgutil
+
+    import recsys_cl
+
+    found = [m.name for m in pkgutil.iter_modules(recsys_cl.__path__) if m.ispkg and not m.name.startswith("_")]
+    ordered = [n for n in FLOW if n in found] + sorted(n for n in found if n not in FLOW)
+    return [f"recsys_cl.{name}" for name in ordered]
+
+
 def python_page() -> str:
     out = ["# Python API\n\n", GENERATED_NOTE.format(source="the `__all__` and docstrings of the public packages"), "\n",
            "Every stage is a library call; the CLI is a thin layer over them. The public names of each package "
            "(import them from the package, never from its private `_modules`).\n"]  # fmt: skip
-    for package in PACKAGES:
+    for package in public_packages():
         module = importlib.import_module(package)
-        out.append(f"\n## `{package}`\n\n{md(module.__doc__)}\n\n| name | kind | what it is |\n|---|---|---|\n")
-        for name in getattr(module, "__all__", []):
+        names = getattr(module, "__all__", [])
+        out.append(f"\n## `{package}`\n\n{md(module.__doc__)}\n\n")
+        out.append("| name | kind | what it is |\n|---|---|---|\n" if names else "No names exported (no `__all__`).\n")
+        for name in names:
             obj = getattr(module, name)
             doc = first_paragraph(inspect.getdoc(obj)) if (inspect.isclass(obj) or callable(obj)) else ""
             if inspect.isclass(obj) and doc == first_paragraph(inspect.getdoc(BaseModel)):
