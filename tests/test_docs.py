@@ -130,3 +130,40 @@ def test_site_builds_strictly_offline(tmp_path):
     for page in ("reference/cli", "reference/config", "reference/models", "reference/metrics", "changelog", "errors"):
         assert (site / page / "index.html").is_file(), page
     assert "two-stage" in (site / "reference" / "models" / "index.html").read_text(encoding="utf-8")
+
+
+def _shown_commands() -> list[tuple[str, str]]:
+    """(page, command line) of every ``recsys-cl`` command shown in README.md and the hand-written docs pages."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = []
+    for page in pages:
+        for block in re.findall(r"^```(?:bash|shell)[^\n]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M):
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+                if "recsys-cl " in line:
+                    found.append((page.name, line.split(" #")[0].strip()))
+    return found
+
+
+def test_commands_shown_in_the_docs_exist_with_their_options():
+    """Every ``recsys-cl`` command line the README and guides show names a real command and real options."""
+    import shlex
+
+    from recsys_cl.cli import app
+
+    shown = _shown_commands()
+    assert len(shown) > 10
+    for page, line in shown:
+        tokens = shlex.split(line)
+        tokens = tokens[next(i for i, t in enumerate(tokens) if t.endswith("recsys-cl")) + 1 :]
+        command = typer.main.get_command(app)
+        while hasattr(command, "list_commands") and tokens and not tokens[0].startswith("-"):
+            sub = command.get_command(typer.Context(command), tokens[0])
+            assert sub is not None, f"{page}: {line}: no command {tokens[0]!r}"
+            command, tokens = sub, tokens[1:]
+        params = command.get_params(typer.Context(command))  # --help included
+        options = {opt for param in params for opt in (*param.opts, *param.secondary_opts)}
+        for token in tokens:
+            if token.startswith("--"):
+                assert token.split("=")[0] in options, f"{page}: {line}: {token.split('=')[0]} is not an option of it"
