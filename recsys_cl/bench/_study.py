@@ -271,7 +271,7 @@ def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tunin
         finished = t.state != TrialState.FAIL
         fit = t.user_attrs.get("fit") or {}
         record = TrialRecord(number=t.number, state=states[t.state], value=t.value if t.state == TrialState.COMPLETE else None,
-                             params=dict(t.params), epochs_run=fit.get("epochs_run"), seconds=duration,
+                             params=dict(t.params), epochs_run=fit.get("epochs_run"), best_epoch=fit.get("best_epoch"), seconds=duration,
                              fit_seconds=fit.get("fit_seconds"), error=t.user_attrs.get("error"),
                              counted=finished and counted < budget)  # fmt: skip
         records.append(record)

@@ -224,9 +224,12 @@ def _objective(trial: "optuna.Trial", job: StudyJob, context: TrialContext) -> f
         model.fit(encoded, context.embeddings, on_epoch=on_epoch if job.tuning["pruner"] != "none" else None,
                   exclude_seen=job.exclude_seen)
     finally:  # one storage write: a pruned fit has epochs but no fit time
-        trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "fit_seconds": model.fit_seconds})
+        trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "best_epoch": model.history.best_epoch,
+                                    "fit_seconds": model.fit_seconds})
     rankings = model.recommend(encoded.user_ids[encoded.eval_users("valid")], k=int(k), exclude_seen=job.exclude_seen)
-    return float(evaluate(rankings, encoded, part="valid", metrics=[name], ks=[int(k)]).summary[metric])
+    # scored as a cell scores its test part: in the protocol's mode (exclude_seen)
+    scored = evaluate(rankings, encoded, part="valid", metrics=[name], ks=[int(k)], exclude_seen=job.exclude_seen)
+    return float(scored.summary[metric])
 
 
 def finished_count(study) -> int:

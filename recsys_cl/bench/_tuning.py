@@ -56,6 +56,9 @@ def tune_benchmark(
     Checks everything it can before writing anything: the budget, the executor, the storage.
     """
     tuning = tuning_with_trials(config.tuning, trials)
+    problem = config.unreported(tuning.metric)  # a config without a tuning section tunes the default metric
+    if problem:
+        raise InputError(f"tuning.metric (default): {problem}")
     check_run_options(executor, storage_url)
     check_executor(executor, jobs, ray_address)
     raw_overrides = dict(raw_overrides or {})

@@ -199,7 +199,7 @@ class RunRecord(_Record):
 
 class TrialRecord(_Record):
     """One tuning trial as stored: ``state`` complete, pruned or fail; ``epochs_run`` where the model counts
-    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
+    epochs, ``best_epoch`` the one whose weights early stopping kept; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
     failed; ``counted``: among the study's first ``budget`` finished trials (the ones its summary is drawn from)."""
 
     number: int
@@ -207,6 +207,7 @@ class TrialRecord(_Record):
     value: float | None
     params: dict[str, Any]
     epochs_run: int | None = None
+    best_epoch: int | None = None
     seconds: float | None = None
     fit_seconds: float | None = None
     error: str | None = None
