@@ -82,7 +82,8 @@ def run_benchmark(
         check_run_options(executor, storage_url)
     out_dir = Path(out_dir)
     nodes: list[str] = []
-    if executor == "ray":  # every node must see the folders tasks read and write: checked before any work
+    if executor == "ray" and ray_address is not None:  # every node of a cluster joined must see the folders tasks
+        # read and write: checked before any work (a Ray started here runs on this machine only)
         nodes = check_shared_paths(shared_folders(out_dir, storage_url if tuning_on else None))
     cells_dir = open_cells_dir(out_dir)
     started = time.time()

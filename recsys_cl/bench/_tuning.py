@@ -67,7 +67,7 @@ def tune_benchmark(
         raise InputError(f"--raw: no dataset named {sorted(unknown)[0]!r} in the config")
     plans = study_plans(config)
     out_dir = Path(out_dir)
-    if executor == "ray" and prepared is None:  # ``recsys-cl tune`` (``bench`` checked them already)
+    if executor == "ray" and ray_address is not None and prepared is None:  # ``tune`` on a cluster (``bench`` checked)
         check_shared_paths(shared_folders(out_dir, storage_url))
 
     if prepared is None:  # ``bench`` passes the folders it prepared; ``tune`` prepares them the same way
