@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, exit_status
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
@@ -634,9 +634,13 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
     try:
         app(args=argv, prog_name="recsys-cl")
-    except InputError as exc:
-        err.print(f"recsys-cl: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except Exception as exc:
+        status = exit_status(exc)  # bad input, bad files, a full disk: one line and exit 2; else a bug
+        if status is None:
+            raise
+        code, message = status
+        err.print(f"recsys-cl: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

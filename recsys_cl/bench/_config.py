@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
@@ -19,6 +18,8 @@ from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, Seg
 from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.models._epoch_validation import metric_at_k
 from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.yamlfile import read_yaml
+from recsys_cl.limits import Seed
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
@@ -27,7 +28,7 @@ PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LooOptions(_Strict):
@@ -56,7 +57,7 @@ class ColdItemOptions(_Strict):
 class ProtocolOptions(_Strict):
     """``protocol_options`` of a config, one typed block per protocol."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
     loo: LooOptions = Field(default_factory=LooOptions)
     temporal: TemporalOptions = Field(default_factory=TemporalOptions)
@@ -185,7 +186,7 @@ class TuningSpec(_Strict):
     pruner: Literal["median", "none"] = "median"
     metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
     refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
-    seed: int = Field(0, description="seeds the sampler and every trial's model")
+    seed: Seed = Field(0, description="seeds the sampler and every trial's model")
     validate_every: int | None = Field(
         None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"
     )
@@ -214,7 +215,7 @@ class BenchmarkConfig(_Strict):
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
     composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
     models: list[ModelSpec] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[Seed] = Field(default_factory=lambda: [0])
     metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
     ks: list[int] = Field(default_factory=lambda: [10, 12])
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
@@ -311,16 +312,7 @@ class BenchmarkConfig(_Strict):
 def load_config(path: str | Path) -> BenchmarkConfig:
     """Read and validate a benchmark YAML; errors name the file and the key path."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: benchmark config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(path, "benchmark config")
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     try:

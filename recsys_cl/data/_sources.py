@@ -27,12 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from recsys_cl.data._atomic import check_output_dir
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
+from recsys_cl.limits import Seed
 
 
 class SourceOptions(BaseModel):
     """What every source is told besides its paths: the dataset's name (its folder under ROOT)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
 
@@ -52,7 +53,7 @@ class InteractionOptions(SourceOptions):
     test_days: int = Field(7, ge=1, description="temporal: last N days are test")
     valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
     cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
-    seed: int = Field(0, description="seed for sampling and the cold-item split")
+    seed: Seed = Field(0, description="seed for sampling and the cold-item split")
 
     @field_validator("protocols")
     @classmethod

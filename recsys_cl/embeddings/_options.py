@@ -19,7 +19,7 @@ class EmbedOptions(BaseModel):
     The held-out quality sets (triplets, co-purchase pairs, retrieval queries) are drawn from these
     alone, so every method's quality JSON scores the same examples."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     text_model: str = Field(DEFAULT_TEXT_MODEL, description="sentence-transformers name, or 'tfidf'")
     image_model: str = Field(DEFAULT_IMAGE_MODEL, description="efficientnet_lite0, or a timm name if timm works")

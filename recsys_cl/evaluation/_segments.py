@@ -20,7 +20,7 @@ ITEM_SEGMENTS = ("cold", "rare", "warm")
 class SegmentConfig(BaseModel):
     """Where segment boundaries lie (inclusive upper bounds, in training interactions)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     user_bins: tuple[int, ...] = (2, 5, 10)
     rare_max: int = 10

@@ -26,14 +26,15 @@ from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validated
 from recsys_cl.evaluation import Rankings
 from recsys_cl.progress import StepProgress
+from recsys_cl.limits import Seed
 
 
 class ModelConfig(BaseModel):
     """Base of every model's typed config: unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
 
 
@@ -164,6 +165,8 @@ class Recommender(abc.ABC):
         if k < 1:
             raise InputError(f"k must be >= 1 (got {k})")
         enc = self.encoded
+        if k > enc.n_items:  # a list cannot be longer than the catalogue (k = 10^12 would allocate terabytes)
+            raise InputError(f"ks: cutoff K={k} is larger than the catalogue ({enc.n_items} items); use K <= {enc.n_items}")
         user_idx = enc.eval_users("test") if users is None else enc.user_index(users)
         start = time.perf_counter()
         items, scores = self._recommend(user_idx, k)

@@ -36,7 +36,7 @@ FLOAT_TOLERANCE = 1e-9
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PerUser(_Strict):

@@ -91,6 +91,7 @@ PRICE_SCALE = 590.0  # real prices are SEK / 590 (e.g. 29.99 SEK -> 0.0508305...
 
 # The layout is the adapter's: one definition of H&M's columns for reader and writer.
 from recsys_cl.data._hm import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS  # noqa: E402, F401
+from recsys_cl.limits import Seed
 
 #: sizes of the demo run (a few seconds with images on 2 cores): pass as ``generate_hm(out, **HM_DEMO)``.
 HM_DEMO = {"customers": 2_000, "articles": 1_000, "weeks": 16, "images": True}
@@ -125,13 +126,13 @@ _TYPE_WEIGHT = {
 class HMSynthConfig(pydantic.BaseModel):
     """Sizes of a synthetic H&M dataset; ``transactions`` defaults to 20 per customer."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     customers: int = pydantic.Field(gt=0, le=50_000_000)
     articles: int = pydantic.Field(gt=0, le=2_000_000)
     weeks: int = pydantic.Field(gt=0, le=520)
     transactions: int | None = pydantic.Field(default=None, ge=0, le=2_000_000_000)
-    seed: int = 0
+    seed: Seed = 0
     images: bool = False
     leading_zeros: bool = True
     repeat_share: float = pydantic.Field(
