@@ -272,16 +272,25 @@ def embed_command(
         [], "--option", "-o", help="any other option of the method as key=value (JSON values): the EmbedOptions "
         "fields, and text-nce's neighbours, image-simclr's simclr_views and colour_jitter",
     ),
+    skip_bad_images: bool = typer.Option(
+        False, "--skip-bad-images", help="an image that cannot be decoded (cut, damaged, too large) counts as missing "
+        "(the count is printed) instead of stopping with its item row",
+    ),
 ) -> None:
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
     from recsys_cl.reporting import embed_quality_table
 
-    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers)
+    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers,
+                                 skip_bad_images=skip_bad_images or None)  # fmt: skip
     with progress_bar(f"embed {method}") as progress:
         emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
                              **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
+    unreadable = quality.encoders.get("image", {}).get("unreadable")
+    if unreadable:
+        err.print(f"recsys-cl: warning: skipped {unreadable} unreadable image(s) (their items count as having no image)",
+                  markup=False, highlight=False)  # fmt: skip
     _print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse
@@ -474,6 +483,9 @@ def report_command(
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", metavar="URI", help="attach the report to the MLflow run of `bench --mlflow URI` for this results folder",
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="report a run some of whose cells are missing (its first line lists them) instead of refusing",
+    ),
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance, plots) for a results folder."""
     from recsys_cl.reporting import write_report
@@ -484,9 +496,15 @@ def report_command(
         from recsys_cl.bench._tracking import find_report_run
         from recsys_cl.reporting import load_results
 
-        mlflow_run = find_report_run(mlflow, load_results(results).name, results)
+        mlflow_run = find_report_run(mlflow, load_results(results, allow_missing=allow_missing).name, results)
     with progress_bar("report") as progress:
-        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress)
+        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress, allow_missing=allow_missing)
+    if allow_missing:
+        from recsys_cl.reporting import load_results, missing_cells_line
+
+        incomplete = missing_cells_line(load_results(results, allow_missing=True))
+        if incomplete:
+            err.print(f"recsys-cl: warning: {incomplete}", markup=False, highlight=False, soft_wrap=True)
     for kind, path in written.items():
         out.print(f"{kind}: {path}")
     if mlflow_run is not None:

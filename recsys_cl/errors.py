@@ -3,10 +3,11 @@ pydantic's validation errors into them (every typed config goes through it)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import reprlib
-from typing import Any, Mapping, TypeVar
+from typing import Any, Iterator, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -76,6 +77,21 @@ def storage_error(path: Any, exc: BaseException) -> StorageError | None:
     """A :class:`StorageError` naming ``path`` if ``exc`` is a storage fault (see :func:`storage_fault`)."""
     reason = storage_fault(exc)
     return StorageError(f"{path}: cannot write: {reason}") if reason else None
+
+
+@contextlib.contextmanager
+def storage_errors(path: Any) -> Iterator[None]:
+    """A storage fault inside the block (see :func:`storage_fault`) comes out as a :class:`StorageError`
+    naming ``path`` (the OS names no file when a write fails for space); other errors pass unchanged."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as exc:
+        error = storage_error(getattr(exc, "filename", None) or path, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def exit_status(exc: BaseException) -> tuple[int, str] | None:

@@ -21,3 +21,20 @@ Seed = Annotated[int, Field(ge=0, le=SEED_MAX, description="seed, 0 .. 2**32 - 1
 MAX_ID_CHARS = 1_000
 #: positions of a ranked list when no catalogue says how many items there are
 MAX_LIST_LENGTH = 100_000
+#: pixels of an image the encoders decode (H&M's photos have about 2 million; PIL's own warning is at 89 million)
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def plain_name(value: str, what: str = "name") -> str:
+    """``value`` if it can name a folder under a root without leaving it (a dataset's folder, a config's
+    ``results/<name>``): no separator, no leading dot (``.``, ``..``, hidden), no surrounding spaces or
+    control characters, at most 255 bytes; else a ValueError for the enclosing validator."""
+    if (
+        not value
+        or value.startswith(".")
+        or any(c in value for c in "/\\") or any(ord(c) < 32 for c in value)
+        or value.strip() != value
+        or len(value.encode("utf-8", "surrogatepass")) > 255
+    ):  # fmt: skip
+        raise ValueError(f"{what} {value[:80]!r} must be a plain folder name (no slash or backslash, no leading '.', at most 255 bytes)")
+    return value

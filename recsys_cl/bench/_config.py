@@ -19,7 +19,7 @@ from recsys_cl.evaluation._metrics import parse_metrics
 from recsys_cl.models._epoch_validation import metric_at_k
 from recsys_cl.models._spaces import ParamSpace
 from recsys_cl.yamlfile import read_yaml
-from recsys_cl.limits import Seed
+from recsys_cl.limits import Seed, plain_name
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
@@ -127,7 +127,7 @@ class EmbeddingSpec(_Strict):
     def _plain_name(cls, value: str) -> str:
         if not value or value == NO_EMBEDDING or MODALITY_JOIN in value or "/" in value:
             raise ValueError(f"{value!r}: an embedding name must not be empty, {NO_EMBEDDING!r}, or contain '{MODALITY_JOIN}' or '/'")
-        return value
+        return plain_name(value, "embedding name")  # it names files under OUT/embeddings/
 
 
 def variant_parts(name: str) -> list[str]:
@@ -225,6 +225,12 @@ class BenchmarkConfig(_Strict):
     significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
     device: str = "auto"
     tuning: TuningSpec | None = Field(None, description="tuning budget and objective (recsys-cl tune); absent = defaults")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # without --out, results go to results/<name>: a name like ../x or /abs would write elsewhere
+        return plain_name(value, "config name")
 
     @field_validator("datasets", "seeds", "protocols")
     @classmethod

@@ -5,7 +5,7 @@ generators, splits.
 is the one way back in (tables, splits, integer-coded splits for models and the evaluator).
 """
 
-from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.data._atomic import atomic_output, check_output_dir, read_atomic, staged_outputs, write_atomic, write_json
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._hm import HMOptions, HMSynthOptions
@@ -24,6 +24,10 @@ from recsys_cl.data._split import PROTOCOLS, Split, cold_item, loo, make_split, 
 from recsys_cl.data._styles import StylesOptions, StylesSynthOptions
 
 __all__ = [
+    "atomic_output",
+    "check_output_dir",
+    "staged_outputs",
+    "write_json",
     "EncodedSplit",
     "HMOptions",
     "HMSynthOptions",

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Collection, Iterator, Mapping
 
 import polars as pl
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, storage_errors
 
 #: atomic type of every column the adapters write; anything not listed is a token.
 ATOMIC_TYPES: dict[str, str] = {
@@ -62,17 +63,47 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any other file
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with storage_errors(path):  # a full disk: a StorageError naming the file, and the temporary file removed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any other file
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def staged_outputs(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder inside ``out_dir`` for a set of outputs that belong together (a report's
+    Markdown, HTML and figures; an embedding and its vectors, ids and quality): when the block succeeds
+    each file is moved to the same relative path in ``out_dir`` (renames, which need no space), else the
+    folder is removed and ``out_dir`` holds what it held before. Other files in ``out_dir`` stay."""
+    out_dir = Path(out_dir)
+    with storage_errors(out_dir):
+        created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staged-", suffix=".tmp", dir=out_dir))
+        try:
+            yield staging
+            for source in sorted(p for p in staging.rglob("*") if not p.is_dir()):
+                target = out_dir / source.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(source, 0o666 & ~_UMASK)
+                os.replace(source, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in created:  # nothing of a failed build stays behind, the folders it made included
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> Path:

@@ -25,9 +25,9 @@ from typing import Any, Callable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recsys_cl.data._atomic import check_output_dir
-from recsys_cl.errors import InputError, validated, validation_message
+from recsys_cl.errors import InputError, StorageError, storage_errors, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
-from recsys_cl.limits import Seed
+from recsys_cl.limits import Seed, plain_name
 
 
 class SourceOptions(BaseModel):
@@ -41,9 +41,7 @@ class SourceOptions(BaseModel):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         # the name becomes a folder and a file prefix: no separators, no hidden or relative names
-        if not value or value.startswith(".") or any(c in value for c in "/\\\0") or value.strip() != value:
-            raise ValueError(f"dataset name {value!r} must be a plain folder name (no '/', no leading '.')")
-        return value
+        return plain_name(value, "dataset name")
 
 
 class InteractionOptions(SourceOptions):
@@ -154,17 +152,26 @@ def prepare(
     building = Path(tempfile.mkdtemp(prefix=f".{opts.name}.", suffix=".building", dir=out_root))
     os.chmod(building, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a dataset folder should read like any other
     try:
-        meta = src.build(raw_path, building, opts, progress or no_stage_progress)
-        _swap_in(building, final)
+        with storage_errors(final):
+            meta = src.build(raw_path, building, opts, progress or no_stage_progress)
+            _swap_in(building, final)
+    except StorageError as exc:  # named by the file's final place, not the temporary folder that is gone
+        shutil.rmtree(building, ignore_errors=True)
+        _remove_empty(created)
+        raise StorageError(str(exc).replace(str(building), str(final))) from None
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
-        for folder in created:  # deepest first; only if still empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_empty(created)
         raise
     return meta
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for folder in created:  # deepest first; only if still empty
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str, Any] | BaseModel | None) -> str:

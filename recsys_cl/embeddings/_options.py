@@ -32,6 +32,10 @@ class EmbedOptions(BaseModel):
     max_pairs: int = Field(200_000, ge=1)
     retrieval_ks: tuple[int, ...] = (5, 10)
     max_queries: int = Field(2000, ge=1, description="queries sampled for retrieval metrics")
+    skip_bad_images: bool = Field(
+        False, description="an image that cannot be decoded (cut, damaged, a decompression bomb) counts as missing "
+        "(counted in the encoder stats) instead of stopping with its item row",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 

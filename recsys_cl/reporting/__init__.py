@@ -15,7 +15,7 @@ from recsys_cl.reporting._records import (
     write_study,
 )
 from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
-from recsys_cl.reporting._report import write_report
+from recsys_cl.reporting._report import missing_cells_line, write_report
 from recsys_cl.reporting._results import Results, load_results
 from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table, tuning_table
 from recsys_cl.reporting._tables import Table, composed_result_table, embed_quality_table
@@ -32,6 +32,7 @@ __all__ = [
     "embed_quality_table",
     "evaluation_table",
     "load_results",
+    "missing_cells_line",
     "read_cell",
     "read_run",
     "read_study",
