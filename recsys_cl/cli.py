@@ -355,19 +355,33 @@ def bench_command(
         help="3-letter country code whose grid carbon intensity turns energy into CO2e (default: CodeCarbon's "
         "setting, CODECARBON_COUNTRY_ISO_CODE, else its world average)",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
     model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
     import shutil
 
-    from recsys_cl.bench import load_config, run_benchmark
+    from recsys_cl.bench import check_results_folder, load_config, results_lock, run_benchmark
     from recsys_cl.bench._cost import check_energy_settings, set_country
 
     config = load_config(config_path)
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
     set_country(country)  # before the run: workers inherit it
     check_energy_settings()
     tracker = _open_tracker(mlflow, config.name)  # an MLflow URI that cannot be opened stops here
+    with results_lock(target, "bench"):
+        _run_bench(config, target, resume, raw, executor, ray_address, jobs, tune, trials, storage, tracker, mlflow)
+
+
+def _run_bench(config: Any, target: Path, resume: bool, raw: list[str], executor: str, ray_address: str | None, jobs: int,
+               tune: bool | None, trials: int | None, storage: str | None, tracker: Any, mlflow: str | None) -> None:  # fmt: skip
+    import shutil
+
+    from recsys_cl.bench import run_benchmark
+
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
     raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
@@ -433,19 +447,31 @@ def tune_command(
     ),
     ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
     raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Tune every model of a benchmark config on the valid part: one resumable Optuna study per dataset x
     protocol x model x embedding variant, all with the same budget."""
     import optuna
 
-    from recsys_cl.bench import load_config
-    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench import check_results_folder, load_config, results_lock
+    from recsys_cl.bench._tuning import check_run_options, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)
     tuning = tuning_with_trials(config.tuning, trials)
     check_run_options(executor, storage)  # before the progress bars, so bad input is one line
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
+    with results_lock(target, "tune"):
+        _run_tune(config, tuning, target, trials, executor, storage, ray_address, raw)
+
+
+def _run_tune(config: Any, tuning: Any, target: Path, trials: int | None, executor: str, storage: str | None,
+              ray_address: str | None, raw: list[str]) -> None:  # fmt: skip
+    from recsys_cl.bench._tuning import study_plans, tune_benchmark
+
     raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

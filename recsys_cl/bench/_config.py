@@ -375,11 +375,14 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings import METHODS
+    """Each embedding's method, and its options against that learner's own options (unknown keys refused
+    with their key path now, not after the data was prepared)."""
+    from recsys_cl.embeddings import LEARNERS, METHODS
 
     for i, spec in enumerate(config.embeddings):
         if spec.method not in METHODS:
             raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+        validated(LEARNERS[spec.method].Options, spec.options, str(path), key_prefix=f"embeddings.{i}.options.")
 
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:

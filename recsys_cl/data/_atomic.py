@@ -16,7 +16,7 @@ from typing import Any, Collection, Iterator, Mapping
 
 import polars as pl
 
-from recsys_cl.errors import InputError, storage_errors
+from recsys_cl.errors import InputError, StorageError, storage_errors
 
 #: atomic type of every column the adapters write; anything not listed is a token.
 ATOMIC_TYPES: dict[str, str] = {
@@ -95,13 +95,15 @@ def staged_outputs(out_dir: str | os.PathLike) -> Iterator[Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(source, 0o666 & ~_UMASK)
                 os.replace(source, target)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
             for folder in created:  # nothing of a failed build stays behind, the folders it made included
                 try:
                     folder.rmdir()
                 except OSError:
                     break
+            if isinstance(exc, StorageError):  # named by where the file was going, not the folder that is gone
+                raise StorageError(str(exc).replace(str(staging), str(out_dir))) from None
             raise
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -211,6 +211,7 @@ def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Sp
         "test": inter.filter(t >= test_start),
     }
     _check_partition(inter, parts, "temporal")
+    _check_temporal_range(parts, test_start, test_days, valid_days)
     info = {
         "protocol": "temporal",
         "test_days": test_days,
@@ -220,6 +221,41 @@ def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Sp
     }
     split = Split("temporal", parts["train"], parts["valid"], parts["test"], info)
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
+def _check_temporal_range(parts: dict[str, pl.DataFrame], test_start: float, test_days: int, valid_days: int) -> None:
+    """Refuse a temporal split whose windows sit outside the data's own range: the windows are counted back
+    from the latest date, so one row dated far after the rest (9999-12-31) makes a test part of that row
+    alone and an empty valid part, and every model would score 0 on it without an error."""
+    before = pl.concat([parts["train"].select("timestamp"), parts["valid"].select("timestamp")])["timestamp"].drop_nulls()
+    window = max(test_days, valid_days)
+    quiet_days = (test_start - float(before.max())) / DAY if before.len() else float("inf")
+    test = parts["test"]
+    problem = None
+    if quiet_days > window:
+        problem = (f"no interaction in the {window} days before the test window: its rows are dated "
+                   f"{quiet_days:,.0f} days after the rest of the data")  # fmt: skip
+    elif valid_days > 0 and parts["valid"].height == 0:
+        problem = f"the valid part ({valid_days} days before the test window) is empty"
+    if problem is None:
+        return
+    rows = test.sort("timestamp", descending=True).head(3)
+    shown = "; ".join(
+        f"#{int(r[ROW]) + 1 if ROW in r else '?'} in file order: user {r['user_id']}, item {r['item_id']}, {_date(r['timestamp'])}"
+        for r in rows.iter_rows(named=True)
+    )
+    more = f" and {test.height - 3:,} more" if test.height > 3 else ""
+    raise SplitError(f"temporal: degenerate split: {problem} (test rows, latest first: {shown}{more}); "
+                     "fix or drop those rows, or change test_days / valid_days")  # fmt: skip
+
+
+def _date(timestamp: float) -> str:
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("dated %Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return f"timestamp {timestamp:g}"
 
 
 def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float = 0.1, seed: int = 0) -> Split:
