@@ -233,8 +233,9 @@ def _check_temporal_range(parts: dict[str, pl.DataFrame], test_start: float, tes
     test = parts["test"]
     problem = None
     if quiet_days > window:
-        problem = (f"no interaction in the {window} days before the test window: its rows are dated "
-                   f"{quiet_days:,.0f} days after the rest of the data")  # fmt: skip
+        after = (float(test["timestamp"].min()) - float(before.max())) / DAY if before.len() else float("inf")
+        problem = (f"no interaction in the {window} days before the test window: its rows start "
+                   f"{after:,.0f} days after the rest of the data")  # fmt: skip
     elif valid_days > 0 and parts["valid"].height == 0:
         problem = f"the valid part ({valid_days} days before the test window) is empty"
     if problem is None:
