@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, storage_errors
 
 #: what ``bench`` and ``tune`` write at the top of a results folder (see ``_runner``'s layout)
 RESULTS_ENTRIES = frozenset(
@@ -67,14 +67,16 @@ def results_lock(out_dir: str | Path, command: str = "bench") -> Iterator[None]:
     lock = filelock.FileLock(str(out_dir / LOCK_NAME))
     holder_file = out_dir / f"{LOCK_NAME}.holder"
     try:
-        lock.acquire(timeout=0)
+        with storage_errors(out_dir):
+            lock.acquire(timeout=0)
     except filelock.Timeout:
         raise InputError(f"{out_dir}: in use by another run ({_holder(holder_file)}); wait for it to end or use another --out") from None
     try:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": time.time(),
                   "argv": " ".join(sys.argv[1:])[:300]}  # fmt: skip
-        holder_file.write_text(json.dumps(holder), encoding="utf-8")
-        yield
+        with storage_errors(out_dir):  # whatever the run writes without naming a file is named by its folder
+            holder_file.write_text(json.dumps(holder), encoding="utf-8")
+            yield
     finally:
         with contextlib.suppress(OSError):
             holder_file.unlink()

@@ -16,7 +16,7 @@ from typing import Any, Collection, Iterator, Mapping
 
 import polars as pl
 
-from recsys_cl.errors import InputError, StorageError, storage_errors
+from recsys_cl.errors import InputError, StorageError, storage_error, storage_errors
 
 #: atomic type of every column the adapters write; anything not listed is a token.
 ATOMIC_TYPES: dict[str, str] = {
@@ -102,8 +102,9 @@ def staged_outputs(out_dir: str | os.PathLike) -> Iterator[Path]:
                     folder.rmdir()
                 except OSError:
                     break
-            if isinstance(exc, StorageError):  # named by where the file was going, not the folder that is gone
-                raise StorageError(str(exc).replace(str(staging), str(out_dir))) from None
+            error = exc if isinstance(exc, StorageError) else storage_error(getattr(exc, "filename", None) or out_dir, exc)
+            if error is not None:  # named by where the file was going, not the folder that is gone
+                raise StorageError(str(error).replace(str(staging), str(out_dir))) from exc
             raise
         shutil.rmtree(staging, ignore_errors=True)
 
