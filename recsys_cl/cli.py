@@ -505,7 +505,7 @@ def report_command(
     results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench`"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default reports/<results name>)"),
     latex: bool = typer.Option(False, "--latex", help="also write tables.tex"),
-    resamples: int = typer.Option(2000, help="resamples of the paired randomisation tests"),
+    resamples: int = typer.Option(2000, min=1, max=1_000_000, help="resamples of the paired randomisation tests"),
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", metavar="URI", help="attach the report to the MLflow run of `bench --mlflow URI` for this results folder",
     ),

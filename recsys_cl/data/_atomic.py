@@ -63,7 +63,10 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the name of a file to write")
     with storage_errors(path):  # a full disk: a StorageError naming the file, and the temporary file removed
+        check_output_dir(path.parent)  # a file where a folder of the path should be: one line, not a traceback
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
@@ -83,14 +86,20 @@ def staged_outputs(out_dir: str | os.PathLike) -> Iterator[Path]:
     Markdown, HTML and figures; an embedding and its vectors, ids and quality): when the block succeeds
     each file is moved to the same relative path in ``out_dir`` (renames, which need no space), else the
     folder is removed and ``out_dir`` holds what it held before. Other files in ``out_dir`` stay."""
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)  # a file in its place, or a folder that cannot be written: one line
     with storage_errors(out_dir):
         created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staged-", suffix=".tmp", dir=out_dir))
         try:
             yield staging
-            for source in sorted(p for p in staging.rglob("*") if not p.is_dir()):
+            built = sorted(p for p in staging.rglob("*") if not p.is_dir())
+            for source in built:  # all checked before any is moved: a refusal moves nothing
+                target = out_dir / source.relative_to(staging)
+                folders = [out_dir / p for p in source.relative_to(staging).parents if p != Path(".")]
+                if target.is_dir() or any(f.exists() and not f.is_dir() for f in folders):
+                    raise InputError(f"{target}: a folder is in the way of this file, or a file in the way of its folder")
+            for source in built:
                 target = out_dir / source.relative_to(staging)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(source, 0o666 & ~_UMASK)
@@ -163,7 +172,7 @@ def write_atomic(frame: pl.DataFrame, path: str | os.PathLike, types: Mapping[st
     return path
 
 
-def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = ()) -> pl.DataFrame:
+def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (), required: Collection[str] = ()) -> pl.DataFrame:
     """Read an atomic file back with the column names stripped of their ``:type`` suffix.
 
     Token columns named in ``categorical`` (``True``: every token column) are read as ``pl.Categorical``:
@@ -173,8 +182,11 @@ def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as fh:
-        header_line = fh.readline().rstrip("\n")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header_line = fh.readline(1 << 20).rstrip("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:1: header holds bytes that are not UTF-8 ({exc.reason})") from None
     if not header_line:
         raise InputError(f"{path}: empty file (no header line)")
     names, schema = [], {}
@@ -185,9 +197,14 @@ def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (
                 f"{path}:1: header field {position} {field!r} is not name:type with type in "
                 f"{sorted(_POLARS_OF_ATOMIC)}"
             )
+        if name in names:
+            raise InputError(f"{path}:1: column {name!r} appears twice in the header")
         names.append(name)
         as_category = categorical is True or (not isinstance(categorical, bool) and name in categorical)
         schema[name] = pl.Categorical if kind == "token" and as_category else _POLARS_OF_ATOMIC[kind]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(f"{path}:1: no column {missing[0]!r} in the header ({', '.join(names)})")
     try:
         frame = pl.read_csv(
             path, separator="\t", has_header=False, skip_rows=1, new_columns=names, schema=schema, quote_char=None

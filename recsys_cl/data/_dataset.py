@@ -113,7 +113,8 @@ class PreparedDataset:
     def _optional(self, suffix: str) -> pl.DataFrame | None:
         if suffix not in self._cache:
             path = self.directory / f"{self.name}.{suffix}"
-            self._cache[suffix] = read_atomic(path) if path.is_file() else None
+            key = {"item": ("item_id",), "user": ("user_id",), "inter": ("user_id", "item_id")}.get(suffix, ())
+            self._cache[suffix] = read_atomic(path, required=key) if path.is_file() else None
         return self._cache[suffix]
 
     @property

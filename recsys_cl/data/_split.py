@@ -90,7 +90,7 @@ class Split:
         if unknown or "train" not in parts:
             raise InputError(f"Split.read: parts must include train and be among {', '.join(PARTS)} (got {parts})")
         frames = {
-            p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True)
+            p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True, required=("user_id", "item_id", "timestamp"))
             for p, s in zip(PARTS, file_suffixes(protocol))
             if p in parts
         }
