@@ -216,6 +216,9 @@ class BadImage(InputError):
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = path, reason
 
+    def __reduce__(self) -> tuple:  # rebuilt from both fields when it crosses from a worker process
+        return (type(self), (self.path, self.reason))
+
 
 def load_image(path: str | Path) -> Any:
     """The image at ``path`` decoded whole, as RGB; :class:`BadImage` for a cut or damaged file and for one
