@@ -361,9 +361,7 @@ def bench_command(
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
     model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
-    import shutil
-
-    from recsys_cl.bench import check_results_folder, load_config, results_lock, run_benchmark
+    from recsys_cl.bench import check_results_folder, load_config, results_lock
     from recsys_cl.bench._cost import check_energy_settings, set_country
 
     config = load_config(config_path)

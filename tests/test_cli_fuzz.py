@@ -20,7 +20,6 @@ import shutil
 import signal
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings

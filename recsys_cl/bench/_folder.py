@@ -47,9 +47,11 @@ def check_results_folder(out_dir: str | Path, config_name: str, *, overwrite: bo
         raise InputError(f"{out_dir}: not a results folder (it holds {shown}){hint}")
     run_json = out_dir / "run.json"
     if run_json.is_file():
+        from recsys_cl.data import read_json
+
         try:
-            held = json.loads(run_json.read_text(encoding="utf-8")).get("config", {}).get("name")
-        except (OSError, ValueError, AttributeError):
+            held = read_json(run_json, "run record").get("config", {}).get("name")
+        except (InputError, AttributeError):
             raise InputError(f"{run_json}: unreadable run record, so what the folder holds is unknown{hint}") from None
         if held != config_name:
             raise InputError(f"{out_dir}: holds the results of config {held!r}, not {config_name!r}{hint}")

@@ -5,7 +5,15 @@ generators, splits.
 is the one way back in (tables, splits, integer-coded splits for models and the evaluator).
 """
 
-from recsys_cl.data._atomic import atomic_output, check_output_dir, read_atomic, staged_outputs, write_atomic, write_json
+from recsys_cl.data._atomic import (
+    atomic_output,
+    check_output_dir,
+    read_atomic,
+    read_json,
+    staged_outputs,
+    write_atomic,
+    write_json,
+)
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._hm import HMOptions, HMSynthOptions
@@ -49,6 +57,7 @@ __all__ = [
     "make_split",
     "prepare",
     "read_atomic",
+    "read_json",
     "source_options",
     "split_summary",
     "temporal",

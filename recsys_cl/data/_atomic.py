@@ -145,6 +145,22 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """The JSON document in ``path``; an InputError naming the file (and line) when it is missing, not
+    UTF-8, not JSON, or nested too deeply to read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: invalid JSON: nested too deeply") from None
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import read_atomic, write_atomic, write_json
+from recsys_cl.data._atomic import read_atomic, read_json, write_atomic, write_json
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
@@ -198,10 +197,9 @@ def load_dataset(directory: str | Path) -> PreparedDataset:
     meta_path = directory / f"{name}.meta.json"
     meta: dict[str, Any] = {}
     if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{meta_path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        meta = read_json(meta_path, "dataset metadata")
+        if not isinstance(meta, dict):
+            raise InputError(f"{meta_path}: not the metadata `recsys-cl prepare` writes (a JSON object)")
     elif not (directory / f"{name}.train.inter").is_file():
         raise InputError(f"{directory}: no {name}.meta.json and no {name}.train.inter; is this a prepared dataset?")
     return PreparedDataset(directory, name, meta)

@@ -2,7 +2,6 @@
 an option or a baseline that cannot judge is exit 2, never "no regression". The current run here fell
 by 17% for every user (a real regression: exit 1 with sane inputs)."""
 
-import copy
 import json
 
 import numpy as np
