@@ -42,8 +42,9 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
 
 def parse_yaml(text: str, where: str) -> Any:
     """:func:`read_yaml` for text already read (``where`` names it in errors)."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # already reads the start: a control character fails here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -52,11 +53,13 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{where}{at}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{where}{at}: invalid YAML: {problem}") from None
     except RecursionError:
         raise InputError(f"{where}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_node(root: yaml.Node, where: str) -> None:

@@ -128,7 +128,8 @@ HM_RAW = ["raw/hm/articles.csv", "raw/hm/customers.csv", "raw/hm/transactions_tr
 DATASET = ["atomic/hs/hs.inter", "atomic/hs/hs.item", "atomic/hs/hs.user", "atomic/hs/hs.meta.json",
            "atomic/hs/hs.train.inter", "atomic/hs/hs.valid.inter", "atomic/hs/hs.test.inter",
            "atomic/hs/hs.temporal-train.inter", "atomic/hs/hs.temporal-test.inter", "atomic/hs/hs.cold-item-test.inter"]  # fmt: skip
-RESULTS = ["results/fz/run.json", "results/fz/metrics.csv", "results/fz/cells/*.json", "results/fz/cells/*.parquet"]
+RESULTS = ["results/fz/run.json", "results/fz/metrics.csv", "results/fz/cells/*.json", "results/fz/cells/*.parquet",
+           "results/fz/data/atomic/hs/*"]  # the prepared data and its .prepared.json marker
 EMBEDDING = ["emb/hs.itememb", "emb/hs.itememb.npy", "emb/hs.itememb.ids.txt", "emb/hs.itememb.quality.json"]
 
 
@@ -276,3 +277,21 @@ def test_any_command_long_run(world, tmp_path_factory, data):
     command = data.draw(commands(), label="command")
     spec = data.draw(damage(command[1]), label="damage")
     check_example(world, tmp_path_factory.mktemp("ex"), command, spec)
+
+
+#: what the long runs found (each was a traceback before its fix), kept as fixed cases
+FOUND = [
+    (["report", "results/fz", "--out", "config.yaml", "--resamples", "20"], RESULTS, ["config.yaml"], None),
+    (["summary", "atomic/hs"], DATASET, [], ("atomic/hs/hs.temporal-train.inter", "replace", 0.0, b"\x96")),
+    (["baseline", "save", "results/fz", "--out", "atomic/hs"], RESULTS, ["atomic/hs"], None),
+    (["embed", "--data", "atomic/st", "--method", "text-nce", "--out", "out/e.itememb", "-o", "text_model=tfidf",
+      "--device", "cuda:99"], DATASET, ["out/e.itememb"], None),  # fmt: skip
+    (["embed", "--data", "atomic/st", "--method", "raw-text", "--out", "atomic/hs", "-o", "text_model=tfidf"], DATASET, ["atomic/hs"], None),
+    (["summary", "atomic/hs", "--json"], DATASET, [], ("atomic/hs/hs.train.inter", "insert", 0.0, b"d")),
+    (["bench", "config.yaml", "--out", "results/fz"], ["config.yaml"], ["results/fz"], ("config.yaml", "insert", 0.0, b"\x0f\x1d")),
+]
+
+
+@pytest.mark.parametrize("argv, reads, outputs, spec", FOUND, ids=[" ".join(f[0][:2]) + f"-{i}" for i, f in enumerate(FOUND)])
+def test_what_the_long_runs_found(world, tmp_path, argv, reads, outputs, spec):
+    check_example(world, tmp_path, (argv, reads, outputs), spec)
