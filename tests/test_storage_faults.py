@@ -16,7 +16,7 @@ import pytest
 
 from recsys_cl.data import prepare
 from recsys_cl.data.synth import generate_hm
-from recsys_cl.data._atomic import atomic_output, staged_outputs
+from recsys_cl.files import atomic_output, staged_outputs
 from recsys_cl.errors import StorageError, exit_status
 from reporting.conftest import N_USERS, write_run
 

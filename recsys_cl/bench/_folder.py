@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from recsys_cl.errors import InputError, storage_errors
+from recsys_cl.files import check_output_dir, read_json
 
 #: what ``bench`` and ``tune`` write at the top of a results folder (see ``_runner``'s layout)
 RESULTS_ENTRIES = frozenset(
@@ -47,8 +48,6 @@ def check_results_folder(out_dir: str | Path, config_name: str, *, overwrite: bo
         raise InputError(f"{out_dir}: not a results folder (it holds {shown}){hint}")
     run_json = out_dir / "run.json"
     if run_json.is_file():
-        from recsys_cl.data import read_json
-
         try:
             held = read_json(run_json, "run record").get("config", {}).get("name")
         except (InputError, AttributeError):
@@ -61,8 +60,6 @@ def check_results_folder(out_dir: str | Path, config_name: str, *, overwrite: bo
 def results_lock(out_dir: str | Path, command: str = "bench") -> Iterator[None]:
     """Hold ``OUT/.lock`` for the block; a folder another process holds is an InputError naming it."""
     import filelock
-
-    from recsys_cl.data import check_output_dir
 
     out_dir = check_output_dir(out_dir)  # a file, or a folder that cannot be written: one line, not a traceback
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,37 +5,36 @@ generators, splits.
 is the one way back in (tables, splits, integer-coded splits for models and the evaluator).
 """
 
-from recsys_cl.data._atomic import (
-    atomic_output,
-    check_output_dir,
-    read_atomic,
-    read_json,
-    staged_outputs,
-    write_atomic,
-    write_json,
-)
+from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data._encoded import EncodedSplit, pair_matrices
 from recsys_cl.data._hm import HMOptions, HMSynthOptions
 from recsys_cl.data._movielens import ML100KOptions
+from recsys_cl.data._source import SOURCES, InteractionOptions, Source, SourceOptions, register_source
 from recsys_cl.data._sources import (
-    SOURCES,
-    InteractionOptions,
-    Source,
-    SourceOptions,
     get_source,
     input_fingerprint,
     prepare,
     source_options,
 )
-from recsys_cl.data._split import PROTOCOLS, Split, cold_item, loo, make_split, temporal
+from recsys_cl.data._protocols import (
+    DEFAULT_COLD_ITEM_SHARE,
+    DEFAULT_SPLIT_SEED,
+    DEFAULT_TEST_DAYS,
+    DEFAULT_VALID_DAYS,
+    PROTOCOLS,
+    ProtocolName,
+    default_protocol_options,
+)
+from recsys_cl.data._split import DAY, Split, cold_item, loo, make_split, temporal
 from recsys_cl.data._styles import StylesOptions, StylesSynthOptions
 
 __all__ = [
-    "atomic_output",
-    "check_output_dir",
-    "staged_outputs",
-    "write_json",
+    "DAY",
+    "DEFAULT_COLD_ITEM_SHARE",
+    "DEFAULT_SPLIT_SEED",
+    "DEFAULT_TEST_DAYS",
+    "DEFAULT_VALID_DAYS",
     "EncodedSplit",
     "HMOptions",
     "HMSynthOptions",
@@ -43,6 +42,7 @@ __all__ = [
     "ML100KOptions",
     "PROTOCOLS",
     "PreparedDataset",
+    "ProtocolName",
     "SOURCES",
     "Source",
     "SourceOptions",
@@ -50,14 +50,16 @@ __all__ = [
     "StylesOptions",
     "StylesSynthOptions",
     "cold_item",
+    "default_protocol_options",
     "get_source",
     "input_fingerprint",
     "load_dataset",
     "loo",
     "make_split",
+    "pair_matrices",
     "prepare",
     "read_atomic",
-    "read_json",
+    "register_source",
     "source_options",
     "split_summary",
     "temporal",

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys_cl.data import PreparedDataset, load_dataset, staged_outputs
+from recsys_cl.data import PreparedDataset, load_dataset
+from recsys_cl.files import staged_outputs
 from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings._catalogue import encode_item_images, encode_item_texts, image_paths
 from recsys_cl.embeddings._evaluation import EvaluationSets

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError, validation_location
+from recsys_cl.files import read_json, write_json
 
 #: every record refuses keys it does not know: a file from another writer is an error, not a guess
 _STRICT = ConfigDict(extra="forbid")
@@ -163,8 +163,6 @@ class _Record:
 
     @classmethod
     def read(cls: type[Record], path: str | Path) -> Record:
-        from recsys_cl.data import read_json
-
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: file not found")

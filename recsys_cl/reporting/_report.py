@@ -19,10 +19,11 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from recsys_cl.data import staged_outputs
+from recsys_cl.files import staged_outputs
 from recsys_cl.reporting import _plots
 from recsys_cl.reporting._results import Results, load_results, variants
-from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, markdown_text, variant_intervals
+from recsys_cl.reporting._table import markdown_text
+from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, variant_intervals
 
 #: item column whose value colours the embedding map and defines "same category" pairs
 CATEGORY_COLUMNS = ("product_group_name", "articleType", "class")

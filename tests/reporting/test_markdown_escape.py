@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from recsys_cl.reporting._tables import Table, markdown_text
+from recsys_cl.reporting._table import Table, markdown_text
 
 from .conftest import N_USERS, write_run
 
