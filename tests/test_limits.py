@@ -85,7 +85,7 @@ def test_k_and_rankings_are_bounded_by_the_catalogue(tmp_path, cli):
     from recsys_cl.models import create
 
     model = create("pop").fit(load_dataset(data).encoded("loo"))
-    with pytest.raises(InputError, match=r"ks: cutoff K=1000000000000 is larger than the catalogue \(20 items\)"):
+    with pytest.raises(InputError, match=r"ks: cutoff K=1000000000000 is larger than the catalogue \(20 items\) and than 100,000 places"):
         model.recommend(None, k=10**12)
 
 

@@ -223,20 +223,25 @@ def temporal(inter: pl.DataFrame, test_days: int = DEFAULT_TEST_DAYS, valid_days
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
+#: days between the test rows and the rest of the data beyond which (and beyond the data's own span) a
+#: temporal split is refused: no shop's log pauses for a year right before its last week
+FAR_DAYS = 365.0
+
+
 def _check_temporal_range(parts: dict[str, pl.DataFrame], test_start: float, test_days: int, valid_days: int) -> None:
     """Refuse a temporal split whose windows sit outside the data's own range: the windows are counted back
     from the latest date, so one row dated far after the rest (9999-12-31) makes a test part of that row
     alone and an empty valid part, and every model would score 0 on it without an error."""
     before = pl.concat([parts["train"].select("timestamp"), parts["valid"].select("timestamp")])["timestamp"].drop_nulls()
-    window = max(test_days, valid_days)
-    quiet_days = (test_start - float(before.max())) / DAY if before.len() else float("inf")
     test = parts["test"]
     problem = None
-    if quiet_days > window:
-        after = (float(test["timestamp"].min()) - float(before.max())) / DAY if before.len() else float("inf")
-        problem = (f"no interaction in the {window} days before the test window: its rows start "
-                   f"{after:,.0f} days after the rest of the data")  # fmt: skip
-    elif valid_days > 0 and parts["valid"].height == 0:
+    if before.len():
+        span = (float(before.max()) - float(before.min())) / DAY
+        after = (float(test["timestamp"].min()) - float(before.max())) / DAY
+        if after > max(test_days, valid_days, span, FAR_DAYS):  # a gap longer than the data before it, and than a year
+            problem = (f"the test rows start {after:,.0f} days after the rest of the data, which spans {span:,.0f} days: "
+                       "dates far outside the data's own range")  # fmt: skip
+    if problem is None and valid_days > 0 and parts["valid"].height == 0:
         problem = f"the valid part ({valid_days} days before the test window) is empty"
     if problem is None:
         return

@@ -30,7 +30,7 @@ from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validated
 from recsys_cl.evaluation import Rankings
 from recsys_cl.progress import StepProgress
-from recsys_cl.limits import Seed
+from recsys_cl.limits import MAX_LIST_LENGTH, Seed
 
 
 class ModelConfig(BaseModel):
@@ -186,8 +186,9 @@ class Recommender(abc.ABC):
         if k < 1:
             raise InputError(f"k must be >= 1 (got {k})")
         enc = self.encoded
-        if k > enc.n_items:  # a list cannot be longer than the catalogue (k = 10^12 would allocate terabytes)
-            raise InputError(f"ks: cutoff K={k} is larger than the catalogue ({enc.n_items} items); use K <= {enc.n_items}")
+        if k > max(enc.n_items, MAX_LIST_LENGTH):  # places beyond the catalogue stay empty; K = 10^12 would allocate terabytes
+            raise InputError(f"ks: cutoff K={k} is larger than the catalogue ({enc.n_items} items) and than "
+                             f"{MAX_LIST_LENGTH:,} places; use K <= {max(enc.n_items, MAX_LIST_LENGTH)}")  # fmt: skip
         user_idx = enc.eval_users("test") if users is None else enc.user_index(users)
         start = time.perf_counter()
         items, scores = self._recommend(user_idx, k, options)

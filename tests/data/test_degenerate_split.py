@@ -20,11 +20,14 @@ def test_windows_outside_the_datas_range_are_refused_naming_rows():
     rows = [(f"u{d % 5}", f"i{d}", d * DAY) for d in range(1, 60)]
     assert temporal(frame(rows), test_days=7, valid_days=7).test.height == 7  # the honest data splits
     far = rows + [("u9", "i999", 2932896.0 * DAY)]  # 9999-12-31
-    with pytest.raises(SplitError, match=r"no interaction in the 7 days before the test window.*user u9, item i999, dated 9999-12-31"):
+    with pytest.raises(SplitError, match=r"start 2,932,837 days after the rest of the data, which spans 58 days.*"
+                                         r"user u9, item i999, dated 9999-12-31"):
         temporal(frame(far), test_days=7, valid_days=7)
-    gap = rows + [("u1", "i500", 200 * DAY), ("u2", "i501", 201 * DAY)]  # 140 empty days, then two rows
-    with pytest.raises(SplitError, match=r"start 141 days after the rest.*i501, dated 1970-07-21; .*i500"):
+    gap = rows + [("u1", "i500", 600 * DAY), ("u2", "i501", 601 * DAY)]  # 540 empty days, then two rows
+    with pytest.raises(SplitError, match=r"start 541 days after the rest.*i501, dated 1971-08-25; .*i500, dated 1971-08-24"):
         temporal(frame(gap), test_days=7, valid_days=0)
+    pause = rows + [("u1", "i500", 80 * DAY), ("u2", "i501", 81 * DAY)]  # a 3-week pause is data, not an error
+    assert temporal(frame(pause), test_days=7, valid_days=0).test.height == 2
     hole = [r for r in rows if not 50 <= r[2] / DAY < 53]  # test: days 53-59; the valid window (days 50-52) is empty
     with pytest.raises(SplitError, match=r"the valid part \(3 days before the test window\) is empty"):
         temporal(frame(hole), test_days=7, valid_days=3)
