@@ -6,6 +6,7 @@ from recsys_cl.bench._config import BenchmarkConfig, load_config, model_space, t
 from recsys_cl.bench._cost import check_energy_settings, set_country
 from recsys_cl.bench._folder import check_results_folder, results_lock
 from recsys_cl.bench._plan import Cell, Plan, StudyPlan, grid, make_plan, study_plans
+from recsys_cl.bench._recommend import FIT_PARTS, FORMATS, recommend_for_config
 from recsys_cl.bench._runner import run_benchmark
 from recsys_cl.bench._study import tune_model
 from recsys_cl.bench._tracking import find_report_run, open_tracker
@@ -13,6 +14,8 @@ from recsys_cl.bench._tuning import check_run_options, tune_benchmark
 
 __all__ = [
     "BenchmarkConfig",
+    "FIT_PARTS",
+    "FORMATS",
     "Cell",
     "Plan",
     "StudyPlan",
@@ -25,6 +28,7 @@ __all__ = [
     "make_plan",
     "model_space",
     "open_tracker",
+    "recommend_for_config",
     "results_lock",
     "run_benchmark",
     "run_cell",
