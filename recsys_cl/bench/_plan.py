@@ -13,11 +13,14 @@ import dataclasses
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from recsys_cl import __version__
 from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec, variant_parts
 from recsys_cl.bench._labels import variant_labels
+
+if TYPE_CHECKING:
+    from recsys_cl.reporting import StudySummary
 
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
@@ -113,7 +116,7 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
                                    model_index=index)  # fmt: skip
 
 
-def final_params(summary: Any) -> dict[str, Any]:
+def final_params(summary: StudySummary) -> dict[str, Any]:
     """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
     ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
     (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
