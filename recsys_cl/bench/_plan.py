@@ -95,7 +95,8 @@ def model_run_name(model: str, params: dict[str, Any]) -> str:
 def labels(config: BenchmarkConfig) -> dict[tuple[int, str], str]:
     """(model entry index, embedding name) -> the variant's label (see ``_labels``)."""
     variants = [(i, name) for i, spec in enumerate(config.models) for name in spec.embeddings]
-    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants])
+    runs = [{(d.name, p) for d in config.datasets for p in config.protocols if config.models[i].runs_on(d.name, p)} for i, _ in variants]
+    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants], runs)
     return dict(zip(variants, texts))
 
 
