@@ -10,6 +10,7 @@ from recsys_cl.bench._config import BenchmarkConfig
 from recsys_cl.bench._cost import CostMeter
 from recsys_cl.bench._plan import Cell, cell_record_base
 from recsys_cl.bench._provenance import resolved_device
+from recsys_cl.bench._ray import current_node
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import CellRecord
 
@@ -65,6 +66,7 @@ def run_cell(
         history=model.history.to_dict(),
         cost=meter.cost(),
         diagnostics=getattr(model, "diagnostics", None),
+        node=current_node(),
     )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)

@@ -123,7 +123,7 @@ def final_params(summary: StudySummary) -> dict[str, Any]:
     (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
     from recsys_cl.models import REGISTRY
 
-    params = summary.refit_params
+    params: dict[str, Any] = dict(summary.refit_params)
     best = next((t for t in summary.trials if t.number == summary.best_trial), None)
     if summary.refit != "train+valid" or best is None or best.best_epoch is None:
         return params

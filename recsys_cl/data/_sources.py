@@ -165,7 +165,7 @@ def _load_builtin_sources() -> None:
     """The adapters register themselves when imported; import them once, on first use."""
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
-        from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+        from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
 
         _BUILTINS_LOADED = True
 

@@ -17,7 +17,7 @@ n_items (Frobenius norms of all online user and item representations, as in the 
 Score: ``p(h_u) . p(h_i)``. As in the paper, every training step propagates over the whole user-item
 graph: at H&M's scale raise ``train_batch_size`` to keep the number of passes per epoch down.
 
-Deviations from the paper and the authors' code (MMRec's ``bm3.py``), for the README:
+Deviations from the paper and the authors' code (MMRec's ``bm3.py``), as the docs' "Deviations from the papers" page lists them:
 
 * Any number of modalities by name (the paper: image and text). An item without a vector in a
   modality has no alignment or masking term for it.

@@ -1,7 +1,7 @@
 """Hyperparameter search spaces: the ``search:`` entries of a benchmark YAML, and every model's default.
 
 A space maps parameter names of a model's config to a :class:`ParamSpace`. :data:`DEFAULT_SPACES` is
-the one table of defaults (the README shows it), keyed by registry name; each entry has the space of
+the one table of defaults (the docs' models reference is generated from it), keyed by registry name; each entry has the space of
 the plain model and, under ``content``, the knobs only a run with item embeddings has (they are added
 when an embedding is given and the model's config accepts them with its other parameters, e.g.
 ``id_dropout`` only with ``content: fuse``). The neighbourhood and linear baselines (ItemKNN, RP3beta, EASE,
@@ -115,7 +115,7 @@ _SEQUENCE_DROPOUT = {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1}
 _GRAPH = {"learning_rate": _LEARNING_RATE, "embedding_size": _EMBEDDING_SIZE, "n_layers": {"type": "int", "low": 1, "high": 4},
           "reg_weight": _REG_WEIGHT}  # fmt: skip
 
-#: registry name -> default search (one table; ``recsys-cl`` README "Tuning" shows it)
+#: registry name -> default search (one table; docs/_scripts/reference.py renders it beside each model's parameters)
 DEFAULT_SPACES: dict[str, DefaultSpace] = {
     "random": DefaultSpace({}),
     "pop": DefaultSpace({}),
@@ -325,16 +325,3 @@ def _rejection(config: type[BaseModel], params: Mapping[str, Any], name: str, va
         return message if key in ("", name) else f"{key}: {message}"
     return None
 
-
-def default_spaces_markdown() -> str:
-    """The default-space table as Markdown (model, parameter, range; content knobs marked), for the README."""
-    rows = ["| model | parameter | range | validated every |", "|---|---|---|---|"]
-    for model, entry in DEFAULT_SPACES.items():
-        every = f"{entry.validate_every} epochs" if entry.validate_every else ""
-        params = [(name, spec, "") for name, spec in entry.space.items()]
-        params += [(name, spec, " (with item embeddings)") for name, spec in entry.content.items()]
-        if not params:
-            rows.append(f"| {model} | – | nothing to tune (one trial) | |")
-        for i, (name, spec, note) in enumerate(params):
-            rows.append(f"| {model if i == 0 else ''} | `{name}`{note} | {spec.describe()} | {every if i == 0 else ''} |")
-    return "\n".join(rows) + "\n"

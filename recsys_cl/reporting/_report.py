@@ -31,6 +31,7 @@ CATEGORY_COLUMNS = ("product_group_name", "articleType", "class")
 SECTIONS = [
     ("glance", "At a glance"),
     ("main", "Main comparison"),
+    ("published", "Published numbers beside ours"),
     ("contrastive", "Contrastive vs collaborative: item embeddings as a factor"),
     ("segments", "Cold start: sparse users, cold and rare items"),
     ("two-stage", "Two-stage: the H&M competition's winning recipe, candidates and ranker"),

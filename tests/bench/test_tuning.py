@@ -211,13 +211,15 @@ def _journal(results, key):
 
 
 @pytest.mark.slow  # ~40 s on 2 shared cores, most of it starting Ray
-def test_ray_trials_share_the_study_and_finish_exactly_the_budget(tiny, tmp_path):
+def test_a_study_on_ray_resumes_and_tries_what_the_local_executor_tries(tiny, tmp_path):
     model = ModelSpec(model="itemknn", search={"neighbours": ParamSpace(type="int", low=2, high=40)})
     first = tune_model(tiny, "loo", model, TuningSpec(trials=2), results_dir=tmp_path, executor="local")
     summary = tune_model(tiny, "loo", model, TuningSpec(trials=5), results_dir=tmp_path, executor="ray")
     assert summary.key == first.key and summary.trials_run_now == 3
     assert summary.trials_completed == 5 and summary.trials_failed == 0 and len(summary.trials) == 5
     assert summary.trials[:2] == first.trials
+    local = tune_model(tiny, "loo", model, TuningSpec(trials=5), results_dir=tmp_path / "local", executor="local")
+    assert outcome(summary) == outcome(local)  # one study is one task, its trials in order: as here
 
 
 def test_an_embedding_variant_is_its_own_study_with_its_content_knobs(tiny, tmp_path):

@@ -141,13 +141,12 @@ def test_model_space_prefers_the_entry_search_even_when_empty(tmp_path):
     assert set(model_space(config.models[1], False)) == {"factors", "reg", "alpha", "epochs"}
 
 
-def test_the_default_table_renders_for_the_readme():
-    from recsys_cl.models._spaces import default_spaces_markdown
+def test_spaces_describe_themselves_for_the_docs():
+    from recsys_cl.models._spaces import DEFAULT_SPACES
 
-    table = default_spaces_markdown()
-    assert "| implicit-als | `factors` | 16..256 step 16 | 5 epochs |" in table
-    assert "| pop | – | nothing to tune (one trial) | |" in table
-    assert "`id_dropout` (with item embeddings) | 0..0.8 |" in table
+    assert DEFAULT_SPACES["implicit-als"].space["factors"].describe() == "16..256 step 16"
+    assert DEFAULT_SPACES["lightgcn"].content["id_dropout"].describe() == "0..0.8"
+    assert DEFAULT_SPACES["implicit-als"].space["reg"].describe() == "log 0.0001..1"
     assert ParamSpace(type="categorical", choices=[32, 64]).describe() == "{32, 64}"
 
 
