@@ -216,6 +216,7 @@ def test_check_submission_names_what_is_wrong(tmp_path):
     customers = np.array(["a", "b"])
     cases = {
         "customer_id,prediction\na,GOOD\na,GOOD\n": "expected each of 2 once",
+        "customer_id,prediction\na,GOOD\nc,GOOD\n": "customer 'b' has no row",
         "customer_id,prediction\na,GOOD\nb,0000000001 0000000001\n": ":3: 2 ids, 1 distinct; expected 12 distinct",
         "customer_id,prediction\na,GOOD\nb,GOOD_BAD\n": "is not a 10-digit article id of the catalogue",
     }
