@@ -30,8 +30,8 @@ from recsys_cl._cli_support import (
     summary_table,
     validated_options,
 )
-from recsys_cl.data import PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
-from recsys_cl.errors import InputError
+from recsys_cl.data import PROTOCOLS, SPLIT_PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
+from recsys_cl.errors import InputError, exit_status
 from recsys_cl.evaluation import BeyondAccuracyConfig
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -51,7 +51,7 @@ def prepare_hm_command(
     raw: Path = typer.Option(..., help="folder with articles.csv, customers.csv, transactions_train.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("hm", help="dataset name"),
-    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
     weeks: Optional[int] = field_option(HMOptions, "weeks"),
     min_user: int = field_option(HMOptions, "min_user_interactions", "--min-user"),
     min_item: int = field_option(HMOptions, "min_item_interactions", "--min-item"),
@@ -100,7 +100,7 @@ def prepare_styles_command(
 def prepare_ml100k_command(
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("ml-100k", help="dataset name"),
-    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
     test_days: int = field_option(ML100KOptions, "test_days"),
     valid_days: int = field_option(ML100KOptions, "valid_days"),
     cold_item_share: float = field_option(ML100KOptions, "cold_item_share"),
@@ -114,6 +114,79 @@ def prepare_ml100k_command(
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("ml-100k", out_root, options=options, progress=progress)
     print_dataset_summary(out_root / name, meta)
+
+
+@prepare_app.command("table")
+def prepare_table_command(
+    raw: Path = typer.Option(..., help="folder the mapping's files are relative to"),
+    mapping: Path = typer.Option(..., help="YAML with interactions: {file, user, item, time, ...} [items:, users:] and any "
+                                           "other option of source table (docs/your-data.md)"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the mapping's name, else 'table')"),
+    protocols: Optional[str] = typer.Option(None, help="comma list of loo, temporal, cold-item (default: the mapping's, else loo)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value (JSON values)"),
+) -> None:
+    """Your own interactions (CSV, TSV or Parquet, gzip too) by a column mapping -> ROOT/<name>/."""
+    values = _mapping_file(mapping)
+    _prepare_source("table", raw, out_root, {**values, **key_values(option)}, name, protocols)
+
+
+@prepare_app.command("recbole")
+def prepare_recbole_command(
+    raw: Path = typer.Option(..., help="a RecBole atomic folder: <dataset>.inter [.item .user] or benchmark files"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item, given (benchmark files)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, user_field, item_field, "
+                                                                "time_field, text_fields, vector_fields, unknown_items, ..."),
+) -> None:
+    """A RecBole atomic dataset folder (ml-1m, Amazon categories, Yelp, ...) -> ROOT/<name>/."""
+    _prepare_source("recbole", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+@prepare_app.command("mmrec")
+def prepare_mmrec_command(
+    raw: Path = typer.Option(..., help="an MMRec dataset folder: <dataset>.inter, i_id_mapping.csv, u_id_mapping.csv, *_feat.npy"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("given", help="comma list of given (MMRec's split), loo, temporal, cold-item"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, drop_cold_users"),
+) -> None:
+    """MMRec's multimodal Amazon datasets (Baby, Sports, Clothing) with their split and features -> ROOT/<name>/."""
+    _prepare_source("mmrec", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+def _mapping_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: mapping file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a mapping (interactions:, items:, users:, options)")
+    return values
+
+
+def _prepare_source(source: str, raw: Path, out_root: Path, values: dict[str, Any], name: str | None, protocols: str | None) -> None:
+    from recsys_cl.data import prepare, source_options
+
+    if name is not None:
+        values["name"] = name
+    if protocols is not None:
+        values["protocols"] = protocol_list(protocols)
+    options = source_options(source, values, f"prepare {source}")
+    with progress_bar(f"prepare {options.name}") as progress:
+        meta = prepare(source, out_root, raw=raw, options=options, progress=progress)
+    print_replaced_bytes(meta)
+    if meta.get("time_column"):
+        out.print(f"time column: {meta['time_column']}")
+    if meta.get("content"):
+        out.print(f"item content: {meta['content']}")
+    print_dataset_summary(out_root / options.name, meta)
 
 
 # ---------------------------------------------------------------------------------------------- data synth
@@ -175,7 +248,7 @@ def demo_command(
     """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
     from recsys_cl.data import prepare
 
-    protocols = list(PROTOCOLS)
+    protocols = list(SPLIT_PROTOCOLS)
     atomic = out_dir / "atomic"
     with progress_bar("demo: synth and prepare hm-synth") as progress:
         # the generator's demo sizes (recsys_cl.data.synth.HM_DEMO) are the source's defaults
@@ -245,7 +318,9 @@ def evaluate_command(
 @app.command("embed")
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
-    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip"),
+    method: str = typer.Option(
+        ..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, dataset-vectors (-o vectors=KEY)"
+    ),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),
@@ -261,16 +336,25 @@ def embed_command(
         [], "--option", "-o", help="any other option of the method as key=value (JSON values): the EmbedOptions "
         "fields, and text-nce's neighbours, image-simclr's simclr_views and colour_jitter",
     ),
+    skip_bad_images: bool = typer.Option(
+        False, "--skip-bad-images", help="an image that cannot be decoded (cut, damaged, too large) counts as missing "
+        "(the count is printed) instead of stopping with its item row",
+    ),
 ) -> None:
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
     from recsys_cl.reporting import embed_quality_table
 
-    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers)
+    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers,
+                                 skip_bad_images=skip_bad_images or None)  # fmt: skip
     with progress_bar(f"embed {method}") as progress:
         emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
                              **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
+    unreadable = quality.encoders.get("image", {}).get("unreadable")
+    if unreadable:
+        err.print(f"recsys-cl: warning: skipped {unreadable} unreadable image(s) (their items count as having no image)",
+                  markup=False, highlight=False)  # fmt: skip
     print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse
@@ -335,19 +419,30 @@ def bench_command(
         help="3-letter country code whose grid carbon intensity turns energy into CO2e (default: CodeCarbon's "
         "setting, CODECARBON_COUNTRY_ISO_CODE, else its world average)",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
     model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
-    import shutil
-
-    from recsys_cl.bench import load_config, run_benchmark
-    from recsys_cl.bench import check_energy_settings, set_country
+    from recsys_cl.bench import check_energy_settings, check_results_folder, load_config, results_lock, set_country
 
     config = load_config(config_path)
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
     set_country(country)  # before the run: workers inherit it
     check_energy_settings()
     tracker = _open_tracker(mlflow, config.name)  # an MLflow URI that cannot be opened stops here
+    with results_lock(target, "bench"):
+        _run_bench(config, target, resume, raw, executor, ray_address, jobs, tune, trials, storage, tracker, mlflow)
+
+
+def _run_bench(config: Any, target: Path, resume: bool, raw: list[str], executor: str, ray_address: str | None, jobs: int,
+               tune: bool | None, trials: int | None, storage: str | None, tracker: Any, mlflow: str | None) -> None:  # fmt: skip
+    import shutil
+
+    from recsys_cl.bench import run_benchmark
+
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
@@ -387,9 +482,34 @@ def bench_command(
         print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
     if tracker is not None:
-        out.print(f"MLflow: {tracker.cells_logged} cells logged to {mlflow} (experiment {tracker.experiment!r})")
-        for problem in tracker.errors:
-            err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+        _print_tracked(tracker, target)
+
+
+def _print_tracked(tracker: Any, results: Path) -> None:
+    """What reached MLflow, and (on stderr) what did not and how to log it later."""
+    from recsys_cl.bench._tracking import unlogged_message
+
+    out.print(f"MLflow: {tracker.cells_logged} cells logged to {tracker.uri} (experiment {tracker.experiment!r})")
+    for problem in tracker.errors:
+        err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    left = unlogged_message(tracker, results)
+    if left:
+        err.print(f"recsys-cl: warning: {left}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("track")
+def track_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench --mlflow URI`"),
+    mlflow: str = typer.Option(..., "--mlflow", metavar="URI", help="the store the cells were meant for"),
+) -> None:
+    """Log to MLflow the cells a `bench --mlflow URI` run finished but could not log (the store was down);
+    they are listed in RESULTS/mlflow-pending.json. Exit code 1 if some still could not be logged."""
+    from recsys_cl.bench._tracking import log_pending
+
+    tracker = log_pending(results, mlflow)
+    _print_tracked(tracker, results)
+    if tracker.unlogged:
+        raise typer.Exit(1)
 
 
 def _open_tracker(uri: str | None, experiment: str) -> Any:
@@ -447,19 +567,30 @@ def tune_command(
     ),
     ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
     raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Tune every model of a benchmark config on the valid part: one resumable Optuna study per dataset x
     protocol x model x embedding variant, all with the same budget."""
     import optuna
 
-    from recsys_cl.bench import load_config
-    from recsys_cl.bench import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench import check_results_folder, check_run_options, load_config, results_lock, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)
     tuning = tuning_with_trials(config.tuning, trials)
     check_run_options(executor, storage)  # before the progress bars, so bad input is one line
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
+    with results_lock(target, "tune"):
+        _run_tune(config, tuning, target, trials, executor, storage, ray_address, raw)
+
+
+def _run_tune(config: Any, tuning: Any, target: Path, trials: int | None, executor: str, storage: str | None,
+              ray_address: str | None, raw: list[str]) -> None:  # fmt: skip
+    from recsys_cl.bench import study_plans, tune_benchmark
+
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -493,9 +624,12 @@ def report_command(
     results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench`"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default reports/<results name>)"),
     latex: bool = typer.Option(False, "--latex", help="also write tables.tex"),
-    resamples: int = typer.Option(2000, help="resamples of the paired randomisation tests"),
+    resamples: int = typer.Option(2000, min=1, max=1_000_000, help="resamples of the paired randomisation tests"),
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", metavar="URI", help="attach the report to the MLflow run of `bench --mlflow URI` for this results folder",
+    ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="report a run some of whose cells are missing (its first line lists them) instead of refusing",
     ),
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance, plots) for a results folder."""
@@ -507,9 +641,15 @@ def report_command(
         from recsys_cl.bench import find_report_run
         from recsys_cl.reporting import load_results
 
-        mlflow_run = find_report_run(mlflow, load_results(results).name, results)
+        mlflow_run = find_report_run(mlflow, load_results(results, allow_missing=allow_missing).name, results)
     with progress_bar("report") as progress:
-        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress)
+        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress, allow_missing=allow_missing)
+    if allow_missing:
+        from recsys_cl.reporting import load_results, missing_cells_line
+
+        incomplete = missing_cells_line(load_results(results, allow_missing=True))
+        if incomplete:
+            err.print(f"recsys-cl: warning: {incomplete}", markup=False, highlight=False, soft_wrap=True)
     for kind, path in written.items():
         out.print(f"{kind}: {path}")
     if mlflow_run is not None:
@@ -571,9 +711,13 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
     try:
         app(args=argv, prog_name="recsys-cl")
-    except InputError as exc:
-        err.print(f"recsys-cl: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except Exception as exc:
+        status = exit_status(exc)  # bad input, bad files, a full disk: one line and exit 2; else a bug
+        if status is None:
+            raise
+        code, message = status
+        err.print(f"recsys-cl: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

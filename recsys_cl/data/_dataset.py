@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,9 +18,9 @@ from recsys_cl import __version__
 from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._protocols import default_protocol_options
-from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
+from recsys_cl.data._split import GIVEN_PART, PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
-from recsys_cl.files import write_json
+from recsys_cl.files import read_json, write_json
 from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise
@@ -47,12 +46,13 @@ def write_dataset(
     steps = 3 + len(protocols)
     tick = progress or (lambda *_: None)
     splits: dict[str, Split] = {}
-    tables = {"inter": inter.drop("_row", strict=False), "item": items, "user": users}
+    # the given split's part codes are the split files themselves, not a column of the interactions
+    tables = {"inter": inter.drop("_row", GIVEN_PART, strict=False), "item": items, "user": users}
 
     def write_tables() -> None:
         for suffix, frame in tables.items():
             if frame is not None:
-                write_atomic(frame, out_dir / f"{name}.{suffix}", None if suffix == "inter" else types)
+                write_atomic(frame, out_dir / f"{name}.{suffix}", types)
 
     # The tables do not depend on the splits, so they are written (at H&M size: 3.5 GB, mostly waiting
     # on the disk) while the splits are computed; polars releases the GIL in both. ``out_dir`` is the
@@ -111,7 +111,8 @@ class PreparedDataset:
     def _optional(self, suffix: str) -> pl.DataFrame | None:
         if suffix not in self._cache:
             path = self.directory / f"{self.name}.{suffix}"
-            self._cache[suffix] = read_atomic(path) if path.is_file() else None
+            key = {"item": ("item_id",), "user": ("user_id",), "inter": ("user_id", "item_id")}.get(suffix, ())
+            self._cache[suffix] = read_atomic(path, required=key) if path.is_file() else None
         return self._cache[suffix]
 
     @property
@@ -212,10 +213,9 @@ def load_dataset(directory: str | Path) -> PreparedDataset:
     meta_path = directory / f"{name}.meta.json"
     meta: dict[str, Any] = {}
     if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{meta_path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        meta = read_json(meta_path, "dataset metadata")
+        if not isinstance(meta, dict):
+            raise InputError(f"{meta_path}: not the metadata `recsys-cl prepare` writes (a JSON object)")
     elif not (directory / f"{name}.train.inter").is_file():
         raise InputError(f"{directory}: no {name}.meta.json and no {name}.train.inter; is this a prepared dataset?")
     return PreparedDataset(directory, name, meta)
