@@ -114,11 +114,11 @@ def test_a_user_list_gives_lists_for_exactly_those_users(run, cli):
 
 def test_best_parameters_come_from_the_runs_study(run, cli):
     from recsys_cl.bench import load_config, tune_benchmark
-    from recsys_cl.bench._config import ModelSpec
+    from recsys_cl.bench._config import ModelSpec, TuningSpec
 
     als_entry = ModelSpec.model_validate({"model": "implicit-als", "params": {"factors": 8, "epochs": 3},
                                           "search": {"reg": {"type": "log_float", "low": 0.001, "high": 10}}})  # fmt: skip
-    config = load_config(run / "rec.yaml").model_copy(update={"protocols": ["temporal"], "models": [als_entry]})  # one study
+    config = load_config(run / "rec.yaml").model_copy(update={"protocols": ["temporal"], "models": [als_entry], "tuning": TuningSpec(metric="ndcg@12")})  # one study
     (als,) = tune_benchmark(config, run / "tuned", trials=2)
     record = recommend_for_config(config, run / "best-als", model="ALS", run_dir=run / "tuned", best=True, fit_on="all")
     assert record["best_from_study"] == als.key and record["params"] == als.refit_params
