@@ -541,12 +541,16 @@ def recommend_command(
     chunk_users: int = typer.Option(50_000, help="users ranked and written at a time (memory)"),
 ) -> None:
     """Fit one model entry of a config on the data you choose and write its top-K lists (or an H&M submission)."""
-    from recsys_cl.bench import load_config, recommend_for_config
+    from recsys_cl.bench import check_results_folder, load_config, recommend_for_config, results_lock
 
     config = load_config(config_path)
-    with progress_bar(f"recommend {model}") as progress:
+    target = run_dir or Path("results") / config.name
+    check_results_folder(target, config.name)  # its data and studies must be this config's
+    # one writer at a time in an existing results folder (recommend may prepare data there); a new one is not
+    # made just to hold a lock, so an input error leaves nothing behind
+    with results_lock(target, "recommend") if target.is_dir() else contextlib.nullcontext(), progress_bar(f"recommend {model}") as progress:
         record = recommend_for_config(
-            config, out_dir, model=model, run_dir=run_dir or Path("results") / config.name, dataset=dataset, protocol=protocol,
+            config, out_dir, model=model, run_dir=target, dataset=dataset, protocol=protocol,
             embedding=embedding, seed=seed, best=best, fit_on=fit_on, k=k, users_file=users, output_format=output_format,
             customers=customers, raw_overrides=dict(split_pair(item, "--raw") for item in raw), chunk_users=chunk_users,
             config_path=config_path, progress=progress,

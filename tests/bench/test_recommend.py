@@ -227,3 +227,13 @@ def test_check_submission_names_what_is_wrong(tmp_path):
             check_submission(path, customers, articles)
     path.write_text(f"customer_id,prediction\na,{good}\nb,{good}\n")
     check_submission(path, customers, articles)
+
+
+def test_a_results_folder_of_another_config_is_refused(run, cli, tmp_path):
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({"config": {"name": "someone-else"}}))
+    out = tmp_path / "out"
+    code, _, stderr = cli(["recommend", str(run / "rec.yaml"), "--model", "Pop", "--run", str(other), "--out", str(out)])
+    assert code == 2 and "holds the results of config 'someone-else', not 'rec'" in stderr
+    assert not out.exists() and sorted(p.name for p in other.iterdir()) == ["run.json"]
