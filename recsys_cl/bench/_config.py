@@ -86,10 +86,10 @@ class DatasetSpec(_Strict):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
         try:
-            get_source(value)
+            SOURCES.get(value)
         except InputError as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -97,16 +97,16 @@ class DatasetSpec(_Strict):
     @property
     def retrieval_only(self) -> bool:
         """Sources without users (styles): only embeddings and retrieval run on them."""
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
-        return not get_source(self.source).has_interactions
+        return not SOURCES.get(self.source).has_interactions
 
     def source_options(self, protocols: list[str], protocol_options: ProtocolOptions) -> dict[str, Any]:
         """The options handed to ``recsys_cl.data.prepare`` (not yet validated)."""
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
         values: dict[str, Any] = {"name": self.name}
-        if get_source(self.source).has_interactions:
+        if SOURCES.get(self.source).has_interactions:
             values.update({"protocols": list(protocols), **protocol_options.source_options()})
         values.update(self.prepare)
         if self.synth is not None:
@@ -282,7 +282,7 @@ class BenchmarkConfig(_Strict):
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):
             from recsys_cl.data import SOURCES
 
-            retrieval = [name for name, source in SOURCES.items() if not source.has_interactions]
+            retrieval = [name for name, source in SOURCES.builtin_items() if not source.has_interactions]
             raise ValueError(f"composed_retrieval: needs a dataset with source {' or '.join(retrieval)}")
         for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", [e.name for e in self.embeddings])):
             if len(set(names)) != len(names):
@@ -339,11 +339,11 @@ def load_config(path: str | Path) -> BenchmarkConfig:
 
 def _check_dataset_options(path: Path, config: BenchmarkConfig) -> None:
     """Each dataset's source options (prepare, synth, the protocol options) validated by its source now."""
-    from recsys_cl.data import get_source
+    from recsys_cl.data import SOURCES
 
     for i, spec in enumerate(config.datasets):
         try:
-            get_source(spec.source).options.model_validate(spec.source_options(list(config.protocols), config.protocol_options))
+            SOURCES.get(spec.source).options.model_validate(spec.source_options(list(config.protocols), config.protocol_options))
         except ValidationError as exc:
             key, message = validation_location(exc)
             if not key and message.startswith("synth."):  # the generator's own options, checked by its config
@@ -355,19 +355,21 @@ def _check_dataset_options(path: Path, config: BenchmarkConfig) -> None:
 
 def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
     """Validate every model's params against its own typed config now, not hours into a run."""
-    from recsys_cl.models import REGISTRY  # importing the package registers every backend
+    from recsys_cl.models import MODELS  # importing the package registers every backend
 
     for i, spec in enumerate(config.models):
-        if spec.model not in REGISTRY:
-            raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
-        validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
+        try:
+            backend = MODELS.get(spec.model)  # a plugin is imported here, once
+        except InputError as exc:
+            raise InputError(f"{path}: models.{i}.model: {exc}") from None
+        validated(backend.Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
         several = [e for e in spec.embeddings if len(variant_parts(e)) > 1]
-        if several and not REGISTRY[spec.model].takes_modalities:
+        if several and not backend.takes_modalities:
             raise InputError(f"{path}: models.{i}.embeddings: {several[0]!r}: {spec.model} takes one item embedding, not "
                              f"several modalities (those that do: vbpr, freedom, bm3)")  # fmt: skip
-        if any(e != NO_EMBEDDING for e in spec.embeddings) and not REGISTRY[spec.model].uses_item_embeddings:
+        if any(e != NO_EMBEDDING for e in spec.embeddings) and not backend.uses_item_embeddings:
             raise InputError(f"{path}: models.{i}.embeddings: {spec.model} does not take item embeddings (use [{NO_EMBEDDING}])")
-        accepted = REGISTRY[spec.model].protocols  # e.g. sequential models: time order only
+        accepted = backend.protocols  # e.g. sequential models: time order only
         if accepted is not None:
             key = f"models.{i}.protocols" if spec.protocols is not None else "protocols"
             for protocol in spec.protocols if spec.protocols is not None else config.protocols:
@@ -377,11 +379,13 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings import METHODS
+    from recsys_cl.embeddings import LEARNERS
 
     for i, spec in enumerate(config.embeddings):
-        if spec.method not in METHODS:
-            raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+        try:
+            LEARNERS.get(spec.method)  # a plugin is imported here, once
+        except InputError as exc:
+            raise InputError(f"{path}: embeddings.{i}.method: {exc}") from None
 
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:

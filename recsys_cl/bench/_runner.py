@@ -69,9 +69,9 @@ def prepare_dataset(
     Reused only when its marker records the same inputs: the source, its options and a content hash of
     the raw files (``recsys_cl.data.input_fingerprint``), so a rewritten raw file re-prepares it.
     """
-    from recsys_cl.data import get_source, input_fingerprint, prepare, source_options
+    from recsys_cl.data import SOURCES, input_fingerprint, prepare, source_options
 
-    source = get_source(spec.source)
+    source = SOURCES.get(spec.source)
     options = source_options(spec.source, spec.source_options(list(config.protocols), config.protocol_options),
                              f"dataset {spec.name}")  # fmt: skip
     raw = data_root / "raw" / spec.name if source.raw == "generated" else _raw_folder(spec, raw_override, source.raw)

@@ -316,11 +316,9 @@ def _run_name(model: ModelSpec) -> str:
 
 
 def _model_fields(model: str) -> set[str]:
-    from recsys_cl.models import REGISTRY
+    from recsys_cl.models import MODELS
 
-    if model not in REGISTRY:
-        raise InputError(f"unknown model {model!r}; known: {', '.join(sorted(REGISTRY))}")
-    return set(REGISTRY[model].Config.model_fields)
+    return set(MODELS.get(model).Config.model_fields)
 
 
 # ---------------------------------------------------------------------------------------------- storage
@@ -422,9 +420,9 @@ def _enqueue_configured(study: "optuna.Study", job: _Study) -> None:
     for each searched parameter whose value lies in the space. The search then never ends below the
     untuned model on the valid part, and the report's default-vs-tuned comparison starts from the same
     point; it counts against the budget like any other trial."""
-    from recsys_cl.models import REGISTRY
+    from recsys_cl.models import MODELS
 
-    configured = {**REGISTRY[job.model].Config().model_dump(), **job.base_params}
+    configured = {**MODELS.get(job.model).Config().model_dump(), **job.base_params}
     fixed = {}
     for name, distribution in _distributions(job.space).items():
         value = configured.get(name)

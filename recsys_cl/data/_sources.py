@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from recsys_cl.data._atomic import check_output_dir
 from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.progress import StageProgress, no_stage_progress
+from recsys_cl.registry import Registry
 
 
 class SourceOptions(BaseModel):
@@ -90,29 +91,38 @@ class Source:
     inputs: Callable[[Path | None, Any], list[Path]] = lambda raw, options: []
 
 
-SOURCES: dict[str, Source] = {}
+def _source_problem(obj: Any) -> str | None:
+    return None if isinstance(obj, Source) else f"is {obj!r}, not a recsys_cl.data.Source"
+
+
+def _check_source_name(name: str, source: Source) -> None:
+    if source.name != name:
+        raise ValueError(f"the Source is named {source.name!r}; register it under that name")
+
+
+def _load_builtin_sources() -> None:
+    """The adapters register themselves when imported; import them once, on first use."""
+    from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+
+
+#: every data source a config can name: the built-in adapters and the ``recsys_cl.sources`` entry points
+SOURCES: Registry[Source] = Registry(
+    "data source", "recsys_cl.sources", accepts=_source_problem, on_register=_check_source_name,
+    load_builtins=_load_builtin_sources,
+)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def register_source(source: Source) -> Source:
-    if source.name in SOURCES:
-        raise ValueError(f"data source {source.name!r} registered twice")
-    SOURCES[source.name] = source
-    return source
-
-
-def get_source(name: str) -> Source:
-    _load_builtin_sources()
-    if name not in SOURCES:
-        raise InputError(f"unknown data source {name!r}; known: {', '.join(sorted(SOURCES))}")
-    return SOURCES[name]
+    """Add a built-in source (plugins declare a ``recsys_cl.sources`` entry point instead)."""
+    return SOURCES.register(source.name, source, module=getattr(source.build, "__module__", None))
 
 
 def source_options(source: str, values: Mapping[str, Any] | BaseModel | None, where: str = "", *, key_prefix: str = "") -> SourceOptions:
     """``values`` validated by the source's options class (an InputError names the key)."""
-    src = get_source(source)
+    src = SOURCES.get(source)
     if isinstance(values, src.options):
         return values
     if isinstance(values, BaseModel):
@@ -133,7 +143,7 @@ def prepare(
     Everything is checked before work starts (options, raw folder, output folder); the dataset is built
     in a temporary sibling folder and swapped in only when complete.
     """
-    src = get_source(source)
+    src = SOURCES.get(source)
     opts = source_options(source, options)
     out_root = Path(out_root)
     check_output_dir(out_root / opts.name)
@@ -177,7 +187,7 @@ def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str,
 
     from recsys_cl.data._csv import fingerprint
 
-    src = get_source(source)
+    src = SOURCES.get(source)
     opts = source_options(source, options)
     parts: dict[str, Any] = {"source": source, "options": opts.model_dump(mode="json")}
     raw_path = Path(raw) if raw is not None else None
@@ -226,18 +236,6 @@ def _swap_in(building: Path, final: Path) -> None:
         shutil.rmtree(previous, ignore_errors=True)
     else:
         os.rename(building, final)
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtin_sources() -> None:
-    """The adapters register themselves when imported; import them once, on first use."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
-
-        _BUILTINS_LOADED = True
 
 
 def synth_options(config_class: type[BaseModel], defaults: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:

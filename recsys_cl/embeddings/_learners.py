@@ -1,4 +1,4 @@
-"""The embedding learners, one class each, made by name from a registry (like the models' REGISTRY).
+"""The embedding learners, one class each, made by name from a registry (``LEARNERS``, like the models').
 
 A learner declares what it reads (item text, images, training interactions), which items get a
 vector (``image_only``: only items with an image) and its typed ``Options``; ``fit`` gets the base
@@ -28,28 +28,11 @@ from recsys_cl.embeddings._records import TrainingSummary
 from recsys_cl.embeddings._train import fit, make_head
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
-
-LEARNERS: dict[str, type["Learner"]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a learner creatable by its method name."""
-
-    def wrap(cls: type[Learner]) -> type[Learner]:
-        if name in LEARNERS:
-            raise ValueError(f"embedding method {name!r} registered twice")
-        cls.name = name
-        LEARNERS[name] = cls
-        return cls
-
-    return wrap
-
+from recsys_cl.registry import Registry, class_registry
 
 def learner_class(method: str) -> type["Learner"]:
     """The learner registered as ``method``; InputError listing the known names otherwise."""
-    if method not in LEARNERS:
-        raise InputError(f"unknown embedding method {method!r}; choose one of {', '.join(LEARNERS)}")
-    return LEARNERS[method]
+    return LEARNERS.get(method)
 
 
 def create(
@@ -108,6 +91,12 @@ class Learner(abc.ABC):
 
     @abc.abstractmethod
     def fit(self, data: LearnerInputs) -> Learned: ...
+
+
+#: every embedding method a config can name: the built-in learners and the ``recsys_cl.embeddings`` entry points
+LEARNERS: Registry[type[Learner]] = class_registry("embedding method", "recsys_cl.embeddings", Learner, "name")
+#: class decorator: ``@register("text-nce")`` makes a learner creatable by its method name
+register = LEARNERS.register
 
 
 # ------------------------------------------------------------------ raw base vectors
@@ -356,5 +345,5 @@ class Clip(Learner):
                        image_queries=image_out)  # fmt: skip
 
 
-#: every method, in registration order (the order of ``recsys-cl embed --method``'s help)
-METHODS: tuple[str, ...] = tuple(LEARNERS)
+#: the built-in methods, in registration order (the order of ``recsys-cl embed --method``'s help)
+METHODS: tuple[str, ...] = tuple(name for name, _ in LEARNERS.builtin_items())

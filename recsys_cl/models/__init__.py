@@ -10,7 +10,7 @@ matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping
 """
 
 from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
-from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
+from recsys_cl.models._base import MODELS, ModelConfig, Recommender, create, register
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
@@ -32,11 +32,11 @@ __all__ = [
     "ImplicitBPR",
     "ItemKNN",
     "LightFMRecommender",
+    "MODELS",
     "Modalities",
     "ModelConfig",
     "Pop",
     "ProductVariants",
-    "REGISTRY",
     "RecentPop",
     "Recommender",
     "Repurchase",

@@ -18,7 +18,7 @@ from recsys_cl.data._split import DAY, Split
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate
-from recsys_cl.models import REGISTRY, create
+from recsys_cl.models import MODELS, create
 from recsys_cl.models._base import UNKNOWN_SCORE
 from recsys_cl.models._modalities import aligned_modalities
 from recsys_cl.models.recbole._sequences import NEGATIVE_NEXT_ITEMS, NEXT_ITEMS, SequenceCatalogue, UserSequences
@@ -237,7 +237,7 @@ def test_recommend_agrees_with_recboles_evaluator_on_the_valid_part(loo_encoded)
 # -- protocols and bad input ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", SEQUENTIAL)
 def test_refuses_a_protocol_without_time_order(name, cold_encoded):
-    backend = REGISTRY[name]
+    backend = MODELS.get(name)
     assert backend.protocols == ("loo", "temporal")
     message = rf"^{name}: protocol 'cold-item' does not hold out each user's latest interactions .* use loo or temporal$"
     backend.check_protocol("temporal")  # what config validation can call, on the class, before reading data
