@@ -178,6 +178,31 @@ def summary_command(
         out.print(_summary_table(rows))
 
 
+@app.command("plugins")
+def plugins_command(
+    json_output: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """The models, embedding methods and data sources a config can name, and where each comes from
+    (built in, or an installed plugin's distribution). A plugin that cannot be used: exit 2."""
+    from recsys_cl.data import SOURCES
+    from recsys_cl.embeddings import LEARNERS
+    from recsys_cl.models import MODELS
+    from recsys_cl.registry import listing
+    from recsys_cl.reporting import Table
+
+    rows = listing(MODELS, LEARNERS, SOURCES)
+    if json_output:
+        out.print_json(json.dumps([{"kind": r.kind, "name": r.name, "origin": str(r.origin), "builtin": r.origin.builtin,
+                                    "distribution": r.origin.distribution, "problem": r.problem} for r in rows]))  # fmt: skip
+    else:
+        table = Table("Registered names", ["kind", "name", "from", "problem"],
+                      [[r.kind, r.name, str(r.origin), r.problem or ""] for r in rows], left={"kind", "name", "from", "problem"})  # fmt: skip
+        out.print(table.to_rich())
+    broken = [r for r in rows if r.problem and not r.problem.startswith("ignored:")]
+    if broken:
+        raise InputError(broken[0].problem + (f" (and {len(broken) - 1} more plugin problem(s) listed above)" if len(broken) > 1 else ""))
+
+
 @app.command("demo")
 def demo_command(
     out_dir: Path = typer.Option(Path("datasets/demo"), "--out", help="where the demo writes raw and atomic files"),

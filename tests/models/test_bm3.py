@@ -13,12 +13,12 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.models import create
 from recsys_cl.models._bm3 import _distance
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 
 FAST = {"embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64}
 
 
-class TestBM3(BackendContract):
+class TestBM3(ModelTests):
     model_name = "bm3"
     params = FAST
     needs_embeddings = True
