@@ -121,6 +121,17 @@ class EmbeddingSpec(_Strict):
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
 
+    def identity(self) -> dict[str, Any]:
+        """What decides this embedding, for run keys: the spec, and for a method that reads files besides
+        the dataset (precomputed) a fingerprint of their contents, so rewritten vectors re-run their cells."""
+        from recsys_cl.embeddings import input_fingerprint
+
+        values = self.model_dump()
+        files = input_fingerprint(self.method, self.options)
+        if files is not None:  # absent otherwise: the keys of learned embeddings stay as they were
+            values["inputs"] = files
+        return values
+
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str) -> str:
@@ -383,9 +394,13 @@ def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
 
     for i, spec in enumerate(config.embeddings):
         try:
-            LEARNERS.get(spec.method)  # a plugin is imported here, once
+            learner = LEARNERS.get(spec.method)  # a plugin is imported here, once
         except InputError as exc:
             raise InputError(f"{path}: embeddings.{i}.method: {exc}") from None
+        options = validated(learner.Options, spec.options, str(path), key_prefix=f"embeddings.{i}.options.")
+        for file in learner.input_files(options):  # precomputed vectors: there before any work starts
+            if not file.is_file():
+                raise InputError(f"{path}: embeddings.{i}.options: {file}: file not found")
 
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:

@@ -63,7 +63,7 @@ class Cell:
             "model": self.model.model,
             "params": self.fit_params,
             "study": self.study,
-            "embedding": [e.model_dump() for e in self.embeddings] or None,
+            "embedding": [e.identity() for e in self.embeddings] or None,
             "seed": self.seed,
             "metrics": sorted(config.metrics),
             "ks": sorted(config.ks),

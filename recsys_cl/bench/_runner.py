@@ -115,7 +115,7 @@ def learn_embedding(
     from recsys_cl.embeddings import embed
 
     path = out_root / atomic_dir.name / protocol / f"seed-{seed}" / f"{spec.name}.itememb"
-    wanted = {"spec": spec.model_dump(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    wanted = {"spec": spec.identity(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
     # retrieval-only datasets have no split ("retrieval" only names their folder)
     split = "loo" if protocol == RETRIEVAL else protocol
     return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, seed=seed,

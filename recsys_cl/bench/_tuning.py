@@ -162,7 +162,7 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "params": model.params,
         "space": {name: spec.model_dump() for name, spec in sorted(space.items())},
         # one spec as it always was (study keys of single embeddings unchanged), several as a list
-        "embedding": (embedding.model_dump() if isinstance(embedding, EmbeddingSpec) else [e.model_dump() for e in embedding])
+        "embedding": (embedding.identity() if isinstance(embedding, EmbeddingSpec) else [e.identity() for e in embedding])
         if embedding else None,
         "metric": tuning.metric,
         "sampler": tuning.sampler,

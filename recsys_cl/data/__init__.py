@@ -6,6 +6,7 @@ is the one way back in (tables, splits, integer-coded splits for models and the 
 """
 
 from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
 from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._hm import HMOptions, HMSynthOptions
@@ -37,6 +38,7 @@ __all__ = [
     "StylesOptions",
     "StylesSynthOptions",
     "cold_item",
+    "fingerprint",
     "input_fingerprint",
     "load_dataset",
     "loo",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import polars as pl
@@ -24,7 +24,8 @@ from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_lo
 from recsys_cl.embeddings._mining import neighbour_pairs, split_rows
 from recsys_cl.embeddings._options import EmbedOptions, SimCLROptions, TextNCEOptions, options_for
 from recsys_cl.embeddings._quality import distance_gap, triplet_accuracy
-from recsys_cl.embeddings._records import TrainingSummary
+from recsys_cl.embeddings._precomputed import PrecomputedOptions, align_item_vectors, read_item_vectors
+from recsys_cl.embeddings._records import TrainingSummary, VectorFiles
 from recsys_cl.embeddings._train import fit, make_head
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
@@ -42,6 +43,22 @@ def create(
     key by key); ``seed`` / ``device`` set ``train.seed`` / ``train.device`` (None: leave them)."""
     cls = learner_class(method)
     return cls(options_for(cls.Options, options, overrides, f"{method} option", seed=seed, device=device))
+
+
+def input_fingerprint(method: str, options: Mapping[str, Any] | None = None) -> str | None:
+    """A hash of the contents of the files besides the dataset that ``method`` reads with ``options``
+    (precomputed: its vector and ids files), hashed like raw data files; None for methods that read none.
+    Run keys include it, so rewritten vectors re-run what used them."""
+    from recsys_cl.data import fingerprint
+
+    cls = learner_class(method)
+    files = cls.input_files(options_for(cls.Options, None, dict(options or {}), f"{method} option"))
+    if not files:
+        return None
+    absent = [f for f in files if not f.is_file()]
+    if absent:
+        raise InputError(f"{absent[0]}: file not found ({method} input)")
+    return fingerprint(files)
 
 
 @dataclasses.dataclass
@@ -70,6 +87,8 @@ class Learned:
 
     vectors: np.ndarray
     training: TrainingSummary | None = None
+    #: vectors read from files (precomputed): the files and how they met the catalogue
+    inputs: VectorFiles | None = None
     text_space: Callable[[np.ndarray, list[str]], np.ndarray] | None = None
     image_queries: np.ndarray | None = None
 
@@ -88,6 +107,12 @@ class Learner(abc.ABC):
 
     def __init__(self, options: EmbedOptions) -> None:
         self.options = options
+
+    @classmethod
+    def input_files(cls, options: EmbedOptions) -> list[Path]:
+        """Files besides the dataset whose contents decide the vectors (fingerprinted into run keys); none
+        for learners that only read the dataset."""
+        return []
 
     @abc.abstractmethod
     def fit(self, data: LearnerInputs) -> Learned: ...
@@ -343,6 +368,35 @@ class Clip(Learner):
         return Learned(joint.astype(np.float32), training,
                        text_space=lambda queries, texts: text_feats.encode(text_head, queries, texts),
                        image_queries=image_out)  # fmt: skip
+
+
+# ------------------------------------------------------------------ vectors computed elsewhere
+
+
+@register("precomputed")
+class Precomputed(Learner):
+    """Vectors computed elsewhere (CLIP on a GPU, a shop's encoder), read from files and matched to the
+    catalogue (``_precomputed``); their quality is scored as the base, like a raw learner's."""
+
+    Options = PrecomputedOptions
+
+    @classmethod
+    def input_files(cls, options: EmbedOptions) -> list[Path]:
+        assert isinstance(options, PrecomputedOptions)
+        return options.input_files()
+
+    def fit(self, data: LearnerInputs) -> Learned:
+        from recsys_cl.data import fingerprint
+
+        opts = self.options
+        assert isinstance(opts, PrecomputedOptions)
+        files = opts.input_files()
+        digest = fingerprint(files)  # before reading: a file rewritten meanwhile shows in the next run's key
+        emb = read_item_vectors(opts.file, ids=opts.ids, id_column=opts.id_column, vector_column=opts.vector_column)
+        catalogue = data.items["item_id"].to_numpy().astype(str)[data.keep]
+        vectors, met = align_item_vectors(emb, catalogue, missing=opts.missing, where=opts.file)
+        inputs = VectorFiles([str(f) for f in files], digest, len(emb.item_ids), met.n_matched, met.n_zero_filled, met.n_unused)
+        return Learned(vectors, inputs=inputs)
 
 
 #: the built-in methods, in registration order (the order of ``recsys-cl embed --method``'s help)
