@@ -281,7 +281,8 @@ def evaluate_command(
 @app.command("embed")
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
-    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip"),
+    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, "
+                               "precomputed (vectors from files: -o file=... [-o ids=...]), or a plugin's (recsys-cl plugins)"),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),
@@ -307,6 +308,10 @@ def embed_command(
         emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
                              **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
+    if quality.inputs is not None:
+        read = quality.inputs
+        out.print(f"read {read.n_rows:,} vectors from {', '.join(read.files)}: {read.n_matched:,} matched the catalogue, "
+                  f"{read.n_zero_filled:,} items zero-filled, {read.n_unused:,} rows unused", markup=False, highlight=False)
     _print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse

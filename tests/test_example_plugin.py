@@ -7,8 +7,6 @@ leaves nothing in the repository) that is put first on the path, as an installed
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,22 +20,10 @@ from recsys_cl.embeddings import LEARNERS
 from recsys_cl.errors import InputError
 from recsys_cl.models import MODELS, create
 
-REPO = Path(__file__).resolve().parents[1]
+from docs_run import REPO, env_with, pip_install_target
+
 EXAMPLE = REPO / "examples" / "plugin"
 DISTRIBUTION = "recsys-cl-example-plugin"
-
-
-def pip_install_target(source: Path, target: Path) -> None:
-    build = target.parent / f"{source.name}-source"
-    shutil.copytree(source, build, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-                    "--disable-pip-version-check", "--target", str(target), str(build)], check=True)  # fmt: skip
-
-
-def env_with(*paths: Path) -> dict[str, str]:
-    """This process's environment with ``paths`` first on PYTHONPATH, then this checkout's recsys_cl."""
-    python_path = [str(p) for p in paths] + [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(python_path), "HF_HUB_OFFLINE": "1"}
 
 
 def recsys_cl(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -110,18 +96,3 @@ def test_a_broken_plugin_is_one_line_exit_2_and_breaks_no_builtin(installed, tmp
     assert len([r for r in rows.values() if r["builtin"]]) == sum(
         len(registry.builtin_items()) for registry in (MODELS, LEARNERS, SOURCES)
     )
-
-
-@pytest.mark.slow
-def test_the_example_plugin_passes_the_kit_and_its_benchmark_as_documented(installed, tmp_path):
-    """As a plugin author would: the plugin's own contract tests, then its benchmark (learner included)."""
-    env = env_with(installed)
-    source = tmp_path / "plugin"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    kit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env=env, cwd=source,
-                         capture_output=True, text=True)  # fmt: skip
-    assert kit.returncode == 0 and " passed" in kit.stdout and "failed" not in kit.stdout, kit.stdout[-2000:]
-    ran = recsys_cl(["bench", str(source / "bench.yaml"), "--out", str(tmp_path / "out")], env, tmp_path)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    metrics = pl.read_csv(tmp_path / "out" / "metrics.csv").filter((pl.col("segment") == "all") & (pl.col("metric") == "hr"))
-    assert set(metrics["model"]) == {"pop", "cooccurrence", "content-knn"} and set(metrics["embedding"]) == {"none", "pca"}
