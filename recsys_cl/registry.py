@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 from importlib import metadata
 from typing import Any, Callable, Generic, Iterator, TypeVar
@@ -180,10 +181,12 @@ class Registry(Generic[Entry]):
         finally:
             self._entries, self._origins = saved[0], saved[1]
             self._plugins, self._broken = saved[2], saved[3]
+            _installed_entry_points.cache_clear()  # what the block installed is looked up afresh next time
 
     # ------------------------------------------------------------------ plugins
     def rediscover(self) -> None:
         """Forget what discovery found (plugins loaded stay registered); for tests that install one."""
+        _installed_entry_points.cache_clear()
         self._plugins = None
         self._broken.clear()
 
@@ -196,7 +199,7 @@ class Registry(Generic[Entry]):
     def _discovered(self) -> dict[str, list[metadata.EntryPoint]]:
         if self._plugins is None:
             found: dict[str, list[metadata.EntryPoint]] = {}
-            for ep in metadata.entry_points(group=self.group):
+            for ep in _installed_entry_points().select(group=self.group):
                 # one distribution seen twice on sys.path (e.g. an install and a --target copy) is one plugin
                 if all(ep.value != other.value for other in found.get(ep.name, [])):
                     found.setdefault(ep.name, []).append(ep)
@@ -231,6 +234,13 @@ class Registry(Generic[Entry]):
             self._broken[name] = exc
             raise
         return self._entries[name]
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_entry_points() -> metadata.EntryPoints:
+    """Every installed distribution's entry points, read once per process for all three groups: the scan
+    of sys.path's metadata is what discovery costs (benchmarks/perf/bench_plugins.py)."""
+    return metadata.entry_points()
 
 
 def _plugin_origin(ep: metadata.EntryPoint) -> Origin:

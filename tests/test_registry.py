@@ -53,6 +53,7 @@ def widgets():
     class Plain(Widget):
         pass
 
+    registry.rediscover()  # entry points are read once per process: read them again with this test's plugins
     return registry
 
 
