@@ -133,3 +133,22 @@ def test_the_three_registries_speak_one_vocabulary():
     for registry, kind in ((MODELS, "model"), (LEARNERS, "embedding method"), (SOURCES, "data source")):
         with pytest.raises(InputError, match=f"^unknown {kind} 'nothing-of-that-name'; known: "):
             registry.get("nothing-of-that-name")
+
+
+def test_a_source_plugin_prepares_a_dataset_like_a_builtin(site, tmp_path):
+    """A ``recsys_cl.sources`` entry point naming a ``Source``: prepared through the same ``prepare``."""
+    from recsys_cl.data import SOURCES, load_dataset, prepare
+
+    install(site, "widgets-movies", {"ml-copy": "widgets_movies:COPY", "misnamed": "widgets_movies:MISNAMED"},
+            {"widgets_movies": "import dataclasses\nfrom recsys_cl.data import SOURCES\n"
+                               "COPY = dataclasses.replace(SOURCES.get('ml-100k'), name='ml-copy')\n"
+                               "MISNAMED = dataclasses.replace(SOURCES.get('ml-100k'), name='other')\n"},
+            group="recsys_cl.sources")  # fmt: skip
+    with SOURCES.restoring():
+        SOURCES.rediscover()
+        prepare("ml-copy", tmp_path / "out", options={"name": "movies"})
+        assert load_dataset(tmp_path / "out" / "movies").items.height == 1682
+        assert SOURCES.origin("ml-copy").distribution == "widgets-movies"
+        with pytest.raises(PluginError, match=r"'misnamed' of widgets-movies 0\.1 .*: the Source is named 'other'; register it under that name$"):
+            SOURCES.get("misnamed")
+    assert "ml-copy" not in SOURCES
