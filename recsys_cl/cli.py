@@ -195,12 +195,13 @@ def plugins_command(
         out.print_json(json.dumps([{"kind": r.kind, "name": r.name, "origin": str(r.origin), "builtin": r.origin.builtin,
                                     "distribution": r.origin.distribution, "problem": r.problem} for r in rows]))  # fmt: skip
     else:
-        table = Table("Registered names", ["kind", "name", "from", "problem"],
-                      [[r.kind, r.name, str(r.origin), r.problem or ""] for r in rows], left={"kind", "name", "from", "problem"})  # fmt: skip
+        columns = ["kind", "name", "from", "problem"]
+        table = Table("Registered names", columns, [[r.kind, r.name, str(r.origin), r.problem or ""] for r in rows], left=set(columns))
         out.print(table.to_rich())
     broken = [r for r in rows if r.problem and not r.problem.startswith("ignored:")]
     if broken:
-        raise InputError(broken[0].problem + (f" (and {len(broken) - 1} more plugin problem(s) listed above)" if len(broken) > 1 else ""))
+        more = f" (and {len(broken) - 1} more plugin problem(s) listed above)" if len(broken) > 1 else ""
+        raise InputError(f"{broken[0].problem}{more}")
 
 
 @app.command("demo")

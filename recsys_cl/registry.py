@@ -109,7 +109,7 @@ class Registry(Generic[Entry]):
         decorator. ``module`` (default ``entry.__module__``) is the origin shown by listings."""
         if entry is None:
             return lambda obj: self.register(name, obj, module=module)
-        self._add(name, entry, Origin(module or getattr(entry, "__module__", "?")))
+        self._add(name, entry, Origin(module or str(getattr(entry, "__module__", "?"))))
         return entry
 
     def _add(self, name: str, entry: Any, origin: Origin) -> None:
@@ -237,10 +237,10 @@ class Registry(Generic[Entry]):
 
 
 @functools.lru_cache(maxsize=1)
-def _installed_entry_points() -> metadata.EntryPoints:
+def _installed_entry_points() -> Any:
     """Every installed distribution's entry points, read once per process for all three groups: the scan
     of sys.path's metadata is what discovery costs (benchmarks/perf/bench_plugins.py)."""
-    return metadata.entry_points()
+    return metadata.entry_points()  # EntryPoints (3.12+) or SelectableGroups (3.10, 3.11): both have select(group=)
 
 
 def _plugin_origin(ep: metadata.EntryPoint) -> Origin:

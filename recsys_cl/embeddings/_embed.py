@@ -93,7 +93,9 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
             evaluation.query_texts(), opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
             device=opts.train.device,
         )
-    base_quality = evaluation.score(base[keep], text_queries=None if learner.image_only else text_queries) if base is not None else None
+    base_quality = None
+    if base is not None:
+        base_quality = evaluation.score(base[keep], text_queries=None if learner.image_only else text_queries)
 
     learned = learner.fit(LearnerInputs(items, source, keep, text_vectors, image_vectors, image_mask, paths, evaluation,
                                         rng, progress))  # fmt: skip

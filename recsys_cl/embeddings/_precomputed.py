@@ -55,7 +55,8 @@ def read_item_vectors(
         item_ids, vectors = _read_parquet(path, id_column, vector_column)
         id_place = None
     else:
-        raise InputError(f"{path}: expected a .npy matrix (with an ids file) or a .parquet file, not {path.suffix or 'no suffix'}")
+        suffix_text = path.suffix or "no suffix"
+        raise InputError(f"{path}: expected a .npy matrix (with an ids file) or a .parquet file, not {suffix_text}")
 
     def where(row: int) -> str:
         return id_place[row] if id_place is not None else f"{path}: row {row}"
@@ -198,8 +199,9 @@ def align_item_vectors(
     rows, has = emb.aligned(catalogue)
     absent = catalogue[~has]
     if len(absent) and missing != "zero":
-        raise InputError(f"{where}: {len(absent)} of the {len(catalogue)} catalogue items have no vector (first: {str(absent[0])!r}); "
-                         "give every item a vector, or set missing: zero to zero-fill them (counted in the quality record)")  # fmt: skip
+        raise InputError(f"{where}: {len(absent)} of the {len(catalogue)} catalogue items have no vector "
+                         f"(first: {str(absent[0])!r}); give every item a vector, or set missing: zero to zero-fill them "
+                         "(counted in the quality record)")  # fmt: skip
     n_unused = len(emb.item_ids) - int(np.isin(emb.item_ids, catalogue).sum())
     return rows, Alignment(int(has.sum()), int(len(absent)), n_unused)
 

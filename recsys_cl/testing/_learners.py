@@ -69,7 +69,9 @@ class LearnerTests:
     def test_registered_under_its_name(self) -> None:
         assert self.method in LEARNERS and LEARNERS.get(self.method).name == self.method
 
-    def test_one_finite_vector_per_embedded_item(self, learned: tuple[ItemEmbeddings, EmbeddingQuality], items: pl.DataFrame) -> None:
+    def test_one_finite_vector_per_embedded_item(
+        self, learned: tuple[ItemEmbeddings, EmbeddingQuality], items: pl.DataFrame
+    ) -> None:
         emb, quality = learned
         ids = emb.item_ids.tolist()
         assert len(set(ids)) == len(ids) and set(ids) <= set(items["item_id"].to_list())
