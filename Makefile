@@ -19,7 +19,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the type checker first (strict on the public API; settings in pyproject.toml), then the fast suite
 test: setup
+	$(PY) -m mypy
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: setup

@@ -14,16 +14,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
+from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS, ProtocolName
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
-from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
-from recsys_cl.evaluation._metrics import parse_metrics
-from recsys_cl.models._epoch_validation import metric_at_k
-from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig, parse_metrics
+from recsys_cl.models import ParamSpace, check_grid, metric_at_k, resolve_space
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
 MODALITY_JOIN = "+"
-PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
+PROTOCOL_NAMES = PROTOCOLS
 
 
 class _Strict(BaseModel):
@@ -39,8 +38,8 @@ class LooOptions(_Strict):
 class TemporalOptions(_Strict):
     """The H&M competition's setting: the last ``test_days`` days are test; repurchases count by default."""
 
-    test_days: int = Field(7, ge=1)
-    valid_days: int = Field(7, ge=0)
+    test_days: int = Field(DEFAULT_TEST_DAYS, ge=1)
+    valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0)
     exclude_seen: StrictBool = Field(
         DEFAULT_EXCLUDE_SEEN["temporal"], description="false: a model may recommend items the customer bought before"
     )
@@ -49,7 +48,7 @@ class TemporalOptions(_Strict):
 class ColdItemOptions(_Strict):
     """A seeded share of items held out with all their interactions (test; the same share again for valid)."""
 
-    test_share: float = Field(0.1, gt=0, lt=0.5)
+    test_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5)
     exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["cold-item"]
 
 
@@ -160,7 +159,7 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
     label: str | None = Field(None, description="name in tables; default the model's run name")
-    protocols: list[Literal["loo", "temporal", "cold-item"]] | None = Field(
+    protocols: list[ProtocolName] | None = Field(
         None, description="run this entry under these of the config's protocols only (default: all of them)"
     )
     datasets: list[str] | None = Field(
@@ -220,7 +219,7 @@ class SignificanceSpec(_Strict):
 class BenchmarkConfig(_Strict):
     name: str
     datasets: list[DatasetSpec]
-    protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
+    protocols: list[ProtocolName] = Field(default_factory=lambda: ["loo"])
     protocol_options: ProtocolOptions = Field(default_factory=ProtocolOptions)
     embeddings: list[EmbeddingSpec] = Field(default_factory=list)
     composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
@@ -248,7 +247,6 @@ class BenchmarkConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: list[str]) -> list[str]:
-        from recsys_cl.evaluation._metrics import parse_metrics
 
         try:
             return parse_metrics(value)
@@ -405,13 +403,11 @@ def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
     """Every model's search space against its own config (and the grid sampler's need for discrete values)."""
-    from recsys_cl.bench._tuning import check_spaces
-
     check_spaces(config, str(path))
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings._composed import composed_options
+    from recsys_cl.embeddings import composed_options
 
     try:
         composed_options(None, config.composed_retrieval.options)
@@ -448,3 +444,31 @@ def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
                     f"with embedding {embedding!r}: remove one"
                 )
             seen[key] = i
+
+
+# ---------------------------------------------------------------------------------------------- search spaces
+def check_spaces(config: BenchmarkConfig, where: str) -> None:
+    """Validate every model's search space (each embedding variant) against its config, and that the grid
+    sampler gets discrete values only; errors name ``where`` and the key (``models.3.search.reg.low``)."""
+    tuning = config.tuning or TuningSpec()
+    for i, spec in enumerate(config.models):
+        for embedding in spec.embeddings:
+            space = model_space(spec, embedding != NO_EMBEDDING, where, f"models.{i}.search.")
+            if tuning.sampler == "grid":
+                default = f" (default space of {spec.model})" if spec.search is None else ""
+                check_grid(space, where, f"models.{i}.search{default}.")
+
+
+def model_space(spec: ModelSpec, with_embedding: bool, where: str = "", key_prefix: str = "search.") -> dict[str, ParamSpace]:
+    """The space a model entry is tuned over: its ``search`` (checked) or its default."""
+    return resolve_space(spec.model, spec.params, spec.search, with_embedding, where, key_prefix)
+
+
+def tuning_with_trials(tuning: TuningSpec | None, trials: int | None) -> TuningSpec:
+    """``tuning`` (defaults when None) with its budget replaced by ``--trials`` when given."""
+    tuning = tuning or TuningSpec()
+    if trials is None:
+        return tuning
+    if trials < 1:
+        raise InputError(f"--trials {trials}: must be at least 1")
+    return tuning.model_copy(update={"trials": trials})

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from recsys_cl import __version__
+from recsys_cl.bench._provenance import git_commit
 from recsys_cl.errors import InputError
 from recsys_cl.reporting import CellRecord, RunRecord, read_cell
-from recsys_cl.reporting._cost import cost_row
+from recsys_cl.reporting import cost_row
 
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # the tag MLflow's UI shows as the source version
 PARENT_TAG = "mlflow.parentRunId"
@@ -126,9 +127,7 @@ class MlflowTracker:
     def watch(self, on_cell: Callable[..., None] | None, config_name: str, out_dir: Path, keys: Sequence[str]) -> Callable[..., None]:
         """Start this invocation's MLflow run; returns ``on_cell`` wrapped so every cell the runner reports
         ``done`` is logged (its record read back from ``out_dir/cells/<key>.json``)."""
-        from recsys_cl.bench._runner import _git_commit
-
-        self._git_commit = _git_commit()
+        self._git_commit = git_commit()
         tags = {KIND_TAG: "bench", RESULTS_TAG: results_id(out_dir), "recsys_cl.results": str(Path(out_dir).resolve()),
                 "recsys_cl.version": __version__, **({GIT_COMMIT_TAG: self._git_commit} if self._git_commit else {})}  # fmt: skip
         name = f"bench {config_name} {time.strftime('%Y-%m-%d %H:%M')}"

@@ -8,22 +8,33 @@ is the one way back in (tables, splits, integer-coded splits for models and the 
 from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
-from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data._encoded import EncodedSplit, pair_matrices
 from recsys_cl.data._hm import HMOptions, HMSynthOptions
 from recsys_cl.data._movielens import ML100KOptions
+from recsys_cl.data._source import SOURCES, InteractionOptions, Source, SourceOptions, register_source
 from recsys_cl.data._sources import (
-    SOURCES,
-    InteractionOptions,
-    Source,
-    SourceOptions,
     input_fingerprint,
     prepare,
     source_options,
 )
-from recsys_cl.data._split import PROTOCOLS, Split, cold_item, loo, make_split, temporal
+from recsys_cl.data._protocols import (
+    DEFAULT_COLD_ITEM_SHARE,
+    DEFAULT_SPLIT_SEED,
+    DEFAULT_TEST_DAYS,
+    DEFAULT_VALID_DAYS,
+    PROTOCOLS,
+    ProtocolName,
+    default_protocol_options,
+)
+from recsys_cl.data._split import DAY, Split, cold_item, loo, make_split, temporal
 from recsys_cl.data._styles import StylesOptions, StylesSynthOptions
 
 __all__ = [
+    "DAY",
+    "DEFAULT_COLD_ITEM_SHARE",
+    "DEFAULT_SPLIT_SEED",
+    "DEFAULT_TEST_DAYS",
+    "DEFAULT_VALID_DAYS",
     "EncodedSplit",
     "HMOptions",
     "HMSynthOptions",
@@ -31,6 +42,7 @@ __all__ = [
     "ML100KOptions",
     "PROTOCOLS",
     "PreparedDataset",
+    "ProtocolName",
     "SOURCES",
     "Source",
     "SourceOptions",
@@ -38,13 +50,16 @@ __all__ = [
     "StylesOptions",
     "StylesSynthOptions",
     "cold_item",
+    "default_protocol_options",
     "fingerprint",
     "input_fingerprint",
     "load_dataset",
     "loo",
     "make_split",
+    "pair_matrices",
     "prepare",
     "read_atomic",
+    "register_source",
     "source_options",
     "split_summary",
     "temporal",

@@ -19,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 
 _OTHER_DELIMITERS = (";", "\t", "|")
 #: bytes checked per step (a step ends at its last line end; the rest is carried to the next)

@@ -16,18 +16,16 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import read_atomic, write_atomic, write_json
+from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._encoded import EncodedSplit
+from recsys_cl.data._protocols import default_protocol_options
 from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise
-DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
-    "loo": {},
-    "temporal": {"test_days": 7, "valid_days": 7},
-    "cold-item": {"test_share": 0.1, "valid_share": 0.1, "seed": 0},
-}
+DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = default_protocol_options()
 
 
 def write_dataset(
@@ -105,7 +103,7 @@ class PreparedDataset:
 
     @property
     def protocols(self) -> list[str]:
-        from recsys_cl.data._split import PROTOCOLS
+        from recsys_cl.data._protocols import PROTOCOLS
 
         prepared = self.meta.get("protocols", {})
         return [p for p in PROTOCOLS if p in prepared]

@@ -26,25 +26,16 @@ from recsys_cl.data._csv import (
     require_unique,
 )
 from recsys_cl.data._dataset import write_dataset
-from recsys_cl.data._sources import (
+from recsys_cl.data._source import (
     InteractionOptions,
     Source,
     register_source,
     synth_options,
 )
+from recsys_cl.data._hm_layout import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
-ARTICLE_COLUMNS = (
-    "article_id", "product_code", "prod_name", "product_type_no", "product_type_name", "product_group_name",
-    "graphical_appearance_no", "graphical_appearance_name", "colour_group_code", "colour_group_name",
-    "perceived_colour_value_id", "perceived_colour_value_name", "perceived_colour_master_id",
-    "perceived_colour_master_name", "department_no", "department_name", "index_code", "index_name",
-    "index_group_no", "index_group_name", "section_no", "section_name", "garment_group_no",
-    "garment_group_name", "detail_desc",
-)  # fmt: skip
-CUSTOMER_COLUMNS = ("customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code")
-TRANSACTION_COLUMNS = ("t_dat", "customer_id", "article_id", "price", "sales_channel_id")
 
 #: categorical article fields kept in the .item file (names, not the numeric codes that mirror them)
 ITEM_FIELDS = [

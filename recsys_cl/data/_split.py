@@ -31,12 +31,12 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEED, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
 from recsys_cl.errors import InputError, SplitError
 
 ROW = "_row"
 PARTS = ("train", "valid", "test")
 LOO_TIE_BREAK = "same timestamp: later row in the source file counts as later"
-PROTOCOLS = ("loo", "temporal", "cold-item")
 DAY = 86400.0
 
 
@@ -196,7 +196,7 @@ def loo(inter: pl.DataFrame) -> Split:
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
-def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Split:
+def temporal(inter: pl.DataFrame, test_days: int = DEFAULT_TEST_DAYS, valid_days: int = DEFAULT_VALID_DAYS) -> Split:
     """Last ``test_days`` days (by calendar day of the latest timestamp) -> test, the ``valid_days`` before -> valid."""
     if test_days < 1 or valid_days < 0:
         raise InputError(f"temporal: test_days must be >= 1 and valid_days >= 0 (got {test_days}, {valid_days})")
@@ -222,7 +222,10 @@ def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Sp
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
-def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float = 0.1, seed: int = 0) -> Split:
+def cold_item(
+    inter: pl.DataFrame, test_share: float = DEFAULT_COLD_ITEM_SHARE, valid_share: float = DEFAULT_COLD_ITEM_SHARE,
+    seed: int = DEFAULT_SPLIT_SEED,
+) -> Split:
     """Hold out a seeded share of items with all their interactions (test), and another for valid."""
     if not (0 < test_share < 1 and 0 <= valid_share < 1 and test_share + valid_share < 1):
         raise InputError(f"cold-item: shares must be in (0, 1) and sum below 1 (got {test_share}, {valid_share})")

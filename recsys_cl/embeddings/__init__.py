@@ -7,7 +7,7 @@ made by name from ``LEARNERS`` (``create``), each with its typed options; qualit
 elsewhere enter as the ``precomputed`` method (``read_item_vectors`` reads and checks them).
 """
 
-from recsys_cl.embeddings._composed import composed_retrieval, learn_composed
+from recsys_cl.embeddings._composed import composed_options, composed_retrieval, learn_composed
 from recsys_cl.embeddings._embed import embed, learn
 from recsys_cl.embeddings._encoders import (
     ImageEncoder,
@@ -15,7 +15,7 @@ from recsys_cl.embeddings._encoders import (
     encode_texts,
     load_sentence_transformer,
 )
-from recsys_cl.embeddings._io import ItemEmbeddings, read_itememb, write_itememb
+from recsys_cl.embeddings._io import ItemEmbeddings, principal_components, read_itememb, write_itememb
 from recsys_cl.embeddings._learners import (
     LEARNERS,
     METHODS,
@@ -50,6 +50,7 @@ from recsys_cl.embeddings._records import (
     EmbeddingQuality,
     EpochLoss,
     HeldoutSets,
+    RETRIEVAL_TASKS,
     SpaceQuality,
     TrainingSummary,
     VectorFiles,
@@ -76,6 +77,7 @@ __all__ = [
     "METHODS",
     "PrecomputedOptions",
     "ProjectionHead",
+    "RETRIEVAL_TASKS",
     "SimCLROptions",
     "SpaceQuality",
     "TextNCEOptions",
@@ -85,6 +87,7 @@ __all__ = [
     "Triplets",
     "align_item_vectors",
     "attribute_triplets",
+    "composed_options",
     "composed_retrieval",
     "copurchase_pairs",
     "create",
@@ -99,6 +102,7 @@ __all__ = [
     "load_sentence_transformer",
     "neighbour_pairs",
     "nt_xent",
+    "principal_components",
     "read_item_vectors",
     "read_itememb",
     "register",

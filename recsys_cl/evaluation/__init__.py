@@ -1,6 +1,6 @@
 """Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance."""
 
-from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig, check_attribute
 from recsys_cl.evaluation._evaluate import (
     EvaluationResult,
     SegmentScores,
@@ -13,6 +13,7 @@ from recsys_cl.evaluation._metrics import (
     compute_metrics,
     expected_random_hit_rate,
     hit_matrix,
+    parse_metrics,
 )
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
 from recsys_cl.evaluation._repeats import (
@@ -28,6 +29,7 @@ from recsys_cl.evaluation._significance import (
     compare_to_baseline,
     holm,
     paired_tests,
+    sign_flip_pvalue,
 )
 from recsys_cl.evaluation._topk import (
     rankings_from_topk,
@@ -38,13 +40,14 @@ from recsys_cl.evaluation._topk import (
 
 __all__ = [
     "BEYOND_METRICS",
-    "DEFAULT_EXCLUDE_SEEN",
-    "METRICS",
     "BeyondAccuracyConfig",
+    "DEFAULT_EXCLUDE_SEEN",
     "EvaluationResult",
+    "METRICS",
     "Rankings",
     "SegmentConfig",
     "SegmentScores",
+    "check_attribute",
     "compare_results",
     "compare_to_baseline",
     "compute_metrics",
@@ -57,10 +60,12 @@ __all__ = [
     "hit_matrix",
     "holm",
     "paired_tests",
+    "parse_metrics",
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",
     "repeat_share",
+    "sign_flip_pvalue",
     "topk_from_factors",
     "topk_from_scorer",
     "topk_sparse_over_base",

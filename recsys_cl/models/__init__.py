@@ -10,24 +10,38 @@ matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping
 """
 
 from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
-from recsys_cl.models._base import MODELS, ModelConfig, Recommender, create, register
+from recsys_cl.models._base import (
+    MODELS,
+    FitOptions,
+    ModelConfig,
+    RecommendOptions,
+    Recommender,
+    TrainingHistory,
+    create,
+    register,
+)
 from recsys_cl.models._baselines import ItemKNN, Pop, RecentPop
 from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
+from recsys_cl.models._epoch_validation import metric_at_k
 from recsys_cl.models._fashion import BoughtTogether, DecayedPop, ProductVariants, Repurchase, SegmentPop
 from recsys_cl.models._freedom import FREEDOM
 from recsys_cl.models._implicit import ImplicitALS, ImplicitBPR
 from recsys_cl.models._lightfm import LightFMRecommender
 from recsys_cl.models._modalities import Modalities
-from recsys_cl.models._two_stage import TwoStage
+from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, check_grid, resolve_space
+from recsys_cl.models._two_stage import DEFAULT_GENERATORS, TwoStage
 from recsys_cl.models._vbpr import VBPR
 
 __all__ = [
     "BM3",
     "BoughtTogether",
     "ContentKNN",
+    "DEFAULT_GENERATORS",
+    "DEFAULT_SPACES",
     "DecayedPop",
     "FREEDOM",
+    "FitOptions",
     "ImplicitALS",
     "ImplicitBPR",
     "ItemKNN",
@@ -35,14 +49,20 @@ __all__ = [
     "MODELS",
     "Modalities",
     "ModelConfig",
+    "ParamSpace",
     "Pop",
     "ProductVariants",
     "RecentPop",
+    "RecommendOptions",
     "Recommender",
     "Repurchase",
     "SegmentPop",
+    "TrainingHistory",
     "TwoStage",
     "VBPR",
+    "check_grid",
     "create",
+    "metric_at_k",
     "register",
+    "resolve_space",
 ]

@@ -14,10 +14,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, Recommender, register
 
 
 def item_popularity(train: sp.csr_matrix) -> np.ndarray:
@@ -40,7 +40,7 @@ class Random(Recommender):
 
     Config = RandomConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.n_items = split.n_items
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ class Pop(Recommender):
 
     Config = PopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.item_scores = item_popularity(split.train)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -90,7 +90,7 @@ class RecentPop(Pop):
 
     Config = RecentPopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         train = split.split.train
         if train.height == 0:
             raise InputError("recent-pop: the training part is empty")
@@ -118,7 +118,7 @@ class ItemKNN(Recommender):
 
     Config = ItemKNNConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         from implicit.nearest_neighbours import CosineRecommender
 
         binary = split.train.copy()

@@ -29,9 +29,9 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import topk_from_factors
-from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix, parse_metrics
+from recsys_cl.evaluation import compute_metrics, hit_matrix, parse_metrics
 from recsys_cl.device import torch_threads
-from recsys_cl.models._base import UNKNOWN_SCORE, ModelConfig, Recommender
+from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, ModelConfig, RecommendOptions, Recommender
 from recsys_cl.models._modalities import ItemModality, Modalities, aligned_modalities
 
 
@@ -96,7 +96,7 @@ class TorchEpochModel(Recommender):
         current parameters, as torch tensors computed without gradients."""
 
     # -- the shared loop ---------------------------------------------------------------------------
-    def _fit(self, split: EncodedSplit, item_embeddings: Modalities | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: Modalities | None, options: FitOptions) -> None:
         modalities = aligned_modalities(split.item_ids, item_embeddings, self.registry_name, self.missing_effect)
         if split.train.nnz == 0:
             raise InputError(f"{self.registry_name}: the split's train part has no interaction to learn from")
@@ -136,9 +136,9 @@ class TorchEpochModel(Recommender):
                         self.history.best_epoch = epoch
                     else:
                         since_best += 1
-                self.report_epoch(epoch, score)  # the on_epoch callback may stop training here
-                if self.progress is not None:
-                    self.progress(epoch, c.epochs)
+                self.report_epoch(options, epoch, score)  # the on_epoch callback may stop training here
+                if options.progress is not None:
+                    options.progress(epoch, c.epochs)
                 if since_best >= c.stopping_step:
                     break
             if best_state is not None:
@@ -178,9 +178,9 @@ class TorchEpochModel(Recommender):
         again after setting parameters by hand)."""
         self.user_factors, self.item_factors, self.item_bias = self._ranking_factors()
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         with torch_threads(self.config.num_threads):
-            return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors, self.item_bias)
+            return self._rank_by_factors(user_idx, k, options, self.user_factors, self.item_factors, self.item_bias)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Dense scores ``(len(user_idx), n_items)`` of the fitted model (what ranking orders by)."""

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from recsys_cl.embeddings import EmbeddingQuality
-from recsys_cl.embeddings._io import principal_components
+from recsys_cl.embeddings import principal_components
 from recsys_cl.reporting._records import StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
 

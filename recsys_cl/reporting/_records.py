@@ -23,8 +23,8 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recsys_cl.data._atomic import atomic_output, write_json
 from recsys_cl.errors import InputError, validation_message
+from recsys_cl.files import atomic_output, write_json
 
 
 class _Record(BaseModel):

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 from recsys_cl.reporting import _plots
 from recsys_cl.reporting._results import Results, load_results, variants
 from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, variant_intervals

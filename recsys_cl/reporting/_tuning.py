@@ -13,7 +13,7 @@ import numpy as np
 from recsys_cl.evaluation import holm, paired_tests
 from recsys_cl.reporting._records import CellRecord, StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
-from recsys_cl.reporting._tables import DOWN, UP, Table, _fmt
+from recsys_cl.reporting._table import CONTENT_PARAMS, DOWN, UP, Table, fmt
 
 DEFAULT_SUFFIX = " [default]"
 
@@ -23,7 +23,7 @@ def _short(value: Any) -> str:
 
 
 def _space_text(space: dict[str, dict[str, Any]]) -> str:
-    from recsys_cl.models._spaces import ParamSpace
+    from recsys_cl.models import ParamSpace
 
     return "; ".join(f"{name} {ParamSpace(**spec).describe()}" for name, spec in space.items()) or "nothing to tune"
 
@@ -50,8 +50,8 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         params = ", ".join(f"{k}={_short(v)}" for k, v in study.best_params.items()) or "–"
         rows.append([
             label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
-            str(study.trials_pruned), params, _fmt(study.configured_value), _fmt(study.best_value), _fmt(test),
-            "–" if math.isnan(gap) else f"{gap:+.4f}", _fmt(default_test) if default else "–",
+            str(study.trials_pruned), params, fmt(study.configured_value), fmt(study.best_value), fmt(test),
+            "–" if math.isnan(gap) else f"{gap:+.4f}", fmt(default_test) if default else "–",
         ])  # fmt: skip
     if not rows:
         return None
@@ -72,7 +72,6 @@ def plain_twins(results: Results, cells: list[CellRecord]) -> dict[str, str]:
     """Embedded variant label -> the label of its plain twin: the variant without an embedding of the config
     entry of the same model whose parameters, apart from how content is used, are the same (tuned variants
     pair with tuned ones, ``[default]`` with ``[default]``)."""
-    from recsys_cl.reporting._tables import CONTENT_PARAMS
 
     entries = results.run.config.get("models", [])
 
@@ -162,7 +161,7 @@ def embedding_factor_table(
             label, reference,
             _with_sd(mean_x, _sd([c.summary.get(metric) for c in group]), seeds),
             _with_sd(mean_y, _sd([c.summary.get(metric) for c in ref_group]), seeds),
-            f"{diff:+.4f}", _fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
+            f"{diff:+.4f}", fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
         ]  # fmt: skip
         for m in others:
             d, q = found[m][i][2], adjusted[m][i]
@@ -188,7 +187,7 @@ def _sd(values: list[float | None]) -> float:
 
 
 def _with_sd(mean: float, sd: float, seeds: int) -> str:
-    return _fmt(mean) if seeds < 2 or math.isnan(sd) else f"{_fmt(mean)} ± {_fmt(sd)}"
+    return fmt(mean) if seeds < 2 or math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
 
 
 def tuning_tables(results: Results, n_resamples: int = 2000) -> list[Table]:

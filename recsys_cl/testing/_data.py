@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys_cl.data import EncodedSplit, Split, cold_item, loo
+from recsys_cl.data import DAY, EncodedSplit, Split, cold_item, loo
 from recsys_cl.embeddings import ItemEmbeddings
 
 N_GROUPS = 4
@@ -28,7 +28,6 @@ EMBEDDING_DIM = 16
 SINGLE_USER = "u_single"
 SINGLE_ITEM = "i00"
 START = 1_600_000_000.0  # Unix seconds
-DAY = 86_400.0  # seconds
 #: items per group launched last (see ``sequential_cold_encoded``)
 NEW_PER_GROUP = 3
 

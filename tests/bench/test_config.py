@@ -107,7 +107,7 @@ def test_an_entry_may_run_under_some_protocols_only(tmp_path):
 
 
 def test_an_entry_may_run_on_some_datasets_only_in_the_grid_and_in_tuning(tmp_path):
-    from recsys_cl.bench._tuning import study_plans
+    from recsys_cl.bench import study_plans
 
     config = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, datasets: [syn]}")))
     assert {(c.dataset.name, c.protocol) for c in grid(config) if c.model.model == "pop"} == {("syn", "loo"), ("syn", "cold-item")}

@@ -4,8 +4,8 @@ import polars as pl
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._grid import grid
-from recsys_cl.bench._runner import run_cell
+from recsys_cl.bench._plan import grid
+from recsys_cl.bench import run_cell
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._split import DAY
 

@@ -12,7 +12,7 @@ pytest.importorskip("mlflow", reason="MLflow tracking is the [tracking] extra")
 from mlflow import MlflowClient  # noqa: E402
 
 from recsys_cl.bench import load_config, run_benchmark  # noqa: E402
-from recsys_cl.bench._runner import _git_commit  # noqa: E402
+from recsys_cl.bench._provenance import git_commit as _git_commit  # noqa: E402
 from recsys_cl.bench._tracking import GIT_COMMIT_TAG, PARENT_TAG, find_report_run, open_tracker  # noqa: E402
 from recsys_cl.cli import main  # noqa: E402
 from recsys_cl.errors import InputError  # noqa: E402

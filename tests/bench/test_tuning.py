@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from recsys_cl.bench._config import EmbeddingSpec, ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import data_fingerprint, study_key, tune_model
+from recsys_cl.bench._study import data_fingerprint, study_key, tune_model
 from recsys_cl.data._dataset import load_dataset
 from recsys_cl.errors import InputError
 from recsys_cl.models._spaces import ParamSpace

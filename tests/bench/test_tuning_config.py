@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._tuning import check_storage, model_space, study_plans, tuning_with_trials
+from recsys_cl.bench import model_space, study_plans, tuning_with_trials
+from recsys_cl.bench._storage import check_storage
 from recsys_cl.errors import InputError
 from recsys_cl.models import MODELS
 from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, default_space

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from recsys_cl.bench._config import ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import tune_model
+from recsys_cl.bench import tune_model
 from recsys_cl.models._spaces import ParamSpace
 
 from ._tuning_data import write_tiny_dataset
@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     from recsys_cl.bench._config import ModelSpec, TuningSpec
-    from recsys_cl.bench._tuning import tune_model
+    from recsys_cl.bench import tune_model
     model, tuning = ModelSpec.model_validate_json(sys.argv[3]), TuningSpec.model_validate_json(sys.argv[4])
     tune_model(sys.argv[1], "loo", model, tuning, results_dir=sys.argv[2])
     """

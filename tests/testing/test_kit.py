@@ -24,10 +24,10 @@ def test_a_model_that_breaks_the_contract_fails_the_kit(pytester):
 
         class SeenItems(Recommender):
             """Scores each user's own training items highest, and ignores ``exclude_seen``."""
-            def _fit(self, split, item_embeddings):
+            def _fit(self, split, item_embeddings, options):
                 pass
 
-            def _recommend(self, user_idx, k):
+            def _recommend(self, user_idx, k, options):
                 train = self.encoded.train
                 scores = np.asarray(train[user_idx].todense(), dtype=np.float32)
                 items = np.argsort(-scores, axis=1, kind="stable")[:, :k]

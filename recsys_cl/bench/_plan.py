@@ -1,4 +1,5 @@
-"""The grid of a benchmark: one cell per dataset x protocol x model entry x embedding variant x seed.
+"""The plan of a benchmark config: the datasets to prepare, the embeddings to learn, the studies to tune
+and the cells to run (one per dataset x protocol x model entry x embedding variant x seed), each with its key.
 
 A cell's key is a hash of everything that decides its result (dataset spec and data fingerprint,
 protocol and its options, embedding spec, model and the parameters it is fitted with, seed, metrics,
@@ -12,12 +13,14 @@ import dataclasses
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from recsys_cl import __version__
 from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec, variant_parts
 from recsys_cl.bench._labels import variant_labels
 
+#: protocol name under which embeddings of retrieval-only datasets (styles) are stored
+RETRIEVAL = "retrieval"
 #: what an untuned twin of a tuned variant is called in tables (tuning.compare_default)
 DEFAULT_SUFFIX = " [default]"
 
@@ -137,3 +140,109 @@ def cell_record_base(cell: Cell) -> dict[str, Any]:
         "study": cell.study,
         "model_index": cell.model_index,
     }
+
+
+# ---------------------------------------------------------------------------------------------- studies
+@dataclasses.dataclass(frozen=True)
+class StudyPlan:
+    """One study of a benchmark config: which dataset, protocol, model entry and embedding variant."""
+
+    dataset: str
+    protocol: str
+    model_index: int
+    model: ModelSpec
+    #: the variant's item embeddings: none, one, or several modalities
+    embeddings: tuple[EmbeddingSpec, ...]
+
+    @property
+    def embedding_name(self) -> str:
+        return MODALITY_JOIN.join(e.name for e in self.embeddings) or NO_EMBEDDING
+
+    def describe(self, label_of: Mapping[tuple[int, str], str] | None = None) -> str:
+        if label_of is not None:
+            return f"{self.dataset}/{self.protocol}/{label_of[(self.model_index, self.embedding_name)]}"
+        label = self.model.label or model_run_name(self.model.model, self.model.params)
+        return f"{self.dataset}/{self.protocol}/{label}+{self.embedding_name}"
+
+
+def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
+    """The studies of ``config``: dataset x protocol x model entry x embedding variant (no seeds: a study
+    is tuned once, with ``tuning.seed``; final fits use the config's seeds)."""
+    embeddings = {e.name: e for e in config.embeddings}
+    return [
+        StudyPlan(dataset.name, protocol, i, model, tuple(embeddings[part] for part in variant_parts(name)))
+        for dataset in config.datasets
+        if not dataset.retrieval_only
+        for protocol in config.protocols
+        for i, model in enumerate(config.models)
+        if model.runs_on(dataset.name, protocol)
+        for name in model.embeddings
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- embeddings
+@dataclasses.dataclass(frozen=True)
+class EmbeddingJob:
+    """One embedding to learn: for a dataset, a protocol's training part (``RETRIEVAL``: a retrieval-only
+    dataset) and a seed."""
+
+    dataset: str
+    protocol: str
+    spec: EmbeddingSpec
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """(dataset, protocol, embedding, "seed-S"): how the run record names it."""
+        return (self.dataset, self.protocol, self.spec.name, f"seed-{self.seed}")
+
+
+def cell_embeddings(cell: Cell) -> list[EmbeddingJob]:
+    """The embeddings a cell uses: the ones learned with its own seed."""
+    return [EmbeddingJob(cell.dataset.name, cell.protocol, spec, cell.seed) for spec in cell.embeddings]
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a config asks for, in the order it is done: datasets, the embeddings of retrieval-only
+    datasets, the studies (with tuning), the cells. Cells are keyed once their data is prepared
+    (:meth:`keys`: the key holds the data fingerprint) and, with tuning, once their studies are done
+    (:meth:`tuned`: a cell is fitted with its study's best parameters)."""
+
+    config: BenchmarkConfig
+    datasets: tuple[DatasetSpec, ...]
+    retrieval_embeddings: tuple[EmbeddingJob, ...]
+    studies: tuple[StudyPlan, ...]
+    cells: tuple[Cell, ...]
+
+    def tuned(self, summaries: list[Any]) -> "Plan":
+        """The plan with each cell fitted with its study's best parameters (``summaries`` in study order)."""
+        assert self.config.tuning is not None
+        by_variant = {(p.dataset, p.protocol, p.model_index, p.embedding_name): s for p, s in zip(self.studies, summaries)}
+        return dataclasses.replace(self, cells=tuple(tuned_cells(list(self.cells), by_variant, self.config.tuning.compare_default)))
+
+    def cell_embeddings(self) -> list[EmbeddingJob]:
+        """The embeddings the cells use, each once (by key), in the order cells first need them."""
+        first: dict[tuple[str, str, str, str], EmbeddingJob] = {}
+        for cell in self.cells:
+            for job in cell_embeddings(cell):
+                first.setdefault(job.key, job)
+        return list(first.values())
+
+    def keys(self, fingerprints: Mapping[str, str]) -> list[str]:
+        """Each cell's key, given each dataset's data fingerprint."""
+        return [cell.key(self.config, fingerprints[cell.dataset.name]) for cell in self.cells]
+
+
+def make_plan(config: BenchmarkConfig, tuning: bool = False) -> Plan:
+    """The plan of ``config`` (with its studies when ``tuning``)."""
+    retrieval = tuple(
+        EmbeddingJob(spec.name, RETRIEVAL, emb, seed)
+        for spec in config.datasets
+        if spec.retrieval_only  # no users: the embeddings and their retrieval metrics are the result
+        for seed in config.seeds
+        for emb in config.embeddings
+    )
+    studies = tuple(study_plans(config)) if tuning else ()
+    return Plan(config, tuple(config.datasets), retrieval, studies, tuple(grid(config)))
