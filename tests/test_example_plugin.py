@@ -90,9 +90,10 @@ def test_a_broken_plugin_is_one_line_exit_2_and_breaks_no_builtin(installed, tmp
     assert len(error) == 1 and error[0].startswith("recsys-cl: error: plugin 'half-done' of recsys-cl-broken 1.2 "
                                                    "(entry point recsys_cl.models: half-done = recsys_cl_broken:HalfDone): "
                                                    "cannot be imported: ModuleNotFoundError"), listed.stderr  # fmt: skip
-    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    listed_rows = json.loads(listed.stdout)
+    rows = {row["name"]: row for row in listed_rows}
     assert rows["cooccurrence"]["distribution"] == DISTRIBUTION and rows["cooccurrence"]["problem"] is None
     assert rows["pop"]["builtin"] and rows["hm"]["builtin"] and rows["half-done"]["problem"]
-    assert len([r for r in rows.values() if r["builtin"]]) == sum(
+    assert len([r for r in listed_rows if r["builtin"]]) == sum(
         len(registry.builtin_items()) for registry in (MODELS, LEARNERS, SOURCES)
     )

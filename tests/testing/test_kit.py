@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+from recsys_cl.models import MODELS
 from recsys_cl.testing import LearnerTests
 
 pytest_plugins = ["pytester"]
@@ -39,7 +40,9 @@ def test_a_model_that_breaks_the_contract_fails_the_kit(pytester):
             model_name = "seen-items"
             expected_margin_over_pop = None
     '''))
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    with MODELS.restoring():  # the throw-away model registers in this process: gone afterwards
+        result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    assert "seen-items" not in MODELS
     outcomes = result.parseoutcomes()
     result.stdout.fnmatch_lines(["*FAILED*test_never_recommends_a_training_item*",
                                  "*FAILED*test_exclude_seen_false_only_lifts_the_exclusion*"])  # fmt: skip
