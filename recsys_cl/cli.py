@@ -30,7 +30,7 @@ from recsys_cl._cli_support import (
     summary_table,
     validated_options,
 )
-from recsys_cl.data import PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
+from recsys_cl.data import PROTOCOLS, SPLIT_PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import BeyondAccuracyConfig
 
@@ -51,7 +51,7 @@ def prepare_hm_command(
     raw: Path = typer.Option(..., help="folder with articles.csv, customers.csv, transactions_train.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("hm", help="dataset name"),
-    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
     weeks: Optional[int] = field_option(HMOptions, "weeks"),
     min_user: int = field_option(HMOptions, "min_user_interactions", "--min-user"),
     min_item: int = field_option(HMOptions, "min_item_interactions", "--min-item"),
@@ -100,7 +100,7 @@ def prepare_styles_command(
 def prepare_ml100k_command(
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("ml-100k", help="dataset name"),
-    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(PROTOCOLS)}"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
     test_days: int = field_option(ML100KOptions, "test_days"),
     valid_days: int = field_option(ML100KOptions, "valid_days"),
     cold_item_share: float = field_option(ML100KOptions, "cold_item_share"),
@@ -114,6 +114,79 @@ def prepare_ml100k_command(
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("ml-100k", out_root, options=options, progress=progress)
     print_dataset_summary(out_root / name, meta)
+
+
+@prepare_app.command("table")
+def prepare_table_command(
+    raw: Path = typer.Option(..., help="folder the mapping's files are relative to"),
+    mapping: Path = typer.Option(..., help="YAML with interactions: {file, user, item, time, ...} [items:, users:] and any "
+                                           "other option of source table (docs/your-data.md)"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the mapping's name, else 'table')"),
+    protocols: Optional[str] = typer.Option(None, help="comma list of loo, temporal, cold-item (default: the mapping's, else loo)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value (JSON values)"),
+) -> None:
+    """Your own interactions (CSV, TSV or Parquet, gzip too) by a column mapping -> ROOT/<name>/."""
+    values = _mapping_file(mapping)
+    _prepare_source("table", raw, out_root, {**values, **key_values(option)}, name, protocols)
+
+
+@prepare_app.command("recbole")
+def prepare_recbole_command(
+    raw: Path = typer.Option(..., help="a RecBole atomic folder: <dataset>.inter [.item .user] or benchmark files"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item, given (benchmark files)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, user_field, item_field, "
+                                                                "time_field, text_fields, vector_fields, unknown_items, ..."),
+) -> None:
+    """A RecBole atomic dataset folder (ml-1m, Amazon categories, Yelp, ...) -> ROOT/<name>/."""
+    _prepare_source("recbole", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+@prepare_app.command("mmrec")
+def prepare_mmrec_command(
+    raw: Path = typer.Option(..., help="an MMRec dataset folder: <dataset>.inter, i_id_mapping.csv, u_id_mapping.csv, *_feat.npy"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("given", help="comma list of given (MMRec's split), loo, temporal, cold-item"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, drop_cold_users"),
+) -> None:
+    """MMRec's multimodal Amazon datasets (Baby, Sports, Clothing) with their split and features -> ROOT/<name>/."""
+    _prepare_source("mmrec", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+def _mapping_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: mapping file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a mapping (interactions:, items:, users:, options)")
+    return values
+
+
+def _prepare_source(source: str, raw: Path, out_root: Path, values: dict[str, Any], name: str | None, protocols: str | None) -> None:
+    from recsys_cl.data import prepare, source_options
+
+    if name is not None:
+        values["name"] = name
+    if protocols is not None:
+        values["protocols"] = protocol_list(protocols)
+    options = source_options(source, values, f"prepare {source}")
+    with progress_bar(f"prepare {options.name}") as progress:
+        meta = prepare(source, out_root, raw=raw, options=options, progress=progress)
+    print_replaced_bytes(meta)
+    if meta.get("time_column"):
+        out.print(f"time column: {meta['time_column']}")
+    if meta.get("content"):
+        out.print(f"item content: {meta['content']}")
+    print_dataset_summary(out_root / options.name, meta)
 
 
 # ---------------------------------------------------------------------------------------------- data synth
@@ -201,7 +274,7 @@ def demo_command(
     """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
     from recsys_cl.data import prepare
 
-    protocols = list(PROTOCOLS)
+    protocols = list(SPLIT_PROTOCOLS)
     atomic = out_dir / "atomic"
     with progress_bar("demo: synth and prepare hm-synth") as progress:
         # the generator's demo sizes (recsys_cl.data.synth.HM_DEMO) are the source's defaults
@@ -272,7 +345,8 @@ def evaluate_command(
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
     method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, "
-                               "precomputed (vectors from files: -o file=... [-o ids=...]), or a plugin's (recsys-cl plugins)"),
+                               "dataset-vectors (-o vectors=KEY), precomputed (vectors from files: -o file=... [-o ids=...]), "
+                               "or a plugin's (recsys-cl plugins)"),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),
@@ -418,9 +492,34 @@ def bench_command(
         print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
     if tracker is not None:
-        out.print(f"MLflow: {tracker.cells_logged} cells logged to {mlflow} (experiment {tracker.experiment!r})")
-        for problem in tracker.errors:
-            err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+        _print_tracked(tracker, target)
+
+
+def _print_tracked(tracker: Any, results: Path) -> None:
+    """What reached MLflow, and (on stderr) what did not and how to log it later."""
+    from recsys_cl.bench._tracking import unlogged_message
+
+    out.print(f"MLflow: {tracker.cells_logged} cells logged to {tracker.uri} (experiment {tracker.experiment!r})")
+    for problem in tracker.errors:
+        err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    left = unlogged_message(tracker, results)
+    if left:
+        err.print(f"recsys-cl: warning: {left}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("track")
+def track_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench --mlflow URI`"),
+    mlflow: str = typer.Option(..., "--mlflow", metavar="URI", help="the store the cells were meant for"),
+) -> None:
+    """Log to MLflow the cells a `bench --mlflow URI` run finished but could not log (the store was down);
+    they are listed in RESULTS/mlflow-pending.json. Exit code 1 if some still could not be logged."""
+    from recsys_cl.bench._tracking import log_pending
+
+    tracker = log_pending(results, mlflow)
+    _print_tracked(tracker, results)
+    if tracker.unlogged:
+        raise typer.Exit(1)
 
 
 def _open_tracker(uri: str | None, experiment: str) -> Any:
@@ -432,6 +531,40 @@ def _open_tracker(uri: str | None, experiment: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- tune
+@app.command("recommend")
+def recommend_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML whose model entry is fitted"),
+    model: str = typer.Option(..., help="the entry's label in tables (e.g. ALS), its label:, or its registry name"),
+    out_dir: Path = typer.Option(..., "--out", help="output folder (written whole, or not at all)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run", help="results folder whose data and studies are used (default results/<config name>)"),
+    fit_on: str = typer.Option("train+valid", help="train | train+valid | all (all: the test part too, to predict the future)"),
+    best: bool = typer.Option(False, "--best", help="fit with the entry's best tuned parameters (from RUN/tuning)"),
+    k: int = typer.Option(12, help="list length"),
+    users: Optional[Path] = typer.Option(None, help="file of user ids, one a line (default: every user of the data)"),
+    output_format: str = typer.Option("lists", "--format", help="lists (Parquet + TSV for evaluate) or hm-submission"),
+    customers: Optional[Path] = typer.Option(None, help="hm-submission: customers.csv (default: the dataset's raw folder)"),
+    dataset: Optional[str] = typer.Option(None, help="dataset of the config (default: the entry's first)"),
+    protocol: Optional[str] = typer.Option(None, help="split to fit on and its exclude_seen rule (default: the entry's first)"),
+    embedding: Optional[str] = typer.Option(None, help="embedding variant of the entry, when it has several"),
+    seed: Optional[int] = typer.Option(None, help="model seed (default: the config's first)"),
+    raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    chunk_users: int = typer.Option(50_000, help="users ranked and written at a time (memory)"),
+) -> None:
+    """Fit one model entry of a config on the data you choose and write its top-K lists (or an H&M submission)."""
+    from recsys_cl.bench import load_config, recommend_for_config
+
+    config = load_config(config_path)
+    with progress_bar(f"recommend {model}") as progress:
+        record = recommend_for_config(
+            config, out_dir, model=model, run_dir=run_dir or Path("results") / config.name, dataset=dataset, protocol=protocol,
+            embedding=embedding, seed=seed, best=best, fit_on=fit_on, k=k, users_file=users, output_format=output_format,
+            customers=customers, raw_overrides=dict(split_pair(item, "--raw") for item in raw), chunk_users=chunk_users,
+            config_path=config_path, progress=progress,
+        )  # fmt: skip
+    who = f"{record['customers']:,} customers ({record['customers_filled_by_fallback']:,} by the fallback)" if "customers" in record else f"{record['users']:,} users"
+    out.print(f"{record['model']} fitted on {record['dataset']}/{record['protocol']} {record['fit_on']}: top-{record['k']} for {who} -> {out_dir}")
+
+
 @app.command("tune")
 def tune_command(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML (its tuning: and models' search: keys)"),

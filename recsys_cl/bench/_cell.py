@@ -10,6 +10,7 @@ from recsys_cl.bench._config import BenchmarkConfig
 from recsys_cl.bench._cost import CostMeter
 from recsys_cl.bench._plan import Cell, cell_record_base
 from recsys_cl.bench._provenance import resolved_device
+from recsys_cl.bench._ray import current_node
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import CellRecord
 
@@ -40,11 +41,11 @@ def run_cell(
     params = {**cell.fit_params, "seed": cell.seed, "device": config.device}
     model = create(cell.model.model, **params)
     meter = CostMeter(resolved_device(config.device))  # peak memory and energy per stage (bench._cost)
-    tick("fit", 1, 4)
-    with meter.stage("fit"):
-        model.fit(encoded, embeddings)
-    tick("recommend", 2, 4)
     exclude_seen = config.exclude_seen(cell.protocol)
+    tick("fit", 1, 4)
+    with meter.stage("fit"):  # early stopping validates in the mode the test is scored in (as tuning does)
+        model.fit(encoded, embeddings, exclude_seen=exclude_seen)
+    tick("recommend", 2, 4)
     with meter.stage("recommend"):
         rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
     tick("evaluate", 3, 4)
@@ -65,6 +66,7 @@ def run_cell(
         history=model.history.to_dict(),
         cost=meter.cost(),
         diagnostics=getattr(model, "diagnostics", None),
+        node=current_node(),
     )
     buffer = io.BytesIO()
     result.to_frame().write_parquet(buffer)

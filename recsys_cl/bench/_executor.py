@@ -30,11 +30,14 @@ class Task:
 
 @dataclasses.dataclass(frozen=True)
 class RayResources:
-    """What one Ray task asks of the cluster: ``gpus="auto"`` is one GPU where the cluster has any."""
+    """What one Ray task asks of the cluster: ``gpus="auto"`` is one GPU where the cluster has any.
+    ``max_retries``: how often Ray runs a task again whose node (or worker process) died under it; a cell
+    starts again from nothing and a study resumes from its storage, and the driver alone stores results, so
+    a retry never writes anything twice."""
 
     cpus: float | None = None
     gpus: float | Literal["auto"] = 0
-    max_retries: int = 1
+    max_retries: int = 2
 
 
 def check_executor(executor: str, jobs: int = 1, ray_address: str | None = None) -> None:

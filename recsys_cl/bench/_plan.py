@@ -113,6 +113,21 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
                                    model_index=index)  # fmt: skip
 
 
+def final_params(summary: Any) -> dict[str, Any]:
+    """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
+    ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
+    (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
+    from recsys_cl.models import MODELS
+
+    params: dict[str, Any] = dict(summary.refit_params)
+    best = next((t for t in summary.trials if t.number == summary.best_trial), None)
+    if summary.refit != "train+valid" or best is None or best.best_epoch is None:
+        return params
+    if summary.model not in MODELS or "epochs" not in MODELS.get(summary.model).Config.model_fields:
+        return params
+    return {**params, "epochs": best.best_epoch}
+
+
 def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:
     """The grid with each cell fitted with its study's best parameters (``studies``: (dataset, protocol, model
     index, embedding) -> StudySummary); with ``compare_default``, each tuned cell of a variant that had anything
@@ -120,7 +135,7 @@ def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any]
     out = []
     for cell in cells:
         summary = studies[(cell.dataset.name, cell.protocol, cell.model_index, cell.embedding_name)]
-        out.append(dataclasses.replace(cell, params=summary.refit_params, study=summary.key))
+        out.append(dataclasses.replace(cell, params=final_params(summary), study=summary.key))
         if compare_default and summary.space:
             out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX))
     return out

@@ -30,6 +30,7 @@ from recsys_cl.bench._config import BenchmarkConfig, tuning_with_trials
 from recsys_cl.bench._executor import EXECUTORS, RayResources, Task, check_executor, run_tasks
 from recsys_cl.bench._plan import Cell, EmbeddingJob, cell_embeddings, cell_record_base, make_plan
 from recsys_cl.bench._provenance import git_commit, package_versions, resolved_device
+from recsys_cl.bench._ray import check_shared_paths, joins_ray, shared_folders
 from recsys_cl.bench._study import TUNING_DIR
 from recsys_cl.bench._tuning import check_run_options, tune_benchmark
 from recsys_cl.errors import InputError
@@ -44,6 +45,7 @@ __all__ = ["EXECUTORS", "CellCallback", "run_benchmark"]
 CellCallback = Callable[[Cell, int, int, str], None]  # (cell, index, total, status)
 
 
+@joins_ray
 def run_benchmark(
     config: BenchmarkConfig,
     out_dir: str | Path,
@@ -79,6 +81,9 @@ def run_benchmark(
         config = config.model_copy(update={"tuning": tuning_with_trials(config.tuning, trials)})
         check_run_options(executor, storage_url)
     out_dir = Path(out_dir)
+    nodes: list[str] = []
+    if executor == "ray":  # every node must see the folders tasks read and write: checked before any work
+        nodes = check_shared_paths(shared_folders(out_dir, storage_url if tuning_on else None))
     cells_dir = open_cells_dir(out_dir)
     started = time.time()
     raw_overrides = dict(raw_overrides or {})
@@ -141,7 +146,7 @@ def run_benchmark(
         status("done")(n)
 
     run_tasks([task(i) for i in todo], done, executor=executor, jobs=jobs, ray_address=ray_address,
-              ray_resources=RayResources(gpus="auto", max_retries=1), on_start=status("running"), on_queued=status("queued"))  # fmt: skip
+              ray_resources=RayResources(gpus="auto"), on_start=status("running"), on_queued=status("queued"))  # fmt: skip
 
     write_results(cells_dir, keys, out_dir)
     run = RunRecord(
@@ -152,6 +157,7 @@ def run_benchmark(
         python=platform.python_version(),
         device=resolved_device(config.device),
         executor=executor,
+        nodes=nodes,
         started=started,
         seconds=time.time() - started,
         cells=[CellSummary(key=k, **cell_record_base(c)) for c, k in zip(cells, keys)],

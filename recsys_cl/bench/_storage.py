@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     import optuna
 
 
+#: the errors of trials that did not fail by themselves: their run was killed (found RUNNING on resume) or interrupted
+STALE = "left RUNNING by a run that was stopped; failed on resume"
+INTERRUPTED = "interrupted: the run stopped during this trial"
+
+
 def check_storage(storage_url: str | None) -> None:
     """Open ``storage_url`` once (an RDB URL, or a folder for journal files) so a bad one fails before
     anything is written; the error names ``--storage``."""
@@ -84,12 +89,39 @@ def _journal_backend_class() -> type:
     return TrialDurableJournal
 
 
+#: what to install for a database's driver, by SQLAlchemy dialect driver name
+DRIVER_EXTRAS = {"psycopg": "pip install 'recsys-cl[postgres]' (psycopg 3)",
+                 "psycopg2": "pip install psycopg2-binary, or drop '+psycopg2' and pip install 'recsys-cl[postgres]'",
+                 "mysqldb": "pip install mysqlclient (or use mysql+pymysql:// with pip install pymysql)"}  # fmt: skip
+#: seconds a PostgreSQL connection may take: a host that does not answer is an error, not a hang
+CONNECT_SECONDS = 10
+
+
+def _check_driver(url: str) -> None:
+    """Fail with what to install when the database driver of ``url`` is missing (Optuna says only "Failed
+    to import DB access module"). SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3, not psycopg2."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        dialect = make_url(url).get_dialect()
+        dialect.import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return  # not a URL SQLAlchemy knows: RDBStorage says so below
+    except ImportError:
+        hint = DRIVER_EXTRAS.get(dialect.driver, f"pip install the {dialect.driver} package")
+        raise InputError(f"--storage {safe_url(url)}: the {dialect.name} driver {dialect.driver!r} is not installed; "
+                         f"{hint}") from None  # fmt: skip
+
+
 def _rdb_storage(url: str) -> "optuna.storages.RDBStorage":
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
 
+    _check_driver(url)
+    engine = {"connect_args": {"connect_timeout": CONNECT_SECONDS}} if url.startswith("postgresql") else None
     try:
-        return RDBStorage(url)
+        return RDBStorage(url, engine_kwargs=engine)
     except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"--storage {safe_url(url)}: cannot open: {first}") from None
@@ -129,5 +161,5 @@ def fail_stale_trials(study: "optuna.Study", storage: "optuna.storages.BaseStora
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "error", "left RUNNING by a run that was stopped; failed on resume")
+        storage.set_trial_user_attr(trial_id, "error", STALE)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)

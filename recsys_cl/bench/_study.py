@@ -20,10 +20,13 @@ Resumed studies pick the same parameters as uninterrupted ones: the sampler is r
 trial from (seed, number of trials finished so far), and TPE and the median pruner read finished trials
 only, so a trial killed half-way changes nothing but the trial numbers after it.
 
-With ``executor="ray"`` the trials of a study run as Ray tasks (one CPU each) that open the same
-storage: a journal folder on a filesystem every node mounts (``storage_url=/shared/path``), or an RDB
-URL every node reaches (PostgreSQL, MySQL). The driver splits the remaining budget between the tasks,
-so the study finishes exactly its budget.
+With ``executor="ray"`` a study is one Ray task (one CPU) that runs its trials in order, exactly as the
+local executor does; ``tune_benchmark`` runs the studies of a config in parallel that way. So the same
+config and seed give the same trials whatever the executor and however tasks finish: trials of one study
+run in parallel would each be sampled from a history missing the others' results, which depends on timing.
+The study's storage must be one every node reaches: a journal folder on a filesystem every node mounts
+(``storage_url=/shared/path``, or the results folder), or an RDB URL (PostgreSQL, MySQL). A study whose
+node is lost is run again by Ray on another node and resumes from its storage like a killed run.
 
 A study's key is a hash of everything that decides its trials (data fingerprint, protocol and options,
 model and fixed parameters, space, embedding spec, metric, sampler, pruner and its validation interval,
@@ -48,12 +51,13 @@ from recsys_cl.bench._storage import fail_stale_trials, open_storage, repair_jou
 from recsys_cl.bench._trials import (
     StudyJob,
     TrialContext,
+    configured_not_tried,
     enqueue_configured,
     finished_count,
     progress_reporter,
     pruner,
-    ray_trials,
     run_trials,
+    stopped_by_its_run,
 )
 from recsys_cl.data import PreparedDataset, load_dataset
 from recsys_cl.errors import InputError
@@ -147,6 +151,11 @@ def tune_model(
     import optuna
     from filelock import FileLock, Timeout
 
+    if executor == "ray":
+        return _study_on_ray(dict(dataset=str(dataset.directory) if isinstance(dataset, PreparedDataset) else str(dataset),
+                                  protocol=protocol, model=model, tuning=tuning, results_dir=str(results_dir), embedding=embedding,
+                                  embedding_path=embedding_path, storage_url=storage_url, protocol_options=protocol_options,
+                                  fingerprint=fingerprint, device=device, exclude_seen=exclude_seen, label=label), ray_address)  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its "study created" lines are noise on a progress bar
     started = time.perf_counter()
     dataset = dataset if isinstance(dataset, PreparedDataset) else load_dataset(dataset)
@@ -194,8 +203,8 @@ def tune_model(
     try:
         if "://" not in storage:
             repair_journal(Path(storage))
-        # the driver writes alone when trials run here; with Ray, workers write beside it
-        opened = open_storage(storage, sole_writer=executor == "local")
+        # this process holds the study's lock and runs its trials: the journal's only writer
+        opened = open_storage(storage, sole_writer=True)
         study = optuna.create_study(
             study_name=study_name, storage=opened, direction="maximize", load_if_exists=True, pruner=pruner(tuning)
         )
@@ -205,17 +214,14 @@ def tune_model(
                              exclude_seen),
                 default=str)))  # fmt: skip
         fail_stale_trials(study, opened)
-        if not study.trials and tuning.sampler != "grid":
+        if tuning.sampler != "grid" and configured_not_tried(study):
             enqueue_configured(study, job)
         before = finished_count(study)
         deadline = None if tuning.timeout_seconds is None else time.time() + tuning.timeout_seconds
         report = progress_reporter(progress, tuning.metric, budget)
-        if executor == "local":
-            stopped_by = run_trials(study, job, TrialContext.open(job), budget - before, deadline, report, stream=0)
-        elif executor == "ray":
-            stopped_by = _run_on_ray(study, job, budget - before, deadline, report, ray_address)
-        else:
+        if executor != "local":
             raise InputError(f"--executor {executor!r}: choose local or ray")
+        stopped_by = run_trials(study, job, TrialContext.open(job), budget - before, deadline, report, stream=0)
         return _summarize(study, job, label, embedding_name, key, tuning, budget, before, stopped_by, started)
     finally:
         lock.release()
@@ -235,27 +241,16 @@ def _model_fields(model: str) -> set[str]:
     return set(MODELS.get(model).Config.model_fields)
 
 
-def _run_on_ray(study, job: StudyJob, remaining: int, deadline: float | None, report, ray_address: str | None) -> str:  # noqa: ANN001
-    """The remaining trials as Ray tasks (one CPU each) that open the same storage, split so that together
-    they finish exactly ``remaining``."""
-    if remaining <= 0:
-        return "budget"
-    import ray
+#: a study on Ray: one CPU, its trials in order; run again (resuming) where its node is lost
+STUDY_RESOURCES = RayResources(cpus=1)
 
-    from recsys_cl.bench._ray import start_ray
 
-    started_here = start_ray(ray_address)  # here, not in run_tasks: the split needs the cluster's size
-    try:
-        workers = max(1, min(remaining, int(ray.cluster_resources().get("CPU", 1))))
-        quotas = [remaining // workers + (i < remaining % workers) for i in range(workers)]
-        tasks = [Task(ray_trials, (job, quota, deadline, stream)) for stream, quota in enumerate(quotas, start=1)]
-        reasons: list[str] = []
-        run_tasks(tasks, lambda _, reason: reasons.append(reason), executor="ray", ray_address=ray_address,
-                  ray_resources=RayResources(cpus=1, max_retries=0), poll=lambda: report(study))  # fmt: skip
-        return "timeout" if "timeout" in reasons else "budget"
-    finally:
-        if started_here:
-            ray.shutdown()
+def _study_on_ray(kwargs: dict[str, Any], ray_address: str | None) -> StudySummary:
+    """One study as one Ray task (``tune_model`` with the local executor, on whichever node runs it)."""
+    summaries: list[StudySummary] = []
+    run_tasks([Task(tune_model, kwargs=kwargs)], lambda _, summary: summaries.append(summary), executor="ray",
+              ray_address=ray_address, ray_resources=STUDY_RESOURCES)  # fmt: skip
+    return summaries[0]
 
 
 def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tuning: TuningSpec, budget: int, before: int,
@@ -274,7 +269,7 @@ def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tunin
         finished = t.state != TrialState.FAIL
         fit = t.user_attrs.get("fit") or {}
         record = TrialRecord(number=t.number, state=states[t.state], value=t.value if t.state == TrialState.COMPLETE else None,
-                             params=dict(t.params), epochs_run=fit.get("epochs_run"), seconds=duration,
+                             params=dict(t.params), epochs_run=fit.get("epochs_run"), best_epoch=fit.get("best_epoch"), seconds=duration,
                              fit_seconds=fit.get("fit_seconds"), error=t.user_attrs.get("error"),
                              counted=finished and counted < budget)  # fmt: skip
         records.append(record)
@@ -286,7 +281,9 @@ def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tunin
             best = (t.value, t.number, dict(t.params))
         best_so_far.append(best[0] if best else None)
     count = {name: sum(r.state == name and (r.counted or name == "fail") for r in records) for name in ("complete", "pruned", "fail")}
-    configured = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("configured")), None)
+    # the configured trial that ran (one its run stopped was enqueued again: see configured_not_tried)
+    configured = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("configured") and t.state.is_finished()
+                       and not stopped_by_its_run(t)), None)  # fmt: skip
     configured_value = configured.value if configured is not None and configured.state == TrialState.COMPLETE else None
     if stopped_by == "budget" and counted < tuning.trials and budget < tuning.trials:
         stopped_by = "grid exhausted" if job.grid is not None else "nothing to tune"

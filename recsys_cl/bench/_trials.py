@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from recsys_cl.bench._config import TuningSpec
-from recsys_cl.bench._storage import open_storage
+from recsys_cl.bench._storage import INTERRUPTED, STALE, open_storage
 from recsys_cl.data import load_dataset
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
@@ -39,6 +39,23 @@ class StudyJob:
     exclude_seen: bool
     #: names of the modalities when ``embedding_path`` lists several files
     embedding_names: tuple[str, ...] = ()
+
+
+def configured_not_tried(study: "optuna.Study") -> bool:
+    """Whether the study still owes its configured trial (trial 0 of a new study): none is enqueued, finished,
+    or failed by its own error. A configured trial that failed only because its run stopped (interrupted, or
+    killed: its node lost included) is enqueued again, so a resumed study tries what an uninterrupted one does."""
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get("configured") and not stopped_by_its_run(trial):
+            return False
+    return True
+
+
+def stopped_by_its_run(trial: Any) -> bool:
+    """A trial that failed because its run stopped (not by its own error)."""
+    from optuna.trial import TrialState
+
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("error") in (STALE, INTERRUPTED)
 
 
 def enqueue_configured(study: "optuna.Study", job: StudyJob) -> None:
@@ -170,6 +187,7 @@ def run_trials(study, job: StudyJob, context: TrialContext, quota: int, deadline
             if failed > quota:
                 raise RuntimeError(f"study {job.study_name}: {failed} trials failed; last: {type(exc).__name__}: {exc}") from exc
         except BaseException:  # interrupted: the trial did not finish, and must not stay RUNNING
+            trial.set_user_attr("error", INTERRUPTED)
             study.tell(trial, state=TrialState.FAIL)
             raise
         else:
@@ -206,9 +224,12 @@ def _objective(trial: "optuna.Trial", job: StudyJob, context: TrialContext) -> f
         model.fit(encoded, context.embeddings, on_epoch=on_epoch if job.tuning["pruner"] != "none" else None,
                   exclude_seen=job.exclude_seen)
     finally:  # one storage write: a pruned fit has epochs but no fit time
-        trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "fit_seconds": model.fit_seconds})
+        trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "best_epoch": model.history.best_epoch,
+                                    "fit_seconds": model.fit_seconds})
     rankings = model.recommend(encoded.user_ids[encoded.eval_users("valid")], k=int(k), exclude_seen=job.exclude_seen)
-    return float(evaluate(rankings, encoded, part="valid", metrics=[name], ks=[int(k)]).summary[metric])
+    # scored as a cell scores its test part: in the protocol's mode (exclude_seen)
+    scored = evaluate(rankings, encoded, part="valid", metrics=[name], ks=[int(k)], exclude_seen=job.exclude_seen)
+    return float(scored.summary[metric])
 
 
 def finished_count(study) -> int:
@@ -231,11 +252,3 @@ def progress_reporter(progress: StageProgress | None, metric: str, budget: int) 
         progress(f"trial {len(done)}/{budget}, {best}, {pruned} pruned", len(done), budget)
 
     return report
-
-
-def ray_trials(job: StudyJob, quota: int, deadline: float | None, stream: int) -> str:
-    """One Ray task: open the study from its shared storage and finish ``quota`` trials of it."""
-    import optuna
-
-    study = optuna.load_study(study_name=job.study_name, storage=open_storage(job.storage), pruner=pruner(job.tuning))
-    return run_trials(study, job, TrialContext.open(job), quota, deadline, lambda _: None, stream)

@@ -11,8 +11,9 @@ from recsys_cl.bench._config import BenchmarkConfig, tuning_with_trials
 from recsys_cl.bench._executor import Executor, Task, check_executor, run_tasks
 from recsys_cl.bench._plan import labels
 from recsys_cl.bench._plan import study_plans
+from recsys_cl.bench._ray import check_shared_paths, joins_ray, shared_folders
 from recsys_cl.bench._storage import check_storage
-from recsys_cl.bench._study import TUNING_DIR, data_fingerprint, tune_model
+from recsys_cl.bench._study import STUDY_RESOURCES, TUNING_DIR, data_fingerprint, tune_model
 from recsys_cl.data import load_dataset
 from recsys_cl.errors import InputError
 from recsys_cl.files import write_json
@@ -30,6 +31,7 @@ def check_run_options(executor: str, storage_url: str | None) -> None:
     check_storage(storage_url)
 
 
+@joins_ray
 def tune_benchmark(
     config: BenchmarkConfig,
     out_dir: str | Path,
@@ -54,14 +56,19 @@ def tune_benchmark(
     Checks everything it can before writing anything: the budget, the executor, the storage.
     """
     tuning = tuning_with_trials(config.tuning, trials)
+    problem = config.unreported(tuning.metric)  # a config without a tuning section tunes the default metric
+    if problem:
+        raise InputError(f"tuning.metric (default): {problem}")
     check_run_options(executor, storage_url)
-    check_executor(executor, jobs)
+    check_executor(executor, jobs, ray_address)
     raw_overrides = dict(raw_overrides or {})
     unknown = set(raw_overrides) - {d.name for d in config.datasets}
     if unknown:
         raise InputError(f"--raw: no dataset named {sorted(unknown)[0]!r} in the config")
     plans = study_plans(config)
     out_dir = Path(out_dir)
+    if executor == "ray" and prepared is None:  # ``recsys-cl tune`` (``bench`` checked them already)
+        check_shared_paths(shared_folders(out_dir, storage_url))
 
     if prepared is None:  # ``bench`` passes the folders it prepared; ``tune`` prepares them the same way
         prepared = {}
@@ -87,7 +94,7 @@ def tune_benchmark(
             embedding=(plan.embeddings[0] if len(plan.embeddings) == 1 else plan.embeddings) or None,
             embedding_path=(paths[0] if len(paths) == 1 else paths) or None, storage_url=storage_url,
             protocol_options=config.protocol_options.of(plan.protocol).model_dump(), fingerprint=fingerprints[key],
-            device=config.device, exclude_seen=config.exclude_seen(plan.protocol), executor=executor, ray_address=ray_address,
+            device=config.device, exclude_seen=config.exclude_seen(plan.protocol), executor="local",
             label=label_of[(plan.model_index, plan.embedding_name)],
         ))  # fmt: skip
 
@@ -106,14 +113,14 @@ def tune_benchmark(
         best = "no trial completed" if summary.best_value is None else f"best {summary.metric} {summary.best_value:.4f}"
         report(index, f"{best}, {summary.trials_pruned} pruned", summary.trials_completed + summary.trials_pruned, summary.budget)
 
-    # studies run here (their trials on Ray with the ray executor) or each in a local worker process
-    # (each study has its own storage and lock; the trials of one study stay sequential, as TPE wants them)
-    in_driver = executor != "local" or jobs == 1
+    # studies run here, each in a local worker process, or each as one Ray task: in parallel, but the trials
+    # of one study always in order, so every executor gives the same trials (see _study's docstring)
+    in_driver = executor == "local" and jobs == 1
     tasks = [
         Task(tune_model, kwargs={**kwargs, "progress": (lambda stage, n, total, i=i: report(i, stage, n, total)) if in_driver else None})
         for i, kwargs in enumerate(jobs_args)
     ]
-    run_tasks(tasks, done, executor="local", jobs=1 if in_driver else jobs,
+    run_tasks(tasks, done, executor=executor, jobs=jobs, ray_address=ray_address, ray_resources=STUDY_RESOURCES,
               on_queued=lambda i: report(i, "queued", 0, budgets[i]))  # fmt: skip
     finished = [s for s in summaries if s is not None]
     write_json(out_dir / TUNING_DIR / "summaries.json", {"tuning": tuning.model_dump(), "studies": [s.to_json() for s in finished]})

@@ -46,15 +46,20 @@ ITEM_FIELDS = [
 MISSING = "unknown"
 
 
-class HMOptions(InteractionOptions):
-    """What ``prepare hm`` can be told besides the paths."""
+class InteractionFilters(InteractionOptions):
+    """The row filters of the adapters that read interaction logs (H&M, your own tables, RecBole folders)."""
 
-    name: str = "hm"
     weeks: int | None = Field(None, ge=1, description="keep only the last N weeks of transactions")
     min_user_interactions: int = Field(1, ge=1, description="k-core: drop users with fewer interactions")
     min_item_interactions: int = Field(1, ge=1, description="k-core: drop items with fewer interactions")
     sample_users: float | None = Field(None, gt=0, description="share (<=1) or number (>1) of customers kept, by seed")
     dedupe: bool = Field(False, description="keep one row per (customer, article, day); off: every row is an interaction")
+
+
+class HMOptions(InteractionFilters):
+    """What ``prepare hm`` can be told besides the paths."""
+
+    name: str = "hm"
     replace_bad_bytes: bool = Field(
         False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
     )
@@ -200,7 +205,7 @@ def k_core(inter: pl.DataFrame, min_user: int, min_item: int) -> pl.DataFrame:
         inter = kept
 
 
-def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.DataFrame, dict[str, Any]]:
+def filter_interactions(inter: pl.DataFrame, options: InteractionFilters) -> tuple[pl.DataFrame, dict[str, Any]]:
     report: dict[str, Any] = {"rows_read": inter.height}
     if options.weeks is not None:
         start = inter["timestamp"].max() - (options.weeks * 7 - 1) * 86400.0

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 #: the protocols a dataset can be split by (see ``_split``): the type of a protocol name, and the names in order
-ProtocolName = Literal["loo", "temporal", "cold-item"]
+ProtocolName = Literal["loo", "temporal", "cold-item", "given"]
 PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
+#: the protocols any interaction log can be split by; ``given`` keeps a split that only some sources' files bring
+SPLIT_PROTOCOLS: tuple[str, ...] = tuple(p for p in PROTOCOLS if p != "given")
 #: temporal: the last N days are test (the H&M competition's week)
 DEFAULT_TEST_DAYS = 7
 #: temporal: the N days before test are valid
@@ -24,4 +26,5 @@ def default_protocol_options() -> dict[str, dict[str, Any]]:
         "loo": {},
         "temporal": {"test_days": DEFAULT_TEST_DAYS, "valid_days": DEFAULT_VALID_DAYS},
         "cold-item": {"test_share": DEFAULT_COLD_ITEM_SHARE, "valid_share": DEFAULT_COLD_ITEM_SHARE, "seed": DEFAULT_SPLIT_SEED},
+        "given": {},  # the split the source's files came with (MMRec's x_label, RecBole's benchmark files)
     }

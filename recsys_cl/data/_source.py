@@ -1,12 +1,12 @@
 """What a data source is (:class:`Source`), the options every source takes, and the registry (``SOURCES``)
-the adapters (``_hm``, ``_movielens``, ``_styles``) register into when imported and plugins through the
-``recsys_cl.sources`` entry points. Preparing a source is ``_sources``."""
+the adapters (``_hm``, ``_movielens``, ``_styles``, ``_table``, ``_literature``) register into when imported
+and plugins through the ``recsys_cl.sources`` entry points. Preparing a source is ``_sources``."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -41,6 +41,8 @@ class InteractionOptions(SourceOptions):
     cold_item_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5,
                                    description="cold-item: share of items held out for test (and again for valid)")
     seed: int = Field(DEFAULT_SPLIT_SEED, description="seed for sampling and the cold-item split")
+    #: whether the source's files can bring a split of their own (protocol ``given``)
+    given_split: ClassVar[bool] = False
 
     @field_validator("protocols")
     @classmethod
@@ -50,6 +52,9 @@ class InteractionOptions(SourceOptions):
         unknown = [p for p in value if p not in PROTOCOLS]
         if unknown:
             raise ValueError(f"unknown protocol {unknown[0]!r}; expected some of {', '.join(PROTOCOLS)}")
+        if "given" in value and not cls.given_split:
+            raise ValueError("protocol 'given' keeps the split a source's files came with; this source brings "
+                             "none (recbole with benchmark files and mmrec do)")  # fmt: skip
         return list(dict.fromkeys(value))
 
     def protocol_options(self) -> dict[str, dict[str, Any]]:
@@ -87,7 +92,7 @@ def _check_source_name(name: str, source: Source) -> None:
 
 def _load_builtin_sources() -> None:
     """The adapters register themselves when imported; the registry imports them once, on first use."""
-    from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+    from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
 
 
 #: every data source a config can name: the built-in adapters and the ``recsys_cl.sources`` entry points

@@ -23,7 +23,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
@@ -38,8 +38,8 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = 0
-    device: str = "auto"
+    seed: int = Field(0, description="seeds every random step of fit (a benchmark sets it from its seeds)")
+    device: str = Field("auto", description="auto (CUDA when present), cpu or cuda")
 
 
 

@@ -129,7 +129,7 @@ class TorchEpochModel(Recommender):
                 score = None
                 if len(valid_users):
                     self.net.eval()
-                    score = self._valid_score(split, valid_users, metric, k)
+                    score = self._valid_score(split, valid_users, metric, k, options.exclude_seen)
                     if score > best_score:
                         best_score, since_best = score, 0
                         best_state = copy.deepcopy(self.net.state_dict())
@@ -155,11 +155,13 @@ class TorchEpochModel(Recommender):
             users = np.sort(rng.choice(users, size=limit, replace=False))
         return users
 
-    def _valid_score(self, split: EncodedSplit, users: np.ndarray, metric: str, k: int) -> float:
-        """Mean ``metric@k`` of the current parameters over ``users``' valid items (training items excluded)."""
+    def _valid_score(self, split: EncodedSplit, users: np.ndarray, metric: str, k: int, exclude_seen: bool) -> float:
+        """Mean ``metric@k`` of the current parameters over ``users``' valid items, each user's training items
+        left out of the lists under ``exclude_seen`` (the fit's mode: the one its test will be scored in)."""
         user_factors, item_factors, item_bias = self._ranking_factors()
         items, _ = topk_from_factors(
-            user_factors, item_factors, k, users=users, exclude=split.train, item_bias=item_bias, device=self.config.device
+            user_factors, item_factors, k, users=users, exclude=split.train if exclude_seen else None, item_bias=item_bias,
+            device=self.config.device,
         )
         relevant = split.valid[users]
         values = compute_metrics(hit_matrix(items, relevant), np.diff(relevant.indptr), [metric], [k])

@@ -20,6 +20,7 @@ from recsys_cl.reporting._records import (
     write_run,
     write_study,
 )
+from recsys_cl.reporting._published import published_table, read_published
 from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
 from recsys_cl.reporting._report import write_report
 from recsys_cl.reporting._results import Results, load_results
@@ -37,15 +38,17 @@ __all__ = [
     "RunRecord",
     "StageCost",
     "StudySummary",
-    "TrialRecord",
     "Table",
+    "TrialRecord",
     "compare_to_baseline_file",
     "composed_result_table",
     "cost_row",
     "embed_quality_table",
     "evaluation_table",
     "load_results",
+    "published_table",
     "read_cell",
+    "read_published",
     "read_run",
     "read_study",
     "regression_table",

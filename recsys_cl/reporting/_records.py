@@ -142,6 +142,9 @@ class CellRecord(_CellIdentity):
     history: dict[str, Any] = Field(default_factory=dict)
     #: peak memory and energy of fit and recommend (None: written before costs were measured)
     cost: CellCost | None = None
+    #: where the cell ran: the host, and on a Ray cluster the Ray node (several nodes may share a host);
+    #: None in records written before it was kept
+    node: str | None = None
 
     @property
     def variant(self) -> str:
@@ -176,6 +179,8 @@ class RunRecord(_Record):
     python: str = ""
     device: str = ""
     executor: str = ""
+    #: the Ray nodes the run checked and could use (executor ray; each cell records the one that ran it)
+    nodes: list[str] = Field(default_factory=list)
     started: float = 0.0
     seconds: float = 0.0
     cells: list[CellSummary] = Field(default_factory=list)
@@ -194,7 +199,7 @@ class RunRecord(_Record):
 
 class TrialRecord(_Record):
     """One tuning trial as stored: ``state`` complete, pruned or fail; ``epochs_run`` where the model counts
-    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
+    epochs, ``best_epoch`` the one whose weights early stopping kept; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
     failed; ``counted``: among the study's first ``budget`` finished trials (the ones its summary is drawn from)."""
 
     number: int
@@ -202,6 +207,7 @@ class TrialRecord(_Record):
     value: float | None
     params: dict[str, Any]
     epochs_run: int | None = None
+    best_epoch: int | None = None
     seconds: float | None = None
     fit_seconds: float | None = None
     error: str | None = None

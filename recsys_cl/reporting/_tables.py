@@ -365,6 +365,11 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     composed = composed_table(results)
     if composed is not None:
         tables.append(("embeddings", composed))
+    from recsys_cl.reporting._published import published_table
+
+    published = published_table(results)
+    if published is not None:
+        tables.append(("published", published))
     return tables
 
 
