@@ -1,4 +1,5 @@
-"""Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance."""
+"""Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance, and where
+held-out items land in full rankings (placement)."""
 
 from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
 from recsys_cl.evaluation._evaluate import (
@@ -14,6 +15,7 @@ from recsys_cl.evaluation._metrics import (
     expected_random_hit_rate,
     hit_matrix,
 )
+from recsys_cl.evaluation._placement import PLACEMENT_VALUES, Placement, placement, placement_users
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
 from recsys_cl.evaluation._repeats import (
     DEFAULT_EXCLUDE_SEEN,
@@ -40,6 +42,8 @@ __all__ = [
     "BEYOND_METRICS",
     "DEFAULT_EXCLUDE_SEEN",
     "METRICS",
+    "PLACEMENT_VALUES",
+    "Placement",
     "BeyondAccuracyConfig",
     "EvaluationResult",
     "Rankings",
@@ -57,6 +61,8 @@ __all__ = [
     "hit_matrix",
     "holm",
     "paired_tests",
+    "placement",
+    "placement_users",
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",

@@ -142,6 +142,12 @@ class CellRecord(_CellIdentity):
     history: dict[str, Any] = Field(default_factory=dict)
     #: peak memory and energy of fit and recommend (None: written before costs were measured)
     cost: CellCost | None = None
+    #: cold-item cells: where the test items land in the model's full ranking (``test_rank_median``,
+    #: ``test_rank_share_median``, ``cold_share@k`` vs ``cold_catalogue_share``: recsys_cl.evaluation.placement)
+    placement: dict[str, float | None] | None = None
+    #: cold-item cells of a model that has no principled way to score an item without training
+    #: interactions: why (the report prints "cannot rank new items" instead of its numbers)
+    cannot_rank_new_items: str | None = None
 
     @property
     def variant(self) -> str:
