@@ -42,6 +42,9 @@ CONTENT_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("content-knn", {}),
 ]  # fmt: skip
 
+#: the variants that declare they cannot rank new items (their reasons: docs/cold-items.md)
+CANNOT_RANK = [(name, {"content": "init"}) for name in ("bpr-recbole", "neumf", "lightgcn", "sgl")] + [("bm3", {})]
+
 
 def ml100k_subset(raw_dir: Path, out: Path, n_users: int | None, min_ratings: int = 0, seed: int = 0) -> Path:
     """Write MovieLens-100K (RecBole's packaged copy) cut to ``n_users`` seeded users and the items with at

@@ -10,12 +10,13 @@ import pytest
 
 from recsys_cl.data import load_dataset
 from recsys_cl.embeddings import embed
-from tests.models.cold_items_real import CONTENT_VARIANTS, above_random, ml100k_subset, score_variant
+from recsys_cl.models import create
+from tests.models.cold_items_real import CANNOT_RANK, CONTENT_VARIANTS, above_random, ml100k_subset, score_variant
 
 #: the fast test's variants: each model family once, in the way it uses content by default
 FAST_VARIANTS = [
     ("bpr-recbole", {"content": "fuse"}), ("neumf", {"content": "fuse"}), ("lightgcn", {"content": "fuse"}),
-    ("sgl", {"content": "fuse"}), ("lightfm", {}), ("vbpr", {}), ("freedom", {}), ("bm3", {}), ("content-knn", {}),
+    ("sgl", {"content": "fuse"}), ("lightfm", {}), ("vbpr", {}), ("freedom", {}), ("content-knn", {}),
 ]  # fmt: skip
 #: short schedules for the fast test (the same for every model of a kind)
 FAST_SCHEDULE = {"recbole": {"epochs": 15, "stopping_step": 3}, "torch": {"epochs": 30, "stopping_step": 5},
@@ -61,7 +62,16 @@ def test_every_content_aware_variant_ranks_new_items_above_random_on_movielens_1
     failures = []
     for name, params in CONTENT_VARIANTS:
         scored = score_variant(name, params, encoded, embeddings)
-        if scored.cannot_rank is not None:
-            continue  # declared (the report shows "cannot rank new items"): nothing to score
+        if (name, params) in CANNOT_RANK:  # declared, with a reason; the report shows no number for it
+            assert scored.cannot_rank, f"{scored.label} should declare that it cannot rank new items"
+            continue
+        assert scored.cannot_rank is None, f"{scored.label} declares it cannot rank new items: {scored.cannot_rank}"
         failures.append(above_random(scored, random))
     assert [f for f in failures if f] == []
+
+
+def test_models_that_cannot_rank_new_items_say_so_and_the_rest_do_not() -> None:
+    # declared from the configuration: what the model is, not what a fit happened to give
+    for name, params in CONTENT_VARIANTS:
+        reason = create(name, **params).cannot_rank_new_items
+        assert bool(reason) == ((name, params) in CANNOT_RANK), f"{name} {params}: {reason!r}"
