@@ -1,12 +1,18 @@
 """Cold items on real data (MovieLens-100K): every content-aware model and variant, raw text vectors, and one
 rule for all of them against Random. Shared by the fast test (a small real subset) and the slow one (all of it).
 
-The rule (the same for every model; no per-model threshold): on the cold-item protocol's test users,
+The rule on all of MovieLens-100K (the same for every model; no per-model threshold), over the cold-item
+protocol's test users:
 
 * nDCG@10 is above Random's by a one-sided paired sign-flip test over users at p < ``ALPHA``;
 * mean nDCG@10 is at least ``MIN_RATIO`` x Random's;
-* the placement diagnostic agrees: the median rank share of the held-out items is below Random's
-  (new items sit higher in the full ranking than chance puts them).
+* the placement diagnostic agrees: the median rank share of the held-out items is below Random's.
+
+On the fast test's 300-user subset top-10 accuracy is too noisy to separate every model from Random (measured,
+seed 0, defaults: LightGCN fused nDCG@10 0.0105, LightFM 0.0185 and content-kNN 0.0087 against Random's 0.0140,
+while BPR fused 0.0961 and VBPR 0.0757), so the fast test applies the placement half of the rule alone, with
+per-user values: each user's rank share of their held-out items is below Random's by the same one-sided paired
+test at p < ``ALPHA``, and the median is at most ``MAX_SHARE_RATIO`` x Random's.
 
 A model variant that declares it cannot rank new items (``cannot_rank_new_items``) is checked to declare
 it, and is not scored.
@@ -26,6 +32,7 @@ from recsys_cl.models import create
 
 ALPHA = 0.01
 MIN_RATIO = 1.5
+MAX_SHARE_RATIO = 0.8
 
 #: every content-aware model of the registry that can run under cold-item, with each way it uses content
 #: (registry name, params); the RecBole backends' content modes and the options that decide what an ID adds
@@ -78,7 +85,8 @@ class ColdScore:
 
     label: str
     ndcg: np.ndarray
-    rank_share: float
+    rank_shares: np.ndarray  # per user: median rank share of their held-out items among their candidates
+    rank_share: float  # median over users
     cold_lift: float
     cannot_rank: str | None
 
@@ -88,12 +96,14 @@ def score_variant(name: str, params: dict[str, Any], encoded: Any, embeddings: A
     model.fit(encoded, embeddings if model.uses_item_embeddings and name != "random" else None)
     label = model.run_name
     if model.cannot_rank_new_items:
-        return ColdScore(label, np.zeros(0), float("nan"), float("nan"), model.cannot_rank_new_items)
+        return ColdScore(label, np.zeros(0), np.zeros(0), float("nan"), float("nan"), model.cannot_rank_new_items)
     rankings = model.recommend(None, k=10)
     result = evaluate(rankings, encoded, metrics=["ndcg"], ks=[10])
     full = model.recommend(encoded.user_ids[encoded.eval_users("test")], k=encoded.n_items)
     placed = placement([full], encoded, "test", [10])
-    return ColdScore(label, result.values("ndcg@10"), placed.summary["test_rank_share_median"], placed.summary["cold_lift@10"], None)
+    assert placed.user_ids.tolist() == result.user_ids.tolist()  # both in the test users' order
+    return ColdScore(label, result.values("ndcg@10"), placed.per_user["test_rank_share"], placed.summary["test_rank_share_median"],
+                     placed.summary["cold_lift@10"], None)
 
 
 def above_random(variant: ColdScore, random: ColdScore) -> str | None:
@@ -107,4 +117,15 @@ def above_random(variant: ColdScore, random: ColdScore) -> str | None:
         problems.append(f"nDCG@10 {variant.ndcg.mean():.4f} is {ratio:.2f}x Random's {random.ndcg.mean():.4f} (< {MIN_RATIO}x)")
     if not variant.rank_share < random.rank_share:
         problems.append(f"median rank share of new items {variant.rank_share:.3f} not below Random's {random.rank_share:.3f}")
+    return f"{variant.label}: " + "; ".join(problems) if problems else None
+
+
+def placed_above_random(variant: ColdScore, random: ColdScore) -> str | None:
+    """None when ``variant`` places the held-out items above Random by the placement rule (module docstring)."""
+    p = sign_flip_pvalue(random.rank_shares - variant.rank_shares, alternative="greater", n_resamples=20_000, seed=0)
+    problems = []
+    if not p < ALPHA:
+        problems.append(f"one-sided paired p = {p:.3g} >= {ALPHA} on rank shares")
+    if not variant.rank_share <= MAX_SHARE_RATIO * random.rank_share:
+        problems.append(f"median rank share {variant.rank_share:.3f} above {MAX_SHARE_RATIO} x Random's {random.rank_share:.3f}")
     return f"{variant.label}: " + "; ".join(problems) if problems else None
