@@ -7,13 +7,32 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from recsys_cl._cli_support import (
+    csv_list,
+    err,
+    field_option,
+    int_list,
+    jsonable,
+    key_values,
+    out,
+    print_dataset_summary,
+    print_replaced_bytes,
+    print_table,
+    progress_bar,
+    protocol_list,
+    split_pair,
+    summary_rows,
+    summary_table,
+    validated_options,
+)
+from recsys_cl.data import PROTOCOLS, SPLIT_PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
 from recsys_cl.errors import InputError
+from recsys_cl.evaluation import BeyondAccuracyConfig
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 prepare_app = typer.Typer(help="Convert raw downloads into RecBole atomic files and splits.", no_args_is_help=True)
@@ -25,36 +44,6 @@ app.add_typer(data_app, name="data")
 app.add_typer(retrieve_app, name="retrieve")
 data_app.add_typer(synth_app, name="synth")
 
-# Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-@contextlib.contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr, driven by the library's ``progress(stage, done, total)`` callbacks."""
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
-        console=err, transient=False,
-    ) as bar:  # fmt: skip
-        task = bar.add_task(description, total=1, stage="")
-
-        def update(stage: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=max(total, 1), stage=stage)
-
-        yield update
-        bar.update(task, completed=bar.tasks[0].total, stage="done")
-
-
-def _protocols(value: str) -> list[str]:
-    from recsys_cl.data import PROTOCOLS
-
-    names = [p.strip() for p in value.split(",") if p.strip()]
-    for name in names:
-        if name not in PROTOCOLS:
-            raise InputError(f"--protocols: unknown protocol {name!r}; expected some of {', '.join(PROTOCOLS)}")
-    return names
-
 
 # ---------------------------------------------------------------------------------------------- prepare
 @prepare_app.command("hm")
@@ -62,30 +51,30 @@ def prepare_hm_command(
     raw: Path = typer.Option(..., help="folder with articles.csv, customers.csv, transactions_train.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("hm", help="dataset name"),
-    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
-    weeks: Optional[int] = typer.Option(None, help="keep only the last N weeks of transactions"),
-    min_user: int = typer.Option(1, help="k-core: minimum interactions per user"),
-    min_item: int = typer.Option(1, help="k-core: minimum interactions per item"),
-    sample_users: Optional[float] = typer.Option(None, help="keep a share (<=1) or number (>1) of customers"),
-    dedupe: bool = typer.Option(False, help="one row per (customer, article, day); default keeps every row"),
-    test_days: int = typer.Option(7, help="temporal: days in test"),
-    valid_days: int = typer.Option(7, help="temporal: days in valid"),
-    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
-    seed: int = typer.Option(0, help="seed for sampling and cold-item"),
-    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
+    weeks: Optional[int] = field_option(HMOptions, "weeks"),
+    min_user: int = field_option(HMOptions, "min_user_interactions", "--min-user"),
+    min_item: int = field_option(HMOptions, "min_item_interactions", "--min-item"),
+    sample_users: Optional[float] = field_option(HMOptions, "sample_users"),
+    dedupe: bool = field_option(HMOptions, "dedupe", "--dedupe/--no-dedupe"),
+    test_days: int = field_option(HMOptions, "test_days"),
+    valid_days: int = field_option(HMOptions, "valid_days"),
+    cold_item_share: float = field_option(HMOptions, "cold_item_share"),
+    seed: int = field_option(HMOptions, "seed"),
+    replace_bad_bytes: bool = field_option(HMOptions, "replace_bad_bytes", "--replace-bad-bytes/--no-replace-bad-bytes"),
 ) -> None:
     """H&M Personalized Fashion Recommendations -> ROOT/<name>/ atomic files, splits and metadata."""
-    from recsys_cl.data import HMOptions, prepare
+    from recsys_cl.data import prepare
 
-    options = _options(
-        HMOptions, name=name, protocols=_protocols(protocols), weeks=weeks, min_user_interactions=min_user,
+    options = validated_options(
+        HMOptions, name=name, protocols=protocol_list(protocols), weeks=weeks, min_user_interactions=min_user,
         min_item_interactions=min_item, sample_users=sample_users, dedupe=dedupe, test_days=test_days,
         valid_days=valid_days, cold_item_share=cold_item_share, seed=seed, replace_bad_bytes=replace_bad_bytes,
     )  # fmt: skip
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("hm", out_root, raw=raw, options=options, progress=progress)
-    _print_replaced_bytes(meta)
-    _print_dataset_summary(out_root / name, meta)
+    print_replaced_bytes(meta)
+    print_dataset_summary(out_root / name, meta)
 
 
 @prepare_app.command("styles")
@@ -93,17 +82,17 @@ def prepare_styles_command(
     raw: Path = typer.Option(..., help="folder with styles.csv [, images/]"),
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("styles", help="dataset name"),
-    max_relevant: Optional[int] = typer.Option(None, help="cap relevant products per query (sampled by seed)"),
-    seed: int = typer.Option(0),
-    replace_bad_bytes: bool = typer.Option(False, help="replace bytes that are not UTF-8 (lines counted) instead of stopping"),
+    max_relevant: Optional[int] = field_option(StylesOptions, "max_relevant"),
+    seed: int = field_option(StylesOptions, "seed"),
+    replace_bad_bytes: bool = field_option(StylesOptions, "replace_bad_bytes", "--replace-bad-bytes/--no-replace-bad-bytes"),
 ) -> None:
     """Fashion Product Images styles.csv -> ROOT/<name>/<name>.item and item-to-item relevance."""
-    from recsys_cl.data import StylesOptions, prepare
+    from recsys_cl.data import prepare
 
-    options = _options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed, replace_bad_bytes=replace_bad_bytes)
+    options = validated_options(StylesOptions, name=name, max_relevant=max_relevant, seed=seed, replace_bad_bytes=replace_bad_bytes)
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("styles", out_root, raw=raw, options=options, progress=progress)
-    _print_replaced_bytes(meta)
+    print_replaced_bytes(meta)
     out.print(f"wrote {out_root / name}: {json.dumps(meta['counts'])}")
 
 
@@ -111,20 +100,93 @@ def prepare_styles_command(
 def prepare_ml100k_command(
     out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
     name: str = typer.Option("ml-100k", help="dataset name"),
-    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item"),
-    test_days: int = typer.Option(7, help="temporal: days in test"),
-    valid_days: int = typer.Option(7, help="temporal: days in valid"),
-    cold_item_share: float = typer.Option(0.1, help="cold-item: share of items held out (test, and again for valid)"),
-    seed: int = typer.Option(0, help="seed of the cold-item split"),
+    protocols: str = typer.Option("loo", help=f"comma list of {', '.join(SPLIT_PROTOCOLS)}"),
+    test_days: int = field_option(ML100KOptions, "test_days"),
+    valid_days: int = field_option(ML100KOptions, "valid_days"),
+    cold_item_share: float = field_option(ML100KOptions, "cold_item_share"),
+    seed: int = field_option(ML100KOptions, "seed"),
 ) -> None:
     """MovieLens-100K from RecBole's package (real data, titles and genres as item text)."""
-    from recsys_cl.data import ML100KOptions, prepare
+    from recsys_cl.data import prepare
 
-    options = _options(ML100KOptions, name=name, protocols=_protocols(protocols), test_days=test_days,
+    options = validated_options(ML100KOptions, name=name, protocols=protocol_list(protocols), test_days=test_days,
                        valid_days=valid_days, cold_item_share=cold_item_share, seed=seed)  # fmt: skip
     with progress_bar(f"prepare {name}") as progress:
         meta = prepare("ml-100k", out_root, options=options, progress=progress)
-    _print_dataset_summary(out_root / name, meta)
+    print_dataset_summary(out_root / name, meta)
+
+
+@prepare_app.command("table")
+def prepare_table_command(
+    raw: Path = typer.Option(..., help="folder the mapping's files are relative to"),
+    mapping: Path = typer.Option(..., help="YAML with interactions: {file, user, item, time, ...} [items:, users:] and any "
+                                           "other option of source table (docs/your-data.md)"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the mapping's name, else 'table')"),
+    protocols: Optional[str] = typer.Option(None, help="comma list of loo, temporal, cold-item (default: the mapping's, else loo)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value (JSON values)"),
+) -> None:
+    """Your own interactions (CSV, TSV or Parquet, gzip too) by a column mapping -> ROOT/<name>/."""
+    values = _mapping_file(mapping)
+    _prepare_source("table", raw, out_root, {**values, **key_values(option)}, name, protocols)
+
+
+@prepare_app.command("recbole")
+def prepare_recbole_command(
+    raw: Path = typer.Option(..., help="a RecBole atomic folder: <dataset>.inter [.item .user] or benchmark files"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("loo", help="comma list of loo, temporal, cold-item, given (benchmark files)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, user_field, item_field, "
+                                                                "time_field, text_fields, vector_fields, unknown_items, ..."),
+) -> None:
+    """A RecBole atomic dataset folder (ml-1m, Amazon categories, Yelp, ...) -> ROOT/<name>/."""
+    _prepare_source("recbole", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+@prepare_app.command("mmrec")
+def prepare_mmrec_command(
+    raw: Path = typer.Option(..., help="an MMRec dataset folder: <dataset>.inter, i_id_mapping.csv, u_id_mapping.csv, *_feat.npy"),
+    out_root: Path = typer.Option(Path("datasets/atomic"), "--out", help="ROOT: files go to ROOT/<name>/"),
+    name: Optional[str] = typer.Option(None, help="dataset name (default: the raw folder's name)"),
+    protocols: str = typer.Option("given", help="comma list of given (MMRec's split), loo, temporal, cold-item"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any other option as key=value: dataset, drop_cold_users"),
+) -> None:
+    """MMRec's multimodal Amazon datasets (Baby, Sports, Clothing) with their split and features -> ROOT/<name>/."""
+    _prepare_source("mmrec", raw, out_root, key_values(option), name or raw.name, protocols)
+
+
+def _mapping_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: mapping file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: expected a mapping (interactions:, items:, users:, options)")
+    return values
+
+
+def _prepare_source(source: str, raw: Path, out_root: Path, values: dict[str, Any], name: str | None, protocols: str | None) -> None:
+    from recsys_cl.data import prepare, source_options
+
+    if name is not None:
+        values["name"] = name
+    if protocols is not None:
+        values["protocols"] = protocol_list(protocols)
+    options = source_options(source, values, f"prepare {source}")
+    with progress_bar(f"prepare {options.name}") as progress:
+        meta = prepare(source, out_root, raw=raw, options=options, progress=progress)
+    print_replaced_bytes(meta)
+    if meta.get("time_column"):
+        out.print(f"time column: {meta['time_column']}")
+    if meta.get("content"):
+        out.print(f"item content: {meta['content']}")
+    print_dataset_summary(out_root / options.name, meta)
 
 
 # ---------------------------------------------------------------------------------------------- data synth
@@ -146,7 +208,7 @@ def synth_hm_command(
             out_dir, customers=customers, articles=articles, weeks=weeks, transactions=transactions, seed=seed,
             images=images, progress=progress,
         )  # fmt: skip
-    out.print(f"wrote {out_dir}: {json.dumps(_jsonable(summary))}")
+    out.print(f"wrote {out_dir}: {json.dumps(jsonable(summary))}")
 
 
 @synth_app.command("styles")
@@ -161,7 +223,7 @@ def synth_styles_command(
 
     with progress_bar("synth styles") as progress:
         summary = generate_styles(out_dir, products=products, seed=seed, images=images, progress=progress)
-    out.print(f"wrote {out_dir}: {json.dumps(_jsonable(summary))}")
+    out.print(f"wrote {out_dir}: {json.dumps(jsonable(summary))}")
 
 
 # ---------------------------------------------------------------------------------------------- summary / demo
@@ -171,11 +233,11 @@ def summary_command(
     json_output: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Users, items, interactions, density and cold items per split part of prepared datasets."""
-    rows = [row for path in data for row in _summary_rows(path)]
+    rows = [row for path in data for row in summary_rows(path)]
     if json_output:
         out.print_json(json.dumps(rows))
     else:
-        out.print(_summary_table(rows))
+        out.print(summary_table(rows))
 
 
 @app.command("demo")
@@ -186,7 +248,7 @@ def demo_command(
     """The embedded default: synthetic H&M sample + MovieLens-100K -> atomic files -> splits -> summary."""
     from recsys_cl.data import prepare
 
-    protocols = ["loo", "temporal", "cold-item"]
+    protocols = list(SPLIT_PROTOCOLS)
     atomic = out_dir / "atomic"
     with progress_bar("demo: synth and prepare hm-synth") as progress:
         # the generator's demo sizes (recsys_cl.data.synth.HM_DEMO) are the source's defaults
@@ -194,8 +256,8 @@ def demo_command(
                 options={"name": "hm-synth", "protocols": protocols, "seed": seed, "synth": {"seed": seed}}, progress=progress)
     with progress_bar("demo: prepare ml-100k") as progress:
         prepare("ml-100k", atomic, options={"name": "ml-100k", "protocols": protocols}, progress=progress)
-    rows = _summary_rows(atomic / "hm-synth") + _summary_rows(atomic / "ml-100k")
-    out.print(_summary_table(rows))
+    rows = summary_rows(atomic / "hm-synth") + summary_rows(atomic / "ml-100k")
+    out.print(summary_table(rows))
     out.print(f"atomic files in {atomic}/<dataset>/ (RecBole benchmark_filename: train/valid/test, "
               f"temporal-*, cold-item-*)")  # fmt: skip
 
@@ -206,7 +268,7 @@ def evaluate_command(
     rankings: Path = typer.Option(..., help="TSV or Parquet with user_id, item_id and rank or score columns"),
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name>"),
     split: str = typer.Option("test", help="part scored: test or valid"),
-    protocol: str = typer.Option("loo", help="which prepared split: loo, temporal, cold-item"),
+    protocol: str = typer.Option("loo", help=f"which prepared split: {', '.join(PROTOCOLS)}"),
     metrics: str = typer.Option(
         "hr,ndcg,recall,precision,mrr,map",
         help="comma list: accuracy (hr, ndcg, recall, precision, mrr, map) and beyond-accuracy (coverage, gini, "
@@ -220,7 +282,7 @@ def evaluate_command(
     embeddings: Optional[Path] = typer.Option(
         None, "--embeddings", help="item-embedding file (.itememb) for embedding_diversity (cosine distance)"
     ),
-    tail_ratio: float = typer.Option(0.1, "--tail-ratio", help="tail_share: share of training items (<= 1) or count ceiling (> 1)"),
+    tail_ratio: float = field_option(BeyondAccuracyConfig, "tail_ratio", "--tail-ratio"),
     json_output: bool = typer.Option(False, "--json", help="print the summary (and segments) as JSON"),
     exclude_seen: Optional[bool] = typer.Option(
         None, "--exclude-seen/--no-exclude-seen",
@@ -230,7 +292,7 @@ def evaluate_command(
 ) -> None:
     """Score a rankings file from any tool against a prepared split, on the same footing as every model."""
     from recsys_cl.errors import validated
-    from recsys_cl.evaluation import BeyondAccuracyConfig, evaluate_rankings_file
+    from recsys_cl.evaluation import evaluate_rankings_file
 
     beyond = validated(
         BeyondAccuracyConfig, {"diversity_attribute": diversity_attribute, "tail_ratio": tail_ratio}, "evaluate"
@@ -241,7 +303,7 @@ def evaluate_command(
 
         item_embeddings = read_itememb(embeddings)
     result = evaluate_rankings_file(
-        rankings, data, part=split, metrics=_csv_list(metrics, "--metrics"), ks=_int_list(k, "--k"), protocol=protocol,
+        rankings, data, part=split, metrics=csv_list(metrics, "--metrics"), ks=int_list(k, "--k"), protocol=protocol,
         exclude_seen=exclude_seen, embeddings=item_embeddings, beyond=beyond,
     )  # fmt: skip
     if json_output:
@@ -249,14 +311,16 @@ def evaluate_command(
         return
     from recsys_cl.reporting import evaluation_table
 
-    _print_table(evaluation_table(result, f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)"))
+    print_table(evaluation_table(result, f"{result.name} on {data.name}/{protocol}/{split} ({result.n_users:,} users)"))
 
 
 # ---------------------------------------------------------------------------------------------- embed
 @app.command("embed")
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
-    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip"),
+    method: str = typer.Option(
+        ..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, dataset-vectors (-o vectors=KEY)"
+    ),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),
@@ -282,7 +346,7 @@ def embed_command(
         emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
                              **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
-    _print_table(embed_quality_table(quality))
+    print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse
         out.print(f"collapse: {'YES, ' + str(collapse.kind) if collapse.collapsed else 'no'}", markup=False)
@@ -290,7 +354,7 @@ def embed_command(
 
 def _embed_overrides(option: list[str], **typed: Any) -> dict[str, Any]:
     """Learner option overrides from ``-o key=value`` plus the typed options (None = not given)."""
-    overrides: dict[str, Any] = _key_values(option)
+    overrides: dict[str, Any] = key_values(option)
     train = dict(overrides.pop("train", {}) or {})
     train_keys = ("epochs", "finetune_layers")
     train.update({key: typed.pop(key) for key in train_keys if typed.get(key) is not None})
@@ -318,7 +382,7 @@ def retrieve_composed_command(
     with progress_bar("composed retrieval") as progress:
         result = composed_retrieval(data, out_file, seed=seed, device=device, progress=progress, **overrides)
     out.print(f"wrote {out_file}")
-    _print_table(composed_result_table(result))
+    print_table(composed_result_table(result))
 
 
 # ---------------------------------------------------------------------------------------------- bench
@@ -352,7 +416,7 @@ def bench_command(
     import shutil
 
     from recsys_cl.bench import load_config, run_benchmark
-    from recsys_cl.bench._cost import check_energy_settings, set_country
+    from recsys_cl.bench import check_energy_settings, set_country
 
     config = load_config(config_path)
     target = out_dir or Path("results") / config.name
@@ -361,7 +425,7 @@ def bench_command(
     tracker = _open_tracker(mlflow, config.name)  # an MLflow URI that cannot be opened stops here
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
-    raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
+    raw_overrides = dict(split_pair(item, "--raw") for item in raw)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
@@ -393,25 +457,84 @@ def bench_command(
     from recsys_cl.reporting import composed_result_table, load_results, run_summary_table
 
     if run.cells:
-        _print_table(run_summary_table(load_results(target), config.significance.metric))
+        print_table(run_summary_table(load_results(target), config.significance.metric))
     for path in run.composed_retrieval.values():  # retrieval-only datasets: no cells, this is their result
-        _print_table(composed_result_table(ComposedResult.read(path)))
+        print_table(composed_result_table(ComposedResult.read(path)))
     out.print(f"{len(run.cells)} cells ({run.cells_run_now} run now) in {run.seconds:.0f} s -> {target}")
     if tracker is not None:
-        out.print(f"MLflow: {tracker.cells_logged} cells logged to {mlflow} (experiment {tracker.experiment!r})")
-        for problem in tracker.errors:
-            err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+        _print_tracked(tracker, target)
+
+
+def _print_tracked(tracker: Any, results: Path) -> None:
+    """What reached MLflow, and (on stderr) what did not and how to log it later."""
+    from recsys_cl.bench._tracking import unlogged_message
+
+    out.print(f"MLflow: {tracker.cells_logged} cells logged to {tracker.uri} (experiment {tracker.experiment!r})")
+    for problem in tracker.errors:
+        err.print(f"recsys-cl: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    left = unlogged_message(tracker, results)
+    if left:
+        err.print(f"recsys-cl: warning: {left}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("track")
+def track_command(
+    results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench --mlflow URI`"),
+    mlflow: str = typer.Option(..., "--mlflow", metavar="URI", help="the store the cells were meant for"),
+) -> None:
+    """Log to MLflow the cells a `bench --mlflow URI` run finished but could not log (the store was down);
+    they are listed in RESULTS/mlflow-pending.json. Exit code 1 if some still could not be logged."""
+    from recsys_cl.bench._tracking import log_pending
+
+    tracker = log_pending(results, mlflow)
+    _print_tracked(tracker, results)
+    if tracker.unlogged:
+        raise typer.Exit(1)
 
 
 def _open_tracker(uri: str | None, experiment: str) -> Any:
     if uri is None:
         return None
-    from recsys_cl.bench._tracking import open_tracker
+    from recsys_cl.bench import open_tracker
 
     return open_tracker(uri, experiment)
 
 
 # ---------------------------------------------------------------------------------------------- tune
+@app.command("recommend")
+def recommend_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML whose model entry is fitted"),
+    model: str = typer.Option(..., help="the entry's label in tables (e.g. ALS), its label:, or its registry name"),
+    out_dir: Path = typer.Option(..., "--out", help="output folder (written whole, or not at all)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run", help="results folder whose data and studies are used (default results/<config name>)"),
+    fit_on: str = typer.Option("train+valid", help="train | train+valid | all (all: the test part too, to predict the future)"),
+    best: bool = typer.Option(False, "--best", help="fit with the entry's best tuned parameters (from RUN/tuning)"),
+    k: int = typer.Option(12, help="list length"),
+    users: Optional[Path] = typer.Option(None, help="file of user ids, one a line (default: every user of the data)"),
+    output_format: str = typer.Option("lists", "--format", help="lists (Parquet + TSV for evaluate) or hm-submission"),
+    customers: Optional[Path] = typer.Option(None, help="hm-submission: customers.csv (default: the dataset's raw folder)"),
+    dataset: Optional[str] = typer.Option(None, help="dataset of the config (default: the entry's first)"),
+    protocol: Optional[str] = typer.Option(None, help="split to fit on and its exclude_seen rule (default: the entry's first)"),
+    embedding: Optional[str] = typer.Option(None, help="embedding variant of the entry, when it has several"),
+    seed: Optional[int] = typer.Option(None, help="model seed (default: the config's first)"),
+    raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    chunk_users: int = typer.Option(50_000, help="users ranked and written at a time (memory)"),
+) -> None:
+    """Fit one model entry of a config on the data you choose and write its top-K lists (or an H&M submission)."""
+    from recsys_cl.bench import load_config, recommend_for_config
+
+    config = load_config(config_path)
+    with progress_bar(f"recommend {model}") as progress:
+        record = recommend_for_config(
+            config, out_dir, model=model, run_dir=run_dir or Path("results") / config.name, dataset=dataset, protocol=protocol,
+            embedding=embedding, seed=seed, best=best, fit_on=fit_on, k=k, users_file=users, output_format=output_format,
+            customers=customers, raw_overrides=dict(split_pair(item, "--raw") for item in raw), chunk_users=chunk_users,
+            config_path=config_path, progress=progress,
+        )  # fmt: skip
+    who = f"{record['customers']:,} customers ({record['customers_filled_by_fallback']:,} by the fallback)" if "customers" in record else f"{record['users']:,} users"
+    out.print(f"{record['model']} fitted on {record['dataset']}/{record['protocol']} {record['fit_on']}: top-{record['k']} for {who} -> {out_dir}")
+
+
 @app.command("tune")
 def tune_command(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="benchmark YAML (its tuning: and models' search: keys)"),
@@ -430,14 +553,14 @@ def tune_command(
     import optuna
 
     from recsys_cl.bench import load_config
-    from recsys_cl.bench._tuning import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench import check_run_options, study_plans, tune_benchmark, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)
     tuning = tuning_with_trials(config.tuning, trials)
     check_run_options(executor, storage)  # before the progress bars, so bad input is one line
     target = out_dir or Path("results") / config.name
-    raw_overrides = dict(_split_pair(item, "--raw") for item in raw)
+    raw_overrides = dict(split_pair(item, "--raw") for item in raw)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
@@ -458,7 +581,7 @@ def tune_command(
                                    on_study=on_study)  # fmt: skip
     from recsys_cl.reporting import tuning_table
 
-    _print_table(tuning_table(summaries, tuning.metric, f"{config.name}: tuning on the valid part ({tuning.sampler}, "
+    print_table(tuning_table(summaries, tuning.metric, f"{config.name}: tuning on the valid part ({tuning.sampler}, "
                                                         f"pruner {tuning.pruner}, {tuning.trials} trials per study)"))  # fmt: skip
     run_now = sum(s.trials_run_now for s in summaries)
     out.print(f"{len(study_plans(config))} studies ({run_now} trials run now) -> {target / 'tuning'}")
@@ -481,7 +604,7 @@ def report_command(
     target = out_dir or Path("reports") / results.name
     mlflow_run = None
     if mlflow is not None:  # found before the report is written: a wrong URI or folder is one line, nothing written
-        from recsys_cl.bench._tracking import find_report_run
+        from recsys_cl.bench import find_report_run
         from recsys_cl.reporting import load_results
 
         mlflow_run = find_report_run(mlflow, load_results(results).name, results)
@@ -508,7 +631,7 @@ def baseline_save_command(
     """Save a run's tracked metrics (and per-user scores) as a baseline."""
     from recsys_cl.reporting import save_baseline
 
-    baseline = save_baseline(results, out_file, metrics=_csv_list(metrics, "--metrics"), per_user=per_user)
+    baseline = save_baseline(results, out_file, metrics=csv_list(metrics, "--metrics"), per_user=per_user)
     out.print(f"wrote {out_file}: {len(baseline.entries)} tracked values")
 
 
@@ -530,102 +653,16 @@ def compare_command(
     from recsys_cl.reporting import compare_to_baseline_file, regression_table
 
     rows, regressed, differences = compare_to_baseline_file(
-        current, baseline, rtol=rtol, metrics=_csv_list(metrics, "--metrics") if metrics else None, alpha=alpha,
+        current, baseline, rtol=rtol, metrics=csv_list(metrics, "--metrics") if metrics else None, alpha=alpha,
         allow_mismatch=allow_mismatch,
     )  # fmt: skip
     for note in differences:
         err.print(f"recsys-cl: note: {note}", markup=False, highlight=False, soft_wrap=True)
-    _print_table(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})"))
+    print_table(regression_table(rows, f"{current} vs {baseline} (rtol {rtol})"))
     if regressed:
         err.print("recsys-cl: regression: a tracked metric fell beyond tolerance (or is missing)")
         raise typer.Exit(1)
     out.print("no regression")
-
-
-def _summary_rows(path: Path) -> list[dict[str, Any]]:
-    from recsys_cl.data import load_dataset, split_summary
-
-    dataset = load_dataset(path)
-    n_catalogue = dataset.meta.get("counts", {}).get("items_in_catalogue")
-    rows = []
-    for protocol in dataset.protocols or ["loo"]:
-        for row in split_summary(dataset.split(protocol), n_catalogue):
-            rows.append({"dataset": dataset.name, "protocol": protocol, **row})
-    return rows
-
-
-def _print_table(table: Any) -> None:
-    """A reporting table in the terminal, its note as plain text below (wrapped to the terminal, not the table)."""
-    out.print(table.to_rich())
-    if table.note:
-        out.print(table.note, markup=False, highlight=False, soft_wrap=True)
-
-
-def _summary_table(rows: list[dict[str, Any]]) -> Any:
-    from recsys_cl.reporting import splits_table
-
-    return splits_table(rows).to_rich()
-
-
-def _print_replaced_bytes(meta: dict[str, Any]) -> None:
-    replaced = {name: n for name, n in meta.get("lines_with_replaced_bytes", {}).items() if n}
-    if replaced:
-        counts = ", ".join(f"{name} {n} line{'s' * (n != 1)}" for name, n in replaced.items())
-        err.print(f"replaced bytes that are not UTF-8 by U+FFFD: {counts}", markup=False, highlight=False)
-
-
-def _print_dataset_summary(path: Path, meta: dict[str, Any]) -> None:
-    out.print(f"wrote {path}: {json.dumps(meta['counts'])}")
-    out.print(_summary_table(_summary_rows(path)))
-
-
-def _options(cls: Any, **values: Any) -> Any:
-    from pydantic import ValidationError
-
-    from recsys_cl.errors import validation_location
-
-    try:
-        return cls(**values)
-    except ValidationError as exc:  # one line naming the command-line option
-        key, message = validation_location(exc)
-        raise InputError(f"--{key.replace('_', '-')}: {message}") from None
-
-
-def _csv_list(value: str, option: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise InputError(f"{option}: empty list")
-    return items
-
-
-def _int_list(value: str, option: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv_list(value, option)]
-    except ValueError as exc:
-        raise InputError(f"{option}: expected comma-separated integers, got {value!r}") from exc
-
-
-def _split_pair(item: str, option: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise InputError(f"{option}: expected NAME=VALUE, got {item!r}")
-    return key, value
-
-
-def _key_values(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when they are JSON (numbers, lists, objects), else strings."""
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, value = _split_pair(item, "--option")
-        try:
-            parsed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import optuna  # noqa: E402
 
 from recsys_cl.bench._config import ModelSpec, TuningSpec  # noqa: E402
-from recsys_cl.bench._tuning import tune_model  # noqa: E402
+from recsys_cl.bench import tune_model  # noqa: E402
 from recsys_cl.data._dataset import load_dataset  # noqa: E402
 from recsys_cl.models._spaces import ParamSpace  # noqa: E402
 

@@ -14,16 +14,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
+from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS, ProtocolName
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
-from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig
-from recsys_cl.evaluation._metrics import parse_metrics
-from recsys_cl.models._epoch_validation import metric_at_k
-from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig, parse_metrics
+from recsys_cl.models import ParamSpace, check_grid, metric_at_k, resolve_space
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
 MODALITY_JOIN = "+"
-PROTOCOL_NAMES = ("loo", "temporal", "cold-item")
+PROTOCOL_NAMES = PROTOCOLS
 
 
 class _Strict(BaseModel):
@@ -39,8 +38,8 @@ class LooOptions(_Strict):
 class TemporalOptions(_Strict):
     """The H&M competition's setting: the last ``test_days`` days are test; repurchases count by default."""
 
-    test_days: int = Field(7, ge=1)
-    valid_days: int = Field(7, ge=0)
+    test_days: int = Field(DEFAULT_TEST_DAYS, ge=1, description="the last N calendar days are test")
+    valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0, description="the N days before test are valid")
     exclude_seen: StrictBool = Field(
         DEFAULT_EXCLUDE_SEEN["temporal"], description="false: a model may recommend items the customer bought before"
     )
@@ -49,8 +48,15 @@ class TemporalOptions(_Strict):
 class ColdItemOptions(_Strict):
     """A seeded share of items held out with all their interactions (test; the same share again for valid)."""
 
-    test_share: float = Field(0.1, gt=0, lt=0.5)
-    exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["cold-item"]
+    test_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5, description="share of items held out for test (the same share again for valid)")
+    exclude_seen: StrictBool = Field(DEFAULT_EXCLUDE_SEEN["cold-item"], description="leave each user's training items out of their lists")
+
+
+class GivenOptions(_Strict):
+    """The split the data came with (MMRec's x_label, RecBole's benchmark files); training items excluded
+    by default, as MMRec and RecBole evaluate."""
+
+    exclude_seen: StrictBool = DEFAULT_EXCLUDE_SEEN["given"]
 
 
 class ProtocolOptions(_Strict):
@@ -61,9 +67,10 @@ class ProtocolOptions(_Strict):
     loo: LooOptions = Field(default_factory=LooOptions)
     temporal: TemporalOptions = Field(default_factory=TemporalOptions)
     cold_item: ColdItemOptions = Field(default_factory=ColdItemOptions, alias="cold-item")
+    given: GivenOptions = Field(default_factory=GivenOptions)
 
     def of(self, protocol: str) -> BaseModel:
-        return {"loo": self.loo, "temporal": self.temporal, "cold-item": self.cold_item}[protocol]
+        return {"loo": self.loo, "temporal": self.temporal, "cold-item": self.cold_item, "given": self.given}[protocol]
 
     def source_options(self) -> dict[str, Any]:
         """The split options a data source takes (see ``recsys_cl.data.InteractionOptions``)."""
@@ -77,8 +84,8 @@ class ProtocolOptions(_Strict):
 class DatasetSpec(_Strict):
     """Where a dataset comes from and how it is prepared (options of its source, see ``recsys_cl.data.SOURCES``)."""
 
-    name: str
-    source: str
+    name: str = Field(description="the dataset's name: its folder under the atomic root, and its name in tables")
+    source: str = Field(description="a registered data source (recsys_cl.data.SOURCES); its options go under prepare")
     raw: str | None = Field(None, description="raw folder (hm, styles); may also be given with --raw NAME=PATH")
     synth: dict[str, Any] | None = Field(None, description="generator options of hm-synth / styles-synth")
     prepare: dict[str, Any] = Field(default_factory=dict, description="options of the source (weeks, min_user_interactions, ...)")
@@ -117,9 +124,9 @@ class DatasetSpec(_Strict):
 class EmbeddingSpec(_Strict):
     """An item-embedding learner run (``recsys-cl embed``) whose output models may take."""
 
-    name: str
-    method: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="what model entries call it in their embeddings list")
+    method: str = Field(description="a registered learner (recsys_cl.embeddings.LEARNERS)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the learner's typed options (train: {epochs: 30}, ...)")
 
     @field_validator("name")
     @classmethod
@@ -138,18 +145,22 @@ class ComposedRetrievalSpec(_Strict):
     """Composed retrieval (paper 003: reference image + "in red instead of black") on every
     retrieval-only dataset of the config, beside its embeddings (``recsys-cl retrieve composed``)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="run composed retrieval on the config's retrieval-only datasets")
     options: dict[str, Any] = Field(default_factory=dict, description="EmbedOptions fields (train, text_model, ...)")
 
 
 class ModelSpec(_Strict):
     """A model from the registry with its parameters and the embedding variants to run it with."""
 
-    model: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    embeddings: list[str] = Field(default_factory=lambda: [NO_EMBEDDING])
+    model: str = Field(description="a registered model (recsys_cl.models.REGISTRY)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the model's typed config (checked when the file is read)")
+    embeddings: list[str] = Field(
+        default_factory=lambda: [NO_EMBEDDING],
+        description=f"embedding variants to run it with: {NO_EMBEDDING!r}, an embedding's name, or several joined with "
+        f"'{MODALITY_JOIN}' (modalities for models that take several)",
+    )
     label: str | None = Field(None, description="name in tables; default the model's run name")
-    protocols: list[Literal["loo", "temporal", "cold-item"]] | None = Field(
+    protocols: list[ProtocolName] | None = Field(
         None, description="run this entry under these of the config's protocols only (default: all of them)"
     )
     datasets: list[str] | None = Field(
@@ -181,8 +192,8 @@ class TuningSpec(_Strict):
 
     trials: int = Field(20, ge=1, description="finished (completed or pruned) trials per study")
     timeout_seconds: float | None = Field(None, gt=0, description="stop starting trials of a study after this many seconds")
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
-    pruner: Literal["median", "none"] = "median"
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="Optuna's sampler; grid needs discrete spaces")
+    pruner: Literal["median", "none"] = Field("median", description="stop trials whose validation scores fall below the median")
     metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
     refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
     seed: int = Field(0, description="seeds the sampler and every trial's model")
@@ -201,29 +212,41 @@ class TuningSpec(_Strict):
 
 
 class SignificanceSpec(_Strict):
+    """The paired randomisation tests of the report (Holm-corrected)."""
+
     baseline: str = Field("pop", description="label of the model every other is tested against")
-    metric: str = "ndcg@10"
-    alpha: float = Field(0.05, gt=0, lt=1)
+    metric: str = Field("ndcg@10", description="the metric@k tested")
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level")
 
 
 class BenchmarkConfig(_Strict):
-    name: str
-    datasets: list[DatasetSpec]
-    protocols: list[Literal["loo", "temporal", "cold-item"]] = Field(default_factory=lambda: ["loo"])
-    protocol_options: ProtocolOptions = Field(default_factory=ProtocolOptions)
-    embeddings: list[EmbeddingSpec] = Field(default_factory=list)
-    composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec)
-    models: list[ModelSpec] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"])
-    ks: list[int] = Field(default_factory=lambda: [10, 12])
-    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    """A benchmark: datasets x protocols x models x embedding variants x seeds."""
+
+    name: str = Field(description="results go to results/<name> unless --out")
+    datasets: list[DatasetSpec] = Field(description="the datasets, each prepared once")
+    protocols: list[ProtocolName] = Field(default_factory=lambda: ["loo"], description="the splits every model runs under")
+    protocol_options: ProtocolOptions = Field(default_factory=ProtocolOptions, description="options of each protocol")
+    embeddings: list[EmbeddingSpec] = Field(default_factory=list, description="item embeddings to learn, for models to take")
+    composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec, description="styles datasets: "
+                                                      "reference image + modification text")  # fmt: skip
+    models: list[ModelSpec] = Field(default_factory=list, description="model entries, each with its embedding variants")
+    seeds: list[int] = Field(default_factory=lambda: [0], description="every cell runs once per seed; a seed drives every random step")
+    metrics: list[str] = Field(
+        default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"],
+        description="metric names (see the metrics reference); 'beyond' = every beyond-accuracy metric whose inputs are given",
+    )
+    ks: list[int] = Field(default_factory=lambda: [10, 12], description="cutoffs: every metric at every K")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig, description="user-history bins and the rare-item bound")
     beyond: BeyondAccuracyConfig = Field(
         default_factory=BeyondAccuracyConfig, description="options of the beyond-accuracy metrics (diversity_attribute, tail_ratio)"
     )
-    significance: SignificanceSpec = Field(default_factory=SignificanceSpec)
-    device: str = "auto"
+    significance: SignificanceSpec = Field(default_factory=SignificanceSpec, description="the model every other is tested against")
+    device: str = Field("auto", description="auto (CUDA when present), cpu or cuda")
     tuning: TuningSpec | None = Field(None, description="tuning budget and objective (recsys-cl tune); absent = defaults")
+    published: str | None = Field(
+        None, description="CSV of published numbers (dataset, model, metric columns, source) the report sets beside "
+        "ours; a path relative to the config file (benchmarks/published/mmrec.csv)",
+    )
 
     @field_validator("datasets", "seeds", "protocols")
     @classmethod
@@ -237,7 +260,6 @@ class BenchmarkConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: list[str]) -> list[str]:
-        from recsys_cl.evaluation._metrics import parse_metrics
 
         try:
             return parse_metrics(value)
@@ -302,10 +324,24 @@ class BenchmarkConfig(_Strict):
         if self.beyond.diversity_attribute is None:
             unavailable["diversity"] = "needs beyond.diversity_attribute (an item-file column, e.g. product_type_name)"
         try:
-            parse_metrics(self.metrics, unavailable)
+            reported = parse_metrics(self.metrics, unavailable)
         except InputError as exc:
             raise ValueError(f"metrics: {exc}") from None
+        if self.tuning is not None:
+            problem = self.unreported(self.tuning.metric, reported)
+            if problem:
+                raise ValueError(f"tuning.metric: {problem}")
         return self
+
+    def unreported(self, metric: str, reported: list[str] | None = None) -> str | None:
+        """Why tuning on ``metric`` (``name@k``) would optimise a score no table shows (None if the report shows
+        it: its name among ``metrics``, its cutoff among ``ks``)."""
+        reported = parse_metrics(self.metrics) if reported is None else reported
+        name, _, k = metric.partition("@")
+        if name in reported and int(k) in self.ks:
+            return None
+        return (f"{metric} is not reported (metrics: {', '.join(self.metrics)}; ks: {', '.join(map(str, self.ks))}); "
+                "tuning would optimise a score no table shows")
 
 
 def load_config(path: str | Path) -> BenchmarkConfig:
@@ -327,6 +363,14 @@ def load_config(path: str | Path) -> BenchmarkConfig:
         config = BenchmarkConfig.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: {validation_message(exc)}") from None
+    if config.published is not None:  # relative to the config, so the report finds it from anywhere
+        from recsys_cl.reporting import read_published
+
+        config.published = str((path.parent / config.published).resolve())
+        try:
+            read_published(config.published)
+        except InputError as exc:
+            raise InputError(f"{path}: published: {exc}") from None
     _check_dataset_options(path, config)
     _check_model_params(path, config)
     _check_embedding_methods(path, config)
@@ -386,13 +430,11 @@ def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:
     """Every model's search space against its own config (and the grid sampler's need for discrete values)."""
-    from recsys_cl.bench._tuning import check_spaces
-
     check_spaces(config, str(path))
 
 
 def _check_composed_options(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings._composed import composed_options
+    from recsys_cl.embeddings import composed_options
 
     try:
         composed_options(None, config.composed_retrieval.options)
@@ -414,18 +456,49 @@ def _check_labels(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_distinct_cells(path: Path, config: BenchmarkConfig) -> None:
-    """Two model entries that would run the same cells (same model, parameters and embedding) are refused:
-    they would be one cell twice in the results, whatever their labels."""
+    """Two model entries that would run the same cells (same model, parameters and embedding on the same
+    dataset and protocol) are refused: they would be one cell twice in the results, whatever their labels.
+    Entries that split one model's runs between datasets or protocols (``datasets:`` / ``protocols:``) are fine."""
     import json
 
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, str, str], int] = {}
     for i, spec in enumerate(config.models):
         params = json.dumps(spec.params, sort_keys=True, default=str)
+        runs = [(d.name, p) for d in config.datasets for p in config.protocols if spec.runs_on(d.name, p)]
         for embedding in spec.embeddings:
-            key = (spec.model, params, embedding)
-            if key in seen:
-                raise InputError(
-                    f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
-                    f"with embedding {embedding!r}: remove one"
-                )
-            seen[key] = i
+            for dataset, protocol in runs:
+                key = (spec.model, params, embedding, dataset, protocol)
+                if key in seen:
+                    raise InputError(
+                        f"{path}: models.{seen[key]} and models.{i} are the same model ({spec.model} with the same params) "
+                        f"with embedding {embedding!r} on {dataset} / {protocol}: remove one"
+                    )
+                seen[key] = i
+
+
+# ---------------------------------------------------------------------------------------------- search spaces
+def check_spaces(config: BenchmarkConfig, where: str) -> None:
+    """Validate every model's search space (each embedding variant) against its config, and that the grid
+    sampler gets discrete values only; errors name ``where`` and the key (``models.3.search.reg.low``)."""
+    tuning = config.tuning or TuningSpec()
+    for i, spec in enumerate(config.models):
+        for embedding in spec.embeddings:
+            space = model_space(spec, embedding != NO_EMBEDDING, where, f"models.{i}.search.")
+            if tuning.sampler == "grid":
+                default = f" (default space of {spec.model})" if spec.search is None else ""
+                check_grid(space, where, f"models.{i}.search{default}.")
+
+
+def model_space(spec: ModelSpec, with_embedding: bool, where: str = "", key_prefix: str = "search.") -> dict[str, ParamSpace]:
+    """The space a model entry is tuned over: its ``search`` (checked) or its default."""
+    return resolve_space(spec.model, spec.params, spec.search, with_embedding, where, key_prefix)
+
+
+def tuning_with_trials(tuning: TuningSpec | None, trials: int | None) -> TuningSpec:
+    """``tuning`` (defaults when None) with its budget replaced by ``--trials`` when given."""
+    tuning = tuning or TuningSpec()
+    if trials is None:
+        return tuning
+    if trials < 1:
+        raise InputError(f"--trials {trials}: must be at least 1")
+    return tuning.model_copy(update={"trials": trials})

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from recsys_cl.errors import InputError
-from recsys_cl.reporting._records import CellCost, EnergySetup, StageCost
+from recsys_cl.reporting import CellCost, EnergySetup, StageCost
 
 MIB = 2**20
 STAGES = ("fit", "recommend")

@@ -16,7 +16,8 @@ MAX_LABEL = 40
 
 #: how model families are written in labels (registry names not listed are used as they are)
 FAMILY_NAMES = {
-    "random": "Random", "pop": "Pop", "recent-pop": "RecentPop", "itemknn": "ItemKNN", "content-knn": "content-kNN",
+    "random": "Random", "pop": "Pop", "recent-pop": "RecentPop", "itemknn": "ItemKNN", "rp3beta": "RP3beta", "ease": "EASE", "slim": "SLIM",
+    "content-knn": "content-kNN",
     "implicit-als": "ALS", "implicit-bpr": "BPR", "lightfm": "LightFM", "bpr-recbole": "BPR-MF", "neumf": "NeuMF",
     "lightgcn": "LightGCN", "sgl": "SGL", "ncl": "NCL", "simplex": "SimpleX", "vbpr": "VBPR", "freedom": "FREEDOM",
     "bm3": "BM3", "repurchase": "Repurchase", "decayed-pop": "DecayedPop", "segment-pop": "SegmentPop",

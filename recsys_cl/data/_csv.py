@@ -19,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 
 _OTHER_DELIMITERS = (";", "\t", "|")
 #: bytes checked per step (a step ends at its last line end; the rest is carried to the next)
@@ -31,6 +31,7 @@ MAX_LINE_BYTES = 64 << 20
 _BAD_BYTE_LINE = re.compile("^[^\n\udc80-\udcff]*[\udc80-\udcff]", re.MULTILINE)
 _BOM = b"\xef\xbb\xbf"
 _COMMA, _QUOTE, _LF, _CR = ord(","), ord('"'), ord("\n"), ord("\r")
+_SEPARATOR_NAMES = {",": "comma", "\t": "tab"}
 _REPLACE_HINT = "replace_bad_bytes (prepare --replace-bad-bytes) replaces them instead"
 
 
@@ -46,7 +47,7 @@ class BadBytes:
     lines: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def read_header(path: Path) -> list[str]:
+def read_header(path: Path, separator: str = ",", quoting: bool = True) -> list[str]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     with open(path, "rb") as fh:
@@ -61,20 +62,23 @@ def read_header(path: Path) -> list[str]:
         raise InputError(f"{path}:1: header holds a NUL byte (a damaged file?)")
     if "\r" in text.removesuffix("\n").removesuffix("\r"):
         raise InputError(f"{path}:1: carriage return inside a line (only CRLF line ends are allowed)")
+    if not quoting:
+        return text.rstrip("\r\n").split(separator)
     try:
-        return next(csv.reader([text]))
+        return next(csv.reader([text], delimiter=separator))
     except csv.Error as exc:
         raise InputError(f"{path}:1: cannot parse the header: {exc}") from None
 
 
-def check_columns(path: Path, header: Sequence[str], required: Sequence[str]) -> None:
+def check_columns(path: Path, header: Sequence[str], required: Sequence[str], separator: str = ",") -> None:
     missing = [c for c in required if c not in header]
     if not missing:
         return
     if len(header) == 1:
-        for delim in _OTHER_DELIMITERS:
-            if delim in header[0]:
-                raise InputError(f"{path}:1: header is not comma-separated (found {delim!r}); expected columns {', '.join(required)}")
+        for delim in (",", *_OTHER_DELIMITERS):
+            if delim != separator and delim in header[0]:
+                raise InputError(f"{path}:1: header is not {_SEPARATOR_NAMES.get(separator, repr(separator))}-separated "
+                                 f"(found {delim!r}); expected columns {', '.join(required)}")  # fmt: skip
     raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}")
 
 
@@ -84,36 +88,43 @@ def read_strings(
     columns: Sequence[str] | None = None,
     overrides: Mapping[str, pl.DataType] | None = None,
     bad_bytes: BadBytes | None = None,
+    *,
+    separator: str = ",",
+    quoting: bool = True,
 ) -> pl.DataFrame:
     """Read a comma-separated file with a header, all columns as strings, requiring ``required``.
+
+    ``separator`` ``"\\t"`` reads tab-separated files; ``quoting=False`` treats ``"`` as an ordinary
+    character (RecBole's atomic files, which pandas reads with its python engine, are not quoted).
 
     ``overrides`` reads some columns as another type instead: ``pl.Categorical`` for ids that repeat
     (each distinct string stored once), or a number type (a bad value then fails the whole read).
     Every line is checked by :func:`check_rows`; ``bad_bytes`` says whether bytes that are not UTF-8
     stop the read (default) or are replaced, and receives the count of lines that had any.
     """
-    header = read_header(path)
-    check_columns(path, header, required)
+    header = read_header(path, separator, quoting)
+    check_columns(path, header, required, separator)
     replace = bad_bytes is not None and bad_bytes.replace
+    form = {"separator": separator, "quoting": quoting}
     try:
         if replace:
             # Checked first: polars cannot read replaced bytes into a Categorical column, so how to read depends on it.
-            replaced = check_rows(path, len(header), replace_bad_bytes=True)
+            replaced = check_rows(path, len(header), replace_bad_bytes=True, **form)
             categorical = [c for c, t in (overrides or {}).items() if t == pl.Categorical] if replaced else []
             as_read = {c: (pl.Utf8 if c in categorical else t) for c, t in (overrides or {}).items()}
-            frame = _parse(path, columns, as_read, "utf8-lossy").with_columns(pl.col(categorical).cast(pl.Categorical))
+            frame = _parse(path, columns, as_read, "utf8-lossy", **form).with_columns(pl.col(categorical).cast(pl.Categorical))
         else:
             # The check (byte counts that hold the GIL) runs beside polars' parse (which releases it);
             # a damaged line is reported before anything polars says about the same file.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                checked = pool.submit(check_rows, path, len(header))
+                checked = pool.submit(check_rows, path, len(header), **form)
                 try:
-                    frame = _parse(path, columns, overrides, "utf8")
+                    frame = _parse(path, columns, overrides, "utf8", **form)
                 finally:
                     replaced = checked.result()
     except _ParseError as failure:
         # The quick check passed but polars did not: look at every line to name the one at fault.
-        check_rows(path, len(header), replace_bad_bytes=replace, every_line=True)
+        check_rows(path, len(header), replace_bad_bytes=replace, every_line=True, **form)
         raise InputError(str(failure)) from failure.__cause__
     if bad_bytes is not None:
         bad_bytes.lines[path.name] = replaced
@@ -126,10 +137,13 @@ class _ParseError(InputError):
     """polars could not parse a file that :func:`check_rows` passed."""
 
 
-def _parse(path: Path, columns: Sequence[str] | None, overrides: Mapping[str, Any] | None, encoding: str) -> pl.DataFrame:
+def _parse(path: Path, columns: Sequence[str] | None, overrides: Mapping[str, Any] | None, encoding: str,
+           separator: str = ",", quoting: bool = True) -> pl.DataFrame:  # fmt: skip
     try:
         return pl.read_csv(
             path,
+            separator=separator,
+            quote_char='"' if quoting else None,
             infer_schema=False,
             columns=list(columns) if columns else None,
             schema_overrides=dict(overrides) if overrides else None,
@@ -140,8 +154,12 @@ def _parse(path: Path, columns: Sequence[str] | None, overrides: Mapping[str, An
         raise _ParseError(f"{path}: cannot parse as CSV: {str(exc).splitlines()[0]}") from exc
 
 
-def check_rows(path: Path, n_fields: int, *, replace_bad_bytes: bool = False, every_line: bool = False) -> int:
-    """Check every line of a comma-separated file (header included) before its values are used.
+def check_rows(
+    path: Path, n_fields: int, *, replace_bad_bytes: bool = False, every_line: bool = False, separator: str = ",",
+    quoting: bool = True,
+) -> int:
+    """Check every line of a comma-separated file (header included) before its values are used
+    (``separator``: another one-byte separator; ``quoting=False``: ``"`` is an ordinary character).
 
     A line passes when it is UTF-8, holds no NUL byte, has exactly ``n_fields`` fields under RFC 4180
     quoting (a field is bare, with no quote character, or wholly quoted with ``""`` for a quote),
@@ -158,7 +176,7 @@ def check_rows(path: Path, n_fields: int, *, replace_bad_bytes: bool = False, ev
     the fast path (byte counts in C, ~0.5 GB/s a core); blocks with quotes, stray bytes or counts that
     do not add up (or all, with ``every_line``: ~0.3 GB/s) get the per-line look in numpy, which names the line.
     """
-    scan = _RowScan(path, n_fields, replace_bad_bytes, every_line)
+    scan = _RowScan(path, n_fields, replace_bad_bytes, every_line, ord(separator), quoting)
     with open(path, "rb") as fh:
         carried = b""
         while block := fh.read(_CHECK_CHUNK):
@@ -179,8 +197,10 @@ def check_rows(path: Path, n_fields: int, *, replace_bad_bytes: bool = False, ev
 class _RowScan:
     """:func:`check_rows` over blocks of whole lines, carrying what a record that spans blocks needs."""
 
-    def __init__(self, path: Path, n_fields: int, replace: bool, every_line: bool) -> None:
+    def __init__(self, path: Path, n_fields: int, replace: bool, every_line: bool, separator: int = _COMMA,
+                 quoting: bool = True) -> None:  # fmt: skip
         self.path, self.n_fields, self.replace, self.every_line = path, n_fields, replace, every_line
+        self.separator, self.quoting = separator, quoting
         self.line = 1  # physical line (1 = header) where the next block starts
         self.in_quote = False  # the next block starts inside a quoted field
         self.record_line = 1  # line where the record in progress started
@@ -197,10 +217,10 @@ class _RowScan:
         if (
             undecodable is None
             and not (final or self.every_line or self.in_quote)
-            and b'"' not in data
+            and (not self.quoting or b'"' not in data)
             and b"\0" not in data
             and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"))
-            and data.count(b",") == (self.n_fields - 1) * lines
+            and data.count(bytes([self.separator])) == (self.n_fields - 1) * lines
         ):
             # Every line then has n-1 separators, unless one has fewer and another more: the one with
             # more fails polars' parse (truncate_ragged_lines=False), and read_strings then checks
@@ -215,7 +235,7 @@ class _RowScan:
         """The per-line look: raises for the first bad line of ``data``, else carries the state on."""
         a = np.frombuffer(data, dtype=np.uint8)
         newlines = np.flatnonzero(a == _LF)
-        quotes = np.flatnonzero(a == _QUOTE)
+        quotes = np.flatnonzero(a == _QUOTE) if self.quoting else np.zeros(0, dtype=np.intp)
 
         def outside(positions: np.ndarray) -> np.ndarray:  # not in a quoted field: an even number of quotes before
             return positions[(np.searchsorted(quotes, positions) + self.in_quote) % 2 == 0]
@@ -227,7 +247,7 @@ class _RowScan:
         if undecodable is not None:
             problems.append((line_of(undecodable), f"bytes that are not UTF-8 (byte {a[undecodable]:#04x}); {_REPLACE_HINT}"))
         ends = outside(newlines)  # record ends
-        per_record = np.bincount(np.searchsorted(ends, outside(np.flatnonzero(a == _COMMA))), minlength=len(ends) + 1)
+        per_record = np.bincount(np.searchsorted(ends, outside(np.flatnonzero(a == self.separator))), minlength=len(ends) + 1)
         per_record[0] += self.record_seps
         wrong = np.flatnonzero(per_record[: len(ends)] != self.n_fields - 1)
         if len(wrong):
@@ -269,8 +289,8 @@ class _RowScan:
             before[quotes == len(_BOM)] = _LF
         after = np.append(a, np.uint8(_LF))[quotes + 1]  # a quote at the very end: the missing line end is reported
         # before an opening quote: a separator, a line end, or the closing quote of a doubled pair ("")
-        bad_open = opens & ~np.isin(before, (_COMMA, _LF, _QUOTE))
-        bad_close = ~opens & ~np.isin(after, (_COMMA, _LF, _CR, _QUOTE))
+        bad_open = opens & ~np.isin(before, (self.separator, _LF, _QUOTE))
+        bad_close = ~opens & ~np.isin(after, (self.separator, _LF, _CR, _QUOTE))
         problems = []
         if bad_open.any():
             problems.append((line_of(int(quotes[np.argmax(bad_open)])), "quote character inside an unquoted field"))
@@ -316,6 +336,13 @@ def cast_or_fail(frame: pl.DataFrame, path: Path, column: str, expr: pl.Expr, wh
         row = int(failed.arg_max())
         raise InputError(f"{path}:{line_number(frame, row)}: column {column}: cannot parse {frame[column][row]!r} as {what}")
     return converted
+
+
+def numbers_or_fail(frame: pl.DataFrame, path: Path, column: str) -> pl.Series:
+    """``column`` (text) as Float64 named ``column``, surrounding spaces ignored; empty stays missing; the first
+    value that is not a number is an InputError naming its line."""
+    expr = pl.col(column).cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
+    return cast_or_fail(frame, path, column, expr, "a number").alias(column)
 
 
 def distinct_rows(column: pl.Series) -> tuple[pl.Series, np.ndarray]:

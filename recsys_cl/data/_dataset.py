@@ -16,18 +16,16 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import read_atomic, write_atomic, write_json
+from recsys_cl.data._atomic import read_atomic, write_atomic
 from recsys_cl.data._encoded import EncodedSplit
-from recsys_cl.data._split import PARTS, Split, file_suffixes, make_split
+from recsys_cl.data._protocols import default_protocol_options
+from recsys_cl.data._split import GIVEN_PART, PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
+from recsys_cl.files import write_json
 from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise
-DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
-    "loo": {},
-    "temporal": {"test_days": 7, "valid_days": 7},
-    "cold-item": {"test_share": 0.1, "valid_share": 0.1, "seed": 0},
-}
+DEFAULT_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = default_protocol_options()
 
 
 def write_dataset(
@@ -49,12 +47,13 @@ def write_dataset(
     steps = 3 + len(protocols)
     tick = progress or (lambda *_: None)
     splits: dict[str, Split] = {}
-    tables = {"inter": inter.drop("_row", strict=False), "item": items, "user": users}
+    # the given split's part codes are the split files themselves, not a column of the interactions
+    tables = {"inter": inter.drop("_row", GIVEN_PART, strict=False), "item": items, "user": users}
 
     def write_tables() -> None:
         for suffix, frame in tables.items():
             if frame is not None:
-                write_atomic(frame, out_dir / f"{name}.{suffix}", None if suffix == "inter" else types)
+                write_atomic(frame, out_dir / f"{name}.{suffix}", types)
 
     # The tables do not depend on the splits, so they are written (at H&M size: 3.5 GB, mostly waiting
     # on the disk) while the splits are computed; polars releases the GIL in both. ``out_dir`` is the
@@ -105,7 +104,7 @@ class PreparedDataset:
 
     @property
     def protocols(self) -> list[str]:
-        from recsys_cl.data._split import PROTOCOLS
+        from recsys_cl.data._protocols import PROTOCOLS
 
         prepared = self.meta.get("protocols", {})
         return [p for p in PROTOCOLS if p in prepared]
@@ -152,13 +151,23 @@ class PreparedDataset:
     def refit_encoded(self, protocol: str = "loo") -> EncodedSplit:
         """The split with its valid part moved into training (``tuning.refit: train+valid``): a final fit
         on everything before the test part; the valid part is then empty (no early stopping on it)."""
-        key = f"refit-encoded:{protocol}"
+        return self.merged_encoded(protocol, ("train", "valid"))
+
+    def merged_encoded(self, protocol: str, parts: tuple[str, ...]) -> EncodedSplit:
+        """The split with ``parts`` (``train`` and any of ``valid``, ``test``) merged into its training part
+        and emptied where they were: ``("train", "valid", "test")`` is every interaction, a fit "up to the
+        last day" (the end of training, the "now" of every time window, is then the end of the data)."""
+        if parts[0] != "train" or not set(parts) <= {"train", "valid", "test"}:
+            raise InputError(f"parts to fit on must start with train and name only valid and test after it (got {parts})")
+        key = f"merged-encoded:{protocol}:{'+'.join(parts)}"
         if key not in self._cache:
             split = self.split(protocol)
             ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]  # categoricals of two files: one vocabulary
-            train = pl.concat([split.train.with_columns(ids), split.valid.with_columns(ids)], how="vertical_relaxed")
-            merged = Split(protocol, train, split.valid.with_columns(ids).head(0), split.test, {**split.info, "refit": "train+valid"})
-            self._cache[key] = EncodedSplit.from_split(merged, self.items)
+            frames = {p: split.part(p).with_columns(ids) for p in ("train", "valid", "test")}
+            train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+            rest = {p: frames[p].head(0) if p in parts else split.part(p) for p in ("valid", "test")}
+            info = {**split.info, "refit": "+".join(parts)}
+            self._cache[key] = EncodedSplit.from_split(Split(protocol, train, rest["valid"], rest["test"], info), self.items)
         return self._cache[key]
 
     def tuning_split(self, protocol: str = "loo") -> Split:

@@ -70,14 +70,14 @@ class EncodedSplit:
             u = _positions(frame["user_id"], user_table, "user")
             i = _positions(frame["item_id"], item_table, "item")
             if name == "train":
-                mats[name], last_time = _pair_matrices(u, i, shape, frame["timestamp"].to_numpy())
+                mats[name], last_time = pair_matrices(u, i, shape, frame["timestamp"].to_numpy())
             else:
-                mats[name], _ = _pair_matrices(u, i, shape)
+                mats[name], _ = pair_matrices(u, i, shape)
             del u, i
         return cls(split.protocol, user_ids, item_ids, mats["train"], mats["valid"], mats["test"], last_time, split)
 
 
-def _pair_matrices(
+def pair_matrices(
     u: np.ndarray, i: np.ndarray, shape: tuple[int, int], t: np.ndarray | None = None
 ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
     """CSR of interaction counts per (u, i) pair (float32) and, given times ``t``, of each pair's latest

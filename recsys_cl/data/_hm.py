@@ -26,25 +26,16 @@ from recsys_cl.data._csv import (
     require_unique,
 )
 from recsys_cl.data._dataset import write_dataset
-from recsys_cl.data._sources import (
+from recsys_cl.data._source import (
     InteractionOptions,
     Source,
     register_source,
     synth_options,
 )
+from recsys_cl.data._hm_layout import ARTICLE_COLUMNS, CUSTOMER_COLUMNS, TRANSACTION_COLUMNS
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 
-ARTICLE_COLUMNS = (
-    "article_id", "product_code", "prod_name", "product_type_no", "product_type_name", "product_group_name",
-    "graphical_appearance_no", "graphical_appearance_name", "colour_group_code", "colour_group_name",
-    "perceived_colour_value_id", "perceived_colour_value_name", "perceived_colour_master_id",
-    "perceived_colour_master_name", "department_no", "department_name", "index_code", "index_name",
-    "index_group_no", "index_group_name", "section_no", "section_name", "garment_group_no",
-    "garment_group_name", "detail_desc",
-)  # fmt: skip
-CUSTOMER_COLUMNS = ("customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code")
-TRANSACTION_COLUMNS = ("t_dat", "customer_id", "article_id", "price", "sales_channel_id")
 
 #: categorical article fields kept in the .item file (names, not the numeric codes that mirror them)
 ITEM_FIELDS = [
@@ -55,15 +46,20 @@ ITEM_FIELDS = [
 MISSING = "unknown"
 
 
-class HMOptions(InteractionOptions):
-    """What ``prepare hm`` can be told besides the paths."""
+class InteractionFilters(InteractionOptions):
+    """The row filters of the adapters that read interaction logs (H&M, your own tables, RecBole folders)."""
 
-    name: str = "hm"
     weeks: int | None = Field(None, ge=1, description="keep only the last N weeks of transactions")
     min_user_interactions: int = Field(1, ge=1, description="k-core: drop users with fewer interactions")
     min_item_interactions: int = Field(1, ge=1, description="k-core: drop items with fewer interactions")
     sample_users: float | None = Field(None, gt=0, description="share (<=1) or number (>1) of customers kept, by seed")
     dedupe: bool = Field(False, description="keep one row per (customer, article, day); off: every row is an interaction")
+
+
+class HMOptions(InteractionFilters):
+    """What ``prepare hm`` can be told besides the paths."""
+
+    name: str = "hm"
     replace_bad_bytes: bool = Field(
         False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
     )
@@ -209,7 +205,7 @@ def k_core(inter: pl.DataFrame, min_user: int, min_item: int) -> pl.DataFrame:
         inter = kept
 
 
-def filter_interactions(inter: pl.DataFrame, options: HMOptions) -> tuple[pl.DataFrame, dict[str, Any]]:
+def filter_interactions(inter: pl.DataFrame, options: InteractionFilters) -> tuple[pl.DataFrame, dict[str, Any]]:
     report: dict[str, Any] = {"rows_read": inter.height}
     if options.weeks is not None:
         start = inter["timestamp"].max() - (options.weeks * 7 - 1) * 86400.0

@@ -14,7 +14,7 @@ import polars as pl
 from recsys_cl.data._atomic import clean_text, read_atomic
 from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import write_dataset
-from recsys_cl.data._sources import InteractionOptions, Source, register_source
+from recsys_cl.data._source import InteractionOptions, Source, register_source
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
 

@@ -14,93 +14,23 @@ Sources: ``hm`` (the Kaggle download), ``hm-synth`` (the synthetic generator, th
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel
 
-from recsys_cl.data._atomic import check_output_dir
-from recsys_cl.errors import InputError, validated, validation_message
+from recsys_cl.data._source import SOURCES, Source, SourceOptions
+from recsys_cl.errors import InputError, validated
+from recsys_cl.files import check_output_dir
 from recsys_cl.progress import StageProgress, no_stage_progress
 
 
-class SourceOptions(BaseModel):
-    """What every source is told besides its paths: the dataset's name (its folder under ROOT)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        # the name becomes a folder and a file prefix: no separators, no hidden or relative names
-        if not value or value.startswith(".") or any(c in value for c in "/\\\0") or value.strip() != value:
-            raise ValueError(f"dataset name {value!r} must be a plain folder name (no '/', no leading '.')")
-        return value
-
-
-class InteractionOptions(SourceOptions):
-    """Sources with users and interactions: which protocols to split by, and their options."""
-
-    protocols: list[str] = Field(default_factory=lambda: ["loo"])
-    test_days: int = Field(7, ge=1, description="temporal: last N days are test")
-    valid_days: int = Field(7, ge=0, description="temporal: the N days before test are valid")
-    cold_item_share: float = Field(0.1, gt=0, lt=0.5, description="cold-item: share of items held out for test (and valid)")
-    seed: int = Field(0, description="seed for sampling and the cold-item split")
-
-    @field_validator("protocols")
-    @classmethod
-    def _known_protocols(cls, value: list[str]) -> list[str]:
-        from recsys_cl.data._split import PROTOCOLS
-
-        if not value:
-            raise ValueError("at least one protocol is needed")
-        unknown = [p for p in value if p not in PROTOCOLS]
-        if unknown:
-            raise ValueError(f"unknown protocol {unknown[0]!r}; expected some of {', '.join(PROTOCOLS)}")
-        return list(dict.fromkeys(value))
-
-    def protocol_options(self) -> dict[str, dict[str, Any]]:
-        return {
-            "temporal": {"test_days": self.test_days, "valid_days": self.valid_days},
-            "cold-item": {"test_share": self.cold_item_share, "valid_share": self.cold_item_share, "seed": self.seed},
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """A registered data source."""
-
-    name: str
-    options: type[SourceOptions]
-    build: Callable[[Path | None, Path, Any, StageProgress], dict[str, Any]]
-    #: ``required``: a raw folder must be given; ``generated``: the raw folder is written by the source
-    #: itself (synthetic data) and must be given; ``optional``: the source brings its own data unless given a folder
-    raw: Literal["required", "generated", "optional"]
-    #: False for sources without users (styles): only item embeddings and retrieval run on them
-    has_interactions: bool
-    description: str
-    #: the files whose contents decide the dataset (raw folder, options) -> paths; hashed by ``input_fingerprint``
-    inputs: Callable[[Path | None, Any], list[Path]] = lambda raw, options: []
-
-
-SOURCES: dict[str, Source] = {}
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-def register_source(source: Source) -> Source:
-    if source.name in SOURCES:
-        raise ValueError(f"data source {source.name!r} registered twice")
-    SOURCES[source.name] = source
-    return source
 
 
 def get_source(name: str) -> Source:
@@ -235,15 +165,8 @@ def _load_builtin_sources() -> None:
     """The adapters register themselves when imported; import them once, on first use."""
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
-        from recsys_cl.data import _hm, _movielens, _styles  # noqa: F401
+        from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
 
         _BUILTINS_LOADED = True
 
 
-def synth_options(config_class: type[BaseModel], defaults: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:
-    """A synthetic source's ``synth`` options: the generator's demo sizes overridden by ``synth``, validated
-    by the generator's own config (a ValueError naming ``synth.<key>`` for the enclosing validator)."""
-    try:
-        return config_class.model_validate({**defaults, **synth}).model_dump()
-    except ValidationError as exc:
-        raise ValueError(f"synth.{validation_message(exc)}") from None

@@ -19,6 +19,9 @@ and ``timestamp`` (float, Unix seconds) in file order; other columns ride along.
 
 ``cold-item``: a seeded share of items is held out with all their interactions (test), another
 share likewise (valid); train never contains a held-out item.
+
+``given``: the split the data came with (MMRec's ``x_label``, RecBole's benchmark files), kept as it
+is: each row's part is its :data:`GIVEN_PART` column (0 train, 1 valid, 2 test, MMRec's codes).
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEED, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
 from recsys_cl.errors import InputError, SplitError
 
 ROW = "_row"
 PARTS = ("train", "valid", "test")
 LOO_TIE_BREAK = "same timestamp: later row in the source file counts as later"
-PROTOCOLS = ("loo", "temporal", "cold-item")
+#: protocols that order each user's interactions by time (refused for data without a time column)
+TIME_ORDERED = ("loo", "temporal")
+#: column of an interaction table that holds the part of the split it came with (``given``)
+GIVEN_PART = "given_part"
 DAY = 86400.0
 
 
@@ -115,8 +122,8 @@ def _sizes(frame: pl.DataFrame) -> dict[str, int]:
     }
 
 
-def _with_row(inter: pl.DataFrame) -> pl.DataFrame:
-    missing = {"user_id", "item_id", "timestamp"} - set(inter.columns)
+def _with_row(inter: pl.DataFrame, columns: tuple[str, ...] = ("user_id", "item_id", "timestamp")) -> pl.DataFrame:
+    missing = set(columns) - set(inter.columns)
     if missing:
         raise InputError(f"interaction table lacks column(s) {', '.join(sorted(missing))}")
     if inter.height == 0:
@@ -196,7 +203,7 @@ def loo(inter: pl.DataFrame) -> Split:
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
-def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Split:
+def temporal(inter: pl.DataFrame, test_days: int = DEFAULT_TEST_DAYS, valid_days: int = DEFAULT_VALID_DAYS) -> Split:
     """Last ``test_days`` days (by calendar day of the latest timestamp) -> test, the ``valid_days`` before -> valid."""
     if test_days < 1 or valid_days < 0:
         raise InputError(f"temporal: test_days must be >= 1 and valid_days >= 0 (got {test_days}, {valid_days})")
@@ -222,11 +229,14 @@ def temporal(inter: pl.DataFrame, test_days: int = 7, valid_days: int = 7) -> Sp
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
-def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float = 0.1, seed: int = 0) -> Split:
+def cold_item(
+    inter: pl.DataFrame, test_share: float = DEFAULT_COLD_ITEM_SHARE, valid_share: float = DEFAULT_COLD_ITEM_SHARE,
+    seed: int = DEFAULT_SPLIT_SEED,
+) -> Split:
     """Hold out a seeded share of items with all their interactions (test), and another for valid."""
     if not (0 < test_share < 1 and 0 <= valid_share < 1 and test_share + valid_share < 1):
         raise InputError(f"cold-item: shares must be in (0, 1) and sum below 1 (got {test_share}, {valid_share})")
-    inter = _with_row(inter)
+    inter = _with_row(inter, ("user_id", "item_id"))
     items = np.sort(inter["item_id"].unique().to_numpy())
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
@@ -256,9 +266,27 @@ def cold_item(inter: pl.DataFrame, test_share: float = 0.1, valid_share: float =
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
 
 
+def given(inter: pl.DataFrame) -> Split:
+    """The split the data came with: rows whose :data:`GIVEN_PART` is 0 are train, 1 valid, 2 test."""
+    if GIVEN_PART not in inter.columns:
+        raise InputError("protocol given: this data brings no split of its own (sources recbole with benchmark "
+                         "files <name>.train.inter/.valid.inter/.test.inter, and mmrec, do)")  # fmt: skip
+    inter = _with_row(inter, ("user_id", "item_id", GIVEN_PART))
+    codes = inter[GIVEN_PART]
+    if not codes.is_in([0, 1, 2]).all():
+        raise InputError(f"protocol given: part codes must be 0, 1 or 2 (found {sorted(set(codes.to_list()) - {0, 1, 2})[:3]})")
+    parts = {p: inter.filter(pl.col(GIVEN_PART) == code).drop(GIVEN_PART) for code, p in enumerate(PARTS)}
+    _check_partition(inter, parts, "given")
+    info = {"protocol": "given", "kept": "the split the source files came with, unchanged"}
+    split = Split("given", parts["train"], parts["valid"], parts["test"], info)
+    return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
 def make_split(inter: pl.DataFrame, protocol: str, **options: Any) -> Split:
-    """Dispatch by protocol name (``loo``, ``temporal``, ``cold-item``)."""
-    functions = {"loo": loo, "temporal": temporal, "cold-item": cold_item}
+    """Dispatch by protocol name (``loo``, ``temporal``, ``cold-item``, ``given``)."""
+    functions = {"loo": loo, "temporal": temporal, "cold-item": cold_item, "given": given}
     if protocol not in functions:
         raise InputError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    if protocol != "given":  # the source's own split is not a column of the other protocols' parts
+        inter = inter.drop(GIVEN_PART, strict=False)
     return functions[protocol](inter, **options)

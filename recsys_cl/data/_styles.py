@@ -21,7 +21,8 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import clean_text, write_atomic, write_json
+from recsys_cl.data._atomic import clean_text, write_atomic
+from recsys_cl.files import write_json
 from recsys_cl.data._csv import (
     BadBytes,
     check_columns,
@@ -31,7 +32,7 @@ from recsys_cl.data._csv import (
     require_unique,
     undecodable_lines,
 )
-from recsys_cl.data._sources import (
+from recsys_cl.data._source import (
     Source,
     SourceOptions,
     register_source,

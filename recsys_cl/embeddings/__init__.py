@@ -6,7 +6,7 @@ made by name from ``LEARNERS`` (``create``), each with its typed options; qualit
 :class:`EmbeddingQuality` record (``EmbeddingQuality.read`` reads a written one).
 """
 
-from recsys_cl.embeddings._composed import composed_retrieval, learn_composed
+from recsys_cl.embeddings._composed import composed_options, composed_retrieval, learn_composed
 from recsys_cl.embeddings._embed import embed, learn
 from recsys_cl.embeddings._encoders import (
     ImageEncoder,
@@ -14,7 +14,7 @@ from recsys_cl.embeddings._encoders import (
     encode_texts,
     load_sentence_transformer,
 )
-from recsys_cl.embeddings._io import ItemEmbeddings, read_itememb, write_itememb
+from recsys_cl.embeddings._io import ItemEmbeddings, principal_components, read_itememb, write_itememb
 from recsys_cl.embeddings._learners import LEARNERS, METHODS, Learned, Learner, LearnerInputs, create, register
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import (
@@ -39,6 +39,7 @@ from recsys_cl.embeddings._records import (
     EmbeddingQuality,
     EpochLoss,
     HeldoutSets,
+    RETRIEVAL_TASKS,
     SpaceQuality,
     TrainingSummary,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "LearnerInputs",
     "METHODS",
     "ProjectionHead",
+    "RETRIEVAL_TASKS",
     "SimCLROptions",
     "SpaceQuality",
     "TextNCEOptions",
@@ -69,6 +71,7 @@ __all__ = [
     "TrainingSummary",
     "Triplets",
     "attribute_triplets",
+    "composed_options",
     "composed_retrieval",
     "copurchase_pairs",
     "create",
@@ -82,6 +85,7 @@ __all__ = [
     "load_sentence_transformer",
     "neighbour_pairs",
     "nt_xent",
+    "principal_components",
     "read_itememb",
     "register",
     "retrieval_metrics",

@@ -16,7 +16,7 @@ from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings._catalogue import encode_item_images, encode_item_texts, image_paths
 from recsys_cl.embeddings._evaluation import EvaluationSets
 from recsys_cl.embeddings._finetune import check_finetune
-from recsys_cl.embeddings._io import ItemEmbeddings, write_itememb
+from recsys_cl.embeddings._io import ItemEmbeddings, read_itememb, write_itememb
 from recsys_cl.embeddings._learners import Learner, LearnerInputs, create, learner_class
 from recsys_cl.embeddings._options import EmbedOptions
 from recsys_cl.embeddings._quality import detect_collapse
@@ -37,6 +37,7 @@ def learn(
     image_root: str | Path | None = None,
     source: str = "items",
     progress: StageProgress | None = None,
+    given_vectors: ItemEmbeddings | None = None,
     **overrides: Any,
 ) -> tuple[ItemEmbeddings, EmbeddingQuality]:
     """Item embeddings of ``items`` (the ``.item`` layout: ``item_id``, ``text``, ``image_path``, attribute
@@ -49,7 +50,8 @@ def learn(
     ``seed`` drives every random draw and ``device`` where encoders and training run (None: the options'
     ``train.seed``, default 0, and ``train.device``, default auto). ``source`` names the items in errors.
     Image-only methods embed only items with an image. With ``train.finetune_layers`` N > 0 the last N
-    encoder layers train with the head (``_finetune``).
+    encoder layers train with the head (``_finetune``). ``given_vectors``: the item vectors a dataset brought,
+    for ``dataset-vectors`` (``embed`` reads them from the dataset folder).
     """
     started = time.perf_counter()
     learner = create(method, options, seed=seed, device=device, **overrides)
@@ -57,15 +59,18 @@ def learn(
     check_finetune(method, opts.text_model, opts.image_model, opts.train)
     if learner.reads_interactions and interactions is None:
         raise InputError(f"{method} needs training interactions (user_id, item_id, timestamp); none were given")
+    if learner.reads_dataset_vectors and given_vectors is None:
+        raise InputError(f"{method} needs the dataset's item vectors (given_vectors=...); none were given")
     # Encoders and training at ``train.cpu_threads`` (1 by default): with another process on the
     # second core, MiniLM ran at 33 texts/s on torch's 2 threads against 300/s on 1 (idle, 2 threads
     # reach ~450/s); raise it on a machine of your own.
     with cpu_threads(opts.train):
-        return _learn(learner, items, interactions, image_root, source, progress or no_stage_progress, started)
+        return _learn(learner, items, interactions, image_root, source, progress or no_stage_progress, started, given_vectors)
 
 
 def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | None, image_root: str | Path | None,
-           source: str, progress: StageProgress, started: float) -> tuple[ItemEmbeddings, EmbeddingQuality]:  # fmt: skip
+           source: str, progress: StageProgress, started: float,
+           vectors: ItemEmbeddings | None = None) -> tuple[ItemEmbeddings, EmbeddingQuality]:  # fmt: skip
     opts = learner.options
     if "item_id" not in items.columns:
         raise InputError(f"{source}: no item_id column")
@@ -83,8 +88,13 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
 
     # Items scored: image-only methods have vectors only where there is an image.
     keep = image_mask if learner.image_only else np.ones(len(items), dtype=bool)
+    given = None
+    if vectors is not None and learner.reads_dataset_vectors:  # the dataset's own vectors: items that have one
+        given, keep = vectors.aligned(item_ids)
+        if not keep.any():
+            raise InputError(f"{source}: none of the items has a vector in {vectors.method!r} (ids do not match)")
     evaluation = EvaluationSets(items, keep, interactions, opts)
-    base = image_vectors if learner.image_only else text_vectors
+    base = image_vectors if learner.image_only else given if given is not None else text_vectors
     assert base is not None
     text_queries = None
     if evaluation.queries is not None and text_vectors is not None and opts.text_model.lower() != "tfidf":
@@ -96,7 +106,7 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
     base_quality = evaluation.score(base[keep], text_queries=None if learner.image_only else text_queries)
 
     learned = learner.fit(LearnerInputs(items, source, keep, text_vectors, image_vectors, image_mask, paths, evaluation,
-                                        rng, progress))  # fmt: skip
+                                        rng, progress, given))  # fmt: skip
     trained = collapse = None
     training = learned.training
     if training is not None:
@@ -141,24 +151,37 @@ def embed(
     """
     started = time.perf_counter()
     learner = learner_class(method)
-    create(method, options, seed=seed, device=device, **overrides)  # bad options fail before any reading
+    created = create(method, options, seed=seed, device=device, **overrides)  # bad options fail before any reading
     dataset = load_dataset(data_dir)
     item_file = dataset.directory / f"{dataset.name}.item"
     items = dataset.items
     if items is None:
-        raise InputError(f"{item_file}: file not found (embeddings need the item table)")
+        why = " (source table without an items: mapping: it has no item content)" if dataset.meta.get("source") == "table" else ""
+        raise InputError(f"{item_file}: file not found: embeddings need the item table{why}")
+    given = dataset_vectors(dataset, created.options.vectors) if learner.reads_dataset_vectors else None  # type: ignore[attr-defined]
     interactions = training_interactions(dataset, protocol)
     if learner.reads_interactions and interactions is None:
         raise InputError(f"{dataset.directory}: {method} needs training interactions, and this dataset was prepared "
                          "without splits (items only)")  # fmt: skip
     emb, quality = learn(
         method, items, interactions, options=options, seed=seed, device=device,
-        image_root=dataset.raw_dir or dataset.directory, source=str(item_file), progress=progress, **overrides,
+        image_root=dataset.raw_dir or dataset.directory, source=str(item_file), progress=progress, given_vectors=given,
+        **overrides,
     )  # fmt: skip
     quality = dataclasses.replace(quality, dataset=dataset.name, protocol=protocol, seconds=time.perf_counter() - started)
     write_itememb(emb, out)
     quality.write(f"{out}.quality.json")
     return emb, quality
+
+
+def dataset_vectors(dataset: PreparedDataset, key: str) -> ItemEmbeddings:
+    """The item vectors ``key`` a dataset brought (``<name>.<key>.itememb``: mmrec's image / text, recbole's
+    float_seq fields), named ``key``."""
+    have = sorted(dataset.meta.get("item_vectors") or {})
+    if key not in have:
+        raise InputError(f"{dataset.directory}: dataset {dataset.name} has no item vectors {key!r} (it has: "
+                         f"{', '.join(have) or 'none'}; sources mmrec and recbole bring them)")  # fmt: skip
+    return read_itememb(dataset.directory / f"{dataset.name}.{key}.itememb", key)
 
 
 def training_interactions(dataset: PreparedDataset, protocol: str) -> pl.DataFrame | None:

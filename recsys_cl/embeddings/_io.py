@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_cl.data._atomic import atomic_output
 from recsys_cl.errors import InputError
+from recsys_cl.files import atomic_output
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from recsys_cl.embeddings._evaluation import EvaluationSets
 from recsys_cl.embeddings._finetune import Features, FrozenFeatures, TowerFeatures, training_modules
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import neighbour_pairs, split_rows
-from recsys_cl.embeddings._options import EmbedOptions, SimCLROptions, TextNCEOptions, options_for
+from recsys_cl.embeddings._options import DatasetVectorsOptions, EmbedOptions, SimCLROptions, TextNCEOptions, options_for
 from recsys_cl.embeddings._quality import distance_gap, triplet_accuracy
 from recsys_cl.embeddings._records import TrainingSummary
 from recsys_cl.embeddings._train import fit, make_head
@@ -75,6 +75,7 @@ class LearnerInputs:
     evaluation: EvaluationSets  # the held-out sets, with their training shares
     rng: np.random.Generator  # the learner's draws (seeded by train.seed)
     progress: StageProgress
+    given_vectors: np.ndarray | None = None  # (n, d) vectors the dataset brought, zero rows where an item has none
 
 
 @dataclasses.dataclass
@@ -102,6 +103,8 @@ class Learner(abc.ABC):
     reads_interactions: ClassVar[bool] = False
     #: only items with an image get a vector, and the image vectors are the raw baseline (else the text ones)
     image_only: ClassVar[bool] = False
+    #: reads vectors the dataset brought (``embed`` loads them by the options' ``vectors`` key)
+    reads_dataset_vectors: ClassVar[bool] = False
 
     def __init__(self, options: EmbedOptions) -> None:
         self.options = options
@@ -354,6 +357,20 @@ class Clip(Learner):
         return Learned(joint.astype(np.float32), training,
                        text_space=lambda queries, texts: text_feats.encode(text_head, queries, texts),
                        image_queries=image_out)  # fmt: skip
+
+
+@register("dataset-vectors")
+class DatasetVectors(Learner):
+    """Vectors the dataset brought, as they are: MMRec's ``image_feat.npy`` / ``text_feat.npy``
+    (``vectors: image`` / ``text``), or a ``float_seq`` field of a RecBole ``.item`` file. Only items with
+    a vector get one; nothing is trained."""
+
+    Options = DatasetVectorsOptions
+    reads_dataset_vectors = True
+
+    def fit(self, data: LearnerInputs) -> Learned:
+        assert data.given_vectors is not None
+        return Learned(data.given_vectors[data.keep])
 
 
 #: every method, in registration order (the order of ``recsys-cl embed --method``'s help)

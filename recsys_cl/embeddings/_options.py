@@ -41,6 +41,12 @@ class TextNCEOptions(EmbedOptions):
     neighbours: int = Field(5, ge=1, description="k of the neighbour pairs")
 
 
+class DatasetVectorsOptions(EmbedOptions):
+    """dataset-vectors: which of the dataset's own item vectors (``<name>.<key>.itememb`` in its folder)."""
+
+    vectors: str = Field(..., min_length=1, description="image or text (mmrec), a float_seq field of .item (recbole)")
+
+
 class SimCLROptions(EmbedOptions):
     """image-simclr: NT-Xent on augmented views of each image."""
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError, validation_location
+from recsys_cl.files import write_json
 
 #: every record refuses keys it does not know: a file from another writer is an error, not a guess
 _STRICT = ConfigDict(extra="forbid")

@@ -1,7 +1,7 @@
 """Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance, and where
 held-out items land in full rankings (placement)."""
 
-from recsys_cl.evaluation._beyond import BeyondAccuracyConfig
+from recsys_cl.evaluation._beyond import BeyondAccuracyConfig, check_attribute
 from recsys_cl.evaluation._evaluate import (
     EvaluationResult,
     SegmentScores,
@@ -14,6 +14,7 @@ from recsys_cl.evaluation._metrics import (
     compute_metrics,
     expected_random_hit_rate,
     hit_matrix,
+    parse_metrics,
 )
 from recsys_cl.evaluation._placement import PLACEMENT_VALUES, Placement, placement, placement_users
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
@@ -30,6 +31,7 @@ from recsys_cl.evaluation._significance import (
     compare_to_baseline,
     holm,
     paired_tests,
+    sign_flip_pvalue,
 )
 from recsys_cl.evaluation._topk import (
     rankings_from_topk,
@@ -40,15 +42,16 @@ from recsys_cl.evaluation._topk import (
 
 __all__ = [
     "BEYOND_METRICS",
-    "DEFAULT_EXCLUDE_SEEN",
-    "METRICS",
     "PLACEMENT_VALUES",
     "Placement",
     "BeyondAccuracyConfig",
+    "DEFAULT_EXCLUDE_SEEN",
     "EvaluationResult",
+    "METRICS",
     "Rankings",
     "SegmentConfig",
     "SegmentScores",
+    "check_attribute",
     "compare_results",
     "compare_to_baseline",
     "compute_metrics",
@@ -61,12 +64,14 @@ __all__ = [
     "hit_matrix",
     "holm",
     "paired_tests",
+    "parse_metrics",
     "placement",
     "placement_users",
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",
     "repeat_share",
+    "sign_flip_pvalue",
     "topk_from_factors",
     "topk_from_scorer",
     "topk_sparse_over_base",

@@ -174,57 +174,99 @@ def evaluate(
     twice, an item twice in one list, or a cutoff larger than the lists (K).
     """
     beyond = beyond or BeyondAccuracyConfig()
+    segments = segments or SegmentConfig()
+    asked = _asked(metrics, ks, rankings.k, beyond, embeddings)
+    # inputs are checked before any work, so a bad attribute or embedding file fails at once
+    codes = attribute_codes(item_table, beyond.diversity_attribute, encoded.item_ids) if beyond.diversity_attribute is not None else None
+    vectors = unit_vectors(embeddings, encoded.item_ids) if "embedding_diversity" in asked.beyond else None
+    relevant, eval_users = _relevant(encoded, part)
+    lists, has_list, seen_dropped = _lists(rankings, encoded, eval_users, exclude_seen)
+    train = encoded.train.tocsr()
+    popularity = np.asarray(train.sum(axis=0)).ravel()
+    item_label = item_popularity_labels(popularity, segments)
+    hits = hit_matrix(lists, relevant)
+    per_user = _per_user(asked, hits, relevant, lists, eval_users, train, popularity, beyond, codes, vectors)
+    summary = _summary(asked, per_user, lists, has_list, seen_dropped, eval_users, train, item_label, encoded, part)
+    activity_code = user_activity_codes(np.asarray(train.sum(axis=1)).ravel()[eval_users], segments)
+    item_scores = _item_segment_scores(asked, hits, relevant, lists, item_label)
+    config = _config(asked, part, segments, rankings.k, exclude_seen, beyond, embeddings if vectors is not None else None)
+    return EvaluationResult(
+        name=name or rankings.name,
+        part=part,
+        protocol=encoded.protocol,
+        metrics=asked.names,
+        ks=asked.cutoffs,
+        user_ids=encoded.user_ids[eval_users],
+        per_user=per_user,
+        user_segment=np.asarray(segments.user_labels())[activity_code],
+        item_segments=item_scores,
+        summary=summary,
+        segments={"user_activity": _user_segment_summaries(per_user, activity_code, segments),
+                  "item_popularity": {label: _segment_summary(s.values) for label, s in item_scores.items()}},  # fmt: skip
+        config=config,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- evaluate's steps
+@dataclasses.dataclass(frozen=True)
+class _Asked:
+    """The metrics asked for, in the order asked, split by kind, and the cutoffs."""
+
+    names: list[str]
+    accuracy: list[str]
+    beyond: list[str]
+    cutoffs: list[int]
+
+
+def _asked(metrics: Iterable[str] | None, ks: Iterable[int], rankings_k: int, beyond: BeyondAccuracyConfig,
+           embeddings: ItemEmbeddings | None) -> _Asked:  # fmt: skip
+    """The metric names and cutoffs, checked (beyond-accuracy metrics whose inputs are missing: an error when
+    asked by name, left out within ``beyond``)."""
     unavailable: dict[str, str] = {}
     if beyond.diversity_attribute is None:
         unavailable["diversity"] = "needs an item attribute (diversity_attribute, CLI --diversity-attribute)"
     if embeddings is None:
         unavailable["embedding_diversity"] = "needs item embeddings (CLI --embeddings)"
-    metric_names = parse_metrics(metrics, unavailable)
-    accuracy_names = [m for m in metric_names if m in METRICS]
-    beyond_names = [m for m in metric_names if m in BEYOND_METRICS]
-    cutoffs = parse_ks(ks, rankings.k)
-    segments = segments or SegmentConfig()
-    name = name or rankings.name
-    # inputs are checked before any work, so a bad attribute or embedding file fails at once
-    codes = None
-    if beyond.diversity_attribute is not None:
-        codes = attribute_codes(item_table, beyond.diversity_attribute, encoded.item_ids)
-    vectors = unit_vectors(embeddings, encoded.item_ids) if "embedding_diversity" in beyond_names else None
+    names = parse_metrics(metrics, unavailable)
+    return _Asked(names, [m for m in names if m in METRICS], [m for m in names if m in BEYOND_METRICS], parse_ks(ks, rankings_k))
+
+
+def _relevant(encoded: EncodedSplit, part: str) -> tuple[Any, np.ndarray]:
+    """The evaluated users (those with an item in ``part``) and their relevant items (a CSR, one row each)."""
     relevant_all = encoded.part(part).tocsr()
     relevant_all.sum_duplicates()  # a repeated (user, item) is one relevant item
     relevant_all.eliminate_zeros()
     eval_users = np.flatnonzero(np.diff(relevant_all.indptr) > 0)
     if eval_users.size == 0:
         raise InputError(f"the {part} part has no interactions: nothing to evaluate")
+    return relevant_all[eval_users], eval_users
 
+
+def _lists(rankings: Rankings, encoded: EncodedSplit, eval_users: np.ndarray, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """One list per evaluated user (-1 padded; empty for a user the rankings leave out), whether each had
+    one, and how many training items ``exclude_seen`` dropped."""
     items, user_rows = _align(rankings, encoded)
-    train = encoded.train.tocsr()
     seen_dropped = 0
     if exclude_seen:
-        items, seen_dropped = drop_seen(items, user_rows, train)
+        items, seen_dropped = drop_seen(items, user_rows, encoded.train.tocsr())
     row_of_user = np.full(encoded.n_users, -1, dtype=np.int64)
     row_of_user[user_rows] = np.arange(len(user_rows))
     rows = row_of_user[eval_users]
     lists = np.full((len(eval_users), rankings.k), -1, dtype=np.int64)
     has = rows >= 0
     lists[has] = items[rows[has]]
+    return lists, has, seen_dropped
 
-    relevant = relevant_all[eval_users]
-    n_rel = np.diff(relevant.indptr)
-    hits = hit_matrix(lists, relevant)
-    per_user = compute_metrics(hits, n_rel, accuracy_names, cutoffs)
 
-    train_counts = np.asarray(train.sum(axis=1)).ravel()
-    popularity = np.asarray(train.sum(axis=0)).ravel()
-    activity_code = user_activity_codes(train_counts[eval_users], segments)
-    activity = np.asarray(segments.user_labels())[activity_code]
-    item_label = item_popularity_labels(popularity, segments)
-
-    per_user_names = [m for m in beyond_names if m not in RUN_LEVEL_METRICS]
+def _per_user(asked: _Asked, hits: np.ndarray, relevant: Any, lists: np.ndarray, eval_users: np.ndarray, train: Any,
+              popularity: np.ndarray, beyond: BeyondAccuracyConfig, codes: Any, vectors: Any) -> dict[str, np.ndarray]:  # fmt: skip
+    """Each user's value of every per-user metric at every cutoff, metric-major at each cutoff as asked."""
+    per_user = compute_metrics(hits, np.diff(relevant.indptr), asked.accuracy, asked.cutoffs)
+    per_user_names = [m for m in asked.beyond if m not in RUN_LEVEL_METRICS]
     if per_user_names:
         per_user.update(
             per_user_beyond(
-                lists, cutoffs, per_user_names,
+                lists, asked.cutoffs, per_user_names,
                 users=eval_users, train=train,
                 popularity=popularity,
                 novelty_bits=self_information(train) if "novelty" in per_user_names else None,
@@ -232,35 +274,47 @@ def evaluate(
                 codes=codes, vectors=vectors,
             )
         )  # fmt: skip
-    # metric-major order at each cutoff, as requested
-    per_user = {f"{m}@{k}": per_user[f"{m}@{k}"] for k in cutoffs for m in metric_names if m not in RUN_LEVEL_METRICS}
+    return {f"{m}@{k}": per_user[f"{m}@{k}"] for k in asked.cutoffs for m in asked.names if m not in RUN_LEVEL_METRICS}
 
+
+def _summary(asked: _Asked, per_user: dict[str, np.ndarray], lists: np.ndarray, has_list: np.ndarray, seen_dropped: int,
+             eval_users: np.ndarray, train: Any, item_label: np.ndarray, encoded: EncodedSplit, part: str) -> dict[str, float]:  # fmt: skip
+    """Means over users, run-level exposure, and what the evaluation mode means for the part (``_repeats``)."""
     summary: dict[str, float] = {"n_users": float(len(eval_users))}
     summary.update({key: _mean_where_defined(v) for key, v in per_user.items()})
-    summary["n_users_without_list"] = float((~has).sum())
+    summary["n_users_without_list"] = float((~has_list).sum())
     summary.update(
         exposure_statistics(
-            lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, cutoffs,
-            gini="gini" in beyond_names,
+            lists, encoded.n_items, {"cold": item_label == "cold", "rare": item_label == "rare"}, asked.cutoffs,
+            gini="gini" in asked.beyond,
         )
     )  # fmt: skip
     summary["seen_dropped"] = float(seen_dropped)
-    if "seen_share" not in beyond_names:  # what share of the lists are repurchases: always reported
-        seen = per_user_beyond(lists, cutoffs, ["seen_share"], users=eval_users, train=train)
+    if "seen_share" not in asked.beyond:  # what share of the lists are repurchases: always reported
+        seen = per_user_beyond(lists, asked.cutoffs, ["seen_share"], users=eval_users, train=train)
         summary.update({key: _mean_where_defined(v) for key, v in seen.items()})
     summary["repeat_share"] = repeat_share(encoded, part)
-    summary.update(exclusion_ceiling(encoded, accuracy_names, cutoffs, part))
+    summary.update(exclusion_ceiling(encoded, asked.accuracy, asked.cutoffs, part))
+    return summary
 
-    seg_summary: dict[str, dict[str, dict[str, Any]]] = {"user_activity": {}, "item_popularity": {}}
+
+def _user_segment_summaries(per_user: dict[str, np.ndarray], activity_code: np.ndarray, segments: SegmentConfig) -> dict[str, dict[str, Any]]:
+    """The summary of each user-activity segment."""
     # each segment's rows in ascending order (a stable sort by code): the values a boolean mask would
     # select, gathered once per segment rather than scanning every user once per segment and metric
     by_code = np.argsort(activity_code, kind="stable")
     bounds = np.searchsorted(activity_code[by_code], np.arange(len(segments.user_labels()) + 1))
+    out = {}
     for code, label in enumerate(segments.user_labels()):
         seg_rows = by_code[bounds[code] : bounds[code + 1]]
-        seg_summary["user_activity"][label] = _segment_summary({k: v[seg_rows] for k, v in per_user.items()})
+        out[label] = _segment_summary({k: v[seg_rows] for k, v in per_user.items()})
+    return out
+
+
+def _item_segment_scores(asked: _Asked, hits: np.ndarray, relevant: Any, lists: np.ndarray, item_label: np.ndarray) -> dict[str, SegmentScores]:
+    """Accuracy metrics with relevance restricted to each item-popularity segment's items."""
     item_scores: dict[str, SegmentScores] = {}
-    for label in ITEM_SEGMENTS:  # relevance restricted to the segment's items: accuracy metrics only
+    for label in ITEM_SEGMENTS:
         in_seg = item_label == label
         rel_seg = relevant.copy()
         rel_seg.data = rel_seg.data * in_seg[rel_seg.indices]
@@ -269,38 +323,29 @@ def evaluate(
         seg_rows = np.flatnonzero(n_rel_seg > 0)
         if seg_rows.size:
             seg_hits = hits[seg_rows] & np.where(lists[seg_rows] >= 0, in_seg[np.maximum(lists[seg_rows], 0)], False)
-            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], accuracy_names, cutoffs)
+            values = compute_metrics(seg_hits, n_rel_seg[seg_rows], asked.accuracy, asked.cutoffs)
         else:
-            values = {f"{m}@{k}": np.zeros(0) for k in cutoffs for m in accuracy_names}
+            values = {f"{m}@{k}": np.zeros(0) for k in asked.cutoffs for m in asked.accuracy}
         item_scores[label] = SegmentScores(seg_rows, values)
-        seg_summary["item_popularity"][label] = _segment_summary(values)
+    return item_scores
 
-    config = {
-        "metrics": metric_names,
-        "ks": cutoffs,
+
+def _config(asked: _Asked, part: str, segments: SegmentConfig, rankings_k: int, exclude_seen: bool,
+            beyond: BeyondAccuracyConfig, embeddings: ItemEmbeddings | None) -> dict[str, Any]:  # fmt: skip
+    """How the evaluation was made (kept with its result)."""
+    config: dict[str, Any] = {
+        "metrics": asked.names,
+        "ks": asked.cutoffs,
         "part": part,
         "segments": segments.model_dump(mode="json"),
-        "rankings_k": rankings.k,
+        "rankings_k": rankings_k,
         "exclude_seen": exclude_seen,
     }
-    if beyond_names:
+    if asked.beyond:
         config["beyond"] = beyond.model_dump(mode="json")
-        if vectors is not None:
+        if embeddings is not None:
             config["beyond"]["embeddings"] = embeddings.method
-    return EvaluationResult(
-        name=name,
-        part=part,
-        protocol=encoded.protocol,
-        metrics=metric_names,
-        ks=cutoffs,
-        user_ids=encoded.user_ids[eval_users],
-        per_user=per_user,
-        user_segment=activity,
-        item_segments=item_scores,
-        summary=summary,
-        segments=seg_summary,
-        config=config,
-    )
+    return config
 
 
 def evaluate_rankings_file(

@@ -157,7 +157,7 @@ class Rankings:
         """Write the long table as Parquet (atomically: a temp file renamed into place)."""
         import pyarrow.parquet as pq
 
-        from recsys_cl.data._atomic import atomic_output
+        from recsys_cl.files import atomic_output
 
         path = Path(path)
         table = self.to_frame().to_arrow()

@@ -19,7 +19,7 @@ from recsys_cl.errors import InputError
 from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix
 
 #: the mode of each protocol when a config or command does not say: the competition's rule for temporal
-DEFAULT_EXCLUDE_SEEN = {"loo": True, "temporal": False, "cold-item": True}
+DEFAULT_EXCLUDE_SEEN = {"loo": True, "temporal": False, "cold-item": True, "given": True}
 
 
 def default_exclude_seen(protocol: str) -> bool:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ITEM_SEGMENTS = ("cold", "rare", "warm")
 
@@ -22,8 +22,8 @@ class SegmentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_bins: tuple[int, ...] = (2, 5, 10)
-    rare_max: int = 10
+    user_bins: tuple[int, ...] = Field((2, 5, 10), description="inclusive upper bounds of the user segments, in training interactions")
+    rare_max: int = Field(10, description="test items with 1..rare_max training interactions are rare; more: warm; none: cold")
 
     @field_validator("user_bins")
     @classmethod

@@ -9,6 +9,10 @@ What training did is kept in :attr:`Recommender.history` (a :class:`TrainingHist
 per-epoch validation score of models that validate while training, the best epoch. Backends report each
 validated epoch through :meth:`Recommender.report_epoch`, which also calls the ``on_epoch`` callback given
 to ``fit`` (tuning uses it to prune bad trials: the callback may raise to stop training).
+
+A model keeps what it learned, never how it was called: what one call needs (a progress callback, the
+``on_epoch`` callback, whether seen items are excluded) travels as that call's :class:`FitOptions` or
+:class:`RecommendOptions` argument down to the backend (LensKit's ``train(data, options)`` is the model).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
@@ -33,8 +37,8 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = 0
-    device: str = "auto"
+    seed: int = Field(0, description="seeds every random step of fit (a benchmark sets it from its seeds)")
+    device: str = Field("auto", description="auto (CUDA when present), cpu or cuda")
 
 
 REGISTRY: dict[str, type["Recommender"]] = {}
@@ -46,6 +50,27 @@ UNKNOWN_SCORE = -1e30
 
 #: ``on_epoch(epoch, valid_score)`` after each validated epoch (1-based); may raise to stop training.
 EpochCallback = Callable[[int, float], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """How one ``fit`` call runs (not what the model is: that is its config)."""
+
+    #: called as the backend advances (e.g. per epoch)
+    progress: StepProgress | None = None
+    #: called after each validated epoch; may raise to stop training (a pruned trial)
+    on_epoch: EpochCallback | None = None
+    #: whether per-epoch validation leaves each user's training items out (as the final ranking will)
+    exclude_seen: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommendOptions:
+    """How one ``recommend`` call runs."""
+
+    progress: StepProgress | None = None
+    #: leave each user's training items out of their list (False: repurchases allowed)
+    exclude_seen: bool = True
 
 
 @dataclasses.dataclass
@@ -105,11 +130,7 @@ class Recommender(abc.ABC):
         self.encoded: EncodedSplit | None = None
         self.fit_seconds: float | None = None
         self.recommend_seconds: float | None = None
-        self.progress: StepProgress | None = None
         self.history = TrainingHistory()
-        self.on_epoch: EpochCallback | None = None
-        #: exclude each user's training items from their lists (set by ``recommend``)
-        self.exclude_seen = True
 
     @property
     def run_name(self) -> str:
@@ -134,11 +155,12 @@ class Recommender(abc.ABC):
         *,
         progress: StepProgress | None = None,
         on_epoch: EpochCallback | None = None,
+        exclude_seen: bool = True,
     ) -> "Recommender":
         """Train on ``split.train``; ``progress`` (if given) is called as backends advance (e.g. per epoch),
-        ``on_epoch`` after each validated epoch (see :meth:`report_epoch`)."""
-        self.progress = progress
-        self.on_epoch = on_epoch
+        ``on_epoch`` after each validated epoch (see :meth:`report_epoch`); ``exclude_seen``: how per-epoch
+        validation ranks (pass what the final ``recommend`` will use)."""
+        options = FitOptions(progress=progress, on_epoch=on_epoch, exclude_seen=exclude_seen)
         self.history = TrainingHistory()
         if item_embeddings is not None and not self.uses_item_embeddings:
             raise InputError(f"{self.registry_name} does not take item embeddings")
@@ -146,7 +168,7 @@ class Recommender(abc.ABC):
             raise InputError(f"{self.registry_name} takes one item embedding, not several modalities")
         start = time.perf_counter()
         self.encoded = split
-        self._fit(split, item_embeddings)
+        self._fit(split, item_embeddings, options)
         self.fit_seconds = time.perf_counter() - start
         return self
 
@@ -157,8 +179,7 @@ class Recommender(abc.ABC):
 
         ``exclude_seen`` (default) leaves out each user's training items; ``False`` lets them be
         recommended again (repurchases, the H&M competition's setting)."""
-        self.progress = progress
-        self.exclude_seen = exclude_seen
+        options = RecommendOptions(progress=progress, exclude_seen=exclude_seen)
         if self.encoded is None:
             raise InputError(f"{self.registry_name}: call fit() before recommend()")
         if k < 1:
@@ -166,7 +187,7 @@ class Recommender(abc.ABC):
         enc = self.encoded
         user_idx = enc.eval_users("test") if users is None else enc.user_index(users)
         start = time.perf_counter()
-        items, scores = self._recommend(user_idx, k)
+        items, scores = self._recommend(user_idx, k, options)
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
 
@@ -178,40 +199,42 @@ class Recommender(abc.ABC):
         rank new items by whatever their method gives them (Pop: last; Random: at chance) and say None."""
         return None
 
-    def seen_items(self) -> Any:
+    def seen_items(self, exclude_seen: bool) -> Any:
         """The (user x item) CSR of items to leave out of every list: the training matrix, or None when
         ``exclude_seen`` is off. Every ranking path passes this as the shared top-K's ``exclude``."""
         assert self.encoded is not None
-        return self.encoded.train if self.exclude_seen else None
+        return self.encoded.train if exclude_seen else None
 
-    def report_epoch(self, epoch: int, valid_score: float | None = None) -> None:
+    def report_epoch(self, options: FitOptions, epoch: int, valid_score: float | None = None) -> None:
         """Record that ``epoch`` (1-based) finished, with its validation score if the model validated;
-        then call the ``on_epoch`` callback (which may raise to stop training, e.g. a pruned trial)."""
+        then call the fit's ``on_epoch`` callback (which may raise to stop training, e.g. a pruned trial)."""
         self.history.epochs_run = epoch
         if valid_score is not None:
             self.history.valid_curve.append(float(valid_score))
-            if self.on_epoch is not None:
-                self.on_epoch(epoch, float(valid_score))
+            if options.on_epoch is not None:
+                options.on_epoch(epoch, float(valid_score))
 
     # -- what backends implement -------------------------------------------------------------
     @abc.abstractmethod
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None: ...
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None: ...
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Dense scores (len(user_idx), n_items); higher is better."""
         raise NotImplementedError(f"{type(self).__name__} implements neither _score nor _recommend")
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         from recsys_cl.evaluation import topk_from_scorer
         assert self.encoded is not None
         return topk_from_scorer(
-            self._score, self.encoded.n_items, k, user_idx, exclude=self.seen_items(), device="cpu", progress=self.progress
+            self._score, self.encoded.n_items, k, user_idx, exclude=self.seen_items(options.exclude_seen), device="cpu",
+            progress=options.progress,
         )
 
     def _rank_by_factors(
         self,
         user_idx: np.ndarray,
         k: int,
+        options: RecommendOptions,
         user_factors: np.ndarray,
         item_factors: np.ndarray,
         item_bias: np.ndarray | None = None,
@@ -225,9 +248,9 @@ class Recommender(abc.ABC):
             item_factors,
             k,
             users=user_idx,
-            exclude=self.seen_items(),
+            exclude=self.seen_items(options.exclude_seen),
             item_bias=item_bias,
             device=self.config.device,
-            progress=self.progress,
+            progress=options.progress,
         )
 

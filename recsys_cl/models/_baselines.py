@@ -1,4 +1,5 @@
-"""Non-personalised and neighbourhood baselines: Random, Pop, RecentPop, ItemKNN (sparse, scipy / implicit).
+"""Non-personalised baselines: Random, Pop, RecentPop (the neighbourhood and linear ones are in ``_neighbourhood.py``
+and ``_linear.py``).
 
 All of them rank through the shared full-ranking top-K (``_score`` + ``topk_from_scorer``), so they
 exclude training items and break ties the same way as every other model (lower item index first).
@@ -6,18 +7,16 @@ exclude training items and break ties the same way as every other model (lower i
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, Recommender, register
 
 
 def item_popularity(train: sp.csr_matrix) -> np.ndarray:
@@ -40,7 +39,7 @@ class Random(Recommender):
 
     Config = RandomConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.n_items = split.n_items
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -68,7 +67,7 @@ class Pop(Recommender):
 
     Config = PopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         self.item_scores = item_popularity(split.train)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -90,7 +89,7 @@ class RecentPop(Pop):
 
     Config = RecentPopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         train = split.split.train
         if train.height == 0:
             raise InputError("recent-pop: the training part is empty")
@@ -101,40 +100,3 @@ class RecentPop(Pop):
         scores = recent_counts + all_time / (all_time.max() + 1.0)
         self.window_start = end - self.config.days * DAY
         self.item_scores = scores.astype(np.float32)
-
-
-class ItemKNNConfig(ModelConfig):
-    neighbours: int = Field(100, ge=1, description="most similar items kept per item")
-    num_threads: int = Field(2, ge=0, description="threads for the similarity computation (0 = all cores)")
-
-
-@register("itemknn")
-class ItemKNN(Recommender):
-    """Item-item cosine similarity on the binarised train matrix, top ``neighbours`` per item.
-
-    score(u, i) = sum over the user's training items j of sim(j, i), where i is among j's
-    ``neighbours`` most similar items (implicit's ItemItemRecommender convention).
-    """
-
-    Config = ItemKNNConfig
-
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
-        from implicit.nearest_neighbours import CosineRecommender
-
-        binary = split.train.copy()
-        binary.data[:] = 1.0  # co-occurrence of buyers, not of repeat counts
-        # implicit keeps each item as its own nearest neighbour (similarity 1), so ask for one more
-        # and drop the diagonal: an item must not vote for itself (it is a training item anyway).
-        knn = CosineRecommender(K=self.config.neighbours + 1, num_threads=self.config.num_threads)
-        with warnings.catch_warnings():
-            # implicit's own normalize() hands its fit a COO matrix and then warns about it.
-            warnings.filterwarnings("ignore", message="Method expects CSR input")
-            knn.fit(binary, show_progress=False)
-        similarity = sp.csr_matrix(knn.similarity, dtype=np.float32)
-        similarity = sp.csr_matrix(similarity - sp.diags(similarity.diagonal()))
-        similarity.eliminate_zeros()
-        self.similarity = similarity
-        self.user_items = binary
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return (self.user_items[user_idx] @ self.similarity).toarray()

@@ -17,12 +17,12 @@ n_items (Frobenius norms of all online user and item representations, as in the 
 Score: ``p(h_u) . p(h_i)``. As in the paper, every training step propagates over the whole user-item
 graph: at H&M's scale raise ``train_batch_size`` to keep the number of passes per epoch down.
 
-Deviations from the paper and the authors' code (MMRec's ``bm3.py``), for the README:
+Deviations from the paper and the authors' code (MMRec's ``bm3.py``), as the docs' "Deviations from the papers" page lists them:
 
 * Any number of modalities by name (the paper: image and text). An item without a vector in a
   modality has no alignment or masking term for it.
-* Modality vectors are fixed; the authors' code fine-tunes the raw feature tables (see FREEDOM's
-  module for why).
+* Modality vectors are fixed by default; the authors' code fine-tunes the raw feature tables
+  (``finetune_features: true`` does too; see FREEDOM's module for why fixed is the default).
 * Items without a training interaction (cold items): BM3 scores with ``h_i`` only, and such an item's
   ``h_i`` is an untrained ID embedding (no loss term ever reaches it), so the published model cannot
   rank cold items. Here such an item's ``h_i`` is replaced at ranking time by what the alignment loss
@@ -62,10 +62,15 @@ class BM3Config(EpochTrainConfig):
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout ratio that makes the target views")
     reg_weight: float = Field(0.1, ge=0, description="weight of the norm penalty on the online representations")
     cl_weight: float = Field(2.0, ge=0, description="weight of the inter- and intra-modality losses")
+    finetune_features: bool = Field(
+        False, description="train the modality vectors of the items bought in training, as the authors' code does "
+        "(nn.Embedding.from_pretrained(freeze=False)); false: fixed content vectors"
+    )
 
 
 class BM3Net(nn.Module):
-    def __init__(self, n_users: int, n_items: int, dim: int, features: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int, features: list[torch.Tensor], masks: list[torch.Tensor],
+                 finetune_features: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, dim)))
         self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_items, dim)))
@@ -75,7 +80,10 @@ class BM3Net(nn.Module):
         for projection in self.projections:
             nn.init.xavier_normal_(projection.weight)
         for m, (f, mask) in enumerate(zip(features, masks)):
-            self.register_buffer(f"features_{m}", f)
+            if finetune_features:  # a row gets gradients only from training rows: cold items keep their content
+                self.register_parameter(f"features_{m}", nn.Parameter(f.clone()))
+            else:
+                self.register_buffer(f"features_{m}", f)
             self.register_buffer(f"mask_{m}", mask)
 
     def modality(self, m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,6 +110,7 @@ class BM3(TorchEpochModel):
         return BM3Net(
             split.n_users, split.n_items, self.config.embedding_size,
             [torch.from_numpy(m.vectors) for m in modalities], [torch.from_numpy(m.mask) for m in modalities],
+            finetune_features=self.config.finetune_features,
         )
 
     def _batch_loss(self, users_np: np.ndarray, items_np: np.ndarray, rng: np.random.Generator) -> torch.Tensor:

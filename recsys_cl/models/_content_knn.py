@@ -26,10 +26,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, RecommendOptions, Recommender, register
 from recsys_cl.models._baselines import item_popularity
 
 # Users whose profiles are built and ranked per top-K call: bounds the profile block to
@@ -57,7 +57,7 @@ class ContentKNN(Recommender):
     Config = ContentKNNConfig
     uses_item_embeddings = True
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         if item_embeddings is None:
             raise InputError("content-knn needs item embeddings (pass an .itememb file)")
         vectors, has_vector = item_embeddings.aligned(split.item_ids)
@@ -111,10 +111,10 @@ class ContentKNN(Recommender):
             (weight[keep].astype(np.float32), counts.indices[keep], kept_before[counts.indptr]), shape=counts.shape
         )
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         from recsys_cl.evaluation import topk_from_factors, topk_from_scorer
         assert self.encoded is not None
-        seen = self.seen_items()
+        seen = self.seen_items(options.exclude_seen)
         n_items = self.encoded.n_items
         items = np.full((len(user_idx), k), -1, dtype=np.int64)
         scores = np.full((len(user_idx), k), np.nan, dtype=np.float32)
@@ -142,7 +142,7 @@ class ContentKNN(Recommender):
                 exclude=None if seen is None else seen[users],
                 item_bias=self.no_vector_bias,
                 device=self.config.device,
-                progress=None if self.progress is None else _offset(self.progress, start, len(rows)),
+                progress=None if options.progress is None else _offset(options.progress, start, len(rows)),
             )
         return items, scores
 

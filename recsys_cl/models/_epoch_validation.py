@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender
+from recsys_cl.models._base import FitOptions, ModelConfig, Recommender
 
 
 class EpochValidationConfig(ModelConfig):
@@ -32,7 +32,7 @@ class EpochValidationConfig(ModelConfig):
 def metric_at_k(value: str) -> str:
     """``value`` as the evaluator's canonical ``metric@k`` (``Hit@10`` -> ``hr@10``); ValueError if it is
     not a metric the evaluator computes at a cutoff >= 1."""
-    from recsys_cl.evaluation._metrics import METRICS, parse_metrics
+    from recsys_cl.evaluation import METRICS, parse_metrics
 
     name, _, k = value.partition("@")
     try:
@@ -50,10 +50,10 @@ def due(config: EpochValidationConfig, epoch: int) -> bool:
 
 
 def valid_score_of_factors(
-    model: Recommender, user_factors: np.ndarray, item_factors: np.ndarray, item_bias: np.ndarray | None = None
+    model: Recommender, options: FitOptions, user_factors: np.ndarray, item_factors: np.ndarray, item_bias: np.ndarray | None = None
 ) -> float:
     """``model.config.valid_metric`` on the valid part of the split being fitted, ranking every valid user
-    by ``user_factors @ item_factors.T (+ item_bias)`` with the model's seen items excluded."""
+    by ``user_factors @ item_factors.T (+ item_bias)``, seen items excluded as the fit's ``options`` say."""
     from recsys_cl.evaluation import Rankings, evaluate, topk_from_factors
 
     encoded = model.encoded
@@ -63,7 +63,7 @@ def valid_score_of_factors(
     if users.size == 0:
         raise InputError(f"{model.registry_name}: validate_every needs a valid part, and this split's is empty")
     items, scores = topk_from_factors(
-        user_factors, item_factors, int(k), users=users, exclude=model.seen_items(), item_bias=item_bias, device=model.config.device
+        user_factors, item_factors, int(k), users=users, exclude=model.seen_items(options.exclude_seen), item_bias=item_bias, device=model.config.device
     )
     rankings = Rankings(encoded.user_ids, encoded.item_ids, users, items, scores, model.run_name)
     return float(evaluate(rankings, encoded, part="valid", metrics=[metric], ks=[int(k)]).summary[model.config.valid_metric])

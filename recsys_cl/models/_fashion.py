@@ -33,10 +33,10 @@ import scipy.sparse as sp
 from pydantic import Field, field_validator
 
 from recsys_cl.data import EncodedSplit, read_atomic
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import ModelConfig, Recommender, register
+from recsys_cl.models._base import FitOptions, ModelConfig, RecommendOptions, Recommender, register
 from recsys_cl.models._baselines import RecentPop, item_popularity
 
 #: age bucket edges of ``segment-pop``'s default segments: <20, 20-24, 25-29, 30-39, 40-49, 50-59, 60+
@@ -118,7 +118,7 @@ class _CandidatesOverFill(Recommender):
     def _has_personal(self) -> bool:
         return self.personal is not None or type(self)._personal_rows is not _CandidatesOverFill._personal_rows
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         from recsys_cl.evaluation import topk_sparse_over_base
         return topk_sparse_over_base(
             self._personal_rows if self._has_personal else None,
@@ -126,8 +126,8 @@ class _CandidatesOverFill(Recommender):
             k,
             user_idx,
             user_base=self.user_base,
-            exclude=self.seen_items(),
-            progress=self.progress,
+            exclude=self.seen_items(options.exclude_seen),
+            progress=options.progress,
         )
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -160,7 +160,7 @@ class Repurchase(_CandidatesOverFill):
 
     Config = RepurchaseConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         end = train_end(split, self.registry_name)
         self.base = fill_popularity(split, c.fill_days)[None, :]
@@ -189,7 +189,7 @@ class DecayedPop(_CandidatesOverFill):
 
     Config = DecayedPopConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         end = train_end(split, self.registry_name)
         train = split.split.train
         weight = train.select((0.5 ** ((end - pl.col("timestamp")) / (DAY * self.config.half_life_days))).alias("w"))["w"]
@@ -228,7 +228,7 @@ class SegmentPop(_CandidatesOverFill):
     def _run_name_value(self, key: str, value: object) -> str:
         return Path(str(value)).name if key == "user_table" else str(value)
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         end = train_end(split, self.registry_name)
         table, path = side_table(split, "user", c.user_table, self.registry_name, "user_table")
@@ -296,7 +296,7 @@ class ProductVariants(_CandidatesOverFill):
     def _run_name_value(self, key: str, value: object) -> str:
         return Path(str(value)).name if key == "item_table" else str(value)
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         end = train_end(split, self.registry_name)
         table, path = side_table(split, "item", c.item_table, self.registry_name, "item_table")
@@ -353,7 +353,7 @@ class BoughtTogether(_CandidatesOverFill):
 
     Config = BoughtTogetherConfig
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         end = train_end(split, self.registry_name)
         self.base = fill_popularity(split, c.fill_days)[None, :]

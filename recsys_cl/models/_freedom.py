@@ -21,7 +21,7 @@ the item's modality vector (which aligns the content with the users' tastes). As
 training step propagates over the whole user-item graph (one pass over its edges per layer per batch):
 at H&M's scale raise ``train_batch_size`` to keep the number of passes per epoch down.
 
-Deviations from the paper and the authors' code (MMRec's ``freedom.py``), for the README:
+Deviations from the paper and the authors' code (MMRec's ``freedom.py``), as the docs' "Deviations from the papers" page lists them:
 
 * Any number of modalities by name (the paper: image and text, weighted 0.1 / 0.9 in the authors'
   configs); ``modality_weights`` default to equal. An item without a vector in some modality takes its

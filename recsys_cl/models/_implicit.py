@@ -16,7 +16,7 @@ from pydantic import Field
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
-from recsys_cl.models._base import Recommender, register
+from recsys_cl.models._base import FitOptions, RecommendOptions, Recommender, register
 from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors
 
 
@@ -56,7 +56,7 @@ class _ImplicitModel(Recommender):
             "random_state": c.seed,
         }
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         from threadpoolctl import threadpool_limits
 
         epochs = self.config.epochs
@@ -67,10 +67,10 @@ class _ImplicitModel(Recommender):
             # here scores the model as it stands; report_epoch may raise (a pruned trial) to stop the fit.
             nonlocal done
             done += 1
-            if self.progress is not None:
-                self.progress(done, epochs)
-            score = valid_score_of_factors(self, *self._factors(model)) if due(self.config, done) else None
-            self.report_epoch(done, score)
+            if options.progress is not None:
+                options.progress(done, epochs)
+            score = valid_score_of_factors(self, options, *self._factors(model)) if due(self.config, done) else None
+            self.report_epoch(options, done, score)
 
         # implicit asks for single-threaded BLAS (it parallelises itself, and warns otherwise).
         with threadpool_limits(1, "blas"):
@@ -82,8 +82,8 @@ class _ImplicitModel(Recommender):
     def _factors(model: Any) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors)
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
+        return self._rank_by_factors(user_idx, k, options, self.user_factors, self.item_factors)
 
 
 @register("implicit-als")

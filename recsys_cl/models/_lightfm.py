@@ -30,9 +30,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recsys_cl.data import EncodedSplit, read_atomic
-from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
+from recsys_cl.embeddings import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import Recommender, register
+from recsys_cl.models._base import FitOptions, RecommendOptions, Recommender, register
 from recsys_cl.models._epoch_validation import EpochValidationConfig, due, valid_score_of_factors
 
 # Columns of an .item table that are never categorical attributes.
@@ -75,7 +75,7 @@ class LightFMRecommender(Recommender):
         # the file name, not the machine-dependent directory, identifies the item table in a run name
         return Path(str(value)).name if key == "item_table" else str(value)
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         from lightfm import LightFM
 
         c = self.config
@@ -119,10 +119,10 @@ class LightFMRecommender(Recommender):
             fit_interactions, fit_features = interactions.tocsc()[:, warm].tocoo(), self.features[warm]
         for epoch in range(1, c.epochs + 1):
             model.fit_partial(fit_interactions, item_features=fit_features, epochs=1, num_threads=c.num_threads)
-            if self.progress is not None:
-                self.progress(epoch, c.epochs)
+            if options.progress is not None:
+                options.progress(epoch, c.epochs)
             # may raise (a pruned trial) to stop training
-            self.report_epoch(epoch, valid_score_of_factors(self, *self._vectors(model)) if due(c, epoch) else None)
+            self.report_epoch(options, epoch, valid_score_of_factors(self, options, *self._vectors(model)) if due(c, epoch) else None)
         self.user_vectors, self.item_vectors, self.item_bias = self._vectors(model)
 
     def _vectors(self, model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,5 +188,5 @@ class LightFMRecommender(Recommender):
         per_item = np.asarray(onehot.sum(axis=1)).ravel()
         return sp.csr_matrix(sp.diags(np.divide(1.0, per_item, out=np.zeros_like(per_item), where=per_item > 0)) @ onehot)
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._rank_by_factors(user_idx, k, self.user_vectors, self.item_vectors, self.item_bias)
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
+        return self._rank_by_factors(user_idx, k, options, self.user_vectors, self.item_vectors, self.item_bias)

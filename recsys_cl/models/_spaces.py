@@ -1,12 +1,12 @@
 """Hyperparameter search spaces: the ``search:`` entries of a benchmark YAML, and every model's default.
 
 A space maps parameter names of a model's config to a :class:`ParamSpace`. :data:`DEFAULT_SPACES` is
-the one table of defaults (the README shows it), keyed by registry name; each entry has the space of
+the one table of defaults (the docs' models reference is generated from it), keyed by registry name; each entry has the space of
 the plain model and, under ``content``, the knobs only a run with item embeddings has (they are added
 when an embedding is given and the model's config accepts them with its other parameters, e.g.
-``id_dropout`` only with ``content: fuse``). ItemKNN is searched over its neighbours alone: it has no
-shrinkage parameter, and none is invented here. Pop and Random have nothing to tune (an empty space:
-one trial).
+``id_dropout`` only with ``content: fuse``). The neighbourhood and linear baselines (ItemKNN, RP3beta, EASE,
+SLIM) are searched over the ranges of Dacrema et al. (RecSys 2019), narrowed where noted. Pop and Random have
+nothing to tune (an empty space: one trial).
 """
 
 from __future__ import annotations
@@ -115,12 +115,40 @@ _SEQUENCE_DROPOUT = {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1}
 _GRAPH = {"learning_rate": _LEARNING_RATE, "embedding_size": _EMBEDDING_SIZE, "n_layers": {"type": "int", "low": 1, "high": 4},
           "reg_weight": _REG_WEIGHT}  # fmt: skip
 
-#: registry name -> default search (one table; ``recsys-cl`` README "Tuning" shows it)
+#: registry name -> default search (one table; docs/_scripts/reference.py renders it beside each model's parameters)
 DEFAULT_SPACES: dict[str, DefaultSpace] = {
     "random": DefaultSpace({}),
     "pop": DefaultSpace({}),
     "recent-pop": DefaultSpace(_space(days={"type": "int", "low": 1, "high": 28})),
-    "itemknn": DefaultSpace(_space(neighbours={"type": "int", "low": 10, "high": 500, "step": 10})),
+    # Dacrema et al.'s ranges (topK 5..1000, shrink 0..1000, their similarities and weightings); asymmetric_alpha
+    # is read only by asymmetric-cosine (their 0..2 cut to 0..1, where it interpolates between the two norms)
+    "itemknn": DefaultSpace(
+        _space(
+            neighbours={"type": "int", "low": 10, "high": 1000, "step": 10},
+            similarity={"type": "categorical", "choices": ["cosine", "asymmetric-cosine", "jaccard"]},
+            shrink={"type": "float", "low": 0.0, "high": 1000.0},
+            weighting={"type": "categorical", "choices": ["none", "tf-idf", "bm25"]},
+            keep_neighbours_of={"type": "categorical", "choices": ["source", "target"]},
+            asymmetric_alpha={"type": "float", "low": 0.0, "high": 1.0},
+        )
+    ),
+    "rp3beta": DefaultSpace(
+        _space(
+            neighbours={"type": "int", "low": 10, "high": 1000, "step": 10},
+            alpha={"type": "float", "low": 0.0, "high": 2.0},
+            beta={"type": "float", "low": 0.0, "high": 2.0},
+            normalize={"type": "categorical", "choices": [False, True]},
+        )
+    ),
+    # Dacrema et al.: l2_norm log 1..1e7; above 1e5 every ml-100k weight is ~0 (the model degenerates to Pop)
+    "ease": DefaultSpace(_space(reg={"type": "log_float", "low": 1.0, "high": 1e5})),
+    "slim": DefaultSpace(
+        _space(
+            alpha={"type": "log_float", "low": 1e-4, "high": 1.0},
+            l1_ratio={"type": "log_float", "low": 1e-5, "high": 1.0},
+            neighbours={"type": "int", "low": 10, "high": 1000, "step": 10},
+        )
+    ),
     "content-knn": DefaultSpace(_space(half_life_days={"type": "log_float", "low": 1.0, "high": 365.0})),
     # Validation intervals: on ml-100k loo (2 shared cores, load ~12) one validation (rank the 943 valid
     # users, score) cost 0.7 ALS sweep, 2.2 BPR epochs, 0.9 LightFM epoch; these intervals add 11-19% to
@@ -194,9 +222,11 @@ DEFAULT_SPACES: dict[str, DefaultSpace] = {
         _space(learning_rate={"type": "log_float", "low": 1e-3, "high": 0.05}, reg_weight={"type": "log_float", "low": 1e-6, "high": 1e-2},
                knn_k={"type": "int", "low": 5, "high": 30, "step": 5}, prune_ratio={"type": "float", "low": 0.0, "high": 0.9, "step": 0.1})
     ),
+    # the authors tune n_layers {1, 2}, dropout {0.3, 0.5} and reg_weight {0.1, 0.01} (their BM3.yaml)
     "bm3": DefaultSpace(
         _space(learning_rate={"type": "log_float", "low": 1e-4, "high": 0.01}, dropout={"type": "float", "low": 0.1, "high": 0.5, "step": 0.1},
-               cl_weight={"type": "log_float", "low": 0.1, "high": 5.0}, n_layers={"type": "int", "low": 1, "high": 3})
+               cl_weight={"type": "log_float", "low": 0.1, "high": 5.0}, n_layers={"type": "int", "low": 1, "high": 3},
+               reg_weight={"type": "log_float", "low": 1e-3, "high": 1.0})
     ),
     # fashion baselines (models/_fashion.py): their windows and decays
     "decayed-pop": DefaultSpace(_space(half_life_days={"type": "log_float", "low": 1.0, "high": 60.0})),
@@ -295,16 +325,3 @@ def _rejection(config: type[BaseModel], params: Mapping[str, Any], name: str, va
         return message if key in ("", name) else f"{key}: {message}"
     return None
 
-
-def default_spaces_markdown() -> str:
-    """The default-space table as Markdown (model, parameter, range; content knobs marked), for the README."""
-    rows = ["| model | parameter | range | validated every |", "|---|---|---|---|"]
-    for model, entry in DEFAULT_SPACES.items():
-        every = f"{entry.validate_every} epochs" if entry.validate_every else ""
-        params = [(name, spec, "") for name, spec in entry.space.items()]
-        params += [(name, spec, " (with item embeddings)") for name, spec in entry.content.items()]
-        if not params:
-            rows.append(f"| {model} | – | nothing to tune (one trial) | |")
-        for i, (name, spec, note) in enumerate(params):
-            rows.append(f"| {model if i == 0 else ''} | `{name}`{note} | {spec.describe()} | {every if i == 0 else ''} |")
-    return "\n".join(rows) + "\n"

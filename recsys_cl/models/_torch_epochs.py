@@ -29,9 +29,9 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.device import resolve_device
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import topk_from_factors
-from recsys_cl.evaluation._metrics import compute_metrics, hit_matrix, parse_metrics
+from recsys_cl.evaluation import compute_metrics, hit_matrix, parse_metrics
 from recsys_cl.device import torch_threads
-from recsys_cl.models._base import UNKNOWN_SCORE, ModelConfig, Recommender
+from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, ModelConfig, RecommendOptions, Recommender
 from recsys_cl.models._modalities import ItemModality, Modalities, aligned_modalities
 
 
@@ -96,7 +96,7 @@ class TorchEpochModel(Recommender):
         current parameters, as torch tensors computed without gradients."""
 
     # -- the shared loop ---------------------------------------------------------------------------
-    def _fit(self, split: EncodedSplit, item_embeddings: Modalities | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: Modalities | None, options: FitOptions) -> None:
         modalities = aligned_modalities(split.item_ids, item_embeddings, self.registry_name, self.missing_effect)
         if split.train.nnz == 0:
             raise InputError(f"{self.registry_name}: the split's train part has no interaction to learn from")
@@ -129,16 +129,16 @@ class TorchEpochModel(Recommender):
                 score = None
                 if len(valid_users):
                     self.net.eval()
-                    score = self._valid_score(split, valid_users, metric, k)
+                    score = self._valid_score(split, valid_users, metric, k, options.exclude_seen)
                     if score > best_score:
                         best_score, since_best = score, 0
                         best_state = copy.deepcopy(self.net.state_dict())
                         self.history.best_epoch = epoch
                     else:
                         since_best += 1
-                self.report_epoch(epoch, score)  # the on_epoch callback may stop training here
-                if self.progress is not None:
-                    self.progress(epoch, c.epochs)
+                self.report_epoch(options, epoch, score)  # the on_epoch callback may stop training here
+                if options.progress is not None:
+                    options.progress(epoch, c.epochs)
                 if since_best >= c.stopping_step:
                     break
             if best_state is not None:
@@ -155,11 +155,13 @@ class TorchEpochModel(Recommender):
             users = np.sort(rng.choice(users, size=limit, replace=False))
         return users
 
-    def _valid_score(self, split: EncodedSplit, users: np.ndarray, metric: str, k: int) -> float:
-        """Mean ``metric@k`` of the current parameters over ``users``' valid items (training items excluded)."""
+    def _valid_score(self, split: EncodedSplit, users: np.ndarray, metric: str, k: int, exclude_seen: bool) -> float:
+        """Mean ``metric@k`` of the current parameters over ``users``' valid items, each user's training items
+        left out of the lists under ``exclude_seen`` (the fit's mode: the one its test will be scored in)."""
         user_factors, item_factors, item_bias = self._ranking_factors()
         items, _ = topk_from_factors(
-            user_factors, item_factors, k, users=users, exclude=split.train, item_bias=item_bias, device=self.config.device
+            user_factors, item_factors, k, users=users, exclude=split.train if exclude_seen else None, item_bias=item_bias,
+            device=self.config.device,
         )
         relevant = split.valid[users]
         values = compute_metrics(hit_matrix(items, relevant), np.diff(relevant.indptr), [metric], [k])
@@ -178,9 +180,9 @@ class TorchEpochModel(Recommender):
         again after setting parameters by hand)."""
         self.user_factors, self.item_factors, self.item_bias = self._ranking_factors()
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         with torch_threads(self.config.num_threads):
-            return self._rank_by_factors(user_idx, k, self.user_factors, self.item_factors, self.item_bias)
+            return self._rank_by_factors(user_idx, k, options, self.user_factors, self.item_factors, self.item_bias)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Dense scores ``(len(user_idx), n_items)`` of the fitted model (what ranking orders by)."""

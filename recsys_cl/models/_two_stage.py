@@ -51,10 +51,10 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.data._split import DAY
+from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validation_location
-from recsys_cl.models._base import REGISTRY, ModelConfig, Recommender, create, register
+from recsys_cl.models._base import REGISTRY, FitOptions, ModelConfig, RecommendOptions, Recommender, create, register
 from recsys_cl.models._fashion import AGE_BINS, aligned_column, fill_popularity, side_table, train_end
 from recsys_cl.models._two_stage_features import (
     FAMILIES,
@@ -188,7 +188,7 @@ class TwoStage(Recommender):
         return str(value)
 
     # -- fit ------------------------------------------------------------------------------------
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         end = train_end(split, self.registry_name)
         cutoff = end - c.cutoff_days * DAY
@@ -218,7 +218,7 @@ class TwoStage(Recommender):
         self.stage = Stage(split, end, self._fit_generators(split, item_embeddings), c.features, side, c.recent_items)
         valid_users = split.eval_users("valid")
         valid_frames = [self.stage.frame(chunk, split.valid) for chunk in self._chunks(valid_users)]
-        self.booster = self._train_ranker(train_x, train_y, train_groups, valid_frames)
+        self.booster = self._train_ranker(train_x, train_y, train_groups, valid_frames, options)
         del train_x
         gain = self.booster.feature_importance("gain", iteration=self.best_iteration)
         self.diagnostics: dict[str, Any] = {
@@ -237,7 +237,7 @@ class TwoStage(Recommender):
             seen = split.train if c.unseen_only else None
             self.diagnostics["valid"] = self._part_diagnostics(valid_frames, split.valid, exclude=seen)
 
-    def _train_ranker(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, valid_frames: list[pl.DataFrame]) -> Any:
+    def _train_ranker(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, valid_frames: list[pl.DataFrame], options: FitOptions) -> Any:
         """LightGBM LambdaRank on the labelled window's rows, early-stopped on the valid part's MAP@12 (over
         the valid users with a bought candidate) when there is one; sets ``best_iteration`` and the history."""
         import lightgbm as lgb
@@ -249,7 +249,7 @@ class TwoStage(Recommender):
             "force_row_wise": True, "num_threads": c.num_threads, "verbose": -1,
         }  # fmt: skip
         train_set = lgb.Dataset(x, label=y, group=groups, feature_name=self.feature_names, free_raw_data=True)
-        callbacks: list[Any] = [self._record_round]
+        callbacks: list[Any] = [lambda env: self._record_round(env, options)]
         valid_sets = []
         valid_rows = self._with_positives(
             pl.concat([self._unseen(f, self.stage, np.unique(f["u"].to_numpy())) for f in valid_frames]) if valid_frames else None
@@ -368,10 +368,10 @@ class TwoStage(Recommender):
             return np.zeros((0, len(self.feature_names)), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), recall.result()
         return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups), recall.result()
 
-    def _record_round(self, env: Any) -> None:
+    def _record_round(self, env: Any, options: FitOptions) -> None:
         """LightGBM callback: each boosting round is an epoch of the shared history (tuning may prune)."""
         results = env.evaluation_result_list or []
-        self.report_epoch(env.iteration + 1, results[0][2] if results else None)
+        self.report_epoch(options, env.iteration + 1, results[0][2] if results else None)
 
     # -- ranking --------------------------------------------------------------------------------
     def _predict(self, frame: pl.DataFrame) -> np.ndarray:
@@ -400,7 +400,7 @@ class TwoStage(Recommender):
             lambda chunk: personal[np.searchsorted(users, chunk)], self.fill, k, users, exclude=exclude
         )
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         assert self.encoded is not None
         users, back = np.unique(np.asarray(user_idx, dtype=np.int64), return_inverse=True)
         test = self.encoded.test
@@ -409,7 +409,7 @@ class TwoStage(Recommender):
         width = max(k, MAP_K) if measure else k
         items = np.full((len(users), width), -1, dtype=np.int64)
         scores = np.full((len(users), width), np.nan, dtype=np.float32)
-        exclude = self.seen_items()
+        exclude = self.seen_items(options.exclude_seen)
         frames, done = [], 0
         for chunk in self._chunks(users):
             frame = self.stage.frame(chunk)
@@ -418,11 +418,11 @@ class TwoStage(Recommender):
             if measure:
                 frames.append(frame.select("u", "i", *(f"{g}_rank" for g in self.config.generator_labels)))
             done += len(chunk)
-            if self.progress is not None:
-                self.progress(done, len(users))
+            if options.progress is not None:
+                options.progress(done, len(users))
         if measure:
             self.diagnostics["test"] = self._part_diagnostics(frames, test, exclude, ranked=(users, items))
-            self.diagnostics["test"]["exclude_seen"] = self.exclude_seen
+            self.diagnostics["test"]["exclude_seen"] = options.exclude_seen
         return items[back, :k], scores[back, :k]
 
     # -- diagnostics ----------------------------------------------------------------------------

@@ -38,8 +38,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys_cl.data._encoded import EncodedSplit, _pair_matrices
-from recsys_cl.data._split import DAY, Split
+from recsys_cl.data import DAY, EncodedSplit, Split, pair_matrices
 from recsys_cl.models._base import Recommender
 
 FAMILIES = ("generators", "popularity", "user", "user_item", "price", "product", "age")
@@ -61,8 +60,8 @@ def window_split(encoded: EncodedSplit, cutoff: float, label_end: float) -> Enco
     def coded(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return encoded.user_index(frame["user_id"]), encoded.item_index(frame["item_id"])
 
-    train_matrix, last_time = _pair_matrices(*coded(before), shape, before["timestamp"].to_numpy())
-    label_matrix, _ = _pair_matrices(*coded(window), shape)
+    train_matrix, last_time = pair_matrices(*coded(before), shape, before["timestamp"].to_numpy())
+    label_matrix, _ = pair_matrices(*coded(window), shape)
     info = {**encoded.split.info, "window": {"cutoff": cutoff, "label_end": label_end}}
     split = Split(encoded.protocol, before, window, train.clear(), info)
     empty = sp.csr_matrix(shape, dtype=np.float32)

@@ -16,7 +16,7 @@ one epoch on ml-100k loo took 53 s (2 cores, load ~3; Cornac's default is 50 epo
 Python against a ``dok_matrix``; it also prints to stdout, has no per-epoch hook for validation, and
 resets its sampler's seed on every ``fit``. This module is the same model on the shared epoch loop.
 
-Deviations from the paper (for the README):
+Deviations from the paper (the docs' "Deviations from the papers" page lists them):
 
 * Adam on mini-batches of ``train_batch_size`` (user, bought item, sampled item) rows, one row per
   purchase, instead of SGD on bootstrap-sampled single triples; negatives are uniform among the

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
-from recsys_cl.reporting._tables import Table, _fmt
+from recsys_cl.reporting._table import Table, fmt
 
 COSTS_CSV_SCHEMA = {
     "dataset": pl.Utf8, "protocol": pl.Utf8, "model": pl.Utf8, "label": pl.Utf8, "embedding": pl.Utf8, "seed": pl.Int64,
@@ -85,7 +85,7 @@ def cost_table(results: Results, dataset: str, protocol: str, metric: str | None
             return float(np.mean(present)) if present and len(present) == len(values) else None
 
         row = [
-            label, _fmt(mean_ci_over_seeds([c.summary.get(metric) for c in group])[0]),
+            label, fmt(mean_ci_over_seeds([c.summary.get(metric) for c in group])[0]),
             _sig(mean([c.fit_seconds for c in group])), _sig(mean([c.recommend_seconds for c in group])),
             _sig(mean([max(c.fit.peak_rss_mib, c.recommend.peak_rss_mib) for c in with_cost]) if with_cost else None),
             _sig(mean([max(c.fit.rss_added_mib, c.recommend.rss_added_mib) for c in with_cost]) if with_cost else None),

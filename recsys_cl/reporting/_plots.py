@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from recsys_cl.embeddings import EmbeddingQuality
-from recsys_cl.embeddings._io import principal_components
+from recsys_cl.embeddings import principal_components
 from recsys_cl.reporting._records import StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
 
@@ -368,32 +368,50 @@ def segment_dots(results: Results, dataset: str, protocol: str, metric: str, ord
     return fig
 
 
-def tuning_curves(panels: dict[str, list[StudySummary]]) -> Figure | None:
-    """Best-so-far valid metric against trial number, a line per study, one panel per dataset x protocol."""
-    panels = {title: [s for s in ss if any(v is not None for v in s.best_so_far)] for title, ss in panels.items()}
-    panels = {title: ss for title, ss in panels.items() if ss}
-    if not panels:
+#: panels a row in the tuning small multiples (a panel ~2.8 inches wide fits five trial ticks)
+TUNING_COLUMNS = 4
+LATE_COLOUR = "#D55E00"
+
+
+def tuning_convergence(title: str, studies: Sequence[StudySummary]) -> Figure | None:
+    """Small multiples, one panel per study of one dataset x protocol: its best-so-far valid score by trial
+    (step line), each completed trial's own value (dots), the best trial marked (star). A panel whose best
+    trial is among the last few (``reporting._tuning.late_best``) has its title and the last-trials window
+    in orange: the search was still improving when the budget ran out."""
+    from recsys_cl.reporting._tuning import LATE_MINIMUM, LATE_SHARE, best_found_at, late_best
+
+    studies = [s for s in studies if any(v is not None for v in s.best_so_far)]
+    if not studies:
         return None
-    labels = list(dict.fromkeys(s.label or s.model for ss in panels.values() for s in ss))
-    palette = list(TAB10)
-    styles = ["-", "--", ":", "-."]
-    colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
-    dash = {label: styles[(i // len(palette)) % len(styles)] for i, label in enumerate(labels)}
-    columns = 2 if len(panels) > 1 else 1
-    fig = _figure(WIDE, max(3.2 * math.ceil(len(panels) / columns), 0.2 * len(labels) + 0.8))
-    for ax, (title, studies) in zip(_panel_grid(fig, len(panels), columns), panels.items()):
-        _style(ax, x_ticks=6)
+    columns = min(TUNING_COLUMNS, len(studies))
+    rows = math.ceil(len(studies) / columns)
+    fig = _figure(WIDE, 0.5 + 1.9 * rows)
+    for ax, study in zip(_panel_grid(fig, len(studies), columns), studies):
+        _style(ax, x_ticks=5)
         ax.grid(axis="y", color="#e6e6e6", lw=0.8)
-        for s in studies:
-            label = s.label or s.model
-            y = np.array([np.nan if v is None else v for v in s.best_so_far], dtype=float)
-            ax.step(np.arange(1, len(y) + 1), y, where="post", color=colour[label], ls=dash[label], lw=1.4)
-        ax.set_title(title, fontsize=FONT + 1, loc="left")
-        ax.set_xlabel("trial", fontsize=FONT)
-        ax.set_ylabel(f"best valid {studies[0].metric} so far", fontsize=FONT)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    handles = [Line2D([], [], color=colour[label], ls=dash[label], lw=1.4, label=label) for label in labels]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=SMALL, frameon=False, ncols=1 + len(labels) // 30)
+        best = np.array([np.nan if v is None else v for v in study.best_so_far], dtype=float)
+        n = len(best)
+        x = np.arange(1, n + 1)
+        late = late_best(study)
+        if late:
+            window = max(LATE_MINIMUM, math.ceil(LATE_SHARE * n))
+            ax.axvspan(n - window + 0.5, n + 0.5, color=LATE_COLOUR, alpha=0.10, lw=0)
+        counted = [t for t in study.trials if t.counted]
+        values = [(i, t.value) for i, t in enumerate(counted, start=1) if t.value is not None]
+        if values:
+            ax.plot(*zip(*values), ls="none", marker="o", ms=3, color="#9a9a9a", label="trial")
+        ax.step(x, best, where="post", color="#0072B2", lw=1.4, label="best so far")
+        found = best_found_at(study)
+        if found is not None:
+            ax.plot([found], [best[found - 1]], marker="*", ms=9, color=LATE_COLOUR if late else "#0072B2", ls="none")
+        ax.set_title(study.label or study.model, fontsize=SMALL, loc="left", color=LATE_COLOUR if late else "black")
+        ax.set_xlim(0.5, n + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    fig.supxlabel("trial", fontsize=FONT)
+    fig.supylabel(f"valid {studies[0].metric}", fontsize=FONT)
+    fig.suptitle(f"{title}: best valid {studies[0].metric} so far by trial (star: best trial; orange: best among the "
+                 "last trials, the search may not have converged)", fontsize=FONT, x=0.01, ha="left")  # fmt: skip
     return fig
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recsys_cl.data._atomic import atomic_output, write_json
 from recsys_cl.errors import InputError, validation_message
+from recsys_cl.files import atomic_output, write_json
 
 
 class _Record(BaseModel):
@@ -148,6 +148,9 @@ class CellRecord(_CellIdentity):
     #: cold-item cells of a model that has no principled way to score an item without training
     #: interactions: why (the report prints "cannot rank new items" instead of its numbers)
     cannot_rank_new_items: str | None = None
+    #: where the cell ran: the host, and on a Ray cluster the Ray node (several nodes may share a host);
+    #: None in records written before it was kept
+    node: str | None = None
 
     @property
     def variant(self) -> str:
@@ -182,6 +185,8 @@ class RunRecord(_Record):
     python: str = ""
     device: str = ""
     executor: str = ""
+    #: the Ray nodes the run checked and could use (executor ray; each cell records the one that ran it)
+    nodes: list[str] = Field(default_factory=list)
     started: float = 0.0
     seconds: float = 0.0
     cells: list[CellSummary] = Field(default_factory=list)
@@ -200,7 +205,7 @@ class RunRecord(_Record):
 
 class TrialRecord(_Record):
     """One tuning trial as stored: ``state`` complete, pruned or fail; ``epochs_run`` where the model counts
-    epochs; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
+    epochs, ``best_epoch`` the one whose weights early stopping kept; ``seconds`` the whole trial, ``fit_seconds`` its model's fit (completed trials); ``error`` why it
     failed; ``counted``: among the study's first ``budget`` finished trials (the ones its summary is drawn from)."""
 
     number: int
@@ -208,6 +213,7 @@ class TrialRecord(_Record):
     value: float | None
     params: dict[str, Any]
     epochs_run: int | None = None
+    best_epoch: int | None = None
     seconds: float | None = None
     fit_seconds: float | None = None
     error: str | None = None

@@ -23,9 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_cl import __version__
-from recsys_cl.data._atomic import write_json
 from recsys_cl.errors import InputError, validation_message
-from recsys_cl.evaluation._significance import sign_flip_pvalue
+from recsys_cl.evaluation import sign_flip_pvalue
+from recsys_cl.files import write_json
 from recsys_cl.reporting._results import Results, load_results, variants
 
 DEFAULT_TRACKED = ["ndcg@10", "hr@10", "map@12"]

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 from recsys_cl.reporting import _plots
 from recsys_cl.reporting._results import Results, load_results, variants
 from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, variant_intervals
@@ -31,6 +31,7 @@ CATEGORY_COLUMNS = ("product_group_name", "articleType", "class")
 SECTIONS = [
     ("glance", "At a glance"),
     ("main", "Main comparison"),
+    ("published", "Published numbers beside ours"),
     ("contrastive", "Contrastive vs collaborative: item embeddings as a factor"),
     ("segments", "Cold start: sparse users, cold and rare items"),
     ("two-stage", "Two-stage: the H&M competition's winning recipe, candidates and ranker"),
@@ -160,11 +161,17 @@ def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[Report
     for (dataset, protocol), ps in points.items():
         yield from make("cost", f"{dataset} / {protocol}: {metric} against mean fit seconds.", _plots.slug("cost", dataset, protocol),
                         True, _plots.accuracy_vs_cost(ps, f"{dataset} / {protocol}", metric, colours), f"{dataset} / {protocol}")  # fmt: skip
-    studies: dict[str, list] = {}
-    for study in results.studies().values():
-        studies.setdefault(f"{study.dataset} / {study.protocol}", []).append(study)
-    yield from make("tuning", "Best validation score so far against trials, one line per study.", "tuning-best-so-far", True,
-                    _plots.tuning_curves(studies))  # fmt: skip
+    studies: dict[tuple[str, str], list] = {}
+    by_key = results.studies()
+    # in the tables' order (the grid's; studies no cell names after them), one panel per study that searched
+    order = dict.fromkeys([*(c.study for c in results.cells if c.study in by_key), *by_key])
+    for study in (by_key[key] for key in order):
+        if len(study.best_so_far) > 1:  # one trial: nothing was tuned, nothing to converge
+            studies.setdefault((study.dataset, study.protocol), []).append(study)
+    for (dataset, protocol), group in studies.items():
+        yield from make("tuning", f"{dataset} / {protocol}: did each search converge? Best valid score so far by trial, "
+                        "one panel per tuned variant.", _plots.slug("tuning", dataset, protocol), True,
+                        _plots.tuning_convergence(f"{dataset} / {protocol}", group), f"{dataset} / {protocol}")  # fmt: skip
     for key, quality in results.embedding_quality().items():
         yield from make("embeddings", f"{key}: training and validation loss", _plots.slug("loss", key), False,
                         _plots.training_curves(quality, key))  # fmt: skip

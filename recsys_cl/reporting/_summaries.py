@@ -9,7 +9,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds
-from recsys_cl.reporting._tables import Table, _fmt
+from recsys_cl.reporting._table import Table, fmt
 
 _RUN_METRICS = ("hr", "ndcg", "recall", "map")
 
@@ -29,8 +29,8 @@ def run_summary_table(results: Results, significance_metric: str = "ndcg@10") ->
         groups.setdefault((cell.dataset, cell.protocol, cell.variant), []).append(cell)
     rows = []
     for (dataset, protocol, variant), group in groups.items():
-        values = [_fmt(mean_ci_over_seeds([c.summary.get(f"{m}@{cutoff}") for c in group])[0]) for m in shown]
-        rows.append([dataset, protocol, variant, *values, _fmt(float(np.mean([c.fit_seconds for c in group])), 1)])
+        values = [fmt(mean_ci_over_seeds([c.summary.get(f"{m}@{cutoff}") for c in group])[0]) for m in shown]
+        rows.append([dataset, protocol, variant, *values, fmt(float(np.mean([c.fit_seconds for c in group])), 1)])
     return Table(
         f"{results.name}: test metrics @{cutoff} (mean over seeds)",
         ["dataset", "protocol", "model", *shown, "fit s"],
@@ -54,7 +54,7 @@ def evaluation_table(result: Any, title: str) -> Table:
     """One :class:`~recsys_cl.evaluation.EvaluationResult`: a row per metric, a column per cutoff; the note
     says how seen items were treated, how many test items repeat a training item and the ceiling under
     exclusion."""
-    rows = [[metric, *[_fmt(result.summary.get(f"{metric}@{k}")) for k in result.ks]] for metric in result.metrics]
+    rows = [[metric, *[fmt(result.summary.get(f"{metric}@{k}")) for k in result.ks]] for metric in result.metrics]
     summary, top = result.summary, max(result.ks)
     notes = []
     if result.config.get("exclude_seen"):
@@ -74,8 +74,8 @@ def evaluation_table(result: Any, title: str) -> Table:
 def regression_table(rows: list[dict[str, Any]], title: str) -> Table:
     """Rows of ``compare_to_baseline_file``: baseline vs current value of each tracked metric and its status."""
     out = [
-        [r["dataset"], r["protocol"], r["variant"], r["metric"], _fmt(r["baseline"]),
-         _fmt(r["current"]), "–" if r["change"] is None else f"{r['change']:+.2%}",
+        [r["dataset"], r["protocol"], r["variant"], r["metric"], fmt(r["baseline"]),
+         fmt(r["current"]), "–" if r["change"] is None else f"{r['change']:+.2%}",
          "–" if r["p"] is None else f"{r['p']:.3f}", r["status"]]
         for r in rows
     ]  # fmt: skip
@@ -91,7 +91,7 @@ def tuning_table(summaries: Iterable[Any], metric: str, title: str) -> Table:
         params = ", ".join(f"{k}={_short(v)}" for k, v in s.best_params.items()) or "–"
         rows.append([
             s.dataset, s.protocol, s.label, s.embedding, f"{s.trials_completed + s.trials_pruned}/{s.budget}",
-            str(s.trials_pruned), str(s.trials_failed), _fmt(s.best_value), params, f"{s.trial_seconds:.0f}",
+            str(s.trials_pruned), str(s.trials_failed), fmt(s.best_value), params, f"{s.trial_seconds:.0f}",
         ])  # fmt: skip
     columns = ["dataset", "protocol", "model", "embedding", "done", "pruned", "failed", f"best {metric}", "best parameters", "s"]
     return Table(title, columns, rows, left={"protocol", "model", "embedding", "best parameters"})

@@ -6,15 +6,13 @@ HTML or LaTeX by the same code, so the three formats never disagree.
 
 from __future__ import annotations
 
-import dataclasses
-import html
 import math
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from recsys_cl.embeddings._records import (
+from recsys_cl.embeddings import (
     COMPOSED_METHODS,
     RETRIEVAL_TASKS,
     ComposedResult,
@@ -23,6 +21,7 @@ from recsys_cl.embeddings._records import (
 )
 from recsys_cl.evaluation import compare_to_baseline
 from recsys_cl.reporting._records import CellRecord
+from recsys_cl.reporting._table import DOWN, UP, Table, fmt
 from recsys_cl.reporting._results import (
     Results,
     mean_ci_over_seeds,
@@ -31,80 +30,6 @@ from recsys_cl.reporting._results import (
 )
 
 MAIN_METRICS = ["hr@10", "ndcg@10", "recall@10", "mrr@10", "map@12"]
-UP, DOWN = "▲", "▼"
-
-
-@dataclasses.dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    bold: set[tuple[int, int]] = dataclasses.field(default_factory=set)
-    note: str = ""
-    #: columns besides the first that are text (left-aligned in a terminal)
-    left: set[str] = dataclasses.field(default_factory=set)
-
-    def to_markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
-        for r, row in enumerate(self.rows):
-            cells = [f"**{v}**" if (r, c) in self.bold else v for c, v in enumerate(row)]
-            lines.append("| " + " | ".join(cells) + " |")
-        if self.note:
-            lines += ["", self.note]
-        return "\n".join(lines) + "\n"
-
-    def to_html(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = []
-        for r, row in enumerate(self.rows):
-            cells = "".join(
-                f"<td><b>{html.escape(v)}</b></td>" if (r, c) in self.bold else f"<td>{html.escape(v)}</td>"
-                for c, v in enumerate(row)
-            )
-            body.append(f"<tr>{cells}</tr>")
-        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
-        return f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
-
-    def to_rich(self) -> Any:
-        """The table for a terminal (``rich``): the title above, best values in bold (the note is the caller's
-        to print: a caption would wrap to the table's width)."""
-        from rich.table import Table as RichTable
-
-        table = RichTable(title=self.title)
-        for c, column in enumerate(self.columns):
-            table.add_column(column, justify="left" if c == 0 or column in self.left else "right", overflow="fold")
-        for r, row in enumerate(self.rows):
-            table.add_row(*[f"[bold]{_rich_escape(v)}[/bold]" if (r, c) in self.bold else _rich_escape(v) for c, v in enumerate(row)])
-        return table
-
-    def to_latex(self) -> str:
-        def esc(v: str) -> str:
-            v = v.replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%").replace("_", "\\_")
-            v = v.replace("#", "\\#").replace("±", "$\\pm$").replace(UP, "$^\\blacktriangle$").replace(DOWN, "$^\\blacktriangledown$")
-            return v
-
-        lines = [
-            "\\begin{table}[t]", "\\centering", f"\\caption{{{esc(self.title)}}}",
-            "\\begin{tabular}{l" + "r" * (len(self.columns) - 1) + "}", "\\toprule",
-            " & ".join(esc(c) for c in self.columns) + " \\\\", "\\midrule",
-        ]  # fmt: skip
-        for r, row in enumerate(self.rows):
-            cells = [f"\\textbf{{{esc(v)}}}" if (r, c) in self.bold else esc(v) for c, v in enumerate(row)]
-            lines.append(" & ".join(cells) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-        return "\n".join(lines) + "\n"
-
-
-def _rich_escape(value: str) -> str:
-    from rich.markup import escape
-
-    return escape(value)
-
-
-def _fmt(x: float | None, digits: int = 4) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def _metrics_present(cells: list[CellRecord], wanted: list[str]) -> list[str]:
     have = set(cells[0].summary) if cells else set()
     return [m for m in wanted if m in have]
@@ -134,7 +59,7 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     for r, (label, group) in enumerate(groups.items()):
         row = [label]
         if cannot_rank_reason(group):  # no number that would read as a finding about the method
-            rows.append([label, *([CANNOT_RANK] * len(metrics)), "–", _fmt(float(np.mean([cell.fit_seconds for cell in group])), 1)])
+            rows.append([label, *([CANNOT_RANK] * len(metrics)), "–", fmt(float(np.mean([cell.fit_seconds for cell in group])), 1)])
             continue
         for c, metric in enumerate(metrics, start=1):
             values = [cell.summary.get(metric) for cell in group]
@@ -145,17 +70,17 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
                 mark = UP if stats_row["diff"] > 0 else DOWN
             if len(values) > 1:  # several seeds: sd over seeds beside the CI over users of seed-averaged scores
                 sd = float(np.std([v for v in values if v is not None], ddof=1))
-                row.append(f"{_fmt(mean)} ± {_fmt(sd)} [{_fmt(stats_row['ci_low'])}, {_fmt(stats_row['ci_high'])}]{mark}")
+                row.append(f"{fmt(mean)} ± {fmt(sd)} [{fmt(stats_row['ci_low'])}, {fmt(stats_row['ci_high'])}]{mark}")
             else:  # one seed: half-width of the bootstrap interval over users
                 half = (stats_row["ci_high"] - stats_row["ci_low"]) / 2
-                row.append(f"{_fmt(mean)} ± {_fmt(half)}{mark}")
+                row.append(f"{fmt(mean)} ± {fmt(half)}{mark}")
             means[(r, c)] = mean
         mine = results.seed_averaged(group, key_metric)["value"].to_numpy()
         if label == baseline:
             row.append("–")
         else:
             row.append(f"{int((mine > base_scores).sum())}/{int((mine == base_scores).sum())}/{int((mine < base_scores).sum())}")
-        row.append(_fmt(float(np.mean([cell.fit_seconds for cell in group])), 1))
+        row.append(fmt(float(np.mean([cell.fit_seconds for cell in group])), 1))
         rows.append(row)
     bold = set()
     for c in range(1, len(metrics) + 1):
@@ -245,7 +170,6 @@ def variant_intervals(results: Results, dataset: str, protocol: str, metrics: li
 
 
 #: parameters that only say how a model uses item embeddings; variants differing only in them are one model
-CONTENT_PARAMS = ("content", "item_features", "item_identity")
 
 
 def segment_table(results: Results, dataset: str, protocol: str, metric: str = "ndcg@10") -> Table:
@@ -267,7 +191,7 @@ def segment_table(results: Results, dataset: str, protocol: str, metric: str = "
                 if not n:
                     row.append("empty")
                 else:
-                    row.append(f"{_fmt(mean_ci_over_seeds(values)[0])} ({n:,})")
+                    row.append(f"{fmt(mean_ci_over_seeds(values)[0])} ({n:,})")
         rows.append(row)
     return Table(
         f"{dataset} / {protocol}: {metric} by segment", columns, rows,
@@ -306,8 +230,8 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
             return mean_ci_over_seeds([(c.placement or {}).get(key) for c in group])[0]
 
         lift = mean(f"cold_lift@{k}")
-        rows.append([label, _fmt(mean("test_rank_median"), 0), _fmt(mean("test_rank_share_median"), 3),
-                     _fmt(mean(f"cold_share@{k}"), 3), _fmt(mean("cold_catalogue_share"), 3), _fmt(lift, 2)])
+        rows.append([label, fmt(mean("test_rank_median"), 0), fmt(mean("test_rank_share_median"), 3),
+                     fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2)])
         if lift == 0:  # no new item in any list: visible at a glance
             bold.add((len(rows) - 1, 5))
     reasons = {label: cannot_rank_reason(group) for label, group in variants(cells).items() if cannot_rank_reason(group)}
@@ -336,11 +260,11 @@ def quality_table(results: Results) -> Table | None:
         training = q.training
         before = training.heldout_before if training is not None else None
         after = training.heldout_after if training is not None else None
-        row = [key, q.method, _fmt(q.base.triplet_accuracy_all, 3), _fmt(trained.triplet_accuracy_all, 3),
-               _fmt(before.gap if before else None, 3), _fmt(after.gap if after else None, 3),
+        row = [key, q.method, fmt(q.base.triplet_accuracy_all, 3), fmt(trained.triplet_accuracy_all, 3),
+               fmt(before.gap if before else None, 3), fmt(after.gap if after else None, 3),
                "–" if q.collapse is None else ("YES" if q.collapse.collapsed else "no")]  # fmt: skip
         for task in retrieval:
-            row += [_fmt(q.base.retrieval(task).get("recall@10"), 3), _fmt(trained.retrieval(task).get("recall@10"), 3)]
+            row += [fmt(q.base.retrieval(task).get("recall@10"), 3), fmt(trained.retrieval(task).get("recall@10"), 3)]
         rows.append(row)
     return Table(
         "Embedding quality: raw base vectors vs after contrastive training", columns, rows,
@@ -372,13 +296,13 @@ def embed_quality_table(quality: EmbeddingQuality) -> Table:
         rows.append(("training triplets: accuracy", (training.heldout_triplet_accuracy_before or {}).get("all"),
                      training.heldout_triplet_accuracy_after.get("all")))  # fmt: skip
     return Table(f"{quality.method} on {quality.dataset or 'the items'}: held-out quality", ["measure", "raw", "trained"],
-                 [[label, _fmt(raw), _fmt(learned)] for label, raw, learned in rows])  # fmt: skip
+                 [[label, fmt(raw), fmt(learned)] for label, raw, learned in rows])  # fmt: skip
 
 
 def _composed_rows(result: ComposedResult, metrics: list[str], first_row: int, first_column: int,
                    lead: list[str], methods: tuple[str, ...] = COMPOSED_METHODS) -> tuple[list[list[str]], set[tuple[int, int]]]:  # fmt: skip
     """One row per method of ``methods`` (``lead`` cells, then ``metrics``); the best per metric in bold."""
-    rows = [[*lead, method.replace("_", " "), *[_fmt(result.scores(method).get(m)) for m in metrics]]
+    rows = [[*lead, method.replace("_", " "), *[fmt(result.scores(method).get(m)) for m in metrics]]
             for method in methods]
     bold = set()
     for c, metric in enumerate(metrics, start=first_column):
@@ -494,6 +418,11 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     composed = composed_table(results)
     if composed is not None:
         tables.append(("embeddings", composed))
+    from recsys_cl.reporting._published import published_table
+
+    published = published_table(results)
+    if published is not None:
+        tables.append(("published", published))
     return tables
 
 

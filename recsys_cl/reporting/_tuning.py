@@ -13,9 +13,38 @@ import numpy as np
 from recsys_cl.evaluation import holm, paired_tests
 from recsys_cl.reporting._records import CellRecord, StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
-from recsys_cl.reporting._tables import DOWN, UP, Table, _fmt
+from recsys_cl.reporting._table import CONTENT_PARAMS, DOWN, UP, Table, fmt
 
 DEFAULT_SUFFIX = " [default]"
+#: a study's best trial is "late" when it is among the last LATE_SHARE of its counted trials (at least
+#: LATE_MINIMUM of them): the search was still improving when the budget ran out, so it may not have converged
+LATE_SHARE, LATE_MINIMUM = 0.25, 2
+
+
+def best_found_at(study: StudySummary) -> int | None:
+    """1-based position, among the study's counted trials, of the first trial that reached its best valid
+    value (None when no trial completed)."""
+    final = next((v for v in reversed(study.best_so_far) if v is not None), None)
+    if final is None:
+        return None
+    return next(i for i, v in enumerate(study.best_so_far, start=1) if v == final)
+
+
+def late_best(study: StudySummary) -> bool:
+    """Whether the best trial is among the last few (:data:`LATE_SHARE` of the trials, at least
+    :data:`LATE_MINIMUM`) of a study with more trials than that: the budget may be too small."""
+    n = len(study.best_so_far)
+    window = max(LATE_MINIMUM, math.ceil(LATE_SHARE * n))
+    found = best_found_at(study)
+    return found is not None and n > window and found > n - window
+
+
+def best_at_text(study: StudySummary) -> str:
+    """``7/16``, or ``15/16 (late)`` where :func:`late_best` holds; ``–`` when no trial completed."""
+    found = best_found_at(study)
+    if found is None:
+        return "–"
+    return f"{found}/{len(study.best_so_far)}" + (" (late)" if late_best(study) else "")
 
 
 def _short(value: Any) -> str:
@@ -23,7 +52,7 @@ def _short(value: Any) -> str:
 
 
 def _space_text(space: dict[str, dict[str, Any]]) -> str:
-    from recsys_cl.models._spaces import ParamSpace
+    from recsys_cl.models import ParamSpace
 
     return "; ".join(f"{name} {ParamSpace(**spec).describe()}" for name, spec in space.items()) or "nothing to tune"
 
@@ -38,6 +67,7 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         return None
     groups = variants(cells)
     rows = []
+    late = []
     metric = next(iter(studies.values())).metric
     for label, group in groups.items():
         if group[0].study is None or group[0].study not in studies:
@@ -48,15 +78,17 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         default_test = mean_ci_over_seeds([c.summary.get(metric) for c in default])[0] if default else float("nan")
         gap = test - study.best_value if study.best_value is not None and not math.isnan(test) else float("nan")
         params = ", ".join(f"{k}={_short(v)}" for k, v in study.best_params.items()) or "–"
+        if late_best(study):
+            late.append(label)
         rows.append([
             label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
-            str(study.trials_pruned), params, _fmt(study.configured_value), _fmt(study.best_value), _fmt(test),
-            "–" if math.isnan(gap) else f"{gap:+.4f}", _fmt(default_test) if default else "–",
+            str(study.trials_pruned), best_at_text(study), params, fmt(study.configured_value), fmt(study.best_value), fmt(test),
+            "–" if math.isnan(gap) else f"{gap:+.4f}", fmt(default_test) if default else "–",
         ])  # fmt: skip
     if not rows:
         return None
     sample = next(iter(studies.values()))
-    columns = ["model", "space", "trials", "pruned", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
+    columns = ["model", "space", "trials", "pruned", "best at trial", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
                f"best: test {metric}", "test - valid", f"default: test {metric}"]  # fmt: skip
     return Table(
         f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {sample.budget} trials per study)",
@@ -64,7 +96,10 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
         "while tuning); trial 0 of each study is the configured (default) parameters, so the search never ends below "
         "them on the valid part. Test values are means over seeds of the refits with the best parameters; 'default' "
-        "is the same variant with the parameters the config gives it, untuned.",
+        "is the same variant with the parameters the config gives it, untuned. 'best at trial': where the best valid "
+        f"value was first reached among the counted trials; 'late' = among the last {LATE_SHARE:.0%} of them (at least "
+        f"{LATE_MINIMUM}), so the search was still improving when the budget ran out"
+        + (f": a larger budget may find better parameters for {', '.join(late)}." if late else ".")
     )  # fmt: skip
 
 
@@ -72,7 +107,6 @@ def plain_twins(results: Results, cells: list[CellRecord]) -> dict[str, str]:
     """Embedded variant label -> the label of its plain twin: the variant without an embedding of the config
     entry of the same model whose parameters, apart from how content is used, are the same (tuned variants
     pair with tuned ones, ``[default]`` with ``[default]``)."""
-    from recsys_cl.reporting._tables import CONTENT_PARAMS
 
     entries = results.run.config.get("models", [])
 
@@ -162,7 +196,7 @@ def embedding_factor_table(
             label, reference,
             _with_sd(mean_x, _sd([c.summary.get(metric) for c in group]), seeds),
             _with_sd(mean_y, _sd([c.summary.get(metric) for c in ref_group]), seeds),
-            f"{diff:+.4f}", _fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
+            f"{diff:+.4f}", fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
         ]  # fmt: skip
         for m in others:
             d, q = found[m][i][2], adjusted[m][i]
@@ -188,7 +222,7 @@ def _sd(values: list[float | None]) -> float:
 
 
 def _with_sd(mean: float, sd: float, seeds: int) -> str:
-    return _fmt(mean) if seeds < 2 or math.isnan(sd) else f"{_fmt(mean)} ± {_fmt(sd)}"
+    return fmt(mean) if seeds < 2 or math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
 
 
 def tuning_tables(results: Results, n_resamples: int = 2000) -> list[Table]:

@@ -16,7 +16,7 @@ import numpy as np
 from recsys_cl.evaluation import holm, paired_tests
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import Results, variants
-from recsys_cl.reporting._tables import Table, _fmt
+from recsys_cl.reporting._table import Table, fmt
 
 #: the competition's metric, which the ranker is early-stopped on
 MAP_KEY = "map@12"
@@ -60,7 +60,7 @@ def candidate_table(results: Results, dataset: str, protocol: str) -> Table | No
                 *[_pct(_mean([r.get(g) for r in recall])) if g in group[0].diagnostics["generators"] else "–"  # type: ignore[index]
                   for g in generators],
                 _pct(_mean([r.get("combined") for r in recall])),
-                _fmt(_mean([m.get("ranker") for m in maps])), best_name or "–", _fmt(best_value),
+                fmt(_mean([m.get("ranker") for m in maps])), best_name or "–", fmt(best_value),
                 _signed(_mean([p.get("gain_over_best_generator") for p in parts])),
             ])  # fmt: skip
     if not rows:
@@ -114,7 +114,7 @@ def importance_table(results: Results, dataset: str, protocol: str, top: int = 1
 
 
 def _generator_models(cell: CellRecord) -> list[str]:
-    from recsys_cl.models._two_stage import DEFAULT_GENERATORS
+    from recsys_cl.models import DEFAULT_GENERATORS
 
     specs = cell.params.get("generators")
     if not specs:
@@ -159,7 +159,7 @@ def comparison_table(results: Results, dataset: str, protocol: str, n_resamples:
         measured.append((float(np.mean(x)), float(np.mean(y)), float(np.mean(x - y)) if same else float("nan"), p))
     adjusted = holm([m[3] for m in measured])
     alpha = results.significance.get("alpha", 0.05)
-    rows = [[label, other, _fmt(mx), _fmt(my), _signed(d), _fmt(p), "–" if math.isnan(p) else ("yes" if p < alpha else "no")]
+    rows = [[label, other, fmt(mx), fmt(my), _signed(d), fmt(p), "–" if math.isnan(p) else ("yes" if p < alpha else "no")]
             for (label, other), (mx, my, d, _), p in zip(pairs, measured, adjusted)]  # fmt: skip
     return Table(
         f"{dataset} / {protocol}: two-stage against its parts",

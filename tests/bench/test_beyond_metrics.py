@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from recsys_cl.bench import grid, load_config
-from recsys_cl.bench._runner import run_cell
+from recsys_cl.bench import run_cell
 from recsys_cl.reporting import write_metrics_csv
 from recsys_cl.data import prepare
 from recsys_cl.errors import InputError

@@ -74,7 +74,9 @@ def test_cell_keys_change_with_inputs_and_only_then(tmp_path):
         (lambda t: t.replace("{model: pop}", "{model: pop, embeddings: [txt]}"), "b.yaml: models.0.embeddings: pop does not take item embeddings"),
         # two entries that resolve to the same cells, whatever their labels
         (lambda t: t.replace("{model: pop}", "{model: pop, label: P}\n  - {model: pop, label: Q}"),
-         "b.yaml: models.0 and models.1 are the same model (pop with the same params) with embedding 'none'"),
+         "b.yaml: models.0 and models.1 are the same model (pop with the same params) with embedding 'none' on ml / loo"),
+        (lambda t: t.replace("{model: pop}", "{model: pop, protocols: [loo]}\n  - {model: pop, protocols: [loo, cold-item]}"),
+         "b.yaml: models.0 and models.1 are the same model (pop with the same params) with embedding 'none' on ml / loo"),
         (lambda t: t + "  - {model: pop\n", "b.yaml:"),
         (lambda t: t.replace("{name: ml, source: ml-100k}", "{name: ml, source: ml-100k, synth: {products: 5}}"), "b.yaml: datasets.0.synth: Extra inputs"),
         (lambda t: t + "protocol_options: {weekly: {exclude_seen: false}}\n", "b.yaml: protocol_options.weekly: Extra inputs are not permitted"),
@@ -85,6 +87,13 @@ def test_bad_configs_name_the_key(tmp_path, mutate, message):
     with pytest.raises(InputError) as caught:
         load_config(write(tmp_path, mutate(GOOD)))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_one_model_may_be_split_between_protocols_and_datasets_by_two_entries(tmp_path):
+    text = GOOD.replace("{model: pop}", "{model: pop, protocols: [loo]}\n  - {model: pop, protocols: [cold-item]}")
+    config = load_config(write(tmp_path, text))
+    runs = sorted((c.protocol, c.model_index) for c in grid(config) if c.model.model == "pop")
+    assert {(p, i) for p, i in runs} == {("loo", 0), ("cold-item", 1)}
 
 
 def test_exclude_seen_defaults_per_protocol_and_is_part_of_the_cell_key(tmp_path):
@@ -107,7 +116,7 @@ def test_an_entry_may_run_under_some_protocols_only(tmp_path):
 
 
 def test_an_entry_may_run_on_some_datasets_only_in_the_grid_and_in_tuning(tmp_path):
-    from recsys_cl.bench._tuning import study_plans
+    from recsys_cl.bench import study_plans
 
     config = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, datasets: [syn]}")))
     assert {(c.dataset.name, c.protocol) for c in grid(config) if c.model.model == "pop"} == {("syn", "loo"), ("syn", "cold-item")}

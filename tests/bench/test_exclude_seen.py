@@ -4,8 +4,8 @@ import polars as pl
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._grid import grid
-from recsys_cl.bench._runner import run_cell
+from recsys_cl.bench._plan import grid
+from recsys_cl.bench import run_cell
 from recsys_cl.data._dataset import write_dataset
 from recsys_cl.data._split import DAY
 
@@ -48,3 +48,25 @@ def test_temporal_cells_allow_repurchases_unless_told_otherwise(tmp_path, shop, 
         assert record.exclude_seen is True
         assert summary["hr@1"] == 0.0 and summary["seen_share@2"] == 0.0
         assert summary["ceiling_hr@1"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("exclude_seen", [None, True])
+def test_the_final_fit_validates_in_the_cells_mode(tmp_path, shop, exclude_seen, monkeypatch):
+    """Early stopping (per-epoch validation) of a cell's fit ranks as its test is scored: the protocol's mode."""
+    from recsys_cl.models import Recommender
+
+    modes = []
+    original = Recommender.fit
+
+    def fit(self, *args, **kwargs):
+        modes.append(kwargs.get("exclude_seen", True))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recommender, "fit", fit)
+    text = CONFIG if exclude_seen is None else CONFIG + "protocol_options: {temporal: {exclude_seen: true}}\n"
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    config = load_config(path)
+    (cell,) = grid(config)
+    record, _ = run_cell(cell, config.model_dump_json(), str(shop), None)
+    assert modes == [record.exclude_seen] == [exclude_seen is True]

@@ -7,7 +7,7 @@ import numpy as np
 
 import recsys_cl.embeddings
 from recsys_cl.bench import load_config, run_benchmark
-from recsys_cl.bench import _runner
+from recsys_cl.bench import _artifacts, _cell
 from recsys_cl.bench._config import EmbeddingSpec
 from recsys_cl.embeddings import EmbeddingQuality, read_itememb
 
@@ -26,7 +26,7 @@ device: cpu
 
 def test_each_seed_learns_its_own_embedding_on_the_benchmarks_device(tmp_path, monkeypatch):
     calls = []
-    real_embed, real_run_cell = recsys_cl.embeddings.embed, _runner.run_cell
+    real_embed, real_run_cell = recsys_cl.embeddings.embed, _cell.run_cell
 
     def embed(*args, **kwargs):
         calls.append((kwargs["seed"], kwargs["device"]))
@@ -38,7 +38,7 @@ def test_each_seed_learns_its_own_embedding_on_the_benchmarks_device(tmp_path, m
 
     cells: list = []
     monkeypatch.setattr(recsys_cl.embeddings, "embed", embed)
-    monkeypatch.setattr(_runner, "run_cell", run_cell)
+    monkeypatch.setattr(_cell, "run_cell", run_cell)
     config_path = tmp_path / "b.yaml"
     config_path.write_text(CONFIG)
     out = tmp_path / "out"
@@ -69,10 +69,10 @@ def test_learn_embedding_is_reused_per_seed_and_rerun_for_another(tmp_path, monk
     calls = []
     real = recsys_cl.embeddings.embed
     monkeypatch.setattr(recsys_cl.embeddings, "embed", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
-    first = _runner.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=3, device="cpu")
+    first = _artifacts.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=3, device="cpu")
     assert first == tmp_path / "emb" / "d" / "loo" / "seed-3" / "raw.itememb" and first.is_file()
-    assert _runner.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=3, device="cpu") == first
-    _runner.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=4, device="cpu")
+    assert _artifacts.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=3, device="cpu") == first
+    _artifacts.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", seed=4, device="cpu")
     assert calls == [3, 4]
 
 
@@ -94,5 +94,5 @@ def test_learned_embedding_is_not_reused_once_the_data_changed(tmp_path, monkeyp
 
     monkeypatch.setattr(recsys_cl.embeddings, "embed", embed)
     for fingerprint in ("data-v1", "data-v1", "data-v2"):
-        _runner.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", data_fingerprint=fingerprint)
+        _artifacts.learn_embedding(spec, tmp_path / "d", "loo", tmp_path / "emb", data_fingerprint=fingerprint)
     assert len(calls) == 2  # reused while the data was the same, learned again when it changed

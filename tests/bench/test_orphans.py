@@ -95,7 +95,7 @@ def test_end_with_parent_fallback_without_prctl(tmp_path):
     """The portable path alone (as on macOS): a thread that sees the parent go."""
     child_code = (
         "import sys, time, psutil, os\n"
-        "from recsys_cl.bench._runner import end_with_parent\n"
+        "from recsys_cl.bench._executor import end_with_parent\n"
         "sys.platform = 'darwin'  # skip prctl: only the watching thread is left\n"
         "end_with_parent(os.getppid(), poll_seconds=0.2)\n"
         "print('ready', flush=True)\n"

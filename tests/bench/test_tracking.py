@@ -12,7 +12,7 @@ pytest.importorskip("mlflow", reason="MLflow tracking is the [tracking] extra")
 from mlflow import MlflowClient  # noqa: E402
 
 from recsys_cl.bench import load_config, run_benchmark  # noqa: E402
-from recsys_cl.bench._runner import _git_commit  # noqa: E402
+from recsys_cl.bench._provenance import git_commit as _git_commit  # noqa: E402
 from recsys_cl.bench._tracking import GIT_COMMIT_TAG, PARENT_TAG, find_report_run, open_tracker  # noqa: E402
 from recsys_cl.cli import main  # noqa: E402
 from recsys_cl.errors import InputError  # noqa: E402
@@ -189,3 +189,48 @@ def test_report_cli_attaches_or_refuses_before_writing(tracked, tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(out), "--out", str(tmp_path / "r2"), "--mlflow", uri, "--resamples", "50"])
     assert exit_info.value.code == 0 and "MLflow: report attached to run" in capsys.readouterr().out
+
+
+def test_cells_a_failing_store_missed_are_listed_and_a_command_logs_them_once(tracked, tmp_path, capsys):
+    from recsys_cl.bench._tracking import PENDING_FILE, read_pending, unlogged_message
+
+    uri, out = tracked[0], tmp_path / "out"
+    with open_tracker(uri, "late") as tracker:
+        real = tracker.client.log_batch
+        tracker.client.log_batch = lambda *a, **k: (_ for _ in ()).throw(ConnectionError("store went away"))
+        run = run_benchmark(load_config(config_file(tmp_path)), out, tracker=tracker)
+        tracker.client.log_batch = real
+    keys = [c.key for c in run.cells]
+    assert tracker.unlogged == keys and read_pending(out)[uri]["cells"] == keys  # both cells kept, neither logged
+    message = unlogged_message(tracker, out)
+    assert message.startswith(f"MLflow: 2 cells finished and kept in {out} but not logged: hm/loo/")
+    assert f"`recsys-cl track {out} --mlflow {uri}`" in message
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name("late").experiment_id
+    assert [c.info.status for c in runs_of(client, experiment_id, "cell")] == ["RUNNING"]  # half-made by the failure
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["track", str(out), "--mlflow", uri])
+    assert exit_info.value.code == 0 and f"MLflow: 2 cells logged to {uri}" in capsys.readouterr().out
+    cells = runs_of(client, experiment_id, "cell")
+    assert sorted(c.data.tags["recsys_cl.cell_key"] for c in cells) == sorted(keys)  # each once: the half-made run is gone
+    assert {c.info.status for c in cells} == {"FINISHED"}
+    (parent,) = runs_of(client, experiment_id, "bench")  # nested under the run that missed them, now finished
+    assert {c.data.tags[PARENT_TAG] for c in cells} == {parent.info.run_id} and parent.info.status == "FINISHED"
+    assert not (out / PENDING_FILE).exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["track", str(out), "--mlflow", uri])
+    assert exit_info.value.code == 2 and "no cells wait to be logged" in capsys.readouterr().err
+
+
+def test_the_next_bench_run_logs_the_cells_an_earlier_one_missed(tracked, tmp_path):
+    uri, out = tracked[0], tmp_path / "out"
+    with open_tracker(uri, "next") as tracker:
+        tracker.client.create_run = lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down"))
+        run_benchmark(load_config(config_file(tmp_path)), out, tracker=tracker)
+    assert len(tracker.unlogged) == 2
+    with open_tracker(uri, "next") as tracker:
+        again = run_benchmark(load_config(config_file(tmp_path)), out, tracker=tracker)
+    assert again.cells_run_now == 0 and tracker.cells_logged == 2 and tracker.unlogged == []
+    client = MlflowClient(uri)
+    assert len(runs_of(client, client.get_experiment_by_name("next").experiment_id, "cell")) == 2

@@ -8,10 +8,10 @@ import optuna
 import pytest
 
 from recsys_cl.bench._config import EmbeddingSpec, ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import data_fingerprint, study_key, tune_model
+from recsys_cl.bench._study import data_fingerprint, study_key, tune_model
 from recsys_cl.data._dataset import load_dataset
 from recsys_cl.errors import InputError
-from recsys_cl.models._spaces import ParamSpace
+from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace
 
 from ._tuning_data import NAME, spoil_test_file, write_tiny_dataset
 
@@ -126,8 +126,8 @@ def test_grid_sampler_visits_each_point_once_and_stops_when_the_grid_is_done(tin
 
 def test_the_default_space_is_used_when_no_search_is_given(tiny, tmp_path):
     summary = tune_model(tiny, "loo", ModelSpec(model="itemknn"), TuningSpec(trials=2), results_dir=tmp_path)
-    assert summary.space == {"neighbours": {"type": "int", "low": 10, "high": 500, "step": 10, "choices": None}}
-    assert all(10 <= t.params["neighbours"] <= 500 for t in summary.trials)
+    assert summary.space == {name: spec.model_dump() for name, spec in DEFAULT_SPACES["itemknn"].space.items()}
+    assert all(10 <= t.params["neighbours"] <= 1000 for t in summary.trials)
 
 
 def test_a_second_driver_on_the_same_study_is_refused(tiny, tmp_path):
@@ -211,13 +211,15 @@ def _journal(results, key):
 
 
 @pytest.mark.slow  # ~40 s on 2 shared cores, most of it starting Ray
-def test_ray_trials_share_the_study_and_finish_exactly_the_budget(tiny, tmp_path):
+def test_a_study_on_ray_resumes_and_tries_what_the_local_executor_tries(tiny, tmp_path):
     model = ModelSpec(model="itemknn", search={"neighbours": ParamSpace(type="int", low=2, high=40)})
     first = tune_model(tiny, "loo", model, TuningSpec(trials=2), results_dir=tmp_path, executor="local")
     summary = tune_model(tiny, "loo", model, TuningSpec(trials=5), results_dir=tmp_path, executor="ray")
     assert summary.key == first.key and summary.trials_run_now == 3
     assert summary.trials_completed == 5 and summary.trials_failed == 0 and len(summary.trials) == 5
     assert summary.trials[:2] == first.trials
+    local = tune_model(tiny, "loo", model, TuningSpec(trials=5), results_dir=tmp_path / "local", executor="local")
+    assert outcome(summary) == outcome(local)  # one study is one task, its trials in order: as here
 
 
 def test_an_embedding_variant_is_its_own_study_with_its_content_knobs(tiny, tmp_path):
@@ -247,3 +249,31 @@ def test_a_time_limit_stops_starting_trials_and_a_rerun_finishes_the_budget(tiny
     assert stopped.stopped_by == "timeout" and stopped.trials_run_now == 0
     finished = tune_model(tiny, "loo", ALS, TuningSpec(trials=3), results_dir=tmp_path)
     assert finished.key == stopped.key and finished.trials_run_now == 3 and finished.stopped_by == "budget"
+
+
+def test_a_refit_on_train_and_valid_trains_as_many_epochs_as_the_best_trial_kept(tiny, tmp_path):
+    """Refit on train + valid leaves no valid part to stop on: the final fit gets the best trial's kept epoch
+    (recorded per trial) as its ``epochs``; a refit on train keeps early stopping and the configured epochs."""
+    from recsys_cl.bench._plan import final_params
+
+    model = ModelSpec(model="vbpr", params={"epochs": 300, "stopping_step": 2, "embedding_size": 8, "content_embedding_size": 8},
+                      search={"learning_rate": ParamSpace(type="log_float", low=1e-3, high=0.05)})  # fmt: skip
+    spec = EmbeddingSpec(name="noise", method="raw-text")
+    emb = tmp_path / "noise.itememb"
+    _write_noise_embedding(tiny, emb)
+    summary = tune_model(tiny, "loo", model, TuningSpec(trials=2, pruner="none", refit="train+valid"), results_dir=tmp_path,
+                         embedding=spec, embedding_path=emb)  # fmt: skip
+    best = next(t for t in summary.trials if t.number == summary.best_trial)
+    assert best.best_epoch is not None and best.best_epoch <= best.epochs_run < 300
+    assert final_params(summary) == {**summary.refit_params, "epochs": best.best_epoch}
+    on_train = summary.model_copy(update={"refit": "train"})
+    assert final_params(on_train) == summary.refit_params and summary.refit_params["epochs"] == 300
+
+
+def _write_noise_embedding(directory, path) -> None:
+    import numpy as np
+
+    from recsys_cl.embeddings import ItemEmbeddings, write_itememb
+
+    items = load_dataset(directory).encoded("loo").item_ids.astype(str)
+    write_itememb(ItemEmbeddings(items, np.random.default_rng(0).normal(size=(len(items), 4)).astype(np.float32), "noise"), path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recsys_cl.bench import load_config
-from recsys_cl.bench._tuning import check_storage, model_space, study_plans, tuning_with_trials
+from recsys_cl.bench import model_space, study_plans, tuning_with_trials
+from recsys_cl.bench._storage import check_storage
 from recsys_cl.errors import InputError
 from recsys_cl.models import REGISTRY
 from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, default_space
@@ -41,7 +42,7 @@ def error(tmp_path, entry: str, extra: str = "") -> str:
 def test_a_valid_search_and_tuning_section_load(tmp_path):
     config = load(tmp_path, "{model: lightgcn, search: {learning_rate: {type: log_float, low: 0.001, high: 0.1}, "
                             "n_layers: {type: int, low: 1, high: 3}, embedding_size: {type: categorical, choices: [32, 64]}}}",
-                  "tuning: {trials: 7, sampler: random, pruner: none, metric: Hit@5, refit: train+valid}\n")  # fmt: skip
+                  "tuning: {trials: 7, sampler: random, pruner: none, metric: Hit@5, refit: train+valid}\nks: [5, 10]\n")  # fmt: skip
     assert config.tuning.trials == 7 and config.tuning.metric == "hr@5" and config.tuning.refit == "train+valid"
     assert set(config.models[3].search) == {"learning_rate", "n_layers", "embedding_size"}
     assert [p.describe() for p in study_plans(config)] == [
@@ -56,7 +57,7 @@ def test_a_valid_search_and_tuning_section_load(tmp_path):
         ("{model: implicit-als, search: {lerning_rate: {type: float, low: 0.1, high: 1}}}",
          "bench.yaml: models.3.search.lerning_rate: implicit-als has no parameter 'lerning_rate'"),
         ("{model: itemknn, search: {shrinkage: {type: float, low: 0, high: 100}}}",
-         "models.3.search.shrinkage: itemknn has no parameter 'shrinkage'; it has neighbours"),
+         "models.3.search.shrinkage: itemknn has no parameter 'shrinkage'; it has neighbours, similarity, shrink"),
         ("{model: implicit-als, search: {reg: {type: log_float, low: 1, high: 0.1}}}",
          "models.3.search.reg: low: 1 is above high 0.1"),
         ("{model: lightfm, search: {loss: {type: categorical, choices: []}}}",
@@ -140,11 +141,19 @@ def test_model_space_prefers_the_entry_search_even_when_empty(tmp_path):
     assert set(model_space(config.models[1], False)) == {"factors", "reg", "alpha", "epochs"}
 
 
-def test_the_default_table_renders_for_the_readme():
-    from recsys_cl.models._spaces import default_spaces_markdown
+def test_spaces_describe_themselves_for_the_docs():
+    from recsys_cl.models._spaces import DEFAULT_SPACES
 
-    table = default_spaces_markdown()
-    assert "| implicit-als | `factors` | 16..256 step 16 | 5 epochs |" in table
-    assert "| pop | – | nothing to tune (one trial) | |" in table
-    assert "`id_dropout` (with item embeddings) | 0..0.8 |" in table
+    assert DEFAULT_SPACES["implicit-als"].space["factors"].describe() == "16..256 step 16"
+    assert DEFAULT_SPACES["lightgcn"].content["id_dropout"].describe() == "0..0.8"
+    assert DEFAULT_SPACES["implicit-als"].space["reg"].describe() == "log 0.0001..1"
     assert ParamSpace(type="categorical", choices=[32, 64]).describe() == "{32, 64}"
+
+
+def test_tuning_without_a_tuning_section_refuses_a_default_metric_the_report_does_not_show(tmp_path):
+    from recsys_cl.bench._tuning import tune_benchmark
+
+    config = load(tmp_path, "{model: itemknn}", "ks: [12]\n")  # no tuning section: ndcg@10 would be tuned
+    with pytest.raises(InputError, match=r"tuning.metric \(default\): ndcg@10 is not reported .*ks: 12"):
+        tune_benchmark(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from recsys_cl.bench._config import ModelSpec, TuningSpec
-from recsys_cl.bench._tuning import tune_model
+from recsys_cl.bench import tune_model
 from recsys_cl.models._spaces import ParamSpace
 
 from ._tuning_data import write_tiny_dataset
@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     from recsys_cl.bench._config import ModelSpec, TuningSpec
-    from recsys_cl.bench._tuning import tune_model
+    from recsys_cl.bench import tune_model
     model, tuning = ModelSpec.model_validate_json(sys.argv[3]), TuningSpec.model_validate_json(sys.argv[4])
     tune_model(sys.argv[1], "loo", model, tuning, results_dir=sys.argv[2])
     """
@@ -119,3 +119,26 @@ def test_bad_input_in_a_trial_stops_the_study_and_leaves_nothing_running(tmp_pat
         tune_model(data, "loo", model, TuningSpec(trials=3), results_dir=tmp_path)
     (journal,) = (tmp_path / "tuning").glob("*.journal")
     assert [t.state for t in trials_in(journal)] == [TrialState.FAIL]
+
+
+def test_a_study_stopped_during_its_configured_trial_tries_it_again_on_resume(tmp_path, monkeypatch):
+    import recsys_cl.bench._trials as tuning_module
+
+    data = write_tiny_dataset(tmp_path / "data")
+    model = ModelSpec(model="implicit-als", params={"factors": 8, "epochs": 5},
+                      search={"reg": ParamSpace(type="log_float", low=1e-2, high=10.0)})  # fmt: skip
+    tuning = TuningSpec(trials=3, seed=3, pruner="none")
+    straight = tune_model(data, "loo", model, tuning, results_dir=tmp_path / "straight")
+    real = tuning_module._objective
+
+    def stopped(*args, **kwargs):  # the run stops (Ctrl-C, or a node lost) during trial 0, the configured one
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning_module, "_objective", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        tune_model(data, "loo", model, tuning, results_dir=tmp_path / "stopped")
+    monkeypatch.setattr(tuning_module, "_objective", real)
+    resumed = tune_model(data, "loo", model, tuning, results_dir=tmp_path / "stopped")
+    assert resumed.trials_failed == 1 and resumed.trials[0].state == "fail"
+    assert finished(resumed) == finished(straight)  # the configured parameters first, then the same samples
+    assert resumed.configured_value == straight.configured_value is not None

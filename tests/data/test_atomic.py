@@ -1,7 +1,8 @@
 import polars as pl
 import pytest
 
-from recsys_cl.data._atomic import atomic_output, read_atomic, write_atomic
+from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.files import atomic_output
 from recsys_cl.errors import InputError
 
 

@@ -47,7 +47,7 @@ def test_bad_out_is_refused_before_reading(tmp_path, unwritable, case, source):
 
 
 def test_output_check_accepts_new_and_existing_folders_and_creates_nothing(tmp_path):
-    from recsys_cl.data._atomic import check_output_dir
+    from recsys_cl.files import check_output_dir
 
     assert check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()

@@ -153,7 +153,7 @@ def test_encoding_categorical_ids_equals_encoding_strings(tmp_path):
 
 
 def test_pair_matrices_equal_scipy_counts_and_a_groupby_max():
-    from recsys_cl.data._encoded import _pair_matrices
+    from recsys_cl.data import pair_matrices as _pair_matrices
 
     rng = np.random.default_rng(3)
     u = np.append(rng.integers(0, 7, 300), [7, 7, 7])

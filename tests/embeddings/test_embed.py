@@ -156,7 +156,7 @@ def test_bad_input_is_one_clear_error_and_nothing_written(tmp_path, styles_dir):
 
 
 def test_methods_listed():
-    assert METHODS == ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip")
+    assert METHODS == ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip", "dataset-vectors")
 
 
 def test_raw_image_masks_items_without_image(tmp_path):

@@ -32,8 +32,9 @@ def test_every_method_is_registered_with_its_own_options():
         "raw-text": (True, False, False, False), "raw-image": (False, True, False, True),
         "text-nce": (True, False, False, False), "text-triplet": (True, False, False, False),
         "copurchase": (True, False, True, False), "image-simclr": (False, True, False, True),
-        "clip": (True, True, False, False),
+        "clip": (True, True, False, False), "dataset-vectors": (False, False, False, False),
     }  # fmt: skip
+    assert [name for name, cls in LEARNERS.items() if cls.reads_dataset_vectors] == ["dataset-vectors"]
 
 
 def test_options_carry_over_merge_train_and_refuse_other_learners_knobs():
@@ -46,7 +47,7 @@ def test_options_carry_over_merge_train_and_refuse_other_learners_knobs():
         create("raw-text", TextNCEOptions(neighbours=3))
     with pytest.raises(InputError, match="^clip option: train.epochs: Input should be greater than or equal to 1$"):
         create("clip", train={"epochs": 0})
-    with pytest.raises(InputError, match="^unknown embedding method 'simclr'; choose one of raw-text, .*, clip$"):
+    with pytest.raises(InputError, match="^unknown embedding method 'simclr'; choose one of raw-text, .*, clip, dataset-vectors$"):
         create("simclr")
 
 

@@ -107,6 +107,17 @@ class BackendContract:
             seen_in_top += int(np.isin(row_top, seen).sum())
         assert seen_in_top > 0
 
+    def test_a_call_leaves_no_state_for_the_next(self, fitted: Recommender, loo_encoded: EncodedSplit) -> None:
+        """What one call was given (progress, exclusion) is that call's argument, not the model's: a
+        ``recommend(exclude_seen=False)`` with a progress callback changes nothing the next call does."""
+        users = loo_encoded.user_ids
+        before = fitted.recommend(users, k=K)
+        calls: list[tuple[int, int]] = []
+        fitted.recommend(users, k=K, exclude_seen=False, progress=lambda done, total: calls.append((done, total)))
+        after = fitted.recommend(users, k=K)
+        assert np.array_equal(before.items, after.items)
+        assert not {"progress", "on_epoch", "exclude_seen"} & set(vars(fitted))
+
     def test_deterministic_for_a_fixed_seed(
         self, fitted: Recommender, loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
     ) -> None:

@@ -1,4 +1,4 @@
-"""Random, Pop, RecentPop and ItemKNN: the shared contract plus hand-computed expectations."""
+"""Random, Pop and RecentPop: the shared contract plus hand-computed expectations."""
 
 from __future__ import annotations
 
@@ -26,11 +26,6 @@ class TestRecentPop(BackendContract):
     model_name = "recent-pop"
     params = {"days": 2.0}
     expected_margin_over_pop = None
-
-
-class TestItemKNN(BackendContract):
-    model_name = "itemknn"
-    params = {"neighbours": 20}
 
 
 def _encoded(rows: list[tuple[str, str, float]]) -> EncodedSplit:
@@ -71,32 +66,6 @@ def test_recent_pop_counts_only_the_window_and_breaks_ties_by_all_time() -> None
     recent = create("recent-pop", days=3).fit(enc).recommend(["u9"], k=4)
     # window (6, 10] days: new=2, newer=1; then ties at 0 recent buys broken by all-time count (old=5)
     assert enc.item_ids[recent.items[0]].tolist() == ["new", "newer", "old", "rare"]
-
-
-def test_itemknn_scores_are_sums_of_pruned_cosine_similarities() -> None:
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(30):
-        for j, i in enumerate(rng.choice(8, size=4, replace=False)):
-            rows.append((f"u{u:02d}", f"i{i}", float(j)))
-    enc = _encoded(rows)
-    model = create("itemknn", neighbours=2).fit(enc)
-    x = (enc.train.toarray() > 0).astype(float)
-    co = x.T @ x
-    norm = np.sqrt(np.diag(co))
-    cosine = co / np.outer(norm, norm)
-    np.fill_diagonal(cosine, 0.0)
-    pruned = np.zeros_like(cosine)
-    for j in range(len(cosine)):
-        keep = np.argsort(-cosine[j], kind="stable")[:2]
-        pruned[j, keep] = cosine[j, keep]
-    expected = x @ pruned
-    users = np.arange(enc.n_users)
-    got = model._score(users)
-    # the neighbour choice among exactly tied similarities is implicit's; compare where unambiguous
-    np.testing.assert_allclose(np.sort(got, axis=1), np.sort(expected, axis=1), atol=1e-5)
-    assert (model.similarity.getnnz(axis=1) <= 2).all()
-    assert model.similarity.diagonal().max() == 0.0
 
 
 def test_random_is_uniform_and_independent_of_who_is_ranked_with_whom() -> None:

@@ -82,3 +82,24 @@ def test_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> N
     # items is the weakest of the three, and on seed 3 no better than chance
     encoded, embeddings = synthetic_hm_cold
     assert_beats_pop_and_random_on_cold_items(create("bm3").fit(encoded, embeddings), encoded, margin=0.05)
+
+
+class TestBM3FinetunedFeatures(BackendContract):
+    """The authors' code trains the feature tables; cold items' rows get no gradient and keep their content."""
+
+    model_name = "bm3"
+    params = {**FAST, "finetune_features": True}
+    needs_embeddings = True
+    expected_cold_margin = 0.45
+
+
+def test_finetuned_features_move_for_bought_items_only(cold_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:
+    model = create("bm3", **{**FAST, "epochs": 3, "finetune_features": True}).fit(cold_encoded, item_embeddings)
+    vectors, _ = model.net.modality(0)
+    assert isinstance(vectors, torch.nn.Parameter)
+    original = torch.from_numpy(item_embeddings.vectors[np.argsort(item_embeddings.item_ids)])
+    order = np.argsort(np.argsort(cold_encoded.item_ids))  # our item index -> row of the sorted ids
+    moved = (vectors.detach() - original[order]).abs().sum(dim=1) > 1e-6
+    assert moved[torch.from_numpy(model.trained_items)].all() and not moved[torch.from_numpy(~model.trained_items)].any()
+    fixed = create("bm3", **{**FAST, "epochs": 1}).fit(cold_encoded, item_embeddings)
+    assert not isinstance(fixed.net.modality(0)[0], torch.nn.Parameter)

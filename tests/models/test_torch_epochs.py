@@ -36,9 +36,34 @@ def test_early_stopping_keeps_the_best_epoch(loo_encoded: EncodedSplit, item_emb
     assert h.epochs_run == h.best_epoch + 3 < 60  # stopped by the rule, not by the epoch limit
     assert max(h.valid_curve[h.best_epoch :]) <= h.valid_curve[h.best_epoch - 1]
     # the weights kept are the best epoch's: validating them again gives that epoch's score
-    again = model._valid_score(loo_encoded, loo_encoded.eval_users("valid"), *parse_valid_metric("ndcg@10"))
+    again = model._valid_score(loo_encoded, loo_encoded.eval_users("valid"), *parse_valid_metric("ndcg@10"), True)
     assert again == pytest.approx(max(h.valid_curve))
     assert again > h.valid_curve[-1]  # and not the last epoch's
+
+
+@pytest.mark.parametrize("model_name", ["vbpr", "bm3"])
+def test_early_stopping_validates_in_the_fits_evaluation_mode(model_name: str) -> None:
+    """Every user's valid item repeats one of their training items (a repurchase): lists that leave training
+    items out can never hit it, lists that may repeat them (exclude_seen=False, the temporal protocol's
+    mode) do, since 8 items fit in a top 10. Early stopping must watch the mode the test is scored in."""
+    import polars as pl
+
+    from recsys_cl.data import loo
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(12):
+        bought = [f"i{i}" for i in rng.choice(8, size=3, replace=False)]
+        rows += [(f"u{u:02d}", item, float(t)) for t, item in enumerate([*bought, bought[0], "i7"])]
+    encoded = EncodedSplit.from_split(loo(pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row")))
+    ids = encoded.item_ids.astype(str)
+    vectors = ItemEmbeddings(ids, rng.normal(size=(len(ids), 4)).astype(np.float32), "noise")
+    params = {"embedding_size": 8, "epochs": 2, "train_batch_size": 16}
+    if model_name == "vbpr":
+        params["content_embedding_size"] = 8
+    excluded = create(model_name, **params).fit(encoded, vectors, exclude_seen=True).history.valid_curve
+    allowed = create(model_name, **params).fit(encoded, vectors, exclude_seen=False).history.valid_curve
+    assert excluded == [0.0, 0.0] and min(allowed) > 0.0
 
 
 def test_the_epoch_callback_can_stop_training(loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from recsys_cl.data._atomic import write_json
+from recsys_cl.files import write_json
 from recsys_cl.reporting._records import CellRecord, CellSummary, RunRecord
 from recsys_cl.reporting._records import write_run as write_run_record
 

@@ -181,18 +181,55 @@ def test_segment_dots_show_each_segment_mean(realistic):
     assert warm["warm (189 users)"][0] == pytest.approx(cell.segments["item_popularity"]["warm"]["ndcg@10"])
 
 
-def test_tuning_curves_draw_each_studys_best_so_far(realistic):
-    studies = {}
-    for study in realistic.studies().values():
-        studies.setdefault(f"{study.dataset} / {study.protocol}", []).append(study)
-    fig = _plots.tuning_curves(studies)
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["hm-synth / loo", "ml-100k / loo"]
-    first = studies["hm-synth / loo"][0]
-    y = fig.axes[0].lines[0].get_ydata()
-    expected = np.array([np.nan if v is None else v for v in first.best_so_far])
-    np.testing.assert_array_equal(y[: len(expected)], expected)
-    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [v[3] for v in REALISTIC_VARIANTS[3:5]]
-    assert _plots.tuning_curves({}) is None
+def test_tuning_convergence_draws_a_panel_per_study_with_its_best_so_far(realistic):
+    studies = [s for s in realistic.studies().values() if (s.dataset, s.protocol) == ("hm-synth", "loo")]
+    fig = _plots.tuning_convergence("hm-synth / loo", studies)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in panels] == [s.label for s in studies]
+    for ax, study in zip(panels, studies):
+        (step,) = [line for line in ax.lines if line.get_label() == "best so far"]
+        expected = np.array([np.nan if v is None else v for v in study.best_so_far])
+        np.testing.assert_array_equal(step.get_ydata()[: len(expected)], expected)
+    assert _plots.tuning_convergence("x", []) is None
+
+
+def _study(values: list[float | None], label: str = "m"):
+    from recsys_cl.reporting import StudySummary, TrialRecord
+
+    trials, so_far, best = [], [], None
+    for i, v in enumerate(values):
+        trials.append(TrialRecord(number=i, state="complete" if v is not None else "pruned", value=v, params={}, counted=True))
+        best = v if best is None or (v is not None and v > best) else best
+        so_far.append(best)
+    return StudySummary(
+        study_name=label, key=label, storage="-", dataset="d", protocol="loo", model="m", label=label, embedding="none",
+        metric="ndcg@10", sampler="tpe", pruner="median", seed=0, refit="train", space={}, base_params={}, budget=len(values),
+        trials_completed=len(values), trials_pruned=0, trials_failed=0, trials_run_now=len(values), best_params={},
+        best_value=best, best_trial=0, best_so_far=so_far, trials=trials, stopped_by="budget", wall_seconds=1.0, trial_seconds=1.0,
+    )  # fmt: skip
+
+
+def test_a_best_trial_among_the_last_few_is_flagged_late():
+    from recsys_cl.reporting._tuning import best_at_text, best_found_at, late_best
+
+    early = _study([0.1, 0.3, 0.2, 0.2, 0.1, 0.25, 0.2, 0.3])  # 0.3 first at trial 2; trial 8 only ties it
+    late = _study([0.1, 0.2, None, 0.2, 0.1, 0.25, 0.2, 0.31])  # the last of 8 trials is the best
+    edge = _study([0.1, 0.2, 0.1, 0.1, 0.1, 0.3, 0.2, 0.2])  # best at 6 of 8: just before the last quarter (7-8)
+    assert (best_found_at(early), late_best(early), best_at_text(early)) == (2, False, "2/8")
+    assert (best_found_at(late), late_best(late), best_at_text(late)) == (8, True, "8/8 (late)")
+    assert (best_found_at(edge), late_best(edge)) == (6, False)
+    assert not late_best(_study([0.1, 0.2]))  # two trials: too few to say
+    assert best_at_text(_study([None, None, None])) == "–"
+    fig = _plots.tuning_convergence("d / loo", [early, late])
+    early_ax, late_ax = fig.axes[0], fig.axes[1]
+
+    def star(ax):
+        (line,) = [line for line in ax.lines if line.get_marker() == "*"]
+        return line.get_xdata()[0], line.get_color()
+
+    assert star(early_ax) == (2, "#0072B2") and star(late_ax) == (8, _plots.LATE_COLOUR)
+    assert len(late_ax.patches) == 1 and not early_ax.patches  # the last-trials window is shaded where late
+    assert text_problems(fig) == []
 
 
 def test_a_short_panel_row_is_drawn_shorter_than_a_long_one():

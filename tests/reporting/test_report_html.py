@@ -108,7 +108,8 @@ def test_each_pairs_figure_follows_its_table(realistic_report):
     assert (md.index("### hm-synth / loo: ndcg@10 by segment") < md.index("](figures/segments-hm-synth-loo.png)")
             < md.index("### hm-synth / cold-item: ndcg@10 by segment") < md.index("](figures/segments-hm-synth-cold-item.png)"))  # fmt: skip
     assert md.index("## Cost") < md.index("](figures/cost-hm-synth-loo.png)") < md.index("](figures/cost-ml-100k-loo.png)")
-    assert md.index("## Tuning") < md.index("](figures/tuning-best-so-far.png)") < md.index("## Item embeddings")
+    assert md.index("## Tuning") < md.index("](figures/tuning-hm-synth-loo.png)") < md.index("](figures/tuning-ml-100k-loo.png)")
+    assert md.index("](figures/tuning-ml-100k-loo.png)") < md.index("## Item embeddings")
 
 
 @needs_chromium

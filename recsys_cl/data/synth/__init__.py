@@ -6,11 +6,11 @@ by seed, so the real-data adapters and every downstream stage can run without a 
 
 from recsys_cl.data.synth._hm import (
     HM_DEMO,
-    HMSynthConfig,
     generate_hm,
     hm_latent,
     image_relpath,
 )
+from recsys_cl.data.synth._hm_population import HMSynthConfig
 from recsys_cl.data.synth._styles import STYLES_DEMO, StylesSynthConfig, generate_styles
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from recsys_cl.data._atomic import atomic_output
+from recsys_cl.files import atomic_output
 
 BACKGROUND = (255, 255, 255)
 

@@ -26,10 +26,10 @@ import numpy as np
 import polars as pl
 import pydantic
 
-from recsys_cl.data._atomic import atomic_output
 from recsys_cl.data.synth import _catalogue as cat
 from recsys_cl.data.synth._images import draw_product, write_jpeg
 from recsys_cl.errors import validated
+from recsys_cl.files import atomic_output
 from recsys_cl.progress import StageProgress
 
 STYLES_COLUMNS = (

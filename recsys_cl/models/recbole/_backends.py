@@ -24,7 +24,7 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.device import torch_threads
-from recsys_cl.models._base import UNKNOWN_SCORE, Recommender, register
+from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, RecommendOptions, Recommender, register
 from recsys_cl.models.recbole._config import (
     BPRRecBoleConfig,
     LightGCNConfig,
@@ -126,11 +126,11 @@ class RecBoleBackend(Recommender):
                     "is that of an untrained row against trained users (use content: fuse to rank new items)")
         return None
 
-    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         with torch_threads(self.config.num_threads):
-            self._fit_recbole(split, item_embeddings)
+            self._fit_recbole(split, item_embeddings, options)
 
-    def _fit_recbole(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit_recbole(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         if self._content != "none" and item_embeddings is None:
             raise InputError(f"{self.registry_name}: content={self._content!r} needs item embeddings")
         if self._content == "none" and item_embeddings is not None:
@@ -159,9 +159,9 @@ class RecBoleBackend(Recommender):
                               getattr(self.config, "id_dropout", 0.0))
             net = net.to(config["device"])
 
-            trainer = make_trainer(config, net, progress=self.progress)
+            trainer = make_trainer(config, net, progress=options.progress)
             has_valid = split.valid.nnz > 0
-            self._train(trainer, train_data, valid_data if has_valid else None)
+            self._train(trainer, train_data, valid_data if has_valid else None, options)
             load_best_model(trainer)
         net.eval()
         self.best_epoch = trainer.best_epoch
@@ -178,14 +178,14 @@ class RecBoleBackend(Recommender):
         # column indices: a boolean mask over 105k columns, applied per chunk, was most of the ranking time
         self._unknown_columns = np.flatnonzero(self._unknown_items)
 
-    def _train(self, trainer: Any, train_data: Any, valid_data: Any) -> None:
+    def _train(self, trainer: Any, train_data: Any, valid_data: Any, options: FitOptions) -> None:
         """RecBole's ``fit`` (without valid data: every epoch, no early stopping), with each validated
         epoch reported to ``report_epoch`` and the per-epoch losses kept in ``history`` even when the
         ``on_epoch`` callback stops training by raising."""
         self.history.valid_metric = self.config.valid_metric if valid_data is not None else None
 
         def validated(epoch_idx: int, valid_score: float) -> None:
-            self.report_epoch(epoch_idx + 1, valid_score)
+            self.report_epoch(options, epoch_idx + 1, valid_score)
 
         try:
             # RecBole's own end-of-epoch hook: called after early stopping and the checkpoint
@@ -244,7 +244,7 @@ class RecBoleBackend(Recommender):
         full_sort = type(self._net).full_sort_predict is not AbstractRecommender.full_sort_predict
         return SCORES_PER_CHUNK if full_sort else PAIRS_PER_CHUNK
 
-    def _recommend(self, user_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _recommend(self, user_idx: np.ndarray, k: int, options: RecommendOptions) -> tuple[np.ndarray, np.ndarray]:
         from recsys_cl.evaluation import topk_from_scorer
         assert self.encoded is not None
         n_items = self.encoded.n_items
@@ -252,7 +252,7 @@ class RecBoleBackend(Recommender):
         chunk = max(1, self._scores_per_chunk() // max(n_items, 1))
         with torch_threads(self.config.num_threads):
             return topk_from_scorer(
-                self._score, n_items, k, user_idx, exclude=self.seen_items(), device="cpu", chunk_size=chunk, progress=self.progress
+                self._score, n_items, k, user_idx, exclude=self.seen_items(options.exclude_seen), device="cpu", chunk_size=chunk, progress=options.progress
             )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.embeddings._io import principal_components
+from recsys_cl.embeddings import principal_components
 
 
 def content_module_class() -> type:

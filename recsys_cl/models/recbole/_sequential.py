@@ -39,7 +39,7 @@ from recsys_cl.compat.recbole import load_best_model, make_config, make_trainer
 from recsys_cl.data import EncodedSplit
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.models._base import UNKNOWN_SCORE, register
+from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, register
 from recsys_cl.models._modalities import ItemModality, aligned_modalities
 from recsys_cl.models.recbole._backends import SCORES_PER_CHUNK, RecBoleBackend
 from recsys_cl.models.recbole._config import ContentTrainConfig
@@ -145,7 +145,7 @@ class SequentialBackend(RecBoleBackend):
                 f"use {' or '.join(cls.protocols)}"
             )
 
-    def _fit_recbole(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> None:
+    def _fit_recbole(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None, options: FitOptions) -> None:
         c = self.config
         if c.content != "none" and item_embeddings is None:
             raise InputError(f"{self.registry_name}: content={c.content!r} needs item embeddings")
@@ -167,8 +167,8 @@ class SequentialBackend(RecBoleBackend):
             catalogue = SequenceCatalogue(config, split.n_users, split.n_items)
             train_data, valid_data = self._loaders_for(config, catalogue, sequences, split)
             net = build_network(model_class, config, catalogue, c, modality, trained)
-            trainer = make_trainer(config, net, progress=self.progress)
-            self._train(trainer, train_data, valid_data)
+            trainer = make_trainer(config, net, progress=options.progress)
+            self._train(trainer, train_data, valid_data, options)
             load_best_model(trainer)
         net.eval()
         self.best_epoch = trainer.best_epoch

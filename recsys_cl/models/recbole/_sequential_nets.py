@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.embeddings._io import principal_components
+from recsys_cl.embeddings import principal_components
 from recsys_cl.models.recbole._sequences import NEGATIVE_NEXT_ITEMS, NEXT_ITEMS
 
 

@@ -300,7 +300,7 @@ def test_output_path_that_is_a_file_is_an_input_error(tmp_path):
 
 
 def test_distinct_draws_sample_without_replacement():
-    from recsys_cl.data.synth._hm import _distinct_draws
+    from recsys_cl.data.synth._hm_population import _distinct_draws
 
     rng = np.random.default_rng(0)
     p = np.array([0.7, 0.1, 0.1, 0.1])

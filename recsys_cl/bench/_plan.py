@@ -1,0 +1,263 @@
+"""The plan of a benchmark config: the datasets to prepare, the embeddings to learn, the studies to tune
+and the cells to run (one per dataset x protocol x model entry x embedding variant x seed), each with its key.
+
+A cell's key is a hash of everything that decides its result (dataset spec and data fingerprint,
+protocol and its options, embedding spec, model and the parameters it is fitted with, seed, metrics,
+code version), so a re-run redoes exactly the cells whose inputs changed. With tuning, a cell is
+fitted with its study's best parameters (``params``), so a study that finds others re-runs its cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any, Iterator, Mapping
+
+from recsys_cl import __version__
+from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec, variant_parts
+from recsys_cl.bench._labels import variant_labels
+
+#: protocol name under which embeddings of retrieval-only datasets (styles) are stored
+RETRIEVAL = "retrieval"
+#: what an untuned twin of a tuned variant is called in tables (tuning.compare_default)
+DEFAULT_SUFFIX = " [default]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    dataset: DatasetSpec
+    protocol: str
+    model: ModelSpec
+    #: the item embeddings the model is given: none, one, or several modalities
+    embeddings: tuple[EmbeddingSpec, ...]
+    seed: int
+    #: the variant's label in tables (unique within the run)
+    label: str = ""
+    #: index of the model entry in the config (with the embedding name: the variant)
+    model_index: int = 0
+    #: parameters the model is fitted with: the entry's own, or (tuned) its study's best on top of them
+    params: dict[str, Any] | None = None
+    #: key of the study whose best parameters these are (None: not tuned)
+    study: str | None = None
+
+    @property
+    def embedding_name(self) -> str:
+        return MODALITY_JOIN.join(e.name for e in self.embeddings) or NO_EMBEDDING
+
+    @property
+    def embedding_method(self) -> str | None:
+        return MODALITY_JOIN.join(e.method for e in self.embeddings) or None
+
+    @property
+    def fit_params(self) -> dict[str, Any]:
+        return dict(self.model.params if self.params is None else self.params)
+
+    def describe(self) -> str:
+        return f"{self.dataset.name}/{self.protocol}/{self.label}/seed={self.seed}"
+
+    def key(self, config: BenchmarkConfig, data_fingerprint: str) -> str:
+        payload = {
+            "dataset": self.dataset.model_dump(),
+            "data_fingerprint": data_fingerprint,
+            "protocol": self.protocol,
+            "protocol_options": config.protocol_options.of(self.protocol).model_dump(),
+            "model": self.model.model,
+            "params": self.fit_params,
+            "study": self.study,
+            "embedding": [e.model_dump() for e in self.embeddings] or None,
+            "seed": self.seed,
+            "metrics": sorted(config.metrics),
+            "ks": sorted(config.ks),
+            "segments": config.segments.model_dump(),
+            "beyond": config.beyond.model_dump(),
+            "code_version": __version__,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+@lru_cache(maxsize=None)
+def _run_name(model: str, params_json: str) -> str:
+    from recsys_cl.models import create
+
+    return create(model, **json.loads(params_json)).run_name
+
+
+def model_run_name(model: str, params: dict[str, Any]) -> str:
+    """The model's run name for ``params`` (``implicit-als(factors=32)``: the parameters that differ from its defaults)."""
+    return _run_name(model, json.dumps(params, sort_keys=True, default=str))
+
+
+def labels(config: BenchmarkConfig) -> dict[tuple[int, str], str]:
+    """(model entry index, embedding name) -> the variant's label (see ``_labels``)."""
+    variants = [(i, name) for i, spec in enumerate(config.models) for name in spec.embeddings]
+    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants])
+    return dict(zip(variants, texts))
+
+
+def grid(config: BenchmarkConfig) -> Iterator[Cell]:
+    embeddings = {e.name: e for e in config.embeddings}
+    label_of = labels(config)
+    for dataset in config.datasets:
+        if dataset.retrieval_only:
+            continue
+        for protocol in config.protocols:
+            for index, model in enumerate(config.models):
+                if not model.runs_on(dataset.name, protocol):
+                    continue
+                for embedding_name in model.embeddings:
+                    for seed in config.seeds:
+                        parts = tuple(embeddings[name] for name in variant_parts(embedding_name))
+                        yield Cell(dataset, protocol, model, parts, seed, label=label_of[(index, embedding_name)],
+                                   model_index=index)  # fmt: skip
+
+
+def final_params(summary: Any) -> dict[str, Any]:
+    """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
+    ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
+    (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
+    from recsys_cl.models import REGISTRY
+
+    params: dict[str, Any] = dict(summary.refit_params)
+    best = next((t for t in summary.trials if t.number == summary.best_trial), None)
+    if summary.refit != "train+valid" or best is None or best.best_epoch is None:
+        return params
+    if summary.model not in REGISTRY or "epochs" not in REGISTRY[summary.model].Config.model_fields:
+        return params
+    return {**params, "epochs": best.best_epoch}
+
+
+def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:
+    """The grid with each cell fitted with its study's best parameters (``studies``: (dataset, protocol, model
+    index, embedding) -> StudySummary); with ``compare_default``, each tuned cell of a variant that had anything
+    to tune keeps an untuned twin labelled ``[default]`` right after it."""
+    out = []
+    for cell in cells:
+        summary = studies[(cell.dataset.name, cell.protocol, cell.model_index, cell.embedding_name)]
+        out.append(dataclasses.replace(cell, params=final_params(summary), study=summary.key))
+        if compare_default and summary.space:
+            out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX))
+    return out
+
+
+def cell_record_base(cell: Cell) -> dict[str, Any]:
+    return {
+        "dataset": cell.dataset.name,
+        "protocol": cell.protocol,
+        "model": model_run_name(cell.model.model, cell.fit_params),
+        "label": cell.label,
+        "model_name": cell.model.model,
+        "params": cell.fit_params,
+        "embedding": cell.embedding_name,
+        "embedding_method": cell.embedding_method,
+        "seed": cell.seed,
+        "study": cell.study,
+        "model_index": cell.model_index,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- studies
+@dataclasses.dataclass(frozen=True)
+class StudyPlan:
+    """One study of a benchmark config: which dataset, protocol, model entry and embedding variant."""
+
+    dataset: str
+    protocol: str
+    model_index: int
+    model: ModelSpec
+    #: the variant's item embeddings: none, one, or several modalities
+    embeddings: tuple[EmbeddingSpec, ...]
+
+    @property
+    def embedding_name(self) -> str:
+        return MODALITY_JOIN.join(e.name for e in self.embeddings) or NO_EMBEDDING
+
+    def describe(self, label_of: Mapping[tuple[int, str], str] | None = None) -> str:
+        if label_of is not None:
+            return f"{self.dataset}/{self.protocol}/{label_of[(self.model_index, self.embedding_name)]}"
+        label = self.model.label or model_run_name(self.model.model, self.model.params)
+        return f"{self.dataset}/{self.protocol}/{label}+{self.embedding_name}"
+
+
+def study_plans(config: BenchmarkConfig) -> list[StudyPlan]:
+    """The studies of ``config``: dataset x protocol x model entry x embedding variant (no seeds: a study
+    is tuned once, with ``tuning.seed``; final fits use the config's seeds)."""
+    embeddings = {e.name: e for e in config.embeddings}
+    return [
+        StudyPlan(dataset.name, protocol, i, model, tuple(embeddings[part] for part in variant_parts(name)))
+        for dataset in config.datasets
+        if not dataset.retrieval_only
+        for protocol in config.protocols
+        for i, model in enumerate(config.models)
+        if model.runs_on(dataset.name, protocol)
+        for name in model.embeddings
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- embeddings
+@dataclasses.dataclass(frozen=True)
+class EmbeddingJob:
+    """One embedding to learn: for a dataset, a protocol's training part (``RETRIEVAL``: a retrieval-only
+    dataset) and a seed."""
+
+    dataset: str
+    protocol: str
+    spec: EmbeddingSpec
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """(dataset, protocol, embedding, "seed-S"): how the run record names it."""
+        return (self.dataset, self.protocol, self.spec.name, f"seed-{self.seed}")
+
+
+def cell_embeddings(cell: Cell) -> list[EmbeddingJob]:
+    """The embeddings a cell uses: the ones learned with its own seed."""
+    return [EmbeddingJob(cell.dataset.name, cell.protocol, spec, cell.seed) for spec in cell.embeddings]
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a config asks for, in the order it is done: datasets, the embeddings of retrieval-only
+    datasets, the studies (with tuning), the cells. Cells are keyed once their data is prepared
+    (:meth:`keys`: the key holds the data fingerprint) and, with tuning, once their studies are done
+    (:meth:`tuned`: a cell is fitted with its study's best parameters)."""
+
+    config: BenchmarkConfig
+    datasets: tuple[DatasetSpec, ...]
+    retrieval_embeddings: tuple[EmbeddingJob, ...]
+    studies: tuple[StudyPlan, ...]
+    cells: tuple[Cell, ...]
+
+    def tuned(self, summaries: list[Any]) -> "Plan":
+        """The plan with each cell fitted with its study's best parameters (``summaries`` in study order)."""
+        assert self.config.tuning is not None
+        by_variant = {(p.dataset, p.protocol, p.model_index, p.embedding_name): s for p, s in zip(self.studies, summaries)}
+        return dataclasses.replace(self, cells=tuple(tuned_cells(list(self.cells), by_variant, self.config.tuning.compare_default)))
+
+    def cell_embeddings(self) -> list[EmbeddingJob]:
+        """The embeddings the cells use, each once (by key), in the order cells first need them."""
+        first: dict[tuple[str, str, str, str], EmbeddingJob] = {}
+        for cell in self.cells:
+            for job in cell_embeddings(cell):
+                first.setdefault(job.key, job)
+        return list(first.values())
+
+    def keys(self, fingerprints: Mapping[str, str]) -> list[str]:
+        """Each cell's key, given each dataset's data fingerprint."""
+        return [cell.key(self.config, fingerprints[cell.dataset.name]) for cell in self.cells]
+
+
+def make_plan(config: BenchmarkConfig, tuning: bool = False) -> Plan:
+    """The plan of ``config`` (with its studies when ``tuning``)."""
+    retrieval = tuple(
+        EmbeddingJob(spec.name, RETRIEVAL, emb, seed)
+        for spec in config.datasets
+        if spec.retrieval_only  # no users: the embeddings and their retrieval metrics are the result
+        for seed in config.seeds
+        for emb in config.embeddings
+    )
+    studies = tuple(study_plans(config)) if tuning else ()
+    return Plan(config, tuple(config.datasets), retrieval, studies, tuple(grid(config)))

@@ -1,0 +1,98 @@
+"""What a data source is (:class:`Source`), the options every source takes, and the registry the adapters
+(``_hm``, ``_movielens``, ``_styles``, ``_table``, ``_literature``) register into when imported. Preparing a source is ``_sources``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEED, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
+from recsys_cl.errors import validation_message
+from recsys_cl.progress import StageProgress
+
+
+class SourceOptions(BaseModel):
+    """What every source is told besides its paths: the dataset's name (its folder under ROOT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # the name becomes a folder and a file prefix: no separators, no hidden or relative names
+        if not value or value.startswith(".") or any(c in value for c in "/\\\0") or value.strip() != value:
+            raise ValueError(f"dataset name {value!r} must be a plain folder name (no '/', no leading '.')")
+        return value
+
+
+class InteractionOptions(SourceOptions):
+    """Sources with users and interactions: which protocols to split by, and their options."""
+
+    protocols: list[str] = Field(default_factory=lambda: ["loo"])
+    test_days: int = Field(DEFAULT_TEST_DAYS, ge=1, description="temporal: last N days are test")
+    valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0, description="temporal: the N days before test are valid")
+    cold_item_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5,
+                                   description="cold-item: share of items held out for test (and again for valid)")
+    seed: int = Field(DEFAULT_SPLIT_SEED, description="seed for sampling and the cold-item split")
+    #: whether the source's files can bring a split of their own (protocol ``given``)
+    given_split: ClassVar[bool] = False
+
+    @field_validator("protocols")
+    @classmethod
+    def _known_protocols(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one protocol is needed")
+        unknown = [p for p in value if p not in PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocol {unknown[0]!r}; expected some of {', '.join(PROTOCOLS)}")
+        if "given" in value and not cls.given_split:
+            raise ValueError("protocol 'given' keeps the split a source's files came with; this source brings "
+                             "none (recbole with benchmark files and mmrec do)")  # fmt: skip
+        return list(dict.fromkeys(value))
+
+    def protocol_options(self) -> dict[str, dict[str, Any]]:
+        return {
+            "temporal": {"test_days": self.test_days, "valid_days": self.valid_days},
+            "cold-item": {"test_share": self.cold_item_share, "valid_share": self.cold_item_share, "seed": self.seed},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A registered data source."""
+
+    name: str
+    options: type[SourceOptions]
+    build: Callable[[Path | None, Path, Any, StageProgress], dict[str, Any]]
+    #: ``required``: a raw folder must be given; ``generated``: the raw folder is written by the source
+    #: itself (synthetic data) and must be given; ``optional``: the source brings its own data unless given a folder
+    raw: Literal["required", "generated", "optional"]
+    #: False for sources without users (styles): only item embeddings and retrieval run on them
+    has_interactions: bool
+    description: str
+    #: the files whose contents decide the dataset (raw folder, options) -> paths; hashed by ``input_fingerprint``
+    inputs: Callable[[Path | None, Any], list[Path]] = lambda raw, options: []
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> Source:
+    if source.name in SOURCES:
+        raise ValueError(f"data source {source.name!r} registered twice")
+    SOURCES[source.name] = source
+    return source
+
+
+def synth_options(config_class: type[BaseModel], defaults: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:
+    """A synthetic source's ``synth`` options: the generator's demo sizes overridden by ``synth``, validated
+    by the generator's own config (a ValueError naming ``synth.<key>`` for the enclosing validator)."""
+    try:
+        return config_class.model_validate({**defaults, **synth}).model_dump()
+    except ValidationError as exc:
+        raise ValueError(f"synth.{validation_message(exc)}") from None
