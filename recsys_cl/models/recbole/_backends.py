@@ -140,11 +140,6 @@ class RecBoleBackend(Recommender):
         model_class = self._model_class()  # an unknown name fails here, before RecBole's Config
         self._check_split(split)
         trained_ours = np.diff(split.train.tocsc().indptr) > 0
-        # items a model cannot know: nothing in training and (for pure-ID models) no content
-        known = trained_ours & getattr(self.config, "item_identity", True)
-        if self._content != "none":
-            assert item_embeddings is not None
-            known |= item_embeddings.aligned(split.item_ids)[1]
         with tempfile.TemporaryDirectory(prefix="recsys_cl_recbole_") as workdir:
             config = make_config(self._model_name(), recbole_settings(workdir, self._settings()), self.config.device,
                                  dataset=DATASET_NAME)
@@ -163,7 +158,6 @@ class RecBoleBackend(Recommender):
                 apply_content(net, self.item_tables, self._content, ids.rb_rows(matrix), ids.rb_rows(mask, fill=False), identity,
                               getattr(self.config, "id_dropout", 0.0))
             net = net.to(config["device"])
-            _rank_unknown_last(net, ids.rb_rows(~known, fill=True))
 
             trainer = make_trainer(config, net, progress=options.progress)
             has_valid = split.valid.nnz > 0
@@ -175,6 +169,11 @@ class RecBoleBackend(Recommender):
         self.history.best_epoch = None if trainer.best_epoch is None else trainer.best_epoch + 1
         self._net, self._ids, self._config = net, ids, config
         self._trainer, self._loaders = trainer, {"valid": valid_data, "test": test_data}
+        # items a model cannot know: nothing in training and (for pure-ID models) no content
+        known = trained_ours & getattr(self.config, "item_identity", True)
+        if self._content != "none":
+            assert item_embeddings is not None
+            known |= item_embeddings.aligned(split.item_ids)[1]
         self._unknown_items = ~known
         # column indices: a boolean mask over 105k columns, applied per chunk, was most of the ranking time
         self._unknown_columns = np.flatnonzero(self._unknown_items)
@@ -255,26 +254,6 @@ class RecBoleBackend(Recommender):
             return topk_from_scorer(
                 self._score, n_items, k, user_idx, exclude=self.seen_items(options.exclude_seen), device="cpu", chunk_size=chunk, progress=options.progress
             )
-
-
-def _rank_unknown_last(net: Any, unknown_rb: np.ndarray) -> None:
-    """Make ``net.full_sort_predict`` (what RecBole's validation ranks by) score the items the model cannot
-    know -inf, as our ranking does (``UNKNOWN_SCORE``). Such an item is never a sampled negative (negatives
-    come from the trained items, ``_data``), so a pure-ID model leaves its row at its random start; ranked
-    by that row in validation it took top-10 places from real items and early stopping came sooner (BPR,
-    ml-100k loo: 4 such items, best epochs 34-35 instead of 43-96)."""
-    import torch
-
-    if not unknown_rb[1:].any():
-        return
-    columns = torch.as_tensor(np.flatnonzero(unknown_rb), device=next(net.parameters()).device)
-    predict = net.full_sort_predict
-
-    def full_sort_predict(interaction: Any) -> Any:
-        grid = predict(interaction).reshape(-1, len(unknown_rb))
-        return grid.index_fill(1, columns, -torch.inf).reshape(-1)
-
-    net.full_sort_predict = full_sort_predict
 
 
 @register("recbole")
