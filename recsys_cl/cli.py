@@ -31,7 +31,7 @@ from recsys_cl._cli_support import (
     validated_options,
 )
 from recsys_cl.data import PROTOCOLS, SPLIT_PROTOCOLS, HMOptions, ML100KOptions, StylesOptions
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, exit_status
 from recsys_cl.evaluation import BeyondAccuracyConfig
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -336,16 +336,25 @@ def embed_command(
         [], "--option", "-o", help="any other option of the method as key=value (JSON values): the EmbedOptions "
         "fields, and text-nce's neighbours, image-simclr's simclr_views and colour_jitter",
     ),
+    skip_bad_images: bool = typer.Option(
+        False, "--skip-bad-images", help="an image that cannot be decoded (cut, damaged, too large) counts as missing "
+        "(the count is printed) instead of stopping with its item row",
+    ),
 ) -> None:
     """Learn contrastive item embeddings (or the raw base vectors) and write them with their quality metrics."""
     from recsys_cl.embeddings import embed
     from recsys_cl.reporting import embed_quality_table
 
-    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers)
+    overrides = _embed_overrides(option, epochs=epochs, text_model=text_model, finetune_layers=finetune_layers,
+                                 skip_bad_images=skip_bad_images or None)  # fmt: skip
     with progress_bar(f"embed {method}") as progress:
         emb, quality = embed(data, method, out_file, protocol=protocol, seed=seed, device=device, progress=progress,
                              **overrides)  # fmt: skip
     out.print(f"wrote {out_file} ({len(emb.item_ids):,} items x {emb.dim}) and {out_file}.quality.json")
+    unreadable = quality.encoders.get("image", {}).get("unreadable")
+    if unreadable:
+        err.print(f"recsys-cl: warning: skipped {unreadable} unreadable image(s) (their items count as having no image)",
+                  markup=False, highlight=False)  # fmt: skip
     print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse
@@ -410,19 +419,30 @@ def bench_command(
         help="3-letter country code whose grid carbon intensity turns energy into CO2e (default: CodeCarbon's "
         "setting, CODECARBON_COUNTRY_ISO_CODE, else its world average)",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Run a benchmark grid: datasets x protocols x models x embeddings x seeds; resumable. With tuning, each
     model is tuned on the valid part (equal budgets), then refit and scored on test once per seed."""
-    import shutil
-
-    from recsys_cl.bench import load_config, run_benchmark
-    from recsys_cl.bench import check_energy_settings, set_country
+    from recsys_cl.bench import check_energy_settings, check_results_folder, load_config, results_lock, set_country
 
     config = load_config(config_path)
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
     set_country(country)  # before the run: workers inherit it
     check_energy_settings()
     tracker = _open_tracker(mlflow, config.name)  # an MLflow URI that cannot be opened stops here
+    with results_lock(target, "bench"):
+        _run_bench(config, target, resume, raw, executor, ray_address, jobs, tune, trials, storage, tracker, mlflow)
+
+
+def _run_bench(config: Any, target: Path, resume: bool, raw: list[str], executor: str, ray_address: str | None, jobs: int,
+               tune: bool | None, trials: int | None, storage: str | None, tracker: Any, mlflow: str | None) -> None:  # fmt: skip
+    import shutil
+
+    from recsys_cl.bench import run_benchmark
+
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
@@ -547,19 +567,30 @@ def tune_command(
     ),
     ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default: start a local one)"),
     raw: list[str] = typer.Option([], help="NAME=PATH: raw folder for a dataset of the config"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="write into OUT even if it holds another config's results or files that are not results",
+    ),
 ) -> None:
     """Tune every model of a benchmark config on the valid part: one resumable Optuna study per dataset x
     protocol x model x embedding variant, all with the same budget."""
     import optuna
 
-    from recsys_cl.bench import load_config
-    from recsys_cl.bench import check_run_options, study_plans, tune_benchmark, tuning_with_trials
+    from recsys_cl.bench import check_results_folder, check_run_options, load_config, results_lock, tuning_with_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one progress line per study instead of a log line per trial
     config = load_config(config_path)
     tuning = tuning_with_trials(config.tuning, trials)
     check_run_options(executor, storage)  # before the progress bars, so bad input is one line
     target = out_dir or Path("results") / config.name
+    check_results_folder(target, config.name, overwrite=overwrite)
+    with results_lock(target, "tune"):
+        _run_tune(config, tuning, target, trials, executor, storage, ray_address, raw)
+
+
+def _run_tune(config: Any, tuning: Any, target: Path, trials: int | None, executor: str, storage: str | None,
+              ray_address: str | None, raw: list[str]) -> None:  # fmt: skip
+    from recsys_cl.bench import study_plans, tune_benchmark
+
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -593,9 +624,12 @@ def report_command(
     results: Path = typer.Argument(..., help="results folder written by `recsys-cl bench`"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default reports/<results name>)"),
     latex: bool = typer.Option(False, "--latex", help="also write tables.tex"),
-    resamples: int = typer.Option(2000, help="resamples of the paired randomisation tests"),
+    resamples: int = typer.Option(2000, min=1, max=1_000_000, help="resamples of the paired randomisation tests"),
     mlflow: Optional[str] = typer.Option(
         None, "--mlflow", metavar="URI", help="attach the report to the MLflow run of `bench --mlflow URI` for this results folder",
+    ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="report a run some of whose cells are missing (its first line lists them) instead of refusing",
     ),
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance, plots) for a results folder."""
@@ -607,9 +641,15 @@ def report_command(
         from recsys_cl.bench import find_report_run
         from recsys_cl.reporting import load_results
 
-        mlflow_run = find_report_run(mlflow, load_results(results).name, results)
+        mlflow_run = find_report_run(mlflow, load_results(results, allow_missing=allow_missing).name, results)
     with progress_bar("report") as progress:
-        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress)
+        written = write_report(results, target, latex=latex, n_resamples=resamples, progress=progress, allow_missing=allow_missing)
+    if allow_missing:
+        from recsys_cl.reporting import load_results, missing_cells_line
+
+        incomplete = missing_cells_line(load_results(results, allow_missing=True))
+        if incomplete:
+            err.print(f"recsys-cl: warning: {incomplete}", markup=False, highlight=False, soft_wrap=True)
     for kind, path in written.items():
         out.print(f"{kind}: {path}")
     if mlflow_run is not None:
@@ -671,9 +711,13 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
     try:
         app(args=argv, prog_name="recsys-cl")
-    except InputError as exc:
-        err.print(f"recsys-cl: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except Exception as exc:
+        status = exit_status(exc)  # bad input, bad files, a full disk: one line and exit 2; else a bug
+        if status is None:
+            raise
+        code, message = status
+        err.print(f"recsys-cl: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,14 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
+    # a device this machine does not have fails deep inside torch (an AssertionError): say so now
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise InputError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) torch can use (use auto or cpu)")
+    if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise InputError(f"device {device!r}: MPS is not available on this machine (use auto or cpu)")
     return device
 
 

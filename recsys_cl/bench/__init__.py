@@ -4,6 +4,7 @@ one executor (here, local worker processes, or Ray) -> artifacts with their reco
 from recsys_cl.bench._cell import run_cell
 from recsys_cl.bench._config import BenchmarkConfig, load_config, model_space, tuning_with_trials
 from recsys_cl.bench._cost import check_energy_settings, set_country
+from recsys_cl.bench._folder import check_results_folder, results_lock
 from recsys_cl.bench._plan import Cell, Plan, StudyPlan, grid, make_plan, study_plans
 from recsys_cl.bench._recommend import FIT_PARTS, FORMATS, recommend_for_config
 from recsys_cl.bench._runner import run_benchmark
@@ -19,6 +20,7 @@ __all__ = [
     "Plan",
     "StudyPlan",
     "check_energy_settings",
+    "check_results_folder",
     "check_run_options",
     "find_report_run",
     "grid",
@@ -27,6 +29,7 @@ __all__ = [
     "model_space",
     "open_tracker",
     "recommend_for_config",
+    "results_lock",
     "run_benchmark",
     "run_cell",
     "set_country",

@@ -19,7 +19,6 @@ Results directory layout::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +26,7 @@ from recsys_cl import __version__
 from recsys_cl.bench._config import BenchmarkConfig, ComposedRetrievalSpec, DatasetSpec, EmbeddingSpec
 from recsys_cl.bench._plan import RETRIEVAL
 from recsys_cl.errors import InputError
-from recsys_cl.files import write_json
+from recsys_cl.files import read_json, write_json
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import CellRecord, read_cell, write_cell, write_costs_csv, write_metrics_csv
 
@@ -54,10 +53,7 @@ def prepare_dataset(
     out_dir = data_root / "atomic" / spec.name
     marker = out_dir / ".prepared.json"
     if marker.is_file():
-        try:
-            done = json.loads(marker.read_text())
-        except json.JSONDecodeError:  # a marker cut short by a crash: prepare again
-            done = {}
+        done = _marker(marker)  # cut short by a crash, or damaged: prepare again
         same = done.get("fingerprint") == fingerprint and done.get("code_version") == __version__
         if same and (out_dir / f"{spec.name}.meta.json").is_file():
             return out_dir, fingerprint
@@ -126,11 +122,20 @@ def _reuse_or_run(path: Path, wanted: dict[str, Any], make: Callable[[], Any]) -
     """``path`` as it is when its ``.spec.json`` says it was made from ``wanted``; else ``make()`` it
     (which writes ``path`` atomically) and only then write the marker, so a crash in between re-runs it."""
     marker = Path(f"{path}.spec.json")
-    if path.is_file() and marker.is_file() and json.loads(marker.read_text()) == wanted:
+    if path.is_file() and marker.is_file() and _marker(marker) == wanted:
         return path
     make()
     write_json(marker, wanted)
     return path
+
+
+def _marker(path: Path) -> dict[str, Any]:
+    """What a done-marker says it was made from; {} (so the work is redone) when it is damaged."""
+    try:
+        found = read_json(path, "marker")
+    except InputError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------------- cells

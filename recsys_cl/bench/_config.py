@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from recsys_cl.data import DEFAULT_COLD_ITEM_SHARE, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS, ProtocolName
 from recsys_cl.errors import InputError, validated, validation_location, validation_message
 from recsys_cl.evaluation import DEFAULT_EXCLUDE_SEEN, BeyondAccuracyConfig, SegmentConfig, parse_metrics
 from recsys_cl.models import ParamSpace, check_grid, metric_at_k, resolve_space
+from recsys_cl.limits import Seed, plain_name
+from recsys_cl.yamlfile import read_yaml
 
 NO_EMBEDDING = "none"
 #: joins the embeddings of a variant that gives a model several modalities at once (``text-nce+clip``)
@@ -26,7 +27,7 @@ PROTOCOL_NAMES = PROTOCOLS
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LooOptions(_Strict):
@@ -62,7 +63,7 @@ class GivenOptions(_Strict):
 class ProtocolOptions(_Strict):
     """``protocol_options`` of a config, one typed block per protocol."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
     loo: LooOptions = Field(default_factory=LooOptions)
     temporal: TemporalOptions = Field(default_factory=TemporalOptions)
@@ -133,7 +134,7 @@ class EmbeddingSpec(_Strict):
     def _plain_name(cls, value: str) -> str:
         if not value or value == NO_EMBEDDING or MODALITY_JOIN in value or "/" in value:
             raise ValueError(f"{value!r}: an embedding name must not be empty, {NO_EMBEDDING!r}, or contain '{MODALITY_JOIN}' or '/'")
-        return value
+        return plain_name(value, "embedding name")  # it names files under OUT/embeddings/
 
 
 def variant_parts(name: str) -> list[str]:
@@ -196,7 +197,7 @@ class TuningSpec(_Strict):
     pruner: Literal["median", "none"] = Field("median", description="stop trials whose validation scores fall below the median")
     metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
     refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
-    seed: int = Field(0, description="seeds the sampler and every trial's model")
+    seed: Seed = Field(0, description="seeds the sampler and every trial's model")
     validate_every: int | None = Field(
         None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"
     )
@@ -230,7 +231,7 @@ class BenchmarkConfig(_Strict):
     composed_retrieval: ComposedRetrievalSpec = Field(default_factory=ComposedRetrievalSpec, description="styles datasets: "
                                                       "reference image + modification text")  # fmt: skip
     models: list[ModelSpec] = Field(default_factory=list, description="model entries, each with its embedding variants")
-    seeds: list[int] = Field(default_factory=lambda: [0], description="every cell runs once per seed; a seed drives every random step")
+    seeds: list[Seed] = Field(default_factory=lambda: [0], description="every cell runs once per seed; a seed drives every random step")
     metrics: list[str] = Field(
         default_factory=lambda: ["hr", "ndcg", "recall", "precision", "mrr", "map"],
         description="metric names (see the metrics reference); 'beyond' = every beyond-accuracy metric whose inputs are given",
@@ -247,6 +248,12 @@ class BenchmarkConfig(_Strict):
         None, description="CSV of published numbers (dataset, model, metric columns, source) the report sets beside "
         "ours; a path relative to the config file (benchmarks/published/mmrec.csv)",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # without --out, results go to results/<name>: a name like ../x or /abs would write elsewhere
+        return plain_name(value, "config name")
 
     @field_validator("datasets", "seeds", "protocols")
     @classmethod
@@ -347,16 +354,7 @@ class BenchmarkConfig(_Strict):
 def load_config(path: str | Path) -> BenchmarkConfig:
     """Read and validate a benchmark YAML; errors name the file and the key path."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: benchmark config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(path, "benchmark config")
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     try:
@@ -421,11 +419,14 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
 
 
 def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
-    from recsys_cl.embeddings import METHODS
+    """Each embedding's method, and its options against that learner's own options (unknown keys refused
+    with their key path now, not after the data was prepared)."""
+    from recsys_cl.embeddings import LEARNERS, METHODS
 
     for i, spec in enumerate(config.embeddings):
         if spec.method not in METHODS:
             raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+        validated(LEARNERS[spec.method].Options, spec.options, str(path), key_prefix=f"embeddings.{i}.options.")
 
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:

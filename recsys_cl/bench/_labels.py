@@ -47,8 +47,12 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def variant_labels(entries: Sequence[tuple[str, dict[str, Any], str | None, str]]) -> list[str]:
-    """Labels for (model, params, label given in the config or None, embedding name) variants, in order."""
+def variant_labels(
+    entries: Sequence[tuple[str, dict[str, Any], str | None, str]], runs: Sequence[set[Any]] | None = None
+) -> list[str]:
+    """Labels for (model, params, label given in the config or None, embedding name) variants, in order.
+    ``runs``: where each variant runs (e.g. its (dataset, protocol) pairs); two variants clash only where
+    they share one (entries that split one model between protocols keep its plain label). None: everywhere."""
     by_family: dict[str, list[dict[str, Any]]] = {}
     for model, params, _, _ in entries:
         by_family.setdefault(model, []).append(params)
@@ -70,11 +74,14 @@ def variant_labels(entries: Sequence[tuple[str, dict[str, Any], str | None, str]
             if own:
                 text = f"{text} ({', '.join(own)})"
         labels.append(_clip(text))
-    seen: dict[str, int] = {}
+    everywhere: set[Any] = {None}
+    placed: dict[str, list[set[Any]]] = {}
     unique = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        unique.append(label if seen[label] == 1 else _clip(f"{label[: MAX_LABEL - 4]} #{seen[label]}"))
+    for i, label in enumerate(labels):
+        where = everywhere if runs is None else runs[i]
+        n = 1 + sum(1 for other in placed.get(label, []) if other & where)
+        placed.setdefault(label, []).append(where)
+        unique.append(label if n == 1 else _clip(f"{label[: MAX_LABEL - 4]} #{n}"))
     return unique
 
 

@@ -13,11 +13,14 @@ import dataclasses
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from recsys_cl import __version__
 from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, BenchmarkConfig, DatasetSpec, EmbeddingSpec, ModelSpec, variant_parts
 from recsys_cl.bench._labels import variant_labels
+
+if TYPE_CHECKING:
+    from recsys_cl.reporting import StudySummary
 
 #: protocol name under which embeddings of retrieval-only datasets (styles) are stored
 RETRIEVAL = "retrieval"
@@ -92,7 +95,8 @@ def model_run_name(model: str, params: dict[str, Any]) -> str:
 def labels(config: BenchmarkConfig) -> dict[tuple[int, str], str]:
     """(model entry index, embedding name) -> the variant's label (see ``_labels``)."""
     variants = [(i, name) for i, spec in enumerate(config.models) for name in spec.embeddings]
-    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants])
+    runs = [{(d.name, p) for d in config.datasets for p in config.protocols if config.models[i].runs_on(d.name, p)} for i, _ in variants]
+    texts = variant_labels([(config.models[i].model, config.models[i].params, config.models[i].label, name) for i, name in variants], runs)
     return dict(zip(variants, texts))
 
 
@@ -113,7 +117,7 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
                                    model_index=index)  # fmt: skip
 
 
-def final_params(summary: Any) -> dict[str, Any]:
+def final_params(summary: StudySummary) -> dict[str, Any]:
     """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
     ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
     (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""

@@ -88,7 +88,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, shown
 from recsys_cl.progress import StepProgress
 
 #: ``"what"`` -> the RecBole / module attribute a work-around replaced (for tests and debugging).
@@ -663,5 +663,5 @@ def check_passthrough_keys(model: str, params: dict[str, Any], exclude: Any = ()
         elif key not in allowed:
             refused[key] = f"not a hyperparameter of RecBole's {model} nor an allowed training key (allowed: {', '.join(sorted(allowed))})"
         elif not _same_kind(value, defaults[key]):
-            refused[key] = f"expects a {type(defaults[key]).__name__} like RecBole's default {defaults[key]!r} (got {value!r})"
+            refused[key] = f"expects a {type(defaults[key]).__name__} like RecBole's default {defaults[key]!r} (got {shown(value)})"
     return refused

@@ -75,7 +75,7 @@ def write_atomic(frame: pl.DataFrame, path: str | os.PathLike, types: Mapping[st
     return path
 
 
-def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = ()) -> pl.DataFrame:
+def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (), required: Collection[str] = ()) -> pl.DataFrame:
     """Read an atomic file back with the column names stripped of their ``:type`` suffix.
 
     Token columns named in ``categorical`` (``True``: every token column) are read as ``pl.Categorical``:
@@ -85,8 +85,11 @@ def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as fh:
-        header_line = fh.readline().rstrip("\n")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header_line = fh.readline(1 << 20).rstrip("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:1: header holds bytes that are not UTF-8 ({exc.reason})") from None
     if not header_line:
         raise InputError(f"{path}: empty file (no header line)")
     names, schema = [], {}
@@ -97,9 +100,14 @@ def read_atomic(path: str | os.PathLike, categorical: Collection[str] | bool = (
                 f"{path}:1: header field {position} {field!r} is not name:type with type in "
                 f"{sorted(_POLARS_OF_ATOMIC)}"
             )
+        if name in names:
+            raise InputError(f"{path}:1: column {name!r} appears twice in the header")
         names.append(name)
         as_category = categorical is True or (not isinstance(categorical, bool) and name in categorical)
         schema[name] = pl.Categorical if kind == "token" and as_category else _POLARS_OF_ATOMIC[kind]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(f"{path}:1: no column {missing[0]!r} in the header ({', '.join(names)})")
     try:
         frame = pl.read_csv(
             path, separator="\t", has_header=False, skip_rows=1, new_columns=names, schema=schema, quote_char=None

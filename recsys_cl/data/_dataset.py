@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ from recsys_cl.data._encoded import EncodedSplit
 from recsys_cl.data._protocols import default_protocol_options
 from recsys_cl.data._split import GIVEN_PART, PARTS, Split, file_suffixes, make_split
 from recsys_cl.errors import InputError
-from recsys_cl.files import write_json
+from recsys_cl.files import read_json, write_json
 from recsys_cl.progress import StageProgress
 
 #: protocol options used when ``prepare`` is not told otherwise
@@ -112,7 +111,8 @@ class PreparedDataset:
     def _optional(self, suffix: str) -> pl.DataFrame | None:
         if suffix not in self._cache:
             path = self.directory / f"{self.name}.{suffix}"
-            self._cache[suffix] = read_atomic(path) if path.is_file() else None
+            key = {"item": ("item_id",), "user": ("user_id",), "inter": ("user_id", "item_id")}.get(suffix, ())
+            self._cache[suffix] = read_atomic(path, required=key) if path.is_file() else None
         return self._cache[suffix]
 
     @property
@@ -206,10 +206,9 @@ def load_dataset(directory: str | Path) -> PreparedDataset:
     meta_path = directory / f"{name}.meta.json"
     meta: dict[str, Any] = {}
     if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{meta_path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        meta = read_json(meta_path, "dataset metadata")
+        if not isinstance(meta, dict):
+            raise InputError(f"{meta_path}: not the metadata `recsys-cl prepare` writes (a JSON object)")
     elif not (directory / f"{name}.train.inter").is_file():
         raise InputError(f"{directory}: no {name}.meta.json and no {name}.train.inter; is this a prepared dataset?")
     return PreparedDataset(directory, name, meta)

@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEED, DEFAULT_TEST_DAYS, DEFAULT_VALID_DAYS, PROTOCOLS
 from recsys_cl.errors import validation_message
+from recsys_cl.limits import Seed, plain_name
 from recsys_cl.progress import StageProgress
 
 
 class SourceOptions(BaseModel):
     """What every source is told besides its paths: the dataset's name (its folder under ROOT)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
 
@@ -25,9 +26,7 @@ class SourceOptions(BaseModel):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         # the name becomes a folder and a file prefix: no separators, no hidden or relative names
-        if not value or value.startswith(".") or any(c in value for c in "/\\\0") or value.strip() != value:
-            raise ValueError(f"dataset name {value!r} must be a plain folder name (no '/', no leading '.')")
-        return value
+        return plain_name(value, "dataset name")
 
 
 class InteractionOptions(SourceOptions):
@@ -38,7 +37,7 @@ class InteractionOptions(SourceOptions):
     valid_days: int = Field(DEFAULT_VALID_DAYS, ge=0, description="temporal: the N days before test are valid")
     cold_item_share: float = Field(DEFAULT_COLD_ITEM_SHARE, gt=0, lt=0.5,
                                    description="cold-item: share of items held out for test (and again for valid)")
-    seed: int = Field(DEFAULT_SPLIT_SEED, description="seed for sampling and the cold-item split")
+    seed: Seed = Field(DEFAULT_SPLIT_SEED, description="seed for sampling and the cold-item split")
     #: whether the source's files can bring a split of their own (protocol ``given``)
     given_split: ClassVar[bool] = False
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel
 
 from recsys_cl.data._source import SOURCES, Source, SourceOptions
-from recsys_cl.errors import InputError, validated
+from recsys_cl.errors import InputError, StorageError, storage_errors, validated
 from recsys_cl.files import check_output_dir
 from recsys_cl.progress import StageProgress, no_stage_progress
 
@@ -83,17 +83,26 @@ def prepare(
     building = Path(tempfile.mkdtemp(prefix=f".{opts.name}.", suffix=".building", dir=out_root))
     os.chmod(building, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a dataset folder should read like any other
     try:
-        meta = src.build(raw_path, building, opts, progress or no_stage_progress)
-        _swap_in(building, final)
+        with storage_errors(final):
+            meta = src.build(raw_path, building, opts, progress or no_stage_progress)
+            _swap_in(building, final)
+    except StorageError as exc:  # named by the file's final place, not the temporary folder that is gone
+        shutil.rmtree(building, ignore_errors=True)
+        _remove_empty(created)
+        raise StorageError(str(exc).replace(str(building), str(final))) from None
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
-        for folder in created:  # deepest first; only if still empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_empty(created)
         raise
     return meta
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for folder in created:  # deepest first; only if still empty
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str, Any] | BaseModel | None) -> str:

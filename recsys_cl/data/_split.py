@@ -97,7 +97,7 @@ class Split:
         if unknown or "train" not in parts:
             raise InputError(f"Split.read: parts must include train and be among {', '.join(PARTS)} (got {parts})")
         frames = {
-            p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True)
+            p: read_atomic(directory / f"{dataset}.{s}.inter", categorical=True, required=("user_id", "item_id", "timestamp"))
             for p, s in zip(PARTS, file_suffixes(protocol))
             if p in parts
         }
@@ -218,6 +218,7 @@ def temporal(inter: pl.DataFrame, test_days: int = DEFAULT_TEST_DAYS, valid_days
         "test": inter.filter(t >= test_start),
     }
     _check_partition(inter, parts, "temporal")
+    _check_temporal_range(parts, test_start, test_days, valid_days)
     info = {
         "protocol": "temporal",
         "test_days": test_days,
@@ -227,6 +228,47 @@ def temporal(inter: pl.DataFrame, test_days: int = DEFAULT_TEST_DAYS, valid_days
     }
     split = Split("temporal", parts["train"], parts["valid"], parts["test"], info)
     return dataclasses.replace(split, info={**info, "sizes": split.sizes()})
+
+
+#: days between the test rows and the rest of the data beyond which (and beyond the data's own span) a
+#: temporal split is refused: no shop's log pauses for a year right before its last week
+FAR_DAYS = 365.0
+
+
+def _check_temporal_range(parts: dict[str, pl.DataFrame], test_start: float, test_days: int, valid_days: int) -> None:
+    """Refuse a temporal split whose windows sit outside the data's own range: the windows are counted back
+    from the latest date, so one row dated far after the rest (9999-12-31) makes a test part of that row
+    alone and an empty valid part, and every model would score 0 on it without an error."""
+    before = pl.concat([parts["train"].select("timestamp"), parts["valid"].select("timestamp")])["timestamp"].drop_nulls()
+    test = parts["test"]
+    problem = None
+    if before.len():
+        span = (float(before.max()) - float(before.min())) / DAY
+        after = (float(test["timestamp"].min()) - float(before.max())) / DAY
+        if after > max(test_days, valid_days, span, FAR_DAYS):  # a gap longer than the data before it, and than a year
+            problem = (f"the test rows start {after:,.0f} days after the rest of the data, which spans {span:,.0f} days: "
+                       "dates far outside the data's own range")  # fmt: skip
+    if problem is None and valid_days > 0 and parts["valid"].height == 0:
+        problem = f"the valid part ({valid_days} days before the test window) is empty"
+    if problem is None:
+        return
+    rows = test.sort("timestamp", descending=True).head(3)
+    shown = "; ".join(
+        f"#{int(r[ROW]) + 1 if ROW in r else '?'} in file order: user {r['user_id']}, item {r['item_id']}, {_date(r['timestamp'])}"
+        for r in rows.iter_rows(named=True)
+    )
+    more = f" and {test.height - 3:,} more" if test.height > 3 else ""
+    raise SplitError(f"temporal: degenerate split: {problem} (test rows, latest first: {shown}{more}); "
+                     "fix or drop those rows, or change test_days / valid_days")  # fmt: skip
+
+
+def _date(timestamp: float) -> str:
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("dated %Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return f"timestamp {timestamp:g}"
 
 
 def cold_item(

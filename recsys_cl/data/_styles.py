@@ -40,6 +40,7 @@ from recsys_cl.data._source import (
 )
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
+from recsys_cl.limits import Seed
 
 STYLES_COLUMNS = [
     "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
@@ -152,7 +153,7 @@ class StylesOptions(SourceOptions):
 
     name: str = "styles"
     max_relevant: int | None = Field(None, ge=1, description="cap relevant products per query (sampled by seed)")
-    seed: int = 0
+    seed: Seed = 0
     replace_bad_bytes: bool = Field(
         False, description="replace bytes that are not UTF-8 by U+FFFD (lines counted in meta.json) instead of stopping"
     )

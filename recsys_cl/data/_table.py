@@ -58,7 +58,7 @@ _MAX_SECONDS = 1e11
 
 
 class _Mapping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     file: str = Field(..., description="path relative to the raw folder: .csv, .tsv, .parquet, or .csv.gz / .tsv.gz")
 

@@ -46,19 +46,14 @@ def augment(image, rng: np.random.Generator, *, colour_jitter: bool = False):
 
 def load_view(source: tuple[Path, dict | None]):
     """An image tower input: (path, view parameters or None for the plain image) -> RGB image."""
-    from PIL import Image
-
     path, params = source
-    with Image.open(path) as img:
-        img = img.convert("RGB")
+    img = enc.load_image(path)
     return apply_view(img, params) if params is not None else img
 
 
 def view_vectors(paths: list[Path], dim: int, image_model: str, device: str, views: int, colour_jitter: bool,
                  rng: np.random.Generator, progress: StageProgress) -> np.ndarray:  # fmt: skip
     """(2 n views, d) frozen-encoder features: first view of each pair for every item, then the second."""
-    from PIL import Image
-
     encoder = enc.ImageEncoder(image_model, device)
     n = len(paths)
     first, second = np.zeros((n * views, dim), np.float32), np.zeros((n * views, dim), np.float32)
@@ -66,9 +61,8 @@ def view_vectors(paths: list[Path], dim: int, image_model: str, device: str, vie
     for start in range(0, n, per_forward):  # views are drawn afresh from the seed, so they are not cached
         batch = []
         for path in paths[start : start + per_forward]:
-            with Image.open(path) as img:
-                img.load()
-                batch += [augment(img, rng, colour_jitter=colour_jitter) for _ in range(2 * views)]
+            img = enc.load_image(path)
+            batch += [augment(img, rng, colour_jitter=colour_jitter) for _ in range(2 * views)]
         feats = encoder.encode_images(batch).reshape(-1, 2, views, dim)
         stop = start + len(feats)
         first[start * views : stop * views] = feats[:, 0].reshape(-1, dim)

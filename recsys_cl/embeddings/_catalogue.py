@@ -64,10 +64,15 @@ def encode_item_images(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(n, d) base image vectors of ``paths`` (from ``image_paths``), (n,) mask of items with a readable
     image, and the encoder's stats."""
-    vectors, mask, stats = enc.encode_image_files(
-        paths, opts.image_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache, device=opts.train.device,
-        progress=lambda d, t: progress("encode images", d, t),
-    )  # fmt: skip
+    try:
+        vectors, mask, stats = enc.encode_image_files(
+            paths, opts.image_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache, device=opts.train.device,
+            progress=lambda d, t: progress("encode images", d, t), skip_bad=opts.skip_bad_images,
+        )  # fmt: skip
+    except enc.BadImage as exc:  # named by the item row whose image it is
+        row = next((i for i, p in enumerate(paths, start=1) if p is not None and Path(p) == exc.path), None)
+        raise InputError(f"{source}: row {row}: image {exc.path}: {exc.reason} (skip_bad_images: true / "
+                         "--skip-bad-images counts such items as having no image)") from None  # fmt: skip
     if not mask.any():
         raise InputError(f"{source}: no item has a readable image under {image_root}")
     return vectors, mask, stats

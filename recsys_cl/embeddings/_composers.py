@@ -42,7 +42,7 @@ class TIRGOptions(BaseModel):
     """``tirg``: q = t + w_g · σ(gate([φx, t])) ⊙ φx + w_r · res([φx, t]), φx = A·image (Vo et al. 2019, eq. 1-3,
     plus the text skip ``t``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     hidden_dim: int | None = Field(None, ge=1, description="width of the gate and residual MLPs (None: train.hidden_dim)")
     gate_weight: float = Field(1.0, description="initial w_g (learned), as in the authors' code")
@@ -52,7 +52,7 @@ class TIRGOptions(BaseModel):
 class CombinerOptions(BaseModel):
     """``combiner``: out = MLP([p_t, p_i]) + λ·t + (1-λ)·A(i), λ = σ(MLP([p_t, p_i])) (Baldrati et al. 2022)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     projection_dim: int = Field(512, ge=1, description="width of the text and image projections p_t, p_i")
     hidden_dim: int | None = Field(None, ge=1, description="width of the fusion and λ MLPs (None: train.hidden_dim)")

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.data import PreparedDataset, load_dataset
+from recsys_cl.files import staged_outputs
 from recsys_cl.embeddings import _encoders as enc
 from recsys_cl.embeddings._catalogue import encode_item_images, encode_item_texts, image_paths
 from recsys_cl.embeddings._evaluation import EvaluationSets
@@ -169,8 +170,10 @@ def embed(
         **overrides,
     )  # fmt: skip
     quality = dataclasses.replace(quality, dataset=dataset.name, protocol=protocol, seconds=time.perf_counter() - started)
-    write_itememb(emb, out)
-    quality.write(f"{out}.quality.json")
+    out = Path(out)
+    with staged_outputs(out.parent) as staging:  # the four files appear together or not at all (a full disk)
+        write_itememb(emb, staging / out.name)
+        quality.write(staging / f"{out.name}.quality.json")
     return emb, quality
 
 

@@ -83,8 +83,14 @@ def read_itememb(path: str | Path, method: str | None = None) -> ItemEmbeddings:
     npy, ids = Path(f"{path}.npy"), Path(f"{path}.ids.txt")
     name = method or path.stem
     if npy.is_file() and ids.is_file():
-        item_ids = np.array(ids.read_text(encoding="utf-8").split("\n")[:-1], dtype=str)
-        return ItemEmbeddings(item_ids, np.load(npy).astype(np.float32), name)
+        try:
+            item_ids = np.array(ids.read_text(encoding="utf-8").split("\n")[:-1], dtype=str)
+            vectors = np.load(npy, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # cut, overwritten or not an array file
+            raise InputError(f"{npy}: not a readable item-embedding array ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        if vectors.ndim != 2 or len(vectors) != len(item_ids) or not np.issubdtype(vectors.dtype, np.number):
+            raise InputError(f"{npy}: {vectors.shape} array of {vectors.dtype} does not fit the {len(item_ids)} ids of {ids.name}")
+        return ItemEmbeddings(item_ids, vectors.astype(np.float32), name)
     if not path.is_file():
         raise InputError(f"{path}: item-embedding file not found")
     item_ids, vectors = [], []

@@ -19,7 +19,7 @@ class EmbedOptions(BaseModel):
     The held-out quality sets (triplets, co-purchase pairs, retrieval queries) are drawn from these
     alone, so every method's quality JSON scores the same examples."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     text_model: str = Field(DEFAULT_TEXT_MODEL, description="sentence-transformers name, or 'tfidf'")
     image_model: str = Field(DEFAULT_IMAGE_MODEL, description="efficientnet_lite0, or a timm name if timm works")
@@ -32,6 +32,10 @@ class EmbedOptions(BaseModel):
     max_pairs: int = Field(200_000, ge=1)
     retrieval_ks: tuple[int, ...] = (5, 10)
     max_queries: int = Field(2000, ge=1, description="queries sampled for retrieval metrics")
+    skip_bad_images: bool = Field(
+        False, description="an image that cannot be decoded (cut, damaged, a decompression bomb) counts as missing "
+        "(counted in the encoder stats) instead of stopping with its item row",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 

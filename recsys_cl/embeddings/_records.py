@@ -9,7 +9,6 @@ file is one :class:`InputError` naming the file and the key, never a ``KeyError`
 from __future__ import annotations
 
 import dataclasses
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from recsys_cl.errors import InputError, validation_location
-from recsys_cl.files import write_json
+from recsys_cl.files import read_json, write_json
 
 #: every record refuses keys it does not know: a file from another writer is an error, not a guess
 _STRICT = ConfigDict(extra="forbid")
@@ -167,13 +166,7 @@ class _Record:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: file not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        return cls.from_json(data, str(path))  # type: ignore[attr-defined]
+        return cls.from_json(read_json(path), str(path))  # type: ignore[attr-defined]
 
 
 def _plain(value: Any) -> Any:

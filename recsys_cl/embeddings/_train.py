@@ -19,12 +19,13 @@ from recsys_cl.embeddings._mining import split_rows
 from recsys_cl.embeddings._records import EpochLoss
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
+from recsys_cl.limits import Seed
 
 
 class TrainConfig(BaseModel):
     """Options of every contrastive learner (defaults run in minutes on 2 CPU cores)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(256, ge=2)
@@ -35,7 +36,7 @@ class TrainConfig(BaseModel):
     temperature: float = Field(0.1, gt=0, description="NT-Xent / InfoNCE temperature")
     margin: float = Field(0.2, ge=0, description="triplet margin on L2-normalised projections")
     valid_share: float = Field(0.1, ge=0, lt=1, description="share of training examples kept for validation loss")
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
     cpu_threads: int | None = Field(
         1, ge=1, description="torch CPU threads while encoding and training (None: leave torch's setting)"

@@ -64,7 +64,7 @@ _SLOT_BLOCK = 1 << 16
 class BeyondAccuracyConfig(BaseModel):
     """Options of the beyond-accuracy metrics that are not data."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     diversity_attribute: str | None = Field(
         None, description="item-table column for diversity@k (intra-list diversity), e.g. product_type_name"

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from recsys_cl.errors import InputError
+from recsys_cl.limits import MAX_ID_CHARS, MAX_LIST_LENGTH
 
 if TYPE_CHECKING:
     from recsys_cl.data import EncodedSplit
@@ -97,6 +98,10 @@ class Rankings:
             if df[c].null_count():
                 line = int(df.with_row_index("_i").filter(pl.col(c).is_null())["_i"][0])
                 raise InputError(f"{source}: empty {c} in data row {line + 1}")
+            lengths = df[c].str.len_chars()
+            if lengths.max() > MAX_ID_CHARS:  # NumPy's fixed-width strings would widen every row to the longest
+                line = int(lengths.arg_max())
+                raise InputError(f"{source}: {c} in data row {line + 1} has {lengths[line]:,} characters (ids have at most {MAX_ID_CHARS:,})")
         try:
             if "score" in df.columns:
                 df = df.with_columns(pl.col("score").cast(pl.Float64))
@@ -110,6 +115,12 @@ class Rankings:
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InputError(f"{source}: rank must be a positive integer (data row {i + 1}: {df['rank'][i]!r})")
+            # a list holds each item once: no rank beyond the catalogue (or, without one, a generous bound)
+            longest = len(encoded.item_ids) if encoded is not None else MAX_LIST_LENGTH
+            if r.max() > longest:
+                i = int(r.arg_max())
+                what = f"the catalogue ({longest:,} items)" if encoded is not None else f"{longest:,} positions"
+                raise InputError(f"{source}: rank {r[i]:g} in data row {i + 1} is beyond {what}")
         dup = df.filter(pl.struct("user_id", "item_id").is_duplicated())
         if dup.height:
             raise InputError(

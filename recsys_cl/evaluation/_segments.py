@@ -20,7 +20,7 @@ ITEM_SEGMENTS = ("cold", "rare", "warm")
 class SegmentConfig(BaseModel):
     """Where segment boundaries lie (inclusive upper bounds, in training interactions)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     user_bins: tuple[int, ...] = Field((2, 5, 10), description="inclusive upper bounds of the user segments, in training interactions")
     rare_max: int = Field(10, description="test items with 1..rare_max training interactions are rare; more: warm; none: cold")

@@ -30,14 +30,15 @@ from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validated
 from recsys_cl.evaluation import Rankings
 from recsys_cl.progress import StepProgress
+from recsys_cl.limits import MAX_LIST_LENGTH, Seed
 
 
 class ModelConfig(BaseModel):
     """Base of every model's typed config: unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    seed: int = Field(0, description="seeds every random step of fit (a benchmark sets it from its seeds)")
+    seed: Seed = Field(0, description="seeds every random step of fit (a benchmark sets it from its seeds)")
     device: str = Field("auto", description="auto (CUDA when present), cpu or cuda")
 
 
@@ -185,6 +186,9 @@ class Recommender(abc.ABC):
         if k < 1:
             raise InputError(f"k must be >= 1 (got {k})")
         enc = self.encoded
+        if k > max(enc.n_items, MAX_LIST_LENGTH):  # places beyond the catalogue stay empty; K = 10^12 would allocate terabytes
+            raise InputError(f"ks: cutoff K={k} is larger than the catalogue ({enc.n_items} items) and than "
+                             f"{MAX_LIST_LENGTH:,} places; use K <= {max(enc.n_items, MAX_LIST_LENGTH)}")  # fmt: skip
         user_idx = enc.eval_users("test") if users is None else enc.user_index(users)
         start = time.perf_counter()
         items, scores = self._recommend(user_idx, k, options)

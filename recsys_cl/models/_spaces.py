@@ -26,7 +26,7 @@ class ParamSpace(BaseModel):
     """One searched parameter: ``int`` / ``float`` in [low, high] (optional ``step``), ``log_float`` in
     [low, high] on a log scale (low > 0), or ``categorical`` over ``choices`` (numbers, strings, booleans, null)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     type: Literal["int", "float", "log_float", "categorical"]
     low: int | float | None = None

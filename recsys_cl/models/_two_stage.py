@@ -78,7 +78,7 @@ MAP_K = 12
 class GeneratorSpec(BaseModel):
     """One candidate generator: a registered model, its parameters, and how many of its list to take."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     model: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)

@@ -22,7 +22,7 @@ from recsys_cl.reporting._records import (
 )
 from recsys_cl.reporting._published import published_table, read_published
 from recsys_cl.reporting._regression import compare_to_baseline_file, save_baseline
-from recsys_cl.reporting._report import write_report
+from recsys_cl.reporting._report import missing_cells_line, write_report
 from recsys_cl.reporting._results import Results, load_results
 from recsys_cl.reporting._summaries import evaluation_table, regression_table, run_summary_table, splits_table, tuning_table
 from recsys_cl.reporting._table import Table
@@ -46,6 +46,7 @@ __all__ = [
     "embed_quality_table",
     "evaluation_table",
     "load_results",
+    "missing_cells_line",
     "published_table",
     "read_cell",
     "read_published",

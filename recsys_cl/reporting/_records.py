@@ -121,6 +121,10 @@ class _CellIdentity(_Record):
     #: index of the model entry in the config (the variant is this entry with ``embedding``)
     model_index: int | None = None
 
+    def describe(self) -> str:
+        """``dataset/protocol/label/seed=S (cells/KEY.json)``: a cell named for a reader."""
+        return f"{self.dataset}/{self.protocol}/{self.label or self.model}/seed={self.seed} (cells/{self.key}.json)"
+
 
 class CellRecord(_CellIdentity):
     """One finished cell of a benchmark grid: what ran and what it scored (means; per-user values are in Parquet)."""

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recsys_cl import __version__
-from recsys_cl.errors import InputError, validation_message
+from recsys_cl.errors import InputError, validated, validation_message
 from recsys_cl.evaluation import sign_flip_pvalue
 from recsys_cl.files import write_json
 from recsys_cl.reporting._results import Results, load_results, variants
@@ -36,12 +36,28 @@ FLOAT_TOLERANCE = 1e-9
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PerUser(_Strict):
     user_id: list[str]
     value: list[float]
+
+    @model_validator(mode="after")
+    def _one_value_per_user(self) -> "PerUser":
+        if len(self.user_id) != len(self.value):
+            raise ValueError(f"{len(self.user_id)} user ids but {len(self.value)} values")
+        if len(set(self.user_id)) != len(self.user_id):
+            raise ValueError("a user id is listed twice")
+        return self
+
+
+class CompareOptions(_Strict):
+    """The numbers that decide ``compare``'s verdict: a value that would switch the gate off (NaN, a
+    negative or >= 1 tolerance, a significance level of 0) is refused, not taken."""
+
+    rtol: float = Field(0.02, ge=0, lt=1, description="relative drop tolerated")
+    alpha: float = Field(0.05, gt=0, le=1, description="significance level of the paired test on per-user scores")
 
 
 class BaselineEntry(_Strict):
@@ -52,6 +68,15 @@ class BaselineEntry(_Strict):
     value: float
     seeds: list[int]
     per_user: PerUser | None = None
+
+    @model_validator(mode="after")
+    def _per_user_agrees(self) -> "BaselineEntry":
+        # the per-user scores are what the paired test judges by: they must be the scores the value is the mean of
+        if self.per_user is not None and self.per_user.value:
+            mean = float(np.mean(self.per_user.value))
+            if not _same(mean, self.value, 1e-6):
+                raise ValueError(f"per_user: their mean {mean:.6g} is not the entry's value {self.value:.6g}")
+        return self
 
 
 class RunIdentity(_Strict):
@@ -92,6 +117,9 @@ def _entries(results: Results, metrics: list[str], per_user: bool) -> list[Basel
                 values = [c.summary.get(metric) for c in group]
                 if any(v is None for v in values):
                     continue
+                if not all(math.isfinite(v) for v in values):
+                    raise InputError(f"{results.directory}: {dataset}/{protocol}/{label} {metric} is not a finite number "
+                                     f"({values}): a damaged cell record cannot be a baseline or be judged by one")  # fmt: skip
                 users = None
                 if per_user:
                     frame = results.seed_averaged(group, metric)
@@ -186,15 +214,20 @@ def _config_diff(a: Any, b: Any, path: str = "") -> tuple[list[str], list[str]]:
     return ([path] if a != b else []), []
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= FLOAT_TOLERANCE * max(1.0, abs(a), abs(b))
+def _same(a: float, b: float, tolerance: float = FLOAT_TOLERANCE) -> bool:
+    return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
 
 
-def _paired_drop_p(base: PerUser, current: PerUser, seed: int = 0) -> float | None:
-    """One-sided p that current < baseline on the users both evaluated (None if too few shared users)."""
+def _paired_drop_p(base: PerUser, current: PerUser, allow_other_users: bool, seed: int = 0) -> float | None:
+    """One-sided p that current < baseline on the users both evaluated (None if too few shared users); the two
+    must list the same users unless ``allow_other_users``."""
     b = dict(zip(base.user_id, base.value))
     c = dict(zip(current.user_id, current.value))
     shared = sorted(set(b) & set(c))
+    if not allow_other_users and set(b) != set(c):
+        # a test over some of the users is not a test of the run: a baseline that lists other users cannot judge it
+        raise InputError(f"per-user scores of the baseline cover {len(b)} users, the run's {len(c)} ({len(shared)} shared): "
+                         "not the same users (--allow-mismatch tests the shared ones)")  # fmt: skip
     if len(shared) < 10:
         return None
     diff = np.array([0.0 if _same(c[u], b[u]) else c[u] - b[u] for u in shared], dtype=np.float64)
@@ -215,6 +248,8 @@ def compare_to_baseline_file(
     """Rows of (entry, baseline, current, change, p, status), whether any tracked metric regressed, and the
     notes on how the two runs differ. Runs made from another config, seeds or data are refused (InputError)
     unless ``allow_mismatch``."""
+    options = validated(CompareOptions, {"rtol": rtol, "alpha": alpha}, "compare", key_prefix="--")
+    rtol, alpha = options.rtol, options.alpha
     baseline = read_baseline(baseline_path)
     tracked = metrics or baseline.metrics
     results = load_results(results_dir)
@@ -239,7 +274,12 @@ def compare_to_baseline_file(
                 change = 0.0
             else:
                 change = (now.value - base.value) / base.value if base.value else math.inf
-            p = _paired_drop_p(base.per_user, now.per_user) if base.per_user is not None and now.per_user else None
+            if not math.isfinite(now.value):
+                raise InputError(f"{results_dir}: {'/'.join(key)} is {now.value}: a run with it cannot be judged")
+            try:
+                p = _paired_drop_p(base.per_user, now.per_user, allow_mismatch) if base.per_user is not None and now.per_user else None
+            except InputError as exc:
+                raise InputError(f"{baseline_path}: {'/'.join(key)}: {exc}") from None
             beyond = not same and now.value < base.value * (1 - rtol)
             if beyond and (p is None or p < alpha):
                 status = "REGRESSED"

@@ -13,14 +13,16 @@ import html
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from recsys_cl.files import atomic_output
+from recsys_cl.files import staged_outputs
 from recsys_cl.reporting import _plots
 from recsys_cl.reporting._results import Results, load_results, variants
+from recsys_cl.reporting._table import markdown_text
 from recsys_cl.reporting._tables import MAIN_METRICS, Table, all_tables, baseline_label, variant_intervals
 
 #: item column whose value colours the embedding map and defines "same category" pairs
@@ -92,38 +94,46 @@ class Shown(NamedTuple):
 
 
 def write_report(results_dir: str | Path, out_dir: str | Path, *, latex: bool = False, n_resamples: int = 2000,
-                 progress: Callable[[str, int, int], None] | None = None, svg: bool | None = None) -> dict[str, Path]:  # fmt: skip
+                 progress: Callable[[str, int, int], None] | None = None, svg: bool | None = None,
+                 allow_missing: bool = False) -> dict[str, Path]:  # fmt: skip
     """Write the report for a results folder; returns the paths written. ``svg``: also write each figure as
-    SVG (default: with ``latex``, the paper's tables and vector figures together)."""
+    SVG (default: with ``latex``, the paper's tables and vector figures together). Every file is built in a
+    staging folder and moved into ``out_dir`` only when all are done (a full disk leaves nothing half-written).
+    A run whose cells are not all there is refused (InputError naming them) unless ``allow_missing``: then
+    the report's first line says which cells it lacks."""
     from threadpoolctl import threadpool_limits
 
     svg = latex if svg is None else svg
     tick = progress or (lambda *_: None)
-    results = load_results(results_dir)
+    results = load_results(results_dir, allow_missing=allow_missing)
     out_dir = Path(out_dir)
-    fig_dir = out_dir / "figures"
-    # The report's matrix work is small (sign-flip products over a few thousand users, 2-D PCA maps): BLAS
-    # threads cost more than they save, badly so on shared cores (quickstart report: 45 -> 20 CPU seconds).
-    with threadpool_limits(1, "blas"):
-        tick("tables", 0, 3)
-        tables = all_tables(results, n_resamples=n_resamples)
-        tick("figures", 1, 3)
-        figures = [Shown(f.section, f.caption, f.wide, _plots.save(f.figure, fig_dir / f.name, svg), f.group)
-                   for f in report_figures(results, n_resamples)]  # fmt: skip
-    tick("write", 2, 3)
-    written = {}
-    with atomic_output(out_dir / "report.md") as tmp:
-        tmp.write_text(_markdown(results, tables, figures, out_dir), encoding="utf-8")
-    written["markdown"] = out_dir / "report.md"
-    with atomic_output(out_dir / "report.html") as tmp:
-        tmp.write_text(_html(results, tables, figures), encoding="utf-8")
-    written["html"] = out_dir / "report.html"
-    if latex:
-        with atomic_output(out_dir / "tables.tex") as tmp:
-            tmp.write_text("\n".join(t.to_latex() for _, t in tables), encoding="utf-8")
-        written["latex"] = out_dir / "tables.tex"
+    with staged_outputs(out_dir) as staging:
+        fig_dir = staging / "figures"
+        # The report's matrix work is small (sign-flip products over a few thousand users, 2-D PCA maps): BLAS
+        # threads cost more than they save, badly so on shared cores (quickstart report: 45 -> 20 CPU seconds).
+        with threadpool_limits(1, "blas"):
+            tick("tables", 0, 3)
+            tables = all_tables(results, n_resamples=n_resamples)
+            tick("figures", 1, 3)
+            figures = [Shown(f.section, f.caption, f.wide, _plots.save(f.figure, fig_dir / f.name, svg), f.group)
+                       for f in report_figures(results, n_resamples)]  # fmt: skip
+        tick("write", 2, 3)
+        staged = {"markdown": staging / "report.md", "html": staging / "report.html"}
+        staged["markdown"].write_text(_markdown(results, tables, figures, staging), encoding="utf-8")
+        staged["html"].write_text(_html(results, tables, figures), encoding="utf-8")
+        if latex:
+            staged["latex"] = staging / "tables.tex"
+            staged["latex"].write_text("\n".join(t.to_latex() for _, t in tables), encoding="utf-8")
     tick("done", 3, 3)
-    return written
+    return {kind: out_dir / path.relative_to(staging) for kind, path in staged.items()}
+
+
+def missing_cells_line(results: Results) -> str:
+    """The report's first line for a run some of whose cells are missing ('' when none is)."""
+    if not results.missing:
+        return ""
+    named = ", ".join(c.describe() for c in results.missing[:10]) + (" and more" if len(results.missing) > 10 else "")
+    return f"INCOMPLETE: this report lacks {len(results.missing)} of {len(results.run.cells)} cells of the run ({named})"
 
 
 def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[ReportFigure]:
@@ -242,14 +252,16 @@ def _sections(tables: list[tuple[str, Table]], figures: list[Shown]) -> Iterator
 
 
 def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[Shown], out_dir: Path) -> str:
-    parts = [f"# recsys-cl report: {results.name}", "", _headline(results), ""]
+    incomplete = missing_cells_line(results)
+    parts = [f"**{markdown_text(incomplete)}**", ""] if incomplete else []
+    parts += [f"# recsys-cl report: {markdown_text(results.name)}", "", markdown_text(_headline(results)), ""]
     for _, title, blocks in _sections(tables, figures):
         parts += [f"## {title}", ""]
         for block in blocks:
             if isinstance(block, Table):
                 parts.append(block.to_markdown())
             else:
-                parts += [f"![{f.caption}]({f.path.relative_to(out_dir)})\n" for f in block]
+                parts += [f"![{markdown_text(f.caption)}]({quote(f.path.relative_to(out_dir).as_posix())})\n" for f in block]
         parts.append("")
     return "\n".join(parts) + "\n"
 
@@ -257,7 +269,9 @@ def _markdown(results: Results, tables: list[tuple[str, Table]], figures: list[S
 def _html(results: Results, tables: list[tuple[str, Table]], figures: list[Shown]) -> str:
     sections = list(_sections(tables, figures))
     nav = "".join(f'<a href="#{key}">{html.escape(title.split(":")[0])}</a>' for key, title, _ in sections)
-    body = [f"<h1>recsys-cl report: {html.escape(results.name)}</h1>", f'<p class="run">{html.escape(_headline(results))}</p>',
+    incomplete = missing_cells_line(results)
+    body = [f'<p class="incomplete"><b>{html.escape(incomplete)}</b></p>'] if incomplete else []
+    body += [f"<h1>recsys-cl report: {html.escape(results.name)}</h1>", f'<p class="run">{html.escape(_headline(results))}</p>',
             f"<nav>{nav}</nav>"]  # fmt: skip
     for key, title, blocks in sections:
         body.append(f'<section id="{html.escape(key)}"><h2>{html.escape(title)}</h2>')

@@ -15,7 +15,7 @@ import polars as pl
 
 from recsys_cl.embeddings import ComposedResult, EmbeddingQuality
 from recsys_cl.errors import InputError
-from recsys_cl.reporting._records import CellRecord, RunRecord, StudySummary, read_cell, read_run, read_study
+from recsys_cl.reporting._records import CellRecord, CellSummary, RunRecord, StudySummary, read_cell, read_run, read_study
 
 
 @dataclasses.dataclass
@@ -23,6 +23,8 @@ class Results:
     directory: Path
     run: RunRecord
     cells: list[CellRecord]  # in grid order
+    #: cells run.json lists whose records are not in the folder (only with ``load_results(allow_missing=True)``)
+    missing: list[CellSummary] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -110,21 +112,29 @@ def variants(cells: list[CellRecord]) -> dict[str, list[CellRecord]]:
     return grouped
 
 
-def load_results(directory: str | Path) -> Results:
-    """Open a results folder; a missing, truncated or foreign ``run.json`` or cell record is an InputError."""
+def load_results(directory: str | Path, *, allow_missing: bool = False) -> Results:
+    """Open a results folder; a missing, truncated or foreign ``run.json`` or cell record is an InputError,
+    and so is a cell run.json lists whose record is not there (a report or a baseline without it would
+    silently lack a model), unless ``allow_missing`` (then ``Results.missing`` lists them)."""
     directory = Path(directory)
     run_path = directory / "run.json"
     if not run_path.is_file():
         raise InputError(f"{directory}: no run.json (is this a results folder from `recsys-cl bench`?)")
     run = read_run(run_path)
-    cells = []
+    cells, missing = [], []
     for entry in run.cells:
         path = directory / "cells" / f"{entry.key}.json"
         if path.is_file():
             cells.append(read_cell(path))
+        else:
+            missing.append(entry)
+    if missing and not allow_missing:
+        named = ", ".join(c.describe() for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(f"{directory}: {len(missing)} of the {len(run.cells)} cells run.json lists are missing: {named}; "
+                         "re-run `recsys-cl bench` to finish them (report --allow-missing reports without them)")  # fmt: skip
     if not cells and not run.embeddings and not run.composed_retrieval:  # retrieval-only runs have no cells
         raise InputError(f"{directory}: no finished cells")
-    return Results(directory, run, cells)
+    return Results(directory, run, cells, missing)
 
 
 def mean_ci_over_seeds(values: list[float | None]) -> tuple[float, float, float]:

@@ -12,6 +12,17 @@ from typing import Any
 
 #: marks of a value significantly above / below the baseline
 UP, DOWN = "▲", "▼"
+
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]",
+                                   "|": "\\|", "\n": " ", "\r": " "})
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal Markdown: what a renderer would run or follow (HTML tags, links and images, code
+    spans, a table's cell separator, line breaks) is escaped, so a label from a config shows as written."""
+    return str(text).translate(_MARKDOWN_ESCAPES)
+
+
 #: model parameters that decide how a model uses item content (tables group variants by them)
 CONTENT_PARAMS = ("content", "item_features", "item_identity")
 
@@ -27,12 +38,13 @@ class Table:
     left: set[str] = dataclasses.field(default_factory=set)
 
     def to_markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        esc = markdown_text
+        lines = [f"### {esc(self.title)}", "", "| " + " | ".join(map(esc, self.columns)) + " |", "|" + "---|" * len(self.columns)]
         for r, row in enumerate(self.rows):
-            cells = [f"**{v}**" if (r, c) in self.bold else v for c, v in enumerate(row)]
+            cells = [f"**{esc(v)}**" if (r, c) in self.bold else esc(v) for c, v in enumerate(row)]
             lines.append("| " + " | ".join(cells) + " |")
         if self.note:
-            lines += ["", self.note]
+            lines += ["", esc(self.note)]
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:

@@ -92,8 +92,10 @@ def test_bad_configs_name_the_key(tmp_path, mutate, message):
 def test_one_model_may_be_split_between_protocols_and_datasets_by_two_entries(tmp_path):
     text = GOOD.replace("{model: pop}", "{model: pop, protocols: [loo]}\n  - {model: pop, protocols: [cold-item]}")
     config = load_config(write(tmp_path, text))
-    runs = sorted((c.protocol, c.model_index) for c in grid(config) if c.model.model == "pop")
-    assert {(p, i) for p, i in runs} == {("loo", 0), ("cold-item", 1)}
+    runs = sorted((c.protocol, c.model_index, c.label) for c in grid(config) if c.model.model == "pop")
+    assert set(runs) == {("loo", 0, "Pop"), ("cold-item", 1, "Pop")}  # one label: they never share a table
+    clash = load_config(write(tmp_path, GOOD.replace("{model: pop}", "{model: pop, protocols: [loo]}\n  - {model: pop, params: {seed: 1}}")))
+    assert sorted({c.label for c in grid(clash) if c.model.model == "pop" and c.protocol == "loo"}) == ["Pop", "Pop #2"]
 
 
 def test_exclude_seen_defaults_per_protocol_and_is_part_of_the_cell_key(tmp_path):

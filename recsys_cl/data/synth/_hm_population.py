@@ -11,6 +11,7 @@ import polars as pl
 import pydantic
 
 from recsys_cl.data.synth import _catalogue as cat
+from recsys_cl.limits import Seed
 
 
 #: real H&M: 31.8M transactions / 1.37M customers over two years is ~23; the demo default uses 20.
@@ -46,13 +47,13 @@ _TYPE_WEIGHT = {
 class HMSynthConfig(pydantic.BaseModel):
     """Sizes of a synthetic H&M dataset; ``transactions`` defaults to 20 per customer."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     customers: int = pydantic.Field(gt=0, le=50_000_000)
     articles: int = pydantic.Field(gt=0, le=2_000_000)
     weeks: int = pydantic.Field(gt=0, le=520)
     transactions: int | None = pydantic.Field(default=None, ge=0, le=2_000_000_000)
-    seed: int = 0
+    seed: Seed = 0
     images: bool = False
     leading_zeros: bool = True
     repeat_share: float = pydantic.Field(

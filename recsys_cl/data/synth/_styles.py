@@ -31,6 +31,7 @@ from recsys_cl.data.synth._images import draw_product, write_jpeg
 from recsys_cl.errors import validated
 from recsys_cl.files import atomic_output
 from recsys_cl.progress import StageProgress
+from recsys_cl.limits import Seed
 
 STYLES_COLUMNS = (
     "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
@@ -48,10 +49,10 @@ STYLES_DEMO = {"products": 1_000, "images": True}
 class StylesSynthConfig(pydantic.BaseModel):
     """Size and seed of a synthetic styles dataset."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     products: int = pydantic.Field(gt=0, le=1_000_000)
-    seed: int = 0
+    seed: Seed = 0
     images: bool = False
 
 
