@@ -181,6 +181,14 @@ class Recommender(abc.ABC):
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
 
+    @property
+    def cannot_rank_new_items(self) -> str | None:
+        """Why this fitted model has no principled score for an item without training interactions (a new
+        item), or None when it has one. Cold-item reports show "cannot rank new items" with this reason
+        instead of numbers that would read as a finding about the method. Models without item content
+        rank new items by whatever their method gives them (Pop: last; Random: at chance) and say None."""
+        return None
+
     def seen_items(self, exclude_seen: bool) -> Any:
         """The (user x item) CSR of items to leave out of every list: the training matrix, or None when
         ``exclude_seen`` is off. Every ranking path passes this as the shared top-K's ``exclude``."""
