@@ -240,6 +240,32 @@ def summary_command(
         out.print(summary_table(rows))
 
 
+@app.command("plugins")
+def plugins_command(
+    json_output: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """The models, embedding methods and data sources a config can name, and where each comes from
+    (built in, or an installed plugin's distribution). A plugin that cannot be used: exit 2."""
+    from recsys_cl.data import SOURCES
+    from recsys_cl.embeddings import LEARNERS
+    from recsys_cl.models import MODELS
+    from recsys_cl.registry import listing
+    from recsys_cl.reporting import Table
+
+    rows = listing(MODELS, LEARNERS, SOURCES)
+    if json_output:
+        out.print_json(json.dumps([{"kind": r.kind, "name": r.name, "origin": str(r.origin), "builtin": r.origin.builtin,
+                                    "distribution": r.origin.distribution, "problem": r.problem} for r in rows]))  # fmt: skip
+    else:
+        columns = ["kind", "name", "from", "problem"]
+        table = Table("Registered names", columns, [[r.kind, r.name, str(r.origin), r.problem or ""] for r in rows], left=set(columns))
+        out.print(table.to_rich())
+    broken = [r for r in rows if r.problem and not r.problem.startswith("ignored:")]
+    if broken:
+        more = f" (and {len(broken) - 1} more plugin problem(s) listed above)" if len(broken) > 1 else ""
+        raise InputError(f"{broken[0].problem}{more}")
+
+
 @app.command("demo")
 def demo_command(
     out_dir: Path = typer.Option(Path("datasets/demo"), "--out", help="where the demo writes raw and atomic files"),
@@ -318,9 +344,9 @@ def evaluate_command(
 @app.command("embed")
 def embed_command(
     data: Path = typer.Option(..., help="prepared dataset folder ROOT/<name> (its .item file has text / image_path)"),
-    method: str = typer.Option(
-        ..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, dataset-vectors (-o vectors=KEY)"
-    ),
+    method: str = typer.Option(..., help="raw-text, raw-image, text-nce, text-triplet, copurchase, image-simclr, clip, "
+                               "dataset-vectors (-o vectors=KEY), precomputed (vectors from files: -o file=... [-o ids=...]), "
+                               "or a plugin's (recsys-cl plugins)"),
     out_file: Path = typer.Option(..., "--out", help="item-embedding file to write (<ds>.itememb); quality JSON beside it"),
     protocol: str = typer.Option("loo", help="split whose training part co-purchase pairs come from"),
     epochs: Optional[int] = typer.Option(None, help="training epochs"),
@@ -355,6 +381,10 @@ def embed_command(
     if unreadable:
         err.print(f"recsys-cl: warning: skipped {unreadable} unreadable image(s) (their items count as having no image)",
                   markup=False, highlight=False)  # fmt: skip
+    if quality.inputs is not None:
+        read = quality.inputs
+        out.print(f"read {read.n_rows:,} vectors from {', '.join(read.files)}: {read.n_matched:,} matched the catalogue, "
+                  f"{read.n_zero_filled:,} items zero-filled, {read.n_unused:,} rows unused", markup=False, highlight=False)
     print_table(embed_quality_table(quality))
     if quality.collapse is not None:
         collapse = quality.collapse
