@@ -148,6 +148,11 @@ def main() -> None:
         for stage, seconds in export["stages"].items():
             print(f"      {stage:40s} {seconds:8.1f} s")
         print(f"  export / score: time {export['seconds'] / score_s:.2f}, peak memory {export['peak_mb'] / score['peak_mb']:.2f}")
+        # the export ranks every customer, the test only its buyers: the cost of one ranked user, side by side
+        per_export = export["stages"].get("rank + write (all chunks)", 0.0) / max(export["users"], 1)
+        per_score = score["stages"][f"top-{K} for every test buyer"] / max(score["users"], 1)
+        print(f"  per ranked user: export {per_export * 1e3:.3f} ms (rank + write), score {per_score * 1e3:.3f} ms (rank); "
+              f"ratio {per_export / per_score:.2f}; users ranked {export['users'] / score['users']:.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -188,10 +188,8 @@ def schema_sections(root: type[BaseModel], level: int = 2) -> str:
 
 
 def registry_items(registry: Any) -> list[tuple[str, Any]]:
-    """(name, entry) of a registry: a dict, or a ``recsys_cl.registry.Registry`` (``names`` and ``get``; built-ins
-    and installed plugins alike, so a plugin's models are documented where it is installed)."""
-    if hasattr(registry, "items"):
-        return list(registry.items())
+    """(name, entry) of a ``recsys_cl.registry.Registry``: built-ins and installed plugins alike, so a
+    plugin's models are documented where it is installed."""
     return [(name, registry.get(name)) for name in registry.names()]
 
 
@@ -266,10 +264,10 @@ def _options_by_base(entries: list[tuple[str, type[BaseModel], str]], bases: lis
 
 # ---------------------------------------------------------------------------------------------- models
 def model_registry() -> Any:
-    """The model registry: ``MODELS`` once the registries share one helper (branch i22-plugins), ``REGISTRY`` before."""
-    import recsys_cl.models as models
+    """The model registry (``recsys_cl.models.MODELS``)."""
+    from recsys_cl.models import MODELS
 
-    return getattr(models, "MODELS", None) or models.REGISTRY
+    return MODELS
 
 
 def _by_family() -> list[tuple[str, type]]:

@@ -43,9 +43,9 @@ def prepare_dataset(
     Reused only when its marker records the same inputs: the source, its options and a content hash of
     the raw files (``recsys_cl.data.input_fingerprint``), so a rewritten raw file re-prepares it.
     """
-    from recsys_cl.data import get_source, input_fingerprint, prepare, source_options
+    from recsys_cl.data import SOURCES, input_fingerprint, prepare, source_options
 
-    source = get_source(spec.source)
+    source = SOURCES.get(spec.source)
     options = source_options(spec.source, spec.source_options(list(config.protocols), config.protocol_options),
                              f"dataset {spec.name}")  # fmt: skip
     raw = data_root / "raw" / spec.name if source.raw == "generated" else _raw_folder(spec, raw_override, source.raw)
@@ -86,7 +86,7 @@ def learn_embedding(
     from recsys_cl.embeddings import embed
 
     path = out_root / atomic_dir.name / protocol / f"seed-{seed}" / f"{spec.name}.itememb"
-    wanted = {"spec": spec.model_dump(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    wanted = {"spec": spec.identity(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
     # retrieval-only datasets have no split ("retrieval" only names their folder)
     split = "loo" if protocol == RETRIEVAL else protocol
     return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, seed=seed,

@@ -4,6 +4,9 @@ outputs: the driver stores them)."""
 from __future__ import annotations
 
 import io
+from typing import Any
+
+import polars as pl
 
 from recsys_cl.bench._artifacts import read_variant
 from recsys_cl.bench._config import BenchmarkConfig
@@ -48,12 +51,18 @@ def run_cell(
     tick("recommend", 2, 4)
     with meter.stage("recommend"):
         rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
+    recommend_seconds = float(model.recommend_seconds or 0.0)
     tick("evaluate", 3, 4)
     result = evaluate(
         rankings, encoded, part="test", metrics=config.metrics, ks=config.ks, segments=config.segments,
         exclude_seen=exclude_seen, item_table=dataset.items, beyond=config.beyond,
     )  # fmt: skip
     scored = result.to_dict()
+    frames = [result.to_frame()]
+    placed = None
+    if cell.protocol == "cold-item":  # where the new items land in the full ranking (evaluation.placement)
+        placed = cold_item_placement(model, encoded, config.ks, exclude_seen, cell.seed)
+        frames.append(placed.to_frame())
     record = CellRecord(
         **cell_record_base(cell),
         run_name=model.run_name,
@@ -62,13 +71,36 @@ def run_cell(
         segments=scored["segments"],
         n_users=int(len(rankings.users)),
         fit_seconds=float(model.fit_seconds or 0.0),
-        recommend_seconds=float(model.recommend_seconds or 0.0),
+        recommend_seconds=recommend_seconds,
         history=model.history.to_dict(),
         cost=meter.cost(),
         diagnostics=getattr(model, "diagnostics", None),
         node=current_node(),
+        placement=None if placed is None else placed.to_dict(),
+        cannot_rank_new_items=model.cannot_rank_new_items if cell.protocol == "cold-item" else None,
     )
     buffer = io.BytesIO()
-    result.to_frame().write_parquet(buffer)
+    pl.concat(frames).write_parquet(buffer)
     tick("done", 4, 4)
     return record, buffer.getvalue()
+
+
+#: users whose full rankings the placement diagnostic reads (a seeded sample beyond this: each full
+#: ranking is n_items entries, 105k per user on H&M)
+PLACEMENT_USERS = 2_000
+#: scored entries per chunk of full rankings (users x items; ~100 MB of item ids and scores)
+PLACEMENT_ENTRIES_PER_CHUNK = 4_000_000
+
+
+def cold_item_placement(model: Any, encoded: Any, ks: list[int], exclude_seen: bool, seed: int) -> Any:
+    """Placement of the test items in ``model``'s full rankings (``recsys_cl.evaluation.placement``), on
+    every test user or a seeded sample of ``PLACEMENT_USERS``, ranked a chunk of users at a time."""
+    from recsys_cl.evaluation import placement, placement_users
+
+    users = placement_users(encoded, "test", PLACEMENT_USERS, seed)
+    step = max(1, PLACEMENT_ENTRIES_PER_CHUNK // max(encoded.n_items, 1))
+    chunks = (
+        model.recommend(encoded.user_ids[users[start : start + step]], k=encoded.n_items, exclude_seen=exclude_seen)
+        for start in range(0, len(users), step)
+    )
+    return placement(chunks, encoded, "test", ks, exclude_seen=exclude_seen)

@@ -94,10 +94,10 @@ class DatasetSpec(_Strict):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
         try:
-            get_source(value)
+            SOURCES.get(value)
         except InputError as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -105,16 +105,16 @@ class DatasetSpec(_Strict):
     @property
     def retrieval_only(self) -> bool:
         """Sources without users (styles): only embeddings and retrieval run on them."""
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
-        return not get_source(self.source).has_interactions
+        return not SOURCES.get(self.source).has_interactions
 
     def source_options(self, protocols: list[str], protocol_options: ProtocolOptions) -> dict[str, Any]:
         """The options handed to ``recsys_cl.data.prepare`` (not yet validated)."""
-        from recsys_cl.data import get_source
+        from recsys_cl.data import SOURCES
 
         values: dict[str, Any] = {"name": self.name}
-        if get_source(self.source).has_interactions:
+        if SOURCES.get(self.source).has_interactions:
             values.update({"protocols": list(protocols), **protocol_options.source_options()})
         values.update(self.prepare)
         if self.synth is not None:
@@ -128,6 +128,17 @@ class EmbeddingSpec(_Strict):
     name: str = Field(description="what model entries call it in their embeddings list")
     method: str = Field(description="a registered learner (recsys_cl.embeddings.LEARNERS)")
     options: dict[str, Any] = Field(default_factory=dict, description="the learner's typed options (train: {epochs: 30}, ...)")
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this embedding, for run keys: the spec, and for a method that reads files besides
+        the dataset (precomputed) a fingerprint of their contents, so rewritten vectors re-run their cells."""
+        from recsys_cl.embeddings import input_fingerprint
+
+        values = self.model_dump()
+        files = input_fingerprint(self.method, self.options)
+        if files is not None:  # absent otherwise: the keys of learned embeddings stay as they were
+            values["inputs"] = files
+        return values
 
     @field_validator("name")
     @classmethod
@@ -153,7 +164,7 @@ class ComposedRetrievalSpec(_Strict):
 class ModelSpec(_Strict):
     """A model from the registry with its parameters and the embedding variants to run it with."""
 
-    model: str = Field(description="a registered model (recsys_cl.models.REGISTRY)")
+    model: str = Field(description="a registered model (recsys_cl.models.MODELS, or a plugin's: recsys-cl plugins)")
     params: dict[str, Any] = Field(default_factory=dict, description="the model's typed config (checked when the file is read)")
     embeddings: list[str] = Field(
         default_factory=lambda: [NO_EMBEDDING],
@@ -311,7 +322,7 @@ class BenchmarkConfig(_Strict):
         if self.composed_retrieval.enabled and not any(d.retrieval_only for d in self.datasets):
             from recsys_cl.data import SOURCES
 
-            retrieval = [name for name, source in SOURCES.items() if not source.has_interactions]
+            retrieval = [name for name, source in SOURCES.builtin_items() if not source.has_interactions]
             raise ValueError(f"composed_retrieval: needs a dataset with source {' or '.join(retrieval)}")
         for kind, names in (("datasets", [d.name for d in self.datasets]), ("embeddings", [e.name for e in self.embeddings])):
             if len(set(names)) != len(names):
@@ -381,11 +392,11 @@ def load_config(path: str | Path) -> BenchmarkConfig:
 
 def _check_dataset_options(path: Path, config: BenchmarkConfig) -> None:
     """Each dataset's source options (prepare, synth, the protocol options) validated by its source now."""
-    from recsys_cl.data import get_source
+    from recsys_cl.data import SOURCES
 
     for i, spec in enumerate(config.datasets):
         try:
-            get_source(spec.source).options.model_validate(spec.source_options(list(config.protocols), config.protocol_options))
+            SOURCES.get(spec.source).options.model_validate(spec.source_options(list(config.protocols), config.protocol_options))
         except ValidationError as exc:
             key, message = validation_location(exc)
             if not key and message.startswith("synth."):  # the generator's own options, checked by its config
@@ -397,19 +408,21 @@ def _check_dataset_options(path: Path, config: BenchmarkConfig) -> None:
 
 def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
     """Validate every model's params against its own typed config now, not hours into a run."""
-    from recsys_cl.models import REGISTRY  # importing the package registers every backend
+    from recsys_cl.models import MODELS  # importing the package registers every backend
 
     for i, spec in enumerate(config.models):
-        if spec.model not in REGISTRY:
-            raise InputError(f"{path}: models.{i}.model: unknown model {spec.model!r}; known: {', '.join(sorted(REGISTRY))}")
-        validated(REGISTRY[spec.model].Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
+        try:
+            backend = MODELS.get(spec.model)  # a plugin is imported here, once
+        except InputError as exc:
+            raise InputError(f"{path}: models.{i}.model: {exc}") from None
+        validated(backend.Config, spec.params, str(path), key_prefix=f"models.{i}.params.")
         several = [e for e in spec.embeddings if len(variant_parts(e)) > 1]
-        if several and not REGISTRY[spec.model].takes_modalities:
+        if several and not backend.takes_modalities:
             raise InputError(f"{path}: models.{i}.embeddings: {several[0]!r}: {spec.model} takes one item embedding, not "
                              f"several modalities (those that do: vbpr, freedom, bm3)")  # fmt: skip
-        if any(e != NO_EMBEDDING for e in spec.embeddings) and not REGISTRY[spec.model].uses_item_embeddings:
+        if any(e != NO_EMBEDDING for e in spec.embeddings) and not backend.uses_item_embeddings:
             raise InputError(f"{path}: models.{i}.embeddings: {spec.model} does not take item embeddings (use [{NO_EMBEDDING}])")
-        accepted = REGISTRY[spec.model].protocols  # e.g. sequential models: time order only
+        accepted = backend.protocols  # e.g. sequential models: time order only
         if accepted is not None:
             key = f"models.{i}.protocols" if spec.protocols is not None else "protocols"
             for protocol in spec.protocols if spec.protocols is not None else config.protocols:
@@ -421,12 +434,17 @@ def _check_model_params(path: Path, config: BenchmarkConfig) -> None:
 def _check_embedding_methods(path: Path, config: BenchmarkConfig) -> None:
     """Each embedding's method, and its options against that learner's own options (unknown keys refused
     with their key path now, not after the data was prepared)."""
-    from recsys_cl.embeddings import LEARNERS, METHODS
+    from recsys_cl.embeddings import LEARNERS
 
     for i, spec in enumerate(config.embeddings):
-        if spec.method not in METHODS:
-            raise InputError(f"{path}: embeddings.{i}.method: unknown method {spec.method!r}; known: {', '.join(METHODS)}")
-        validated(LEARNERS[spec.method].Options, spec.options, str(path), key_prefix=f"embeddings.{i}.options.")
+        try:
+            learner = LEARNERS.get(spec.method)  # a plugin is imported here, once
+        except InputError as exc:
+            raise InputError(f"{path}: embeddings.{i}.method: {exc}") from None
+        options = validated(learner.Options, spec.options, str(path), key_prefix=f"embeddings.{i}.options.")
+        for file in learner.input_files(options):  # precomputed vectors: there before any work starts
+            if not file.is_file():
+                raise InputError(f"{path}: embeddings.{i}.options: {file}: file not found")
 
 
 def _check_search_spaces(path: Path, config: BenchmarkConfig) -> None:

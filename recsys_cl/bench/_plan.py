@@ -69,7 +69,7 @@ class Cell:
             "model": self.model.model,
             "params": self.fit_params,
             "study": self.study,
-            "embedding": [e.model_dump() for e in self.embeddings] or None,
+            "embedding": [e.identity() for e in self.embeddings] or None,
             "seed": self.seed,
             "metrics": sorted(config.metrics),
             "ks": sorted(config.ks),
@@ -121,13 +121,13 @@ def final_params(summary: StudySummary) -> dict[str, Any]:
     """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
     ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
     (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
-    from recsys_cl.models import REGISTRY
+    from recsys_cl.models import MODELS
 
     params: dict[str, Any] = dict(summary.refit_params)
     best = next((t for t in summary.trials if t.number == summary.best_trial), None)
     if summary.refit != "train+valid" or best is None or best.best_epoch is None:
         return params
-    if summary.model not in REGISTRY or "epochs" not in REGISTRY[summary.model].Config.model_fields:
+    if summary.model not in MODELS or "epochs" not in MODELS.get(summary.model).Config.model_fields:
         return params
     return {**params, "epochs": best.best_epoch}
 

@@ -393,7 +393,9 @@ def fallback_items(encoded: Any, n: int, days: float = FALLBACK_DAYS) -> np.ndar
     purchases, then by id: ``recent-pop``'s order)."""
     from recsys_cl.models import RecentPop
 
-    scores = RecentPop(days=days).fit(encoded).item_scores
+    recent = RecentPop(days=days)
+    recent.fit(encoded)
+    scores = recent.item_scores
     return np.lexsort((np.arange(len(scores)), -scores.astype(np.float64)))[:n]
 
 
@@ -441,9 +443,9 @@ def check_submission(path: Path, customers: np.ndarray, articles: set[str]) -> N
     if frame.height != len(customers) or frame["customer_id"].n_unique() != frame.height:
         raise InputError(f"{path}: {frame.height} rows, {frame['customer_id'].n_unique()} distinct customers; "
                          f"expected each of {len(customers)} once")  # fmt: skip
-    missing = set(customers.tolist()) - set(frame["customer_id"].to_list())
-    if missing:
-        raise InputError(f"{path}: customer {sorted(missing)[0]!r} has no row")
+    present = pl.Series(customers).is_in(frame["customer_id"].implode())
+    if not present.all():
+        raise InputError(f"{path}: customer {str(customers[int((~present).arg_true()[0])])!r} has no row")
     ids = frame.select(pl.col("prediction").str.split(" ").alias("ids"))["ids"]
     wrong = (ids.list.len() != HM_K) | (ids.list.n_unique() != HM_K)
     if wrong.any():

@@ -108,7 +108,7 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "params": model.params,
         "space": {name: spec.model_dump() for name, spec in sorted(space.items())},
         # one spec as it always was (study keys of single embeddings unchanged), several as a list
-        "embedding": (embedding.model_dump() if isinstance(embedding, EmbeddingSpec) else [e.model_dump() for e in embedding])
+        "embedding": (embedding.identity() if isinstance(embedding, EmbeddingSpec) else [e.identity() for e in embedding])
         if embedding else None,
         "metric": tuning.metric,
         "sampler": tuning.sampler,
@@ -236,11 +236,9 @@ def _validate_every(model: str, tuning: TuningSpec) -> int | None:
 
 
 def _model_fields(model: str) -> set[str]:
-    from recsys_cl.models import REGISTRY
+    from recsys_cl.models import MODELS
 
-    if model not in REGISTRY:
-        raise InputError(f"unknown model {model!r}; known: {', '.join(sorted(REGISTRY))}")
-    return set(REGISTRY[model].Config.model_fields)
+    return set(MODELS.get(model).Config.model_fields)
 
 
 #: a study on Ray: one CPU, its trials in order; run again (resuming) where its node is lost

@@ -63,9 +63,9 @@ def enqueue_configured(study: "optuna.Study", job: StudyJob) -> None:
     for each searched parameter whose value lies in the space. The search then never ends below the
     untuned model on the valid part, and the report's default-vs-tuned comparison starts from the same
     point; it counts against the budget like any other trial."""
-    from recsys_cl.models import REGISTRY
+    from recsys_cl.models import MODELS
 
-    configured = {**REGISTRY[job.model].Config().model_dump(), **job.base_params}
+    configured = {**MODELS.get(job.model).Config().model_dump(), **job.base_params}
     fixed = {}
     for name, distribution in _distributions(job.space).items():
         value = configured.get(name)

@@ -6,6 +6,7 @@ is the one way back in (tables, splits, integer-coded splits for models and the 
 """
 
 from recsys_cl.data._atomic import read_atomic, write_atomic
+from recsys_cl.data._csv import fingerprint
 from recsys_cl.data._dataset import PreparedDataset, load_dataset, split_summary
 from recsys_cl.data._encoded import EncodedSplit, pair_matrices
 from recsys_cl.data._hm import HMOptions, HMSynthOptions, InteractionFilters
@@ -13,7 +14,6 @@ from recsys_cl.data._literature import MMRecOptions, RecBoleOptions
 from recsys_cl.data._movielens import ML100KOptions
 from recsys_cl.data._source import SOURCES, InteractionOptions, Source, SourceOptions, register_source
 from recsys_cl.data._sources import (
-    get_source,
     input_fingerprint,
     prepare,
     source_options,
@@ -60,7 +60,7 @@ __all__ = [
     "TableOptions",
     "cold_item",
     "default_protocol_options",
-    "get_source",
+    "fingerprint",
     "given",
     "input_fingerprint",
     "load_dataset",

@@ -161,13 +161,20 @@ class PreparedDataset:
             raise InputError(f"parts to fit on must start with train and name only valid and test after it (got {parts})")
         key = f"merged-encoded:{protocol}:{'+'.join(parts)}"
         if key not in self._cache:
+            read_here = f"split:{protocol}" not in self._cache
             split = self.split(protocol)
-            ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]  # categoricals of two files: one vocabulary
-            frames = {p: split.part(p).with_columns(ids) for p in ("train", "valid", "test")}
-            train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+            frames = {p: split.part(p) for p in ("train", "valid", "test")}
+            try:  # categoricals are global in polars >= 1.32: H&M's 64-character ids stay codes, not strings per row
+                train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+            except pl.exceptions.PolarsError:  # older polars (categoricals of two files) or mixed types: strings
+                ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]
+                frames = {p: f.with_columns(ids) for p, f in frames.items()}
+                train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
             rest = {p: frames[p].head(0) if p in parts else split.part(p) for p in ("valid", "test")}
             info = {**split.info, "refit": "+".join(parts)}
             self._cache[key] = EncodedSplit.from_split(Split(protocol, train, rest["valid"], rest["test"], info), self.items)
+            if read_here:  # the parts were read for this merge only: not kept twice (at H&M size, GBs)
+                del self._cache[f"split:{protocol}"]
         return self._cache[key]
 
     def tuning_split(self, protocol: str = "loo") -> Split:

@@ -1,5 +1,6 @@
-"""What a data source is (:class:`Source`), the options every source takes, and the registry the adapters
-(``_hm``, ``_movielens``, ``_styles``, ``_table``, ``_literature``) register into when imported. Preparing a source is ``_sources``."""
+"""What a data source is (:class:`Source`), the options every source takes, and the registry (``SOURCES``)
+the adapters (``_hm``, ``_movielens``, ``_styles``, ``_table``, ``_literature``) register into when imported
+and plugins through the ``recsys_cl.sources`` entry points. Preparing a source is ``_sources``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from recsys_cl.data._protocols import DEFAULT_COLD_ITEM_SHARE, DEFAULT_SPLIT_SEE
 from recsys_cl.errors import validation_message
 from recsys_cl.limits import Seed, plain_name
 from recsys_cl.progress import StageProgress
+from recsys_cl.registry import Registry
 
 
 class SourceOptions(BaseModel):
@@ -78,14 +80,30 @@ class Source:
     inputs: Callable[[Path | None, Any], list[Path]] = lambda raw, options: []
 
 
-SOURCES: dict[str, Source] = {}
+def _source_problem(obj: Any) -> str | None:
+    return None if isinstance(obj, Source) else f"is {obj!r}, not a recsys_cl.data.Source"
+
+
+def _check_source_name(name: str, source: Source) -> None:
+    if source.name != name:
+        raise ValueError(f"the Source is named {source.name!r}; register it under that name")
+
+
+def _load_builtin_sources() -> None:
+    """The adapters register themselves when imported; the registry imports them once, on first use."""
+    from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
+
+
+#: every data source a config can name: the built-in adapters and the ``recsys_cl.sources`` entry points
+SOURCES: Registry[Source] = Registry(
+    "data source", "recsys_cl.sources", accepts=_source_problem, on_register=_check_source_name,
+    load_builtins=_load_builtin_sources,
+)
 
 
 def register_source(source: Source) -> Source:
-    if source.name in SOURCES:
-        raise ValueError(f"data source {source.name!r} registered twice")
-    SOURCES[source.name] = source
-    return source
+    """Add a built-in source (plugins declare a ``recsys_cl.sources`` entry point instead)."""
+    return SOURCES.register(source.name, source, module=getattr(source.build, "__module__", None))
 
 
 def synth_options(config_class: type[BaseModel], defaults: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,16 +33,9 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def get_source(name: str) -> Source:
-    _load_builtin_sources()
-    if name not in SOURCES:
-        raise InputError(f"unknown data source {name!r}; known: {', '.join(sorted(SOURCES))}")
-    return SOURCES[name]
-
-
 def source_options(source: str, values: Mapping[str, Any] | BaseModel | None, where: str = "", *, key_prefix: str = "") -> SourceOptions:
     """``values`` validated by the source's options class (an InputError names the key)."""
-    src = get_source(source)
+    src = SOURCES.get(source)
     if isinstance(values, src.options):
         return values
     if isinstance(values, BaseModel):
@@ -63,7 +56,7 @@ def prepare(
     Everything is checked before work starts (options, raw folder, output folder); the dataset is built
     in a temporary sibling folder and swapped in only when complete.
     """
-    src = get_source(source)
+    src = SOURCES.get(source)
     opts = source_options(source, options)
     out_root = Path(out_root)
     check_output_dir(out_root / opts.name)
@@ -116,7 +109,7 @@ def input_fingerprint(source: str, raw: str | Path | None, options: Mapping[str,
 
     from recsys_cl.data._csv import fingerprint
 
-    src = get_source(source)
+    src = SOURCES.get(source)
     opts = source_options(source, options)
     parts: dict[str, Any] = {"source": source, "options": opts.model_dump(mode="json")}
     raw_path = Path(raw) if raw is not None else None
@@ -165,17 +158,4 @@ def _swap_in(building: Path, final: Path) -> None:
         shutil.rmtree(previous, ignore_errors=True)
     else:
         os.rename(building, final)
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtin_sources() -> None:
-    """The adapters register themselves when imported; import them once, on first use."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        from recsys_cl.data import _hm, _literature, _movielens, _styles, _table  # noqa: F401
-
-        _BUILTINS_LOADED = True
-
 

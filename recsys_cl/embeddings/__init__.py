@@ -3,7 +3,8 @@
 ``learn(method, items, interactions)`` works in memory (a notebook's entry); ``embed(data_dir, method,
 out)`` runs it on a prepared dataset folder and writes the files (``recsys-cl embed``). Learners are
 made by name from ``LEARNERS`` (``create``), each with its typed options; quality comes back as an
-:class:`EmbeddingQuality` record (``EmbeddingQuality.read`` reads a written one).
+:class:`EmbeddingQuality` record (``EmbeddingQuality.read`` reads a written one). Vectors computed
+elsewhere enter as the ``precomputed`` method (``read_item_vectors`` reads and checks them).
 """
 
 from recsys_cl.embeddings._composed import composed_options, composed_retrieval, learn_composed
@@ -15,7 +16,16 @@ from recsys_cl.embeddings._encoders import (
     load_sentence_transformer,
 )
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components, read_itememb, write_itememb
-from recsys_cl.embeddings._learners import LEARNERS, METHODS, Learned, Learner, LearnerInputs, create, register
+from recsys_cl.embeddings._learners import (
+    LEARNERS,
+    METHODS,
+    Learned,
+    Learner,
+    LearnerInputs,
+    create,
+    input_fingerprint,
+    register,
+)
 from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_loss
 from recsys_cl.embeddings._mining import (
     ATTRIBUTE_TABLE,
@@ -25,6 +35,7 @@ from recsys_cl.embeddings._mining import (
     neighbour_pairs,
 )
 from recsys_cl.embeddings._options import EmbedOptions, SimCLROptions, TextNCEOptions
+from recsys_cl.embeddings._precomputed import Alignment, PrecomputedOptions, align_item_vectors, read_item_vectors
 from recsys_cl.embeddings._quality import (
     detect_collapse,
     distance_gap,
@@ -42,11 +53,13 @@ from recsys_cl.embeddings._records import (
     RETRIEVAL_TASKS,
     SpaceQuality,
     TrainingSummary,
+    VectorFiles,
 )
 from recsys_cl.embeddings._train import ProjectionHead, TrainConfig
 
 __all__ = [
     "ATTRIBUTE_TABLE",
+    "Alignment",
     "COMPOSED_METHODS",
     "Collapse",
     "ComposedResult",
@@ -62,6 +75,7 @@ __all__ = [
     "Learner",
     "LearnerInputs",
     "METHODS",
+    "PrecomputedOptions",
     "ProjectionHead",
     "RETRIEVAL_TASKS",
     "SimCLROptions",
@@ -69,7 +83,9 @@ __all__ = [
     "TextNCEOptions",
     "TrainConfig",
     "TrainingSummary",
+    "VectorFiles",
     "Triplets",
+    "align_item_vectors",
     "attribute_triplets",
     "composed_options",
     "composed_retrieval",
@@ -80,12 +96,14 @@ __all__ = [
     "embed",
     "encode_image_files",
     "encode_texts",
+    "input_fingerprint",
     "learn",
     "learn_composed",
     "load_sentence_transformer",
     "neighbour_pairs",
     "nt_xent",
     "principal_components",
+    "read_item_vectors",
     "read_itememb",
     "register",
     "retrieval_metrics",

@@ -95,8 +95,8 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
         if not keep.any():
             raise InputError(f"{source}: none of the items has a vector in {vectors.method!r} (ids do not match)")
     evaluation = EvaluationSets(items, keep, interactions, opts)
+    # learners that read no encoder nor dataset vectors (precomputed): their own vectors are scored as the base, after fit
     base = image_vectors if learner.image_only else given if given is not None else text_vectors
-    assert base is not None
     text_queries = None
     if evaluation.queries is not None and text_vectors is not None and opts.text_model.lower() != "tfidf":
         # text→item queries are attribute sentences ("Men Black Tshirts"), encoded like the item texts
@@ -104,10 +104,14 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
             evaluation.query_texts(), opts.text_model, cache_dir=opts.cache_dir, use_cache=opts.use_cache,
             device=opts.train.device,
         )
-    base_quality = evaluation.score(base[keep], text_queries=None if learner.image_only else text_queries)
+    base_quality = None
+    if base is not None:
+        base_quality = evaluation.score(base[keep], text_queries=None if learner.image_only else text_queries)
 
     learned = learner.fit(LearnerInputs(items, source, keep, text_vectors, image_vectors, image_mask, paths, evaluation,
                                         rng, progress, given))  # fmt: skip
+    if base_quality is None:
+        base_quality = evaluation.score(learned.vectors)
     trained = collapse = None
     training = learned.training
     if training is not None:
@@ -123,12 +127,19 @@ def _learn(learner: Learner, items: pl.DataFrame, interactions: pl.DataFrame | N
 
     emb = ItemEmbeddings(item_ids[keep], learned.vectors.astype(np.float32), learner.name)
     quality = EmbeddingQuality(
-        method=learner.name, n_items=len(items), encoders=encoders, base_modality="image" if learner.image_only else "text",
+        method=learner.name, n_items=len(items), encoders=encoders, base_modality=_base_modality(learner),
         base=base_quality, evaluation=evaluation.describe(), trained=trained, n_embedded=len(emb.item_ids),
         n_without_vector=int((~keep).sum()), finetune_layers=opts.train.finetune_layers, dim=emb.dim,
         options=opts.model_dump(mode="json"), seconds=time.perf_counter() - started, training=training, collapse=collapse,
+        inputs=learned.inputs,
     )  # fmt: skip
     return emb, quality
+
+
+def _base_modality(learner: Learner) -> str:
+    """What ``quality.base`` scored: the image or text encoder's vectors, or (learners that read neither,
+    e.g. precomputed) the learner's own output."""
+    return "image" if learner.image_only else "text" if learner.reads_text else learner.name
 
 
 def embed(

@@ -1,4 +1,4 @@
-"""The embedding learners, one class each, made by name from a registry (like the models' REGISTRY).
+"""The embedding learners, one class each, made by name from a registry (``LEARNERS``, like the models').
 
 A learner declares what it reads (item text, images, training interactions), which items get a
 vector (``image_only``: only items with an image) and its typed ``Options``; ``fit`` gets the base
@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import polars as pl
@@ -24,32 +24,16 @@ from recsys_cl.embeddings._losses import nt_xent, symmetric_info_nce, triplet_lo
 from recsys_cl.embeddings._mining import neighbour_pairs, split_rows
 from recsys_cl.embeddings._options import DatasetVectorsOptions, EmbedOptions, SimCLROptions, TextNCEOptions, options_for
 from recsys_cl.embeddings._quality import distance_gap, triplet_accuracy
-from recsys_cl.embeddings._records import TrainingSummary
+from recsys_cl.embeddings._precomputed import PrecomputedOptions, align_item_vectors, read_item_vectors
+from recsys_cl.embeddings._records import TrainingSummary, VectorFiles
 from recsys_cl.embeddings._train import fit, make_head
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StageProgress
-
-LEARNERS: dict[str, type["Learner"]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a learner creatable by its method name."""
-
-    def wrap(cls: type[Learner]) -> type[Learner]:
-        if name in LEARNERS:
-            raise ValueError(f"embedding method {name!r} registered twice")
-        cls.name = name
-        LEARNERS[name] = cls
-        return cls
-
-    return wrap
-
+from recsys_cl.registry import Registry, class_registry
 
 def learner_class(method: str) -> type["Learner"]:
     """The learner registered as ``method``; InputError listing the known names otherwise."""
-    if method not in LEARNERS:
-        raise InputError(f"unknown embedding method {method!r}; choose one of {', '.join(LEARNERS)}")
-    return LEARNERS[method]
+    return LEARNERS.get(method)
 
 
 def create(
@@ -59,6 +43,22 @@ def create(
     key by key); ``seed`` / ``device`` set ``train.seed`` / ``train.device`` (None: leave them)."""
     cls = learner_class(method)
     return cls(options_for(cls.Options, options, overrides, f"{method} option", seed=seed, device=device))
+
+
+def input_fingerprint(method: str, options: Mapping[str, Any] | None = None) -> str | None:
+    """A hash of the contents of the files besides the dataset that ``method`` reads with ``options``
+    (precomputed: its vector and ids files), hashed like raw data files; None for methods that read none.
+    Run keys include it, so rewritten vectors re-run what used them."""
+    from recsys_cl.data import fingerprint
+
+    cls = learner_class(method)
+    files = cls.input_files(options_for(cls.Options, None, dict(options or {}), f"{method} option"))
+    if not files:
+        return None
+    absent = [f for f in files if not f.is_file()]
+    if absent:
+        raise InputError(f"{absent[0]}: file not found ({method} input)")
+    return fingerprint(files)
 
 
 @dataclasses.dataclass
@@ -88,6 +88,8 @@ class Learned:
 
     vectors: np.ndarray
     training: TrainingSummary | None = None
+    #: vectors read from files (precomputed): the files and how they met the catalogue
+    inputs: VectorFiles | None = None
     text_space: Callable[[np.ndarray, list[str]], np.ndarray] | None = None
     image_queries: np.ndarray | None = None
 
@@ -109,8 +111,20 @@ class Learner(abc.ABC):
     def __init__(self, options: EmbedOptions) -> None:
         self.options = options
 
+    @classmethod
+    def input_files(cls, options: EmbedOptions) -> list[Path]:
+        """Files besides the dataset whose contents decide the vectors (fingerprinted into run keys); none
+        for learners that only read the dataset."""
+        return []
+
     @abc.abstractmethod
     def fit(self, data: LearnerInputs) -> Learned: ...
+
+
+#: every embedding method a config can name: the built-in learners and the ``recsys_cl.embeddings`` entry points
+LEARNERS: Registry[type[Learner]] = class_registry("embedding method", "recsys_cl.embeddings", Learner, "name")
+#: class decorator: ``@register("text-nce")`` makes a learner creatable by its method name
+register = LEARNERS.register
 
 
 # ------------------------------------------------------------------ raw base vectors
@@ -373,5 +387,34 @@ class DatasetVectors(Learner):
         return Learned(data.given_vectors[data.keep])
 
 
-#: every method, in registration order (the order of ``recsys-cl embed --method``'s help)
-METHODS: tuple[str, ...] = tuple(LEARNERS)
+# ------------------------------------------------------------------ vectors computed elsewhere
+
+
+@register("precomputed")
+class Precomputed(Learner):
+    """Vectors computed elsewhere (CLIP on a GPU, a shop's encoder), read from files and matched to the
+    catalogue (``_precomputed``); their quality is scored as the base, like a raw learner's."""
+
+    Options = PrecomputedOptions
+
+    @classmethod
+    def input_files(cls, options: EmbedOptions) -> list[Path]:
+        assert isinstance(options, PrecomputedOptions)
+        return options.input_files()
+
+    def fit(self, data: LearnerInputs) -> Learned:
+        from recsys_cl.data import fingerprint
+
+        opts = self.options
+        assert isinstance(opts, PrecomputedOptions)
+        files = opts.input_files()
+        digest = fingerprint(files)  # before reading: a file rewritten meanwhile shows in the next run's key
+        emb = read_item_vectors(opts.file, ids=opts.ids, id_column=opts.id_column, vector_column=opts.vector_column)
+        catalogue = data.items["item_id"].to_numpy().astype(str)[data.keep]
+        vectors, met = align_item_vectors(emb, catalogue, missing=opts.missing, where=opts.file)
+        inputs = VectorFiles([str(f) for f in files], digest, len(emb.item_ids), met.n_matched, met.n_zero_filled, met.n_unused)
+        return Learned(vectors, inputs=inputs)
+
+
+#: the built-in methods, in registration order (the order of ``recsys-cl embed --method``'s help)
+METHODS: tuple[str, ...] = tuple(name for name, _ in LEARNERS.builtin_items())

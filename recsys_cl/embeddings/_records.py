@@ -92,6 +92,22 @@ class SpaceQuality:
 
 
 @dataclasses.dataclass(frozen=True)
+class VectorFiles:
+    """Where precomputed vectors came from: the files, a fingerprint of their contents (as raw data files
+    are fingerprinted), their rows, and how they met the catalogue (``n_zero_filled``: items given a zero
+    vector by ``missing: zero``; ``n_unused``: rows naming no catalogue item)."""
+
+    __pydantic_config__ = _STRICT
+
+    files: list[str]
+    fingerprint: str
+    n_rows: int
+    n_matched: int
+    n_zero_filled: int
+    n_unused: int
+
+
+@dataclasses.dataclass(frozen=True)
 class EpochLoss:
     __pydantic_config__ = _STRICT
 
@@ -216,6 +232,8 @@ class EmbeddingQuality(_Record):
     protocol: str | None = None
     training: TrainingSummary | None = None
     collapse: Collapse | None = None
+    #: precomputed vectors: their files and how they met the catalogue (None: learned)
+    inputs: VectorFiles | None = None
 
     @property
     def retrieval_ks(self) -> tuple[int, ...]:

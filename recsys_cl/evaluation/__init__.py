@@ -1,4 +1,5 @@
-"""Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance."""
+"""Evaluation: rankings, top-K, accuracy and beyond-accuracy metrics, segments, significance, and where
+held-out items land in full rankings (placement)."""
 
 from recsys_cl.evaluation._beyond import BeyondAccuracyConfig, check_attribute
 from recsys_cl.evaluation._evaluate import (
@@ -15,6 +16,7 @@ from recsys_cl.evaluation._metrics import (
     hit_matrix,
     parse_metrics,
 )
+from recsys_cl.evaluation._placement import PLACEMENT_VALUES, Placement, placement, placement_users
 from recsys_cl.evaluation._rankings import Rankings, qrels_from_split, read_rankings
 from recsys_cl.evaluation._repeats import (
     DEFAULT_EXCLUDE_SEEN,
@@ -40,6 +42,8 @@ from recsys_cl.evaluation._topk import (
 
 __all__ = [
     "BEYOND_METRICS",
+    "PLACEMENT_VALUES",
+    "Placement",
     "BeyondAccuracyConfig",
     "DEFAULT_EXCLUDE_SEEN",
     "EvaluationResult",
@@ -61,6 +65,8 @@ __all__ = [
     "holm",
     "paired_tests",
     "parse_metrics",
+    "placement",
+    "placement_users",
     "qrels_from_split",
     "rankings_from_topk",
     "read_rankings",

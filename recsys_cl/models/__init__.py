@@ -10,7 +10,16 @@ matrix or several as modalities (``Modalities``: ``ItemEmbeddings`` or a mapping
 """
 
 from recsys_cl.models import recbole  # noqa: F401  (registers the RecBole backends)
-from recsys_cl.models._base import REGISTRY, FitOptions, ModelConfig, RecommendOptions, Recommender, TrainingHistory, create, register
+from recsys_cl.models._base import (
+    MODELS,
+    FitOptions,
+    ModelConfig,
+    RecommendOptions,
+    Recommender,
+    TrainingHistory,
+    create,
+    register,
+)
 from recsys_cl.models._baselines import Pop, RecentPop
 from recsys_cl.models._bm3 import BM3
 from recsys_cl.models._content_knn import ContentKNN
@@ -40,12 +49,12 @@ __all__ = [
     "ImplicitBPR",
     "ItemKNN",
     "LightFMRecommender",
+    "MODELS",
     "Modalities",
     "ModelConfig",
     "ParamSpace",
     "Pop",
     "ProductVariants",
-    "REGISTRY",
     "RP3beta",
     "RecentPop",
     "RecommendOptions",

@@ -31,6 +31,7 @@ from recsys_cl.errors import InputError, validated
 from recsys_cl.evaluation import Rankings
 from recsys_cl.progress import StepProgress
 from recsys_cl.limits import MAX_LIST_LENGTH, Seed
+from recsys_cl.registry import Registry, class_registry
 
 
 class ModelConfig(BaseModel):
@@ -42,7 +43,6 @@ class ModelConfig(BaseModel):
     device: str = Field("auto", description="auto (CUDA when present), cpu or cuda")
 
 
-REGISTRY: dict[str, type["Recommender"]] = {}
 
 #: score of items a model cannot know (no training interaction, no usable content): ranked last.
 UNKNOWN_SCORE = -1e30
@@ -93,23 +93,9 @@ class TrainingHistory:
         return cls(**values) if values else cls()
 
 
-def register(name: str):
-    """Class decorator: make a backend creatable by its config name."""
-
-    def wrap(cls: type[Recommender]) -> type[Recommender]:
-        if name in REGISTRY:
-            raise ValueError(f"model name {name!r} registered twice")
-        cls.registry_name = name
-        REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
 def create(name: str, **params: Any) -> "Recommender":
-    if name not in REGISTRY:
-        raise InputError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name](**params)
+    """The model registered as ``name`` with its typed config built from ``params``."""
+    return MODELS.get(name)(**params)
 
 
 class Recommender(abc.ABC):
@@ -195,6 +181,14 @@ class Recommender(abc.ABC):
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
 
+    @property
+    def cannot_rank_new_items(self) -> str | None:
+        """Why this fitted model has no principled score for an item without training interactions (a new
+        item), or None when it has one. Cold-item reports show "cannot rank new items" with this reason
+        instead of numbers that would read as a finding about the method. Models without item content
+        rank new items by whatever their method gives them (Pop: last; Random: at chance) and say None."""
+        return None
+
     def seen_items(self, exclude_seen: bool) -> Any:
         """The (user x item) CSR of items to leave out of every list: the training matrix, or None when
         ``exclude_seen`` is off. Every ranking path passes this as the shared top-K's ``exclude``."""
@@ -250,3 +244,8 @@ class Recommender(abc.ABC):
             progress=options.progress,
         )
 
+
+#: every model a config can name: the built-in backends and the ``recsys_cl.models`` entry points
+MODELS: Registry[type[Recommender]] = class_registry("model", "recsys_cl.models", Recommender, "registry_name")
+#: class decorator: ``@register("pop")`` makes a backend creatable by its config name
+register = MODELS.register

@@ -109,8 +109,16 @@ class LightFMRecommender(Recommender):
             max_sampled=c.max_sampled,
             random_state=np.random.RandomState(c.seed),
         )
+        # With item features, LightFM is fitted on the items with a training interaction only: WARP / BPR
+        # draw negatives among the rows it is given, and an item without one (a held-out new item) does
+        # not exist yet when the model is trained; drawn as a negative it would only ever be pushed down
+        # (see NegativeSampler in _torch_epochs). Every item is then represented from its features.
+        fit_interactions, fit_features = interactions, self.features
+        if self.features is not None:
+            warm = np.flatnonzero(np.diff(split.train.tocsc().indptr) > 0)
+            fit_interactions, fit_features = interactions.tocsc()[:, warm].tocoo(), self.features[warm]
         for epoch in range(1, c.epochs + 1):
-            model.fit_partial(interactions, item_features=self.features, epochs=1, num_threads=c.num_threads)
+            model.fit_partial(fit_interactions, item_features=fit_features, epochs=1, num_threads=c.num_threads)
             if options.progress is not None:
                 options.progress(epoch, c.epochs)
             # may raise (a pruned trial) to stop training

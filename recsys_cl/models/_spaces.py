@@ -258,12 +258,12 @@ def default_space(model: str, params: Mapping[str, Any], with_embedding: bool) -
     """The default space of registry model ``model`` run with fixed ``params``: its table entry's space,
     plus its content knobs when it runs with an item embedding and its config accepts them beside ``params``.
     A model missing from the table (registered after it was written) has an empty space."""
-    from recsys_cl.models._base import REGISTRY
+    from recsys_cl.models._base import MODELS
 
     entry = DEFAULT_SPACES.get(model, DefaultSpace({}))
     space = dict(entry.space)
     if with_embedding:
-        config = REGISTRY[model].Config
+        config = MODELS.get(model).Config
         for name, spec in entry.content.items():
             if all(_rejection(config, params, name, value) is None for value in spec.endpoints().values()):
                 space[name] = spec
@@ -280,13 +280,14 @@ def resolve_space(
 ) -> dict[str, ParamSpace]:
     """The space to search for ``model`` with fixed ``params``: ``search`` as given (checked) or, when it
     is None, the default. Errors name ``where`` and the key, e.g. ``bench.yaml: models.3.search.reg.low: ...``."""
-    from recsys_cl.models._base import REGISTRY
+    from recsys_cl.models._base import MODELS
 
-    if model not in REGISTRY:
-        raise InputError(f"{where}: unknown model {model!r}; known: {', '.join(sorted(REGISTRY))}")
+    try:
+        config = MODELS.get(model).Config
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     if search is None:
         return default_space(model, params, with_embedding)
-    config = REGISTRY[model].Config
     for name, spec in search.items():
         key = f"{key_prefix}{name}"
         if name not in config.model_fields:

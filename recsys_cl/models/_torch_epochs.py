@@ -236,7 +236,13 @@ def purchase_rows(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 
 
 class NegativeSampler:
-    """Uniform negatives: for each (user, positive) row an item the user has no training interaction with.
+    """Uniform negatives: for each (user, positive) row an item with a training interaction that the user
+    has none with.
+
+    Only items with a training interaction are drawn: an item without one (a held-out new item of the
+    cold-item protocol) does not exist when the model is trained, and drawn as a negative it would only
+    ever be pushed down, so a content projection would learn "this content is never bought" for exactly
+    the new items (see ``recsys_cl.models.recbole._data``, which draws RecBole's negatives the same way).
 
     Draws for the whole batch at once and redraws only the collisions (a membership test on sorted
     pair keys); rows still colliding after a few rounds (users who bought most of the catalogue) draw
@@ -250,23 +256,30 @@ class NegativeSampler:
         self.train = sp.csr_matrix(train)
         self.train.sort_indices()
         self.n_items = train.shape[1]
+        #: the items negatives are drawn from (sorted): those with a training interaction
+        self.pool = np.flatnonzero(np.diff(self.train.tocsc().indptr) > 0)
+        if not len(self.pool):
+            self.pool = np.arange(self.n_items)
         rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(self.train.indptr))
         self.keys = rows * self.n_items + self.train.indices
 
     def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        items = rng.integers(0, self.n_items, size=len(users))
+        pool = self.pool
+        items = pool[rng.integers(0, len(pool), size=len(users))]
         for _ in range(self.ROUNDS):
             collide = self._seen(users, items)
             if not collide.any():
                 return items
-            items[collide] = rng.integers(0, self.n_items, size=int(collide.sum()))
+            items[collide] = pool[rng.integers(0, len(pool), size=int(collide.sum()))]
         for row in np.flatnonzero(self._seen(users, items)):
             bought = self.train.indices[self.train.indptr[users[row]] : self.train.indptr[users[row] + 1]]
-            free = self.n_items - len(bought)
+            # every bought item is in the pool (it has a training interaction): work in pool positions
+            taken = np.searchsorted(pool, bought)
+            free = len(pool) - len(taken)
             if free > 0:
-                # the r-th item not bought: r plus the number of bought items at or before it
+                # the r-th pool item not bought: r plus the number of bought positions at or before it
                 r = int(rng.integers(0, free))
-                items[row] = r + int(np.searchsorted(bought - np.arange(len(bought)), r, side="right"))
+                items[row] = pool[r + int(np.searchsorted(taken - np.arange(len(taken)), r, side="right"))]
         return items
 
     def _seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

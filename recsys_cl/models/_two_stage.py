@@ -54,7 +54,7 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.data import DAY
 from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError, validation_location
-from recsys_cl.models._base import REGISTRY, FitOptions, ModelConfig, RecommendOptions, Recommender, create, register
+from recsys_cl.models._base import MODELS, FitOptions, ModelConfig, RecommendOptions, Recommender, create, register
 from recsys_cl.models._fashion import AGE_BINS, aligned_column, fill_popularity, side_table, train_end
 from recsys_cl.models._two_stage_features import (
     FAMILIES,
@@ -90,8 +90,10 @@ class GeneratorSpec(BaseModel):
     def _registered(cls, model: str) -> str:
         if model == "two-stage":
             raise ValueError("two-stage cannot be its own candidate generator")
-        if model not in REGISTRY:
-            raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(REGISTRY))}")
+        try:
+            MODELS.get(model)
+        except InputError as exc:  # re-raised as pydantic's, so the error carries its key path
+            raise ValueError(str(exc)) from None
         return model
 
 
@@ -136,7 +138,7 @@ class TwoStageConfig(ModelConfig):
     def _check(self) -> "TwoStageConfig":
         for i, spec in enumerate(self.generators):
             try:
-                REGISTRY[spec.model].Config.model_validate(spec.params)
+                MODELS.get(spec.model).Config.model_validate(spec.params)
             except ValidationError as exc:  # re-raised with its full key path
                 key, message = validation_location(exc)
                 raise ValueError(f"generators.{i}.params.{key}: {message}") from None
@@ -319,7 +321,7 @@ class TwoStage(Recommender):
         for i, (spec, label, top_n) in enumerate(zip(c.generators, c.generator_labels, c.top_n)):
             # the two-stage's own side tables serve the generators that read one and were not given theirs
             shared = {key: getattr(c, key) for key in ("user_table", "item_table")
-                      if getattr(c, key) is not None and key in REGISTRY[spec.model].Config.model_fields}  # fmt: skip
+                      if getattr(c, key) is not None and key in MODELS.get(spec.model).Config.model_fields}  # fmt: skip
             model = create(spec.model, **{"seed": c.seed, "device": c.device, **shared, **spec.params})
             try:
                 model.fit(split, item_embeddings if model.uses_item_embeddings else None)
@@ -332,7 +334,7 @@ class TwoStage(Recommender):
         """The stage's features less those read from the item embeddings when ``embedding_features`` is off."""
         if self.config.embedding_features or not has_embeddings:
             return names
-        content = {label for spec, label in zip(self.config.generators, self.config.generator_labels) if REGISTRY[spec.model].uses_item_embeddings}
+        content = {label for spec, label in zip(self.config.generators, self.config.generator_labels) if MODELS.get(spec.model).uses_item_embeddings}
         return [n for n in names if n.rsplit("_", 1)[0] not in content]
 
     def _chunks(self, users: np.ndarray) -> list[np.ndarray]:

@@ -146,6 +146,12 @@ class CellRecord(_CellIdentity):
     history: dict[str, Any] = Field(default_factory=dict)
     #: peak memory and energy of fit and recommend (None: written before costs were measured)
     cost: CellCost | None = None
+    #: cold-item cells: where the test items land in the model's full ranking (``test_rank_median``,
+    #: ``test_rank_share_median``, ``cold_share@k`` vs ``cold_catalogue_share``: recsys_cl.evaluation.placement)
+    placement: dict[str, float | None] | None = None
+    #: cold-item cells of a model that has no principled way to score an item without training
+    #: interactions: why (the report prints "cannot rank new items" instead of its numbers)
+    cannot_rank_new_items: str | None = None
     #: where the cell ran: the host, and on a Ray cluster the Ray node (several nodes may share a host);
     #: None in records written before it was kept
     node: str | None = None

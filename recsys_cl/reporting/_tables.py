@@ -58,6 +58,9 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
     means: dict[tuple[int, int], float] = {}
     for r, (label, group) in enumerate(groups.items()):
         row = [label]
+        if cannot_rank_reason(group):  # no number that would read as a finding about the method
+            rows.append([label, *([CANNOT_RANK] * len(metrics)), "–", fmt(float(np.mean([cell.fit_seconds for cell in group])), 1)])
+            continue
         for c, metric in enumerate(metrics, start=1):
             values = [cell.summary.get(metric) for cell in group]
             mean = mean_ci_over_seeds(values)[0]
@@ -96,6 +99,9 @@ def main_table(results: Results, dataset: str, protocol: str, metrics: list[str]
         f"(paired randomisation test on seed-averaged per-user scores, Holm-corrected over models, alpha {sig['alpha']}). "
         + evaluation_mode_note(cells, metrics)
     )
+    unable = {label: cannot_rank_reason(group) for label, group in groups.items() if cannot_rank_reason(group)}
+    if unable:
+        note += f" {CANNOT_RANK.capitalize()}: " + "; ".join(f"{label}: {reason}" for label, reason in unable.items()) + "."
     return Table(f"{dataset} / {protocol}", columns, rows, bold, note)
 
 
@@ -192,6 +198,50 @@ def segment_table(results: Results, dataset: str, protocol: str, metric: str = "
         note="users by number of training interactions; items by training popularity (cold = never in training). "
         "Item segments score each user on the test items of that segment only.",
     )  # fmt: skip
+
+
+#: what a cold-item table shows instead of numbers for a model that declares it has no score for new items
+CANNOT_RANK = "cannot rank new items"
+
+
+def cannot_rank_reason(group: list[CellRecord]) -> str | None:
+    """The reason a variant's cells give for having no principled score of a new item (None: they have one)."""
+    return next((c.cannot_rank_new_items for c in group if c.cannot_rank_new_items), None)
+
+
+def placement_table(results: Results, dataset: str, protocol: str) -> Table | None:
+    """Where each variant puts the held-out items in its full ranking (cold-item cells; None without any):
+    the median rank of the test items among a user's candidates, that rank as a share of the candidates
+    (Random about 0.5; near 1 = under every warm item), and the share of top-k slots holding items without a
+    training interaction against their share of the catalogue (lift 0: no new item in any list)."""
+    cells = [c for c in results.cells_of(dataset, protocol) if c.placement]
+    if not cells:
+        return None
+    k = min(int(key.split("@")[1]) for key in cells[0].placement if key.startswith("cold_share@"))
+    columns = ["model", "median test rank", "rank / candidates", f"new items in top {k}", "in catalogue", "lift"]
+    rows, bold = [], set()
+    for label, group in variants(cells).items():
+        reason = cannot_rank_reason(group)
+        if reason:
+            rows.append([label, CANNOT_RANK, "", "", "", ""])
+            continue
+
+        def mean(key: str) -> float:
+            return mean_ci_over_seeds([(c.placement or {}).get(key) for c in group])[0]
+
+        lift = mean(f"cold_lift@{k}")
+        rows.append([label, fmt(mean("test_rank_median"), 0), fmt(mean("test_rank_share_median"), 3),
+                     fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2)])
+        if lift == 0:  # no new item in any list: visible at a glance
+            bold.add((len(rows) - 1, 5))
+    reasons = {label: cannot_rank_reason(group) for label, group in variants(cells).items() if cannot_rank_reason(group)}
+    note = ("Full rankings of every test user (or a seeded sample of 2,000): ranks are 1-based, ties at their mid-rank; "
+            "rank / candidates is about 0.5 for Random and near 1 when a model ranks new items under every warm one. "
+            f"New items = items without a training interaction; lift = their share of the top-{k} slots / their share "
+            "of the catalogue (1: as often as chance, 0 in bold: in no list).")
+    if reasons:
+        note += " " + " ".join(f"{label}: {reason}." for label, reason in reasons.items())
+    return Table(f"{dataset} / {protocol}: where the held-out items land", columns, rows, bold, note)
 
 
 def quality_table(results: Results) -> Table | None:
@@ -340,6 +390,9 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
     for dataset, protocol in results.groups():
         tables.append(("main", main_table(results, dataset, protocol, n_resamples=n_resamples)))
         tables.append(("segments", segment_table(results, dataset, protocol)))
+        placed = placement_table(results, dataset, protocol)
+        if placed is not None:
+            tables.append(("segments", placed))
     from recsys_cl.reporting._tuning import embedding_factor_table, tuning_study_table
 
     metric = results.significance.get("metric", "ndcg@10")

@@ -70,7 +70,7 @@ def test_cell_keys_change_with_inputs_and_only_then(tmp_path):
         (lambda t: "name: t\ndatasets: []\nmodels: [{model: pop}]\n", "b.yaml: datasets: must not be empty"),
         (lambda t: t + "device: tpu\n", "b.yaml: device: unknown device 'tpu'"),
         (lambda t: t + "protocol_options: {temporal: {test_dayz: 3}}\n", "b.yaml: protocol_options.temporal.test_dayz: Extra inputs"),
-        (lambda t: t.replace("method: raw-text", "method: raw-txt"), "b.yaml: embeddings.0.method: unknown method 'raw-txt'"),
+        (lambda t: t.replace("method: raw-text", "method: raw-txt"), "b.yaml: embeddings.0.method: unknown embedding method 'raw-txt'"),
         (lambda t: t.replace("{model: pop}", "{model: pop, embeddings: [txt]}"), "b.yaml: models.0.embeddings: pop does not take item embeddings"),
         # two entries that resolve to the same cells, whatever their labels
         (lambda t: t.replace("{model: pop}", "{model: pop, label: P}\n  - {model: pop, label: Q}"),

@@ -114,11 +114,11 @@ def test_a_user_list_gives_lists_for_exactly_those_users(run, cli):
 
 def test_best_parameters_come_from_the_runs_study(run, cli):
     from recsys_cl.bench import load_config, tune_benchmark
-    from recsys_cl.bench._config import ModelSpec
+    from recsys_cl.bench._config import ModelSpec, TuningSpec
 
     als_entry = ModelSpec.model_validate({"model": "implicit-als", "params": {"factors": 8, "epochs": 3},
                                           "search": {"reg": {"type": "log_float", "low": 0.001, "high": 10}}})  # fmt: skip
-    config = load_config(run / "rec.yaml").model_copy(update={"protocols": ["temporal"], "models": [als_entry]})  # one study
+    config = load_config(run / "rec.yaml").model_copy(update={"protocols": ["temporal"], "models": [als_entry], "tuning": TuningSpec(metric="ndcg@12")})  # one study
     (als,) = tune_benchmark(config, run / "tuned", trials=2)
     record = recommend_for_config(config, run / "best-als", model="ALS", run_dir=run / "tuned", best=True, fit_on="all")
     assert record["best_from_study"] == als.key and record["params"] == als.refit_params
@@ -216,6 +216,7 @@ def test_check_submission_names_what_is_wrong(tmp_path):
     customers = np.array(["a", "b"])
     cases = {
         "customer_id,prediction\na,GOOD\na,GOOD\n": "expected each of 2 once",
+        "customer_id,prediction\na,GOOD\nc,GOOD\n": "customer 'b' has no row",
         "customer_id,prediction\na,GOOD\nb,0000000001 0000000001\n": ":3: 2 ids, 1 distinct; expected 12 distinct",
         "customer_id,prediction\na,GOOD\nb,GOOD_BAD\n": "is not a 10-digit article id of the catalogue",
     }
@@ -226,3 +227,13 @@ def test_check_submission_names_what_is_wrong(tmp_path):
             check_submission(path, customers, articles)
     path.write_text(f"customer_id,prediction\na,{good}\nb,{good}\n")
     check_submission(path, customers, articles)
+
+
+def test_a_results_folder_of_another_config_is_refused(run, cli, tmp_path):
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({"config": {"name": "someone-else"}}))
+    out = tmp_path / "out"
+    code, _, stderr = cli(["recommend", str(run / "rec.yaml"), "--model", "Pop", "--run", str(other), "--out", str(out)])
+    assert code == 2 and "holds the results of config 'someone-else', not 'rec'" in stderr
+    assert not out.exists() and sorted(p.name for p in other.iterdir()) == ["run.json"]

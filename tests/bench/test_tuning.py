@@ -235,7 +235,7 @@ def test_an_embedding_variant_is_its_own_study_with_its_content_knobs(tiny, tmp_
     model = ModelSpec(model="lightfm", params={"epochs": 3, "no_components": 8}, embeddings=["none", "groups"])
     tuning = TuningSpec(trials=2, pruner="none")
     plain = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path)
-    content = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path, embedding=EmbeddingSpec(name="groups", method="x"),
+    content = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path, embedding=EmbeddingSpec(name="groups", method="raw-text"),
                          embedding_path=path)  # fmt: skip
     assert plain.key != content.key and plain.embedding == "none" and content.embedding == "groups"
     assert "embedding_components" in content.space and "embedding_components" not in plain.space

@@ -8,7 +8,7 @@ from recsys_cl.bench import load_config
 from recsys_cl.bench import model_space, study_plans, tuning_with_trials
 from recsys_cl.bench._storage import check_storage
 from recsys_cl.errors import InputError
-from recsys_cl.models import REGISTRY
+from recsys_cl.models import MODELS
 from recsys_cl.models._spaces import DEFAULT_SPACES, ParamSpace, default_space
 
 CONFIG = """
@@ -114,9 +114,9 @@ def test_trials_override_and_storage_checks(tmp_path):
 
 
 def test_every_registered_model_has_a_default_space_its_config_accepts():
-    assert set(DEFAULT_SPACES) == set(REGISTRY)
+    assert set(DEFAULT_SPACES) == {name for name, _ in MODELS.builtin_items()}
     for name, entry in DEFAULT_SPACES.items():
-        config = REGISTRY[name].Config
+        config = MODELS.get(name).Config
         for spec in {**entry.space, **entry.content}.values():
             for value in spec.endpoints().values():
                 assert isinstance(spec, ParamSpace) and value is not None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys_cl.data import SOURCES, HMOptions, get_source, input_fingerprint, load_dataset, prepare
+from recsys_cl.data import SOURCES, HMOptions, input_fingerprint, load_dataset, prepare
 from recsys_cl.errors import InputError
 
 RAW = Path(__file__).parent / "fixtures" / "hm_raw"
@@ -18,9 +18,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def test_registry_lists_every_source_with_one_build_signature():
     assert set(SOURCES) >= {"hm", "hm-synth", "ml-100k", "styles", "styles-synth"}
-    assert get_source("styles").has_interactions is False and get_source("hm").raw == "required"
+    assert SOURCES.get("styles").has_interactions is False and SOURCES.get("hm").raw == "required"
     with pytest.raises(InputError, match="unknown data source 'movielens'; known: hm, hm-synth"):
-        get_source("movielens")
+        SOURCES.get("movielens")
 
 
 def test_failed_rerun_keeps_the_previous_dataset_whole(tmp_path, cli):

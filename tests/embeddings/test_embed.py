@@ -141,7 +141,7 @@ def test_items_only_dataset_has_no_interactions(tmp_path):
 
 
 def test_bad_input_is_one_clear_error_and_nothing_written(tmp_path, styles_dir):
-    with pytest.raises(InputError, match="unknown embedding method 'text-magic'; choose one of raw-text, raw-image"):
+    with pytest.raises(InputError, match="unknown embedding method 'text-magic'; known: raw-text, raw-image"):
         embed(styles_dir, "text-magic", tmp_path / "x.itememb")
     with pytest.raises(InputError, match="text-nce option: neighbors: Extra inputs"):
         embed(styles_dir, "text-nce", tmp_path / "x.itememb", neighbors=3)
@@ -156,7 +156,8 @@ def test_bad_input_is_one_clear_error_and_nothing_written(tmp_path, styles_dir):
 
 
 def test_methods_listed():
-    assert METHODS == ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip", "dataset-vectors")
+    assert METHODS == ("raw-text", "raw-image", "text-nce", "text-triplet", "copurchase", "image-simclr", "clip", "dataset-vectors",
+                       "precomputed")
 
 
 def test_raw_image_masks_items_without_image(tmp_path):

@@ -23,18 +23,19 @@ from recsys_cl.errors import InputError
 
 
 def test_every_method_is_registered_with_its_own_options():
-    assert tuple(LEARNERS) == METHODS
+    assert tuple(name for name, _ in LEARNERS.builtin_items()) == METHODS
     assert create("text-nce", neighbours=3).options == TextNCEOptions(neighbours=3)
     assert isinstance(create("image-simclr").options, SimCLROptions)
     assert type(create("clip").options) is EmbedOptions
-    reads = {name: (cls.reads_text, cls.reads_images, cls.reads_interactions, cls.image_only) for name, cls in LEARNERS.items()}
+    reads = {name: (cls.reads_text, cls.reads_images, cls.reads_interactions, cls.image_only) for name, cls in LEARNERS.builtin_items()}
     assert reads == {
         "raw-text": (True, False, False, False), "raw-image": (False, True, False, True),
         "text-nce": (True, False, False, False), "text-triplet": (True, False, False, False),
         "copurchase": (True, False, True, False), "image-simclr": (False, True, False, True),
         "clip": (True, True, False, False), "dataset-vectors": (False, False, False, False),
+        "precomputed": (False, False, False, False),
     }  # fmt: skip
-    assert [name for name, cls in LEARNERS.items() if cls.reads_dataset_vectors] == ["dataset-vectors"]
+    assert [name for name, cls in LEARNERS.builtin_items() if cls.reads_dataset_vectors] == ["dataset-vectors"]
 
 
 def test_options_carry_over_merge_train_and_refuse_other_learners_knobs():
@@ -47,14 +48,18 @@ def test_options_carry_over_merge_train_and_refuse_other_learners_knobs():
         create("raw-text", TextNCEOptions(neighbours=3))
     with pytest.raises(InputError, match="^clip option: train.epochs: Input should be greater than or equal to 1$"):
         create("clip", train={"epochs": 0})
-    with pytest.raises(InputError, match="^unknown embedding method 'simclr'; choose one of raw-text, .*, clip, dataset-vectors$"):
+    with pytest.raises(InputError, match="^unknown embedding method 'simclr'; known: raw-text, .*, clip, dataset-vectors, precomputed$"):
         create("simclr")
 
 
-def test_a_new_learner_plugs_in_by_registering(monkeypatch):
+def test_a_new_learner_plugs_in_by_registering():
     """A learner defined outside the package: learn() finds it by name and scores its vectors like any other."""
-    monkeypatch.setattr("recsys_cl.embeddings._learners.LEARNERS", dict(LEARNERS))
+    with LEARNERS.restoring():
+        _learn_with_a_new_learner()
+    assert "text-mean-shift" not in LEARNERS
 
+
+def _learn_with_a_new_learner():
     @register("text-mean-shift")
     class MeanShift(Learner):
         reads_text = True

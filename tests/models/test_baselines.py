@@ -9,20 +9,20 @@ from recsys_cl.data import EncodedSplit, loo
 from recsys_cl.data._split import DAY
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 
 
-class TestRandom(BackendContract):
+class TestRandom(ModelTests):
     model_name = "random"
     expected_margin_over_pop = None
 
 
-class TestPop(BackendContract):
+class TestPop(ModelTests):
     model_name = "pop"
     expected_margin_over_pop = None
 
 
-class TestRecentPop(BackendContract):
+class TestRecentPop(ModelTests):
     model_name = "recent-pop"
     params = {"days": 2.0}
     expected_margin_over_pop = None

@@ -13,12 +13,12 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.models import create
 from recsys_cl.models._bm3 import _distance
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 
 FAST = {"embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64}
 
 
-class TestBM3(BackendContract):
+class TestBM3(ModelTests):
     model_name = "bm3"
     params = FAST
     needs_embeddings = True
@@ -84,7 +84,7 @@ def test_beats_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold) -> N
     assert_beats_pop_and_random_on_cold_items(create("bm3").fit(encoded, embeddings), encoded, margin=0.05)
 
 
-class TestBM3FinetunedFeatures(BackendContract):
+class TestBM3FinetunedFeatures(ModelTests):
     """The authors' code trains the feature tables; cold items' rows get no gradient and keep their content."""
 
     model_name = "bm3"

@@ -12,16 +12,16 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 
 
-class TestContentKNN(BackendContract):
+class TestContentKNN(ModelTests):
     model_name = "content-knn"
     needs_embeddings = True
     expected_cold_margin = 0.3
 
 
-class TestContentKNNPlainMean(BackendContract):
+class TestContentKNNPlainMean(ModelTests):
     model_name = "content-knn"
     params = {"half_life_days": None}
     needs_embeddings = True

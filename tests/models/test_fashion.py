@@ -23,7 +23,7 @@ from recsys_cl.errors import InputError
 from recsys_cl.evaluation import topk_from_scorer
 from recsys_cl.models import Recommender, create
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 from .conftest import N_GROUPS, START, USERS_PER_GROUP
 
 ALL_TIME = {"fill_days": None}
@@ -236,24 +236,24 @@ def test_bad_input_names_the_key(shop, user_table, item_table, tmp_path, monkeyp
 
 
 # ---------------------------------------------------------------------------------------------- contract
-class TestRepurchase(BackendContract):
+class TestRepurchase(ModelTests):
     model_name = "repurchase"
     expected_margin_over_pop = None  # with training items excluded it is a popularity list
 
 
-class TestDecayedPop(BackendContract):
+class TestDecayedPop(ModelTests):
     model_name = "decayed-pop"
     expected_margin_over_pop = None
 
 
-class TestProductVariants(BackendContract):
+class TestProductVariants(ModelTests):
     # the structured items' taste group plays the product: variants are the other items of the group
     model_name = "product-variants"
     params = {"product_column": "group"}
     needs_item_table = True
 
 
-class TestBoughtTogether(BackendContract):
+class TestBoughtTogether(ModelTests):
     model_name = "bought-together"
     params = {"recent_days": 7.0}
 
@@ -269,7 +269,7 @@ def structured_user_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class TestSegmentPop(BackendContract):
+class TestSegmentPop(ModelTests):
     """Ages follow the taste groups, so the age buckets are the groups: far above Pop."""
 
     model_name = "segment-pop"

@@ -13,12 +13,12 @@ from recsys_cl.errors import InputError
 from recsys_cl.models import create
 from recsys_cl.models._modalities import item_knn_graph, symmetric_normalised
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 
 FAST = {"embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64, "knn_k": 5}
 
 
-class TestFREEDOM(BackendContract):
+class TestFREEDOM(ModelTests):
     model_name = "freedom"
     params = FAST
     needs_embeddings = True

@@ -6,7 +6,7 @@ import pytest
 
 from recsys_cl.data import EncodedSplit
 from recsys_cl.errors import InputError
-from recsys_cl.models import REGISTRY, ContentKNN, ImplicitALS, ItemKNN, create
+from recsys_cl.models import MODELS, ContentKNN, ImplicitALS, ItemKNN, create
 
 
 def test_unknown_config_key_is_rejected_by_name() -> None:
@@ -26,7 +26,7 @@ def test_run_name_lists_changed_parameters_only() -> None:
 
 
 def test_registry_creates_by_name_and_rejects_unknown_names() -> None:
-    assert {"pop", "recent-pop", "itemknn", "content-knn", "implicit-als", "implicit-bpr", "lightfm"} <= set(REGISTRY)
+    assert {"pop", "recent-pop", "itemknn", "content-knn", "implicit-als", "implicit-bpr", "lightfm"} <= set(MODELS)
     model = create("implicit-als", factors=4)
     assert isinstance(model, ImplicitALS) and model.config.factors == 4
     with pytest.raises(InputError, match="'als2'"):

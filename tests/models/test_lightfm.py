@@ -12,35 +12,35 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 from .conftest import ITEMS_PER_GROUP, N_GROUPS
 
 
-class TestLightFMWarp(BackendContract):
+class TestLightFMWarp(ModelTests):
     model_name = "lightfm"
     params = {"no_components": 16, "epochs": 20}
 
 
-class TestLightFMBPR(BackendContract):
+class TestLightFMBPR(ModelTests):
     model_name = "lightfm"
     params = {"loss": "bpr", "no_components": 16, "epochs": 20}
 
 
-class TestLightFMEmbeddings(BackendContract):
+class TestLightFMEmbeddings(ModelTests):
     model_name = "lightfm"
     params = {"no_components": 16, "epochs": 20, "item_features": "embeddings"}
     needs_embeddings = True
     expected_cold_margin = 0.3
 
 
-class TestLightFMCategorical(BackendContract):
+class TestLightFMCategorical(ModelTests):
     model_name = "lightfm"
     params = {"no_components": 16, "epochs": 20, "item_features": "categorical"}
     needs_item_table = True
     expected_cold_margin = 0.3
 
 
-class TestLightFMBoth(BackendContract):
+class TestLightFMBoth(ModelTests):
     model_name = "lightfm"
     params = {"no_components": 16, "epochs": 20, "item_features": "both"}
     needs_embeddings = True
@@ -48,7 +48,7 @@ class TestLightFMBoth(BackendContract):
     expected_cold_margin = 0.3
 
 
-class TestLightFMContentOnly(BackendContract):
+class TestLightFMContentOnly(ModelTests):
     model_name = "lightfm"
     params = {"no_components": 16, "epochs": 20, "item_features": "embeddings", "item_identity": False}
     needs_embeddings = True

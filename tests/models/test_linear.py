@@ -11,20 +11,20 @@ from recsys_cl.data import EncodedSplit, loo
 from recsys_cl.errors import InputError
 from recsys_cl.models import _linear, create
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 
 
-class TestEASE(BackendContract):
+class TestEASE(ModelTests):
     model_name = "ease"
     params = {"reg": 10.0}
 
 
-class TestEASEBounded(BackendContract):
+class TestEASEBounded(ModelTests):
     model_name = "ease"
     params = {"reg": 10.0, "max_items": 40}
 
 
-class TestSLIM(BackendContract):
+class TestSLIM(ModelTests):
     model_name = "slim"
     params = {"alpha": 1e-3, "l1_ratio": 0.1, "neighbours": 20}
 

@@ -12,31 +12,31 @@ from recsys_cl.data import EncodedSplit, loo
 from recsys_cl.models import create
 from recsys_cl.models._neighbourhood import _weighted, sparse_top_k_rows
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 
 
-class TestItemKNN(BackendContract):
+class TestItemKNN(ModelTests):
     model_name = "itemknn"
     params = {"neighbours": 20}
 
 
-class TestItemKNNJaccardBM25(BackendContract):
+class TestItemKNNJaccardBM25(ModelTests):
     model_name = "itemknn"
     params = {"neighbours": 20, "similarity": "jaccard", "weighting": "bm25", "shrink": 2.0}
 
 
-class TestItemKNNAsymmetricTFIDFByTarget(BackendContract):
+class TestItemKNNAsymmetricTFIDFByTarget(ModelTests):
     model_name = "itemknn"
     params = {"neighbours": 20, "similarity": "asymmetric-cosine", "asymmetric_alpha": 0.3, "weighting": "tf-idf",
               "keep_neighbours_of": "target"}  # fmt: skip
 
 
-class TestRP3beta(BackendContract):
+class TestRP3beta(ModelTests):
     model_name = "rp3beta"
     params = {"neighbours": 20}
 
 
-class TestRP3betaNormalized(BackendContract):
+class TestRP3betaNormalized(ModelTests):
     model_name = "rp3beta"
     params = {"neighbours": 20, "alpha": 0.7, "beta": 0.3, "normalize": True}
 

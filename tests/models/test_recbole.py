@@ -19,20 +19,20 @@ from recsys_cl.models.recbole._content import content_module_class
 from recsys_cl.models.recbole._data import data_loaders, encoded_dataset_class
 from recsys_cl.models.recbole._fast import graph_model_class, sparse_graph_ops
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 
 # Tiny data, so: small tables, a larger step than RecBole's default, one torch thread (on a
 # shared 2-core machine, several threads for models this small are many times slower).
 FAST = {"embedding_size": 16, "train_batch_size": 64, "learning_rate": 0.01, "epochs": 20, "stopping_step": 20, "num_threads": 1}
 
 
-class TestBPRRecBole(BackendContract):
+class TestBPRRecBole(ModelTests):
     model_name = "bpr-recbole"
     params = {**FAST, "learning_rate": 0.05}
     expected_margin_over_pop = 0.3
 
 
-class TestBPRRecBoleFuse(BackendContract):
+class TestBPRRecBoleFuse(ModelTests):
     model_name = "bpr-recbole"
     params = {**FAST, "learning_rate": 0.05, "content": "fuse"}
     needs_embeddings = True
@@ -40,20 +40,20 @@ class TestBPRRecBoleFuse(BackendContract):
     expected_cold_margin = 0.4  # observed 0.95-1.0 vs random 0.40, Pop 0.0
 
 
-class TestBPRRecBoleInit(BackendContract):
+class TestBPRRecBoleInit(ModelTests):
     model_name = "bpr-recbole"
     params = {**FAST, "learning_rate": 0.05, "content": "init"}
     needs_embeddings = True
     expected_margin_over_pop = 0.3
 
 
-class TestNeuMF(BackendContract):
+class TestNeuMF(ModelTests):
     model_name = "neumf"
     params = FAST
     expected_margin_over_pop = 0.3
 
 
-class TestNeuMFFuse(BackendContract):
+class TestNeuMFFuse(ModelTests):
     model_name = "neumf"
     params = {**FAST, "content": "fuse"}
     needs_embeddings = True
@@ -63,13 +63,13 @@ class TestNeuMFFuse(BackendContract):
     expected_cold_margin = 0.1
 
 
-class TestLightGCN(BackendContract):
+class TestLightGCN(ModelTests):
     model_name = "lightgcn"
     params = FAST
     expected_margin_over_pop = 0.3
 
 
-class TestLightGCNFuse(BackendContract):
+class TestLightGCNFuse(ModelTests):
     model_name = "lightgcn"
     params = {**FAST, "content": "fuse"}
     needs_embeddings = True
@@ -77,13 +77,13 @@ class TestLightGCNFuse(BackendContract):
     expected_cold_margin = 0.4  # observed 0.95-1.0 vs random 0.40, Pop 0.0
 
 
-class TestSGL(BackendContract):
+class TestSGL(ModelTests):
     model_name = "sgl"
     params = FAST
     expected_margin_over_pop = 0.3
 
 
-class TestSGLFuse(BackendContract):
+class TestSGLFuse(ModelTests):
     model_name = "sgl"
     params = {**FAST, "content": "fuse"}
     needs_embeddings = True
@@ -91,7 +91,7 @@ class TestSGLFuse(BackendContract):
     expected_cold_margin = 0.4  # observed 0.95-1.0 vs random 0.40, Pop 0.0
 
 
-class TestRecBoleByName(BackendContract):
+class TestRecBoleByName(ModelTests):
     # NGCF goes through the generic adapter (and RecBole's dok_matrix adjacency code)
     model_name = "recbole"
     params = {**FAST, "model": "NGCF", "params": {"hidden_size_list": [16, 16]}}
@@ -103,13 +103,13 @@ class TestRecBoleByName(BackendContract):
 NCL_FAST = {"num_clusters": 4, "warm_up_step": 2, "n_layers": 2}
 
 
-class TestNCL(BackendContract):
+class TestNCL(ModelTests):
     model_name = "ncl"
     params = {**FAST, **NCL_FAST}
     expected_margin_over_pop = 0.3
 
 
-class TestNCLByName(BackendContract):
+class TestNCLByName(ModelTests):
     model_name = "recbole"
     params = {**FAST, "model": "NCL", "params": NCL_FAST}
     expected_margin_over_pop = 0.3
@@ -117,13 +117,13 @@ class TestNCLByName(BackendContract):
 
 # SimpleX: 10 negatives per positive; RecBole's batch counts rows with their negatives, so 640 rows
 # keep FAST's 64 positives per batch.
-class TestSimpleX(BackendContract):
+class TestSimpleX(ModelTests):
     model_name = "simplex"
     params = {**FAST, "neg_samples": 10, "train_batch_size": 640}
     expected_margin_over_pop = 0.3
 
 
-class TestSimpleXByName(BackendContract):
+class TestSimpleXByName(ModelTests):
     model_name = "recbole"
     params = {**FAST, "train_batch_size": 640, "model": "SimpleX",
               "params": {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 10}}}
@@ -520,7 +520,7 @@ COLD_SETTINGS = {"epochs": 30, "stopping_step": 5, "learning_rate": 0.01}
     ],
 )
 def test_content_variants_beat_pop_and_random_on_synthetic_hm_cold_items(synthetic_hm_cold, name, params):
-    from .backend_contract import assert_beats_pop_and_random_on_cold_items
+    from recsys_cl.testing import assert_beats_pop_and_random_on_cold_items
 
     encoded, embeddings = synthetic_hm_cold
     model = create(name, **COLD_SETTINGS, **params).fit(encoded, embeddings)

@@ -18,14 +18,14 @@ from recsys_cl.data._split import DAY, Split
 from recsys_cl.embeddings._io import ItemEmbeddings, principal_components
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate
-from recsys_cl.models import REGISTRY, create
+from recsys_cl.models import MODELS, create
 from recsys_cl.models._base import UNKNOWN_SCORE
 from recsys_cl.models._modalities import aligned_modalities
 from recsys_cl.models.recbole._sequences import NEGATIVE_NEXT_ITEMS, NEXT_ITEMS, SequenceCatalogue, UserSequences
 from recsys_cl.models.recbole._sequential import build_network, sequential_settings
 from recsys_cl.models.recbole._sequential_nets import frozen_rows
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 from .conftest import START
 
 # Tiny data, so: small tables, a larger step than RecBole's default, short sequences, one torch thread.
@@ -34,7 +34,7 @@ FAST = {"embedding_size": 16, "train_batch_size": 64, "learning_rate": 0.01, "ep
 SEQUENTIAL = ("sasrec", "gru4rec", "core")
 
 
-class TestSASRec(BackendContract):
+class TestSASRec(ModelTests):
     model_name = "sasrec"
     params = FAST
 
@@ -42,7 +42,7 @@ class TestSASRec(BackendContract):
 # Cold items for a next-item model: new items bought last, in no training sequence
 # (``sequential_cold_encoded``). Observed HR@10 on them: 1.0 for sasrec fuse / frozen and core frozen
 # (seeds 0 and 1; also init 0.99, gru4rec fuse / frozen 1.0) vs random 0.23, Pop 0.0, pure-ID sasrec 0.0.
-class TestSASRecFuse(BackendContract):
+class TestSASRecFuse(ModelTests):
     model_name = "sasrec"
     params = {**FAST, "content": "fuse"}
     needs_embeddings = True
@@ -50,7 +50,7 @@ class TestSASRecFuse(BackendContract):
     expected_cold_margin = 0.3
 
 
-class TestSASRecFrozen(BackendContract):
+class TestSASRecFrozen(ModelTests):
     model_name = "sasrec"
     params = {**FAST, "content": "frozen"}
     needs_embeddings = True
@@ -58,17 +58,17 @@ class TestSASRecFrozen(BackendContract):
     expected_cold_margin = 0.3
 
 
-class TestGRU4RecBPR(BackendContract):
+class TestGRU4RecBPR(ModelTests):
     model_name = "gru4rec"
     params = {**FAST, "loss_type": "BPR"}
 
 
-class TestCORE(BackendContract):
+class TestCORE(ModelTests):
     model_name = "core"
     params = FAST
 
 
-class TestCOREFrozen(BackendContract):
+class TestCOREFrozen(ModelTests):
     model_name = "core"
     params = {**FAST, "content": "frozen"}
     needs_embeddings = True
@@ -237,7 +237,7 @@ def test_recommend_agrees_with_recboles_evaluator_on_the_valid_part(loo_encoded)
 # -- protocols and bad input ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", SEQUENTIAL)
 def test_refuses_a_protocol_without_time_order(name, cold_encoded):
-    backend = REGISTRY[name]
+    backend = MODELS.get(name)
     assert backend.protocols == ("loo", "temporal")
     message = rf"^{name}: protocol 'cold-item' does not hold out each user's latest interactions .* use loo or temporal$"
     backend.check_protocol("temporal")  # what config validation can call, on the class, before reading data

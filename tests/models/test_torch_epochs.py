@@ -132,6 +132,19 @@ def test_negatives_are_never_training_items() -> None:
     assert np.array_equal(drawn, ~dense)
 
 
+def test_negatives_are_never_items_without_a_training_interaction() -> None:
+    # items 3 and 4 are new (held out, no training row): they did not exist while training, so a model
+    # must not learn to push them down; user 1 bought every other item but one, which the exact
+    # per-row draw must find
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 0, 0]], dtype=np.float32))
+    sampler = NegativeSampler(train)
+    users = np.repeat(np.arange(3), 300)
+    negatives = sampler.sample(users, np.random.default_rng(0))
+    assert set(negatives.tolist()) <= {0, 1, 2}
+    assert set(negatives[users == 1].tolist()) == {2}
+    assert set(negatives[users == 0].tolist()) == {1, 2}
+
+
 def test_weighted_sampling_without_replacement_matches_successive_draws() -> None:
     # weights (1, 2, 3), two draws: P({0,1}) = 1/6*2/5 + 2/6*1/4 = 0.15, P({0,2}) = 1/6*3/5 + 3/6*1/3 = 4/15,
     # P({1,2}) = 2/6*3/4 + 3/6*2/3 = 7/12

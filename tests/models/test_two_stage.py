@@ -30,7 +30,7 @@ from recsys_cl.evaluation import evaluate
 from recsys_cl.models import create
 from recsys_cl.models._two_stage_features import window_split
 
-from .backend_contract import BackendContract
+from recsys_cl.testing import ModelTests
 from .conftest import START
 
 PURCHASES = [
@@ -350,7 +350,7 @@ def test_cli_bench_with_an_unknown_generator_exits_2_and_writes_nothing(tmp_path
 
 
 # ---------------------------------------------------------------------------------------------- the contract
-class TestTwoStageContract(BackendContract):
+class TestTwoStageContract(ModelTests):
     model_name = "two-stage"
     params = {
         "generators": [{"model": "itemknn"}, {"model": "content-knn"}, {"model": "pop"}],

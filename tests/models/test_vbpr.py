@@ -13,10 +13,10 @@ from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.errors import InputError
 from recsys_cl.models import create
 
-from .backend_contract import BackendContract, assert_beats_pop_and_random_on_cold_items
+from recsys_cl.testing import ModelTests, assert_beats_pop_and_random_on_cold_items
 
 
-class TestVBPR(BackendContract):
+class TestVBPR(ModelTests):
     model_name = "vbpr"
     params = {"embedding_size": 16, "content_embedding_size": 16, "epochs": 30, "learning_rate": 0.01, "train_batch_size": 64}
     needs_embeddings = True

@@ -99,8 +99,9 @@ def loader_classes() -> tuple[type, type]:
     from recbole.utils import ModelType
 
     class PairSampler(Sampler):
-        """``Sampler`` whose used ids are :class:`UsedPairs`; negatives are drawn exactly as RecBole
-        draws them (same calls to NumPy's generator, same rejections), only the membership test differs."""
+        """``Sampler`` whose used ids are :class:`UsedPairs`; negatives are drawn as RecBole draws them
+        (NumPy's global generator, same rejections) but among the items with a training interaction only
+        (see ``_uni_sampling``); the membership test is array-based."""
 
         def get_used_ids(self) -> dict[str, UsedPairs]:
             n = self.item_num
@@ -113,12 +114,33 @@ def loader_classes() -> tuple[type, type]:
             first = np.ones(len(keys), dtype=bool)
             first[1:] = keys[1:] != keys[:-1]
             keys, phase = keys[first], phase[first]
-            if (np.bincount(keys // n, minlength=self.user_num) + 1 == n).any():  # [pad] is an item
+            # negatives come from the trained items (_uni_sampling): a user who bought all of them has none
+            trained = keys[phase == 0]
+            if (np.bincount(trained // n, minlength=self.user_num) >= len(self._negative_pool())).any() or \
+                    (np.bincount(keys // n, minlength=self.user_num) + 1 == n).any():  # [pad] is an item
                 raise ValueError(
                     "Some users have interacted with all items, which we can not sample negative items for them. "
                     "Please set `user_inter_num_interval` to filter those users."
                 )
             return {name: UsedPairs(keys, phase, p, n) for p, name in enumerate(self.phases)}
+
+        def _uni_sampling(self, sample_num: int) -> np.ndarray:
+            """Uniform over the items with a training interaction (RecBole: over every item).
+
+            An item without one (a held-out new item of the cold-item protocol) does not exist yet when
+            the model is trained: drawn as a negative it would only ever be pushed down, and a content
+            projection learns "this content is never bought" for exactly the new items (on ml-100k
+            cold-item, NeuMF fused with text ranked them under every warm item: HR@10 0.001, Random 0.067).
+            """
+            pool = self._negative_pool()
+            return pool[np.random.randint(0, len(pool), sample_num)]
+
+        def _negative_pool(self) -> np.ndarray:
+            if getattr(self, "_pool", None) is None:
+                train = self.datasets[self.phases.index("train")] if "train" in self.phases else self.datasets[0]
+                self._pool = np.unique(train.inter_feat[self.iid_field].numpy()).astype(np.int64)
+                self._pool = self._pool[self._pool > 0]  # [PAD] is id 0
+            return self._pool
 
         def sample_by_key_ids(self, key_ids: Any, num: int) -> Any:
             key_ids = np.array(key_ids)

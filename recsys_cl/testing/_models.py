@@ -1,29 +1,32 @@
-"""Tests every backend gets in two lines::
+"""The tests every model gets in two lines (recsys-cl's own backends and plugins alike)::
 
-    class TestALS(BackendContract):
-        model_name = "implicit-als"
+    from recsys_cl.testing import ModelTests
+
+    class TestMyModel(ModelTests):
+        model_name = "my-model"
         params = {"factors": 16}
 
-The data is the structured dataset of ``conftest.py`` (4 taste groups, leave-one-out split; a
-cold-item split for content-aware models). Quality is HR@10 (share of test users with a test item
-in their top 10), computed here in a few lines so the tests do not depend on the evaluator.
+The data is the structured dataset of ``_data`` (4 taste groups, leave-one-out split; a cold-item
+split for content-aware models), handed to the tests by fixtures of the class itself, so nothing
+else needs configuring. Quality is HR@10 (share of test users with a test item in their top 10),
+computed here in a few lines so the tests do not depend on the evaluator.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
 from recsys_cl.data import EncodedSplit
-from recsys_cl.embeddings._io import ItemEmbeddings
+from recsys_cl.embeddings import ItemEmbeddings
 from recsys_cl.errors import InputError
-from recsys_cl.evaluation import expected_random_hit_rate
-from recsys_cl.evaluation._rankings import Rankings
+from recsys_cl.evaluation import Rankings, expected_random_hit_rate
 from recsys_cl.models import Recommender, create
-
-from .conftest import SINGLE_ITEM, SINGLE_USER
+from recsys_cl.testing import _data
+from recsys_cl.testing._data import SINGLE_ITEM, SINGLE_USER
 
 K = 10
 
@@ -38,7 +41,7 @@ def hit_rate(rankings: Rankings, encoded: EncodedSplit) -> float:
     return float(np.mean(hits))
 
 
-class BackendContract:
+class ModelTests:
     """Subclass with ``model_name`` and ``params``; set the flags that apply to the backend."""
 
     model_name: ClassVar[str]
@@ -54,6 +57,32 @@ class BackendContract:
     #: the fixture of that split: the cold-item protocol, or for next-item models (which refuse it) a loo
     #: split whose test items occur in no training sequence (``sequential_cold_encoded``)
     cold_split: ClassVar[str] = "cold_encoded"
+
+    # -- the data (fixtures of the class: a subclass needs no conftest) ------------------------
+    @pytest.fixture(scope="class")
+    @classmethod
+    def loo_encoded(cls) -> EncodedSplit:
+        return _data.loo_encoded()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def cold_encoded(cls) -> EncodedSplit:
+        return _data.cold_encoded()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def sequential_cold_encoded(cls) -> EncodedSplit:
+        return _data.sequential_cold_encoded()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def item_embeddings(cls) -> ItemEmbeddings:
+        return _data.structured_item_embeddings()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def item_table_path(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return _data.write_structured_item_table(tmp_path_factory.mktemp("items"))
 
     # -- helpers -----------------------------------------------------------------------------
     @classmethod

@@ -1,0 +1,1 @@
+"""An example recsys-cl plugin: ``cooccurrence`` (a model) and ``text-pca`` (an embedding learner)."""

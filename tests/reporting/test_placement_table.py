@@ -1,0 +1,54 @@
+"""Cold-item reports: the placement table, and variants that declare they cannot rank new items."""
+
+import json
+
+import numpy as np
+
+from recsys_cl.reporting import load_results
+from recsys_cl.reporting._tables import CANNOT_RANK, all_tables, main_table, placement_table
+from tests.reporting.conftest import N_USERS, write_run
+
+
+def _placed(rank_share: float, cold_share: float) -> dict:
+    return {"placement_users": 200.0, "test_rank_median": rank_share * 1000, "test_rank_share_median": rank_share,
+            "cold_catalogue_share": 0.2, "cold_share@10": cold_share, "cold_lift@10": cold_share / 0.2}  # fmt: skip
+
+
+def _cold_item_run(tmp_path):
+    directory = write_run(tmp_path / "run", {
+        ("pop", "none"): np.zeros(N_USERS),
+        ("lightgcn", "txt"): np.full(N_USERS, 0.08),
+        ("bpr", "txt"): np.full(N_USERS, 0.01),
+    })  # fmt: skip
+    extra = {"k0": {"placement": _placed(0.9, 0.0)}, "k1": {"placement": _placed(0.1, 0.5)},
+             "k2": {"placement": _placed(0.5, 0.2), "cannot_rank_new_items": "its content only initialises the ID table"}}
+    for key, fields in extra.items():
+        path = directory / "cells" / f"{key}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+    return load_results(directory)
+
+
+def test_placement_table_shows_where_new_items_land_and_marks_models_that_list_none(tmp_path):
+    results = _cold_item_run(tmp_path)
+    table = placement_table(results, "ds", "loo")
+    assert table.columns == ["model", "median test rank", "rank / candidates", "new items in top 10", "in catalogue", "lift"]
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["pop"] == ["900", "0.900", "0.000", "0.200", "0.00"]
+    assert rows["lightgcn + txt"] == ["100", "0.100", "0.500", "0.200", "2.50"]
+    assert (0, 5) in table.bold and (1, 5) not in table.bold  # Pop's lift 0: no new item in any list
+    assert rows["bpr + txt"][0] == CANNOT_RANK
+    assert "bpr + txt: its content only initialises the ID table" in table.note
+    assert ("segments", table.title) in [(section, t.title) for section, t in all_tables(results, n_resamples=50)]
+
+
+def test_main_table_prints_cannot_rank_instead_of_numbers(tmp_path):
+    results = _cold_item_run(tmp_path)
+    table = main_table(results, "ds", "loo", ["hr@10", "ndcg@10"], n_resamples=50)
+    row = next(r for r in table.rows if r[0] == "bpr + txt")
+    assert row[1:3] == [CANNOT_RANK, CANNOT_RANK] and row[3] == "–"
+    assert "Cannot rank new items: bpr + txt: its content only initialises the ID table." in table.note
+    assert not any(r == 2 for r, _ in table.bold)
+
+
+def test_cells_without_placement_have_no_placement_table(fake_results):
+    assert placement_table(load_results(fake_results), "ds", "loo") is None
