@@ -145,12 +145,24 @@ def _run_on_ray(tasks: Sequence[Task], on_done: Callable[[int, Any], None], ray_
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
-                on_done(pending.pop(ref), ray.get(ref))
+                on_done(pending.pop(ref), _ray_result(ray, ref))
             if poll:
                 poll()
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _ray_result(ray: Any, ref: Any) -> Any:
+    """``ray.get(ref)``, with a task's own bad-input error (``InputError``: a one-line message, exit 2) raised
+    as itself: Ray wraps it in a ``RayTaskError`` whose message carries the worker's whole traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as wrapped:
+        cause = getattr(wrapped, "cause", None)
+        if isinstance(cause, InputError):
+            raise cause from None
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- workers
