@@ -9,7 +9,8 @@ set there, so relative outputs land inside the copy and every file of the copy c
 after. Seeded: the default run tries the same few dozen examples each time (``make test``); the run marked
 slow tries many more (``RECSYS_CL_FUZZ_EXAMPLES``, default 400) with new draws each time.
 
-Left out for their cost, not their safety: ``demo`` and ``prepare ml-100k`` (RecBole's 100k rows), image
+Left out for their cost, not their safety: ``demo``, ``prepare ml-100k``, ``prepare recbole`` and ``mmrec`` (their
+own random-damage tests are in ``tests/data``), ``track`` (needs an MLflow store) (RecBole's 100k rows), image
 encoders and ``retrieve composed`` (torch models; ``tests/embeddings/test_bad_images.py`` covers images).
 """
 
@@ -56,6 +57,11 @@ def world(tmp_path_factory):
         prepare("hm", "atomic", raw="raw/hm", options={"name": "hs", "protocols": ["loo", "temporal", "cold-item"]})
         prepare("styles", "atomic", raw="raw/styles", options={"name": "st"})
         Path("config.yaml").write_text(CONFIG)
+        # your own table (source: table): the synthetic purchases under other column names, and its mapping
+        Path("raw/table").mkdir(parents=True)
+        (pl.read_csv("raw/hm/transactions_train.csv", infer_schema=False)
+         .select(customer="customer_id", sku="article_id", ts="t_dat").write_csv("raw/table/events.csv"))
+        Path("mapping.yaml").write_text("interactions: {file: events.csv, user: customer, item: sku, time: ts}\n")
         for argv in (["bench", "config.yaml", "--out", "results/fz"],
                      ["baseline", "save", "results/fz", "--out", "baseline.json"],
                      ["embed", "--data", "atomic/hs", "--method", "raw-text", "--out", "emb/hs.itememb", "-o", "text_model=tfidf"]):  # fmt: skip
@@ -137,7 +143,24 @@ EMBEDDING = ["emb/hs.itememb", "emb/hs.itememb.npy", "emb/hs.itememb.ids.txt", "
 def commands(draw):
     """(argv, files it reads, outputs it may write) for a random command."""
     kind = draw(st.sampled_from(["prepare hm", "prepare styles", "synth hm", "synth styles", "summary", "evaluate",
-                                 "embed", "bench", "report", "baseline save", "compare", "tune"]))  # fmt: skip
+                                 "embed", "bench", "report", "baseline save", "compare", "tune", "prepare table",
+                                 "recommend", "plugins"]))  # fmt: skip
+    if kind == "prepare table":
+        out = draw(outs("out/atomic"))
+        argv = ["prepare", "table", "--raw", draw(paths("raw/table")), "--mapping", draw(paths("mapping.yaml")), "--out", out,
+                *draw(options({"--name": NAMES, "--protocols": PROTOCOLS,
+                               "-o": st.sampled_from(["min_user=2", "min_item=nan", "unknown_items=drop", "x=1", "=", "dedupe=true"])}))]  # fmt: skip
+        return argv, ["raw/table/events.csv", "mapping.yaml"], [out]
+    if kind == "recommend":
+        out = draw(outs("out/rec"))
+        argv = ["recommend", draw(paths("config.yaml")), "--model", draw(st.sampled_from(["pop", "itemknn", "ItemKNN", "nope", ""])),
+                "--out", out, *draw(options({"--fit-on": st.sampled_from(["train", "train+valid", "all", "x"]), "--k": KS,
+                                             "--protocol": PROTOCOLS, "--seed": NUMBERS, "--chunk-users": NUMBERS, "--best": FLAG,
+                                             "--run": paths("results/fz"), "--users": paths("rankings.tsv"),
+                                             "--format": st.sampled_from(["lists", "hm-submission", "x"])}))]  # fmt: skip
+        return argv, ["config.yaml", *HM_RAW, *RESULTS], [out, "results/fz"]
+    if kind == "plugins":
+        return ["plugins", *draw(options({"--json": FLAG}))], [], []
     if kind == "prepare hm":
         out = draw(outs("out/atomic"))
         argv = ["prepare", "hm", "--raw", draw(paths("raw/hm")), "--out", out, *draw(options({
