@@ -57,7 +57,9 @@ class Point:
 
 def points(results: Results, dataset: str, protocol: str, intervals: dict[str, tuple[float, float, float]]) -> list[Point]:
     """The variants of one (dataset, protocol) in grid order; ``intervals``: label -> (mean, low, high) of one
-    metric (``_tables.variant_intervals``). Twins pair as in the embeddings-as-a-factor table (``plain_twins``)."""
+    metric (``_tables.variant_intervals``). Twins pair as in the embeddings-as-a-factor table (``plain_twins``).
+    Variants that declare they cannot rank new items (cold-item cells) are left out, as the tables print no
+    number for them."""
     from recsys_cl.reporting._tuning import plain_twins
 
     cells = results.cells_of(dataset, protocol)
@@ -65,6 +67,8 @@ def points(results: Results, dataset: str, protocol: str, intervals: dict[str, t
     twins = plain_twins(results, cells)
     out = []
     for label, group in groups.items():
+        if any(c.cannot_rank_new_items for c in group):  # the tables say why; a plotted number would read as a finding
+            continue
         mean, low, high = intervals[label]
         twin = twins.get(label)
         fit = float(np.mean([c.fit_seconds for c in group]))
@@ -324,7 +328,7 @@ def segment_dots(results: Results, dataset: str, protocol: str, metric: str, ord
     """``metric`` per segment for every variant (rows in ``order``): test items by training popularity
     (cold / rare / warm) and users by number of training interactions, one marker per segment."""
     cells = results.cells_of(dataset, protocol)
-    groups = variants(cells)
+    groups = {label: group for label, group in variants(cells).items() if not any(c.cannot_rank_new_items for c in group)}
     order = [label for label in order if label in groups] + [label for label in groups if label not in order]
     kinds = []
     for kind, title in (

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from recsys_cl.reporting import load_results
+from recsys_cl.reporting import _plots, load_results
 from recsys_cl.reporting._tables import CANNOT_RANK, all_tables, main_table, placement_table
 from tests.reporting.conftest import N_USERS, write_run
 
@@ -52,3 +52,10 @@ def test_main_table_prints_cannot_rank_instead_of_numbers(tmp_path):
 
 def test_cells_without_placement_have_no_placement_table(fake_results):
     assert placement_table(load_results(fake_results), "ds", "loo") is None
+
+
+def test_plots_leave_out_variants_that_cannot_rank_new_items(tmp_path):
+    results = _cold_item_run(tmp_path)
+    intervals = {label: (0.05, 0.04, 0.06) for label in ("pop", "lightgcn + txt", "bpr + txt")}
+    plotted = [p.label for p in _plots.points(results, "ds", "loo", intervals)]
+    assert plotted == ["pop", "lightgcn + txt"]
