@@ -94,11 +94,11 @@ def test_refused_values_are_shown_cut():
     assert len(shown(huge)) < 200 and len(shown("y" * 10**6)) < 100 and shown(3) == "3"
     assert len(cut_message("z" * 10**6)) < MESSAGE_CHARS + 50
     # a refused pass-through value names its key and shows the value cut
-    with pytest.raises(InputError) as caught:
-        from recsys_cl.models import REGISTRY
-        from recsys_cl.errors import validated
+    from recsys_cl.errors import validated
+    from recsys_cl.models import MODELS
 
-        validated(REGISTRY["recbole"].Config, {"params": {"learner": list(range(100_000))}}, "c.yaml", key_prefix="models.0.params.")
+    with pytest.raises(InputError) as caught:
+        validated(MODELS.get("recbole").Config, {"params": {"learner": list(range(100_000))}}, "c.yaml", key_prefix="models.0.params.")
     assert "models.0.params.params.learner" in str(caught.value) and len(str(caught.value)) < 400
 
 
