@@ -398,6 +398,9 @@ def recommend_command(
         )  # fmt: skip
     who = f"{record['customers']:,} customers ({record['customers_filled_by_fallback']:,} by the fallback)" if "customers" in record else f"{record['users']:,} users"
     out.print(f"{record['model']} fitted on {record['dataset']}/{record['protocol']} {record['fit_on']}: top-{record['k']} for {who} -> {out_dir}")
+    if record["training_length"]:  # fitted without a valid part: how long it trained, and why
+        length = record["training_length"]
+        out.print(f"{length['param']} {length['fitted_with']}: {length['kept_by'] or length['note']}")
 
 
 @app.command("tune")

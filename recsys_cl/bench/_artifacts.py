@@ -13,6 +13,8 @@ Results directory layout::
     OUT/cells/<key>.users.parquet  per-user scores of that cell (significance, regression diffs)
     OUT/data/                    prepared datasets (raw synthetic files, atomic files)
     OUT/embeddings/<ds>/<protocol>/seed-<s>/<name>.itememb (+ .quality.json): learned with the cells' seed s
+    OUT/embeddings/<ds>/<protocol>/fit-<parts>/seed-<s>/<name>.itememb: learned on more of the split
+                                 (``recsys-cl recommend --fit-on train+valid|all``: parts ``train+valid``, ``train+valid+test``)
     OUT/embeddings/<ds>/retrieval/composed.json   composed retrieval of a retrieval-only dataset, when asked
     OUT/tuning/                  studies (see ``_study``)
 """
@@ -73,7 +75,7 @@ def _raw_folder(spec: DatasetSpec, raw_override: str | None, need: str) -> Path 
 
 def learn_embedding(
     spec: EmbeddingSpec, atomic_dir: Path, protocol: str, out_root: Path, progress: StageProgress | None = None,
-    *, seed: int = 0, device: str = "auto", data_fingerprint: str | None = None,
+    *, seed: int = 0, device: str = "auto", data_fingerprint: str | None = None, parts: tuple[str, ...] = ("train",),
 ) -> Path:
     """Run (or reuse) an embedding learner for one dataset, protocol and seed, on ``device``.
 
@@ -81,15 +83,21 @@ def learn_embedding(
     protocol's training part: under cold-item, held-out items' purchases are not theirs to use.
     Per seed because the cell's seed drives every random step, the learner's included: the spread
     over seeds then holds embedding-training variance too. Reused only while the data it was learned
-    from (``data_fingerprint``) and the code are the same.
+    from (``data_fingerprint``) and the code are the same. ``parts`` other than ``("train",)``: learned
+    on those parts of the split merged (what a model fitted on them is given, ``recsys-cl recommend
+    --fit-on``), kept apart in ``fit-<parts>/``.
     """
     from recsys_cl.embeddings import embed
 
-    path = out_root / atomic_dir.name / protocol / f"seed-{seed}" / f"{spec.name}.itememb"
+    merged = parts != ("train",)
+    folder = out_root / atomic_dir.name / protocol / (f"fit-{'+'.join(parts)}" if merged else "")
+    path = folder / f"seed-{seed}" / f"{spec.name}.itememb"
     wanted = {"spec": spec.identity(), "seed": seed, "data_fingerprint": data_fingerprint, "code_version": __version__}
+    if merged:  # only then: the bench's own markers stay as they were (its embeddings are reused)
+        wanted["parts"] = list(parts)
     # retrieval-only datasets have no split ("retrieval" only names their folder)
     split = "loo" if protocol == RETRIEVAL else protocol
-    return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, seed=seed,
+    return _reuse_or_run(path, wanted, lambda: embed(atomic_dir, spec.method, path, protocol=split, parts=parts, seed=seed,
                                                      device=device, progress=progress, **spec.options))  # fmt: skip
 
 

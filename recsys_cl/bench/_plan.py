@@ -118,18 +118,33 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
 
 
 def final_params(summary: StudySummary) -> dict[str, Any]:
-    """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes
-    ``epochs`` at the epoch early stopping kept in the best trial, since no valid part is left to stop on
-    (else a model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
+    """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes the
+    training length (``epochs``; two-stage: ``num_trees``) at the epoch or round early stopping kept in the best
+    trial, since no valid part is left to stop on (else a model that stopped at epoch 20 while tuning would
+    train its whole ``epochs`` budget)."""
+    params: dict[str, Any] = dict(summary.refit_params)
+    if summary.refit != "train+valid":
+        return params
+    return with_kept_length(summary.model, params, best_trial_epoch(summary)) or params
+
+
+def best_trial_epoch(summary: StudySummary) -> int | None:
+    """The epoch (boosting round) early stopping kept in the study's best trial; None if it recorded none."""
+    return next((t.best_epoch for t in summary.trials if t.number == summary.best_trial), None)
+
+
+def with_kept_length(model: str, params: dict[str, Any], kept: int | None) -> dict[str, Any] | None:
+    """``params`` with ``model``'s training length (its ``training_length_param``: ``epochs``, two-stage's
+    ``num_trees``) fixed at ``kept``, the epoch or round early stopping on the valid part kept, for a fit with
+    no valid part left to stop on; None when nothing was kept or the model has no such parameter."""
     from recsys_cl.models import MODELS
 
-    params: dict[str, Any] = dict(summary.refit_params)
-    best = next((t for t in summary.trials if t.number == summary.best_trial), None)
-    if summary.refit != "train+valid" or best is None or best.best_epoch is None:
-        return params
-    if summary.model not in MODELS or "epochs" not in MODELS.get(summary.model).Config.model_fields:
-        return params
-    return {**params, "epochs": best.best_epoch}
+    if kept is None or model not in MODELS:
+        return None
+    backend = MODELS.get(model)
+    if backend.training_length_param not in backend.Config.model_fields:
+        return None
+    return {**params, backend.training_length_param: int(kept)}
 
 
 def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:

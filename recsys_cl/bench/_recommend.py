@@ -10,6 +10,10 @@ fitted on the chosen protocol's split with ``fit_on``:
 - ``all``: the test part joins too, "to predict the future". The end of training (the "now" of every
   time window: recent popularity, repurchase and two-stage windows) is then the last day of the data.
 
+The entry's item embeddings are learned on the same parts (``bench.learn_embedding(parts=...)``, cached in
+the results folder). With no valid part left (``train+valid``, ``all``), a model that early-stops on it trains
+for the epoch or round its study's best trial (``best``) or its benchmark cell kept (``kept_training_length``).
+
 Lists are written in the long layout ``evaluate`` reads (``user_id, item_id, rank, score``) as Parquet and
 TSV, or (``hm-submission``) as the H&M competition's ``customer_id,prediction`` file. Users are ranked in
 chunks, each chunk appended to the files, so no more than one chunk's lists is in memory. Everything is
@@ -18,7 +22,6 @@ written into a temporary folder beside the output, checked, and renamed into pla
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -31,9 +34,9 @@ import numpy as np
 import polars as pl
 
 from recsys_cl import __version__
-from recsys_cl.bench._artifacts import learn_embedding, prepare_dataset, read_variant
+from recsys_cl.bench._artifacts import CELLS_DIR, learn_embedding, prepare_dataset, read_variant
 from recsys_cl.bench._config import BenchmarkConfig, ModelSpec, variant_parts
-from recsys_cl.bench._plan import labels, model_run_name
+from recsys_cl.bench._plan import Cell, best_trial_epoch, labels, model_run_name, with_kept_length
 from recsys_cl.bench._provenance import git_commit, resolved_device
 from recsys_cl.bench._study import TUNING_DIR
 from recsys_cl.errors import InputError
@@ -53,18 +56,6 @@ FALLBACK_DAYS = 7.0
 #: file names inside the output folder
 LISTS_PARQUET, LISTS_TSV, SUBMISSION, RECORD = "recommendations.parquet", "recommendations.tsv", "submission.csv", "recommend.json"
 _LIST_SCHEMA = {"user_id": pl.Utf8, "item_id": pl.Utf8, "rank": pl.Int32, "score": pl.Float32}
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """The model entry (and embedding variant) asked for, with the parameters it is fitted with."""
-
-    index: int
-    spec: ModelSpec
-    label: str
-    embedding: str
-    params: dict[str, Any]
-    study: str | None = None
 
 
 def find_variant(config: BenchmarkConfig, name: str, embedding: str | None = None) -> tuple[int, str, str]:
@@ -201,11 +192,10 @@ def recommend_for_config(
     data_spec = _dataset(config, spec, dataset)
     protocol = _protocol(config, spec, data_spec.name, protocol)
     seed = config.seeds[0] if seed is None else seed
-    params, study = dict(spec.params), None
+    params, study, summary = dict(spec.params), None, None
     if best:
         summary = best_study(run_dir, data_spec.name, protocol, label)
         params, study = summary.refit_params, summary.key
-    variant = Variant(index, spec, label, embedding_name, params, study)
     wanted_users = read_user_list(Path(users_file)) if users_file is not None else None
     customer_ids = None
     if output_format == "hm-submission":
@@ -236,25 +226,30 @@ def recommend_for_config(
         _check_users(wanted_users, encoded.user_ids, Path(users_file or ""))
     users = np.asarray(wanted_users, dtype=str) if wanted_users is not None else encoded.user_ids
 
-    embeddings = None
-    if embedding_name != "none":
-        specs = {e.name: e for e in config.embeddings}
-        parts = tuple(specs[p] for p in variant_parts(embedding_name))
+    specs = {e.name: e for e in config.embeddings}
+    embedding_specs = tuple(specs[p] for p in variant_parts(embedding_name)) if embedding_name != "none" else ()
+    params, training_length = kept_training_length(config, Cell(data_spec, protocol, spec, embedding_specs, seed), params, fit_on,
+                                                   run_dir, fingerprint, summary)  # fmt: skip
+    embeddings, embedding_record = None, None
+    if embedding_specs:  # learned on the parts the model is fitted on (a co-purchase embedding sees the same purchases)
         paths = [str(learn_embedding(e, atomic_dir, protocol, run_dir / "embeddings", progress, seed=seed, device=config.device,
-                                     data_fingerprint=fingerprint)) for e in parts]  # fmt: skip
-        embeddings = read_variant(parts, paths[0] if len(paths) == 1 else paths)
+                                     data_fingerprint=fingerprint, parts=FIT_PARTS[fit_on])) for e in embedding_specs]  # fmt: skip
+        embeddings = read_variant(embedding_specs, paths[0] if len(paths) == 1 else paths)
+        embedding_record = {"learned_on": list(FIT_PARTS[fit_on]), "files": paths}
 
     from recsys_cl.models import create
 
     exclude_seen = config.exclude_seen(protocol)
     fitted = create(spec.model, **{**params, "seed": seed, "device": config.device})
     tick(f"fit {label} on {fit_on}", 1, 4)
-    fitted.fit(encoded, embeddings)  # as a benchmark cell fits (bench.run_cell), so lists score as its cell does
+    # as a benchmark cell fits (bench.run_cell): per-epoch validation ranks as the lists are ranked
+    fitted.fit(encoded, embeddings, exclude_seen=exclude_seen)
 
     record: dict[str, Any] = {
         "config": config.name, "config_file": str(config_path) if config_path else None,
         "entry": {"index": index, "label": label, "model": spec.model, "params": spec.params, "embedding": embedding_name},
         "model": model_run_name(spec.model, params), "params": params, "best_from_study": study,
+        "training_length": training_length, "embedding": embedding_record,
         "dataset": data_spec.name, "data_dir": str(atomic_dir), "data_fingerprint": fingerprint, "protocol": protocol,
         "protocol_options": config.protocol_options.of(protocol).model_dump(), "fit_on": fit_on, "fit_parts": list(FIT_PARTS[fit_on]),
         "fitted": _fitted_data(encoded), "time_windows": _time_windows(fitted),
@@ -288,6 +283,41 @@ def recommend_for_config(
 
 
 # ---------------------------------------------------------------------------------------------- choices
+def kept_training_length(config: BenchmarkConfig, cell: Cell, params: dict[str, Any], fit_on: str, run_dir: Path,
+                         fingerprint: str, summary: Any | None) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
+    """``params`` for a fit on ``fit_on``, and how long it trains: fitted on train+valid or all, no valid part is
+    left to stop early on, so the model's training length (``epochs``; two-stage: ``num_trees``) is fixed at the
+    epoch or round early stopping kept when fitted on train, as the benchmark's refit on train + valid does
+    (``bench.final_params``): from the study's best trial (``best``), else from the benchmark cell of this entry,
+    embedding and seed in ``run_dir/cells`` (the same cell key: same data, options and parameters). The record
+    says which, or why the configured length is used. None: fitted on train (early stopping runs itself)."""
+    from recsys_cl.models import MODELS
+    from recsys_cl.reporting import read_cell
+
+    backend = MODELS.get(cell.model.model)
+    name = backend.training_length_param
+    if fit_on == "train" or name not in backend.Config.model_fields:
+        return params, None
+    configured = getattr(backend.Config.model_validate(params), name)
+    kept, source = None, None
+    if summary is not None:
+        kept = best_trial_epoch(summary)
+        source = f"study {summary.key}: early stopping on the valid part kept {kept} in its best trial (#{summary.best_trial})"
+    else:
+        path = run_dir / CELLS_DIR / f"{cell.key(config, fingerprint)}.json"
+        history = read_cell(path).history if path.is_file() else {}
+        if history.get("valid_metric") and history.get("best_epoch"):  # the cell early-stopped on its valid part
+            kept = int(history["best_epoch"])
+            source = f"benchmark cell {path}: early stopping on the valid part kept {kept}"
+    fixed = with_kept_length(cell.model.model, params, kept)
+    if fixed is None:
+        where = "the study's best trial recorded none" if summary is not None else (
+            f"no finished benchmark cell of this entry and seed that stopped early in {run_dir / CELLS_DIR}")
+        return params, {"param": name, "configured": configured, "fitted_with": configured, "kept_by": None,
+                        "note": f"all {configured} {name}: no valid part to stop early on, and {where}"}  # fmt: skip
+    return fixed, {"param": name, "configured": configured, "fitted_with": fixed[name], "kept_by": source}
+
+
 def _dataset(config: BenchmarkConfig, spec: ModelSpec, name: str | None) -> Any:
     usable = [d for d in config.datasets if not d.retrieval_only and (spec.datasets is None or d.name in spec.datasets)]
     if name is None:

@@ -153,28 +153,33 @@ class PreparedDataset:
         on everything before the test part; the valid part is then empty (no early stopping on it)."""
         return self.merged_encoded(protocol, ("train", "valid"))
 
-    def merged_encoded(self, protocol: str, parts: tuple[str, ...]) -> EncodedSplit:
+    def merged_split(self, protocol: str, parts: tuple[str, ...]) -> Split:
         """The split with ``parts`` (``train`` and any of ``valid``, ``test``) merged into its training part
         and emptied where they were: ``("train", "valid", "test")`` is every interaction, a fit "up to the
-        last day" (the end of training, the "now" of every time window, is then the end of the data)."""
+        last day" (the end of training, the "now" of every time window, is then the end of the data).
+        Not cached (the caller keeps what it needs); the split it is made from is, as :meth:`split`."""
         if parts[0] != "train" or not set(parts) <= {"train", "valid", "test"}:
             raise InputError(f"parts to fit on must start with train and name only valid and test after it (got {parts})")
+        split = self.split(protocol)
+        frames = {p: split.part(p) for p in ("train", "valid", "test")}
+        try:  # categoricals are global in polars >= 1.32: H&M's 64-character ids stay codes, not strings per row
+            train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+        except pl.exceptions.PolarsError:  # older polars (categoricals of two files) or mixed types: strings
+            ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]
+            frames = {p: f.with_columns(ids) for p, f in frames.items()}
+            train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
+        rest = {p: frames[p].head(0) if p in parts else frames[p] for p in ("valid", "test")}
+        return Split(protocol, train, rest["valid"], rest["test"], {**split.info, "refit": "+".join(parts)})
+
+    def merged_encoded(self, protocol: str, parts: tuple[str, ...]) -> EncodedSplit:
+        """:meth:`merged_split` encoded (cached)."""
         key = f"merged-encoded:{protocol}:{'+'.join(parts)}"
         if key not in self._cache:
             read_here = f"split:{protocol}" not in self._cache
-            split = self.split(protocol)
-            frames = {p: split.part(p) for p in ("train", "valid", "test")}
-            try:  # categoricals are global in polars >= 1.32: H&M's 64-character ids stay codes, not strings per row
-                train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
-            except pl.exceptions.PolarsError:  # older polars (categoricals of two files) or mixed types: strings
-                ids = [pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")]
-                frames = {p: f.with_columns(ids) for p, f in frames.items()}
-                train = pl.concat([frames[p] for p in parts], how="vertical_relaxed")
-            rest = {p: frames[p].head(0) if p in parts else split.part(p) for p in ("valid", "test")}
-            info = {**split.info, "refit": "+".join(parts)}
-            self._cache[key] = EncodedSplit.from_split(Split(protocol, train, rest["valid"], rest["test"], info), self.items)
+            merged = self.merged_split(protocol, parts)
             if read_here:  # the parts were read for this merge only: not kept twice (at H&M size, GBs)
                 del self._cache[f"split:{protocol}"]
+            self._cache[key] = EncodedSplit.from_split(merged, self.items)
         return self._cache[key]
 
     def tuning_split(self, protocol: str = "loo") -> Split:

@@ -148,6 +148,7 @@ def embed(
     out: str | Path,
     *,
     protocol: str = "loo",
+    parts: tuple[str, ...] = ("train",),
     options: EmbedOptions | None = None,
     seed: int | None = None,
     device: str | None = None,
@@ -158,8 +159,10 @@ def embed(
     ``out + '.quality.json'`` (``EmbeddingQuality.write``) and returns both.
 
     Co-purchase pairs come only from ``protocol``'s training part, so held-out purchases never leak into
-    the embedding; datasets prepared without splits (styles: items only) have no interactions. Images are
-    read from the raw folder the dataset was prepared from.
+    the embedding; ``parts`` merges more of the split into it (``("train", "valid", "test")``: every
+    interaction, for a model fitted on all of them, as ``recsys-cl recommend --fit-on all`` does). Datasets
+    prepared without splits (styles: items only) have no interactions. Images are read from the raw folder
+    the dataset was prepared from.
     """
     started = time.perf_counter()
     learner = learner_class(method)
@@ -171,7 +174,7 @@ def embed(
         why = " (source table without an items: mapping: it has no item content)" if dataset.meta.get("source") == "table" else ""
         raise InputError(f"{item_file}: file not found: embeddings need the item table{why}")
     given = dataset_vectors(dataset, created.options.vectors) if learner.reads_dataset_vectors else None  # type: ignore[attr-defined]
-    interactions = training_interactions(dataset, protocol)
+    interactions = training_interactions(dataset, protocol, parts)
     if learner.reads_interactions and interactions is None:
         raise InputError(f"{dataset.directory}: {method} needs training interactions, and this dataset was prepared "
                          "without splits (items only)")  # fmt: skip
@@ -180,7 +183,10 @@ def embed(
         image_root=dataset.raw_dir or dataset.directory, source=str(item_file), progress=progress, given_vectors=given,
         **overrides,
     )  # fmt: skip
-    quality = dataclasses.replace(quality, dataset=dataset.name, protocol=protocol, seconds=time.perf_counter() - started)
+    quality = dataclasses.replace(
+        quality, dataset=dataset.name, protocol=protocol, seconds=time.perf_counter() - started,
+        parts=None if interactions is None else list(parts), interactions=None if interactions is None else interactions.height,
+    )  # fmt: skip
     out = Path(out)
     with staged_outputs(out.parent) as staging:  # the four files appear together or not at all (a full disk)
         write_itememb(emb, staging / out.name)
@@ -198,8 +204,9 @@ def dataset_vectors(dataset: PreparedDataset, key: str) -> ItemEmbeddings:
     return read_itememb(dataset.directory / f"{dataset.name}.{key}.itememb", key)
 
 
-def training_interactions(dataset: PreparedDataset, protocol: str) -> pl.DataFrame | None:
-    """``protocol``'s training part, or None for a dataset prepared without splits (styles: items only)."""
+def training_interactions(dataset: PreparedDataset, protocol: str, parts: tuple[str, ...] = ("train",)) -> pl.DataFrame | None:
+    """``protocol``'s training part (with ``parts`` merged into it), or None for a dataset prepared without
+    splits (styles: items only)."""
     if dataset.meta and not dataset.protocols:
         return None
-    return dataset.split(protocol).train
+    return dataset.split(protocol).train if parts == ("train",) else dataset.merged_split(protocol, parts).train

@@ -230,6 +230,10 @@ class EmbeddingQuality(_Record):
     seconds: float
     dataset: str | None = None
     protocol: str | None = None
+    #: the parts of ``protocol``'s split the interactions came from (``["train"]``; a model fitted on more:
+    #: ``["train", "valid", "test"]``) and how many there were (None: no interactions read)
+    parts: list[str] | None = None
+    interactions: int | None = None
     training: TrainingSummary | None = None
     collapse: Collapse | None = None
     #: precomputed vectors: their files and how they met the catalogue (None: learned)

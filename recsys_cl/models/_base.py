@@ -109,6 +109,9 @@ class Recommender(abc.ABC):
     takes_modalities: ClassVar[bool] = False
     #: the protocols a model can run on (None: all); config validation checks entries against it
     protocols: ClassVar[tuple[str, ...] | None] = None
+    #: the parameter bounding how long training runs, which early stopping on the valid part cuts short at
+    #: ``history.best_epoch``: a refit with no valid part left fixes it at the kept value (``bench.final_params``)
+    training_length_param: ClassVar[str] = "epochs"
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:

@@ -172,6 +172,7 @@ class TwoStage(Recommender):
 
     Config = TwoStageConfig
     uses_item_embeddings = True
+    training_length_param = "num_trees"  # early stopping keeps a boosting round (history.best_epoch)
 
     @property
     def run_name(self) -> str:

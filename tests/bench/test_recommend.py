@@ -15,6 +15,8 @@ from recsys_cl.errors import InputError
 from recsys_cl.evaluation import evaluate_rankings_file
 from recsys_cl.reporting import read_cell
 
+from ._finished_run import finished_run
+
 CONFIG = """
 name: rec
 datasets:
@@ -37,12 +39,7 @@ ks: [5, 12]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished benchmark run of CONFIG (its cells are the reference the exported lists are scored against)."""
-    from recsys_cl.bench import load_config, run_benchmark
-
-    root = tmp_path_factory.mktemp("recommend")
-    (root / "rec.yaml").write_text(CONFIG)
-    run_benchmark(load_config(root / "rec.yaml"), root / "run")
-    return root
+    return finished_run(tmp_path_factory.mktemp("recommend"), "rec", CONFIG)
 
 
 def _cells(run_dir):
