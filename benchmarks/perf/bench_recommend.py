@@ -15,7 +15,11 @@ measurement in its own child process (time and peak RSS of that process only):
   customers.csv ranked in chunks of ``--chunk-users`` and streamed to ``submission.csv``, the file checked,
   the folder renamed into place. ``--format lists`` exports Parquet + TSV lists for every user instead.
 
-The target (issue 27): export within the time and memory of scoring, so the printed ratios are export / score.
+Each stage is printed with its seconds and the child's peak RSS so far at its end (where the peak is reached).
+The target (issue 27): export within the time and memory of scoring, so the printed ratios are export / score,
+and the cost of one ranked user side by side (the export ranks every customer with a purchase, the test only
+the last week's buyers). Full size needs about 13 GB of disk (raw CSVs, prepared files, one export) and, from
+the figures in docs/measured.md, roughly 10 GB of memory for ALS.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _perf import FULL, PREPARED_ROOT, Stages, hm_raw, rss_mb, run_child, scale_name, tick_recorder  # noqa: E402
+from _perf import FULL, PREPARED_ROOT, Stages, disk_free_gb, hm_raw, rss_mb, run_child, scale_name  # noqa: E402
 
 K = 12
 MODELS = {"repurchase": ("Repurchase", {}), "als": ("ALS", {"factors": 64, "epochs": 15, "num_threads": 2})}
@@ -83,19 +87,27 @@ def child_export(config_json: str, run_dir: str, out: str, model: str, output_fo
 
     config = BenchmarkConfig.model_validate_json(config_json)
     base = rss_mb()
-    tick, durations = tick_recorder()
+    marks: list[tuple[str, float, float]] = []  # (stage, start time, process peak so far when it started)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks.append((stage, time.perf_counter(), rss_mb()))
+
     start = time.perf_counter()
     record = recommend_for_config(config, out, model=MODELS[model][0], run_dir=run_dir, fit_on="all", output_format=output_format,
-                                  chunk_users=chunk_users, progress=tick)  # fmt: skip
+                                  chunk_users=chunk_users, progress=progress)  # fmt: skip
     seconds = time.perf_counter() - start
     stages: dict[str, float] = {}
-    for name, value in durations().items():  # one "recommend: users a-b" stage a chunk: summed
-        key = "rank + write (all chunks)" if name.startswith("recommend: ") else name
-        stages[key] = stages.get(key, 0.0) + value
+    stage_peak: dict[str, float] = {}  # the process peak so far at the end of the stage
+    for (name, began, _), (_, ended, peak) in zip(marks, [*marks[1:], ("", time.perf_counter(), rss_mb())]):
+        key = "rank + write (all chunks)" if name.startswith("recommend: ") else name  # one stage a chunk: summed
+        stages[key] = stages.get(key, 0.0) + ended - began
+        stage_peak[key] = max(stage_peak.get(key, 0.0), peak)
     size = sum(p.stat().st_size for p in Path(out).iterdir()) / 1e6
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds, "stages": stages, "peak_mb": rss_mb(), "base_mb": base, "output_mb": size,
-            "users": record.get("customers", record.get("users")), "fallback": record.get("customers_filled_by_fallback")}  # fmt: skip
+    return {"seconds": seconds, "stages": stages, "stage_peak_mb": stage_peak, "peak_mb": rss_mb(), "base_mb": base,
+            "output_mb": size, "users": record.get("customers", record.get("users")),
+            "ranked": record.get("customers_with_model_list", record.get("users")),
+            "fallback": record.get("customers_filled_by_fallback")}  # fmt: skip
 
 
 def main() -> None:
@@ -114,6 +126,10 @@ def main() -> None:
         print(json.dumps(child(**a)))
         return
     models = args.models.split(",")
+    # raw CSVs (~3.5 GB at full size), their prepared atomic and split files (~7 GB) and one export's files
+    need_gb = 12 * args.scale + 1
+    if disk_free_gb() < need_gb:
+        raise SystemExit(f"bench_recommend: {disk_free_gb():.0f} GB free, scale {args.scale:g} needs about {need_gb:.0f} GB")
     raw, made = hm_raw(args.scale)
     if made:
         print(f"generated synthetic H&M at scale {args.scale:g}: {made['rows']:,} transactions in {made['seconds']:.0f} s")
@@ -129,6 +145,7 @@ def main() -> None:
           f"articles, {round(FULL['transactions'] * args.scale):,} transactions (full H&M: {FULL['customers']:,} / "
           f"{FULL['articles']:,} / {FULL['transactions']:,})")  # fmt: skip
     for model in models:
+        print(f"{MODELS[model][0]}: scoring the temporal test, then exporting (each in its own process) ...", flush=True)
         score = child("score", atomic_dir=prep["dir"], model=model)
         export = child("export", config_json=config_json, run_dir=str(run_dir), out=str(run_dir / f"out-{model}"), model=model,
                        output_format=args.output_format, chunk_users=args.chunk_users)  # fmt: skip
@@ -141,18 +158,19 @@ def main() -> None:
         print(f"  score temporal test: {score['users']:,} test buyers, {score_s:.1f} s, peak RSS {score['peak_mb']:.0f} MB, "
               f"map@12 {score['map@12']:.4f}")  # fmt: skip
         for stage, seconds in score["stages"].items():
-            print(f"      {stage:40s} {seconds:8.1f} s")
+            print(f"      {stage:40s} {seconds:8.1f} s   peak so far {score['stage_peak_mb'][stage]:7.0f} MB")
         print(f"  export ({args.output_format}, fit on all): {export['users']:,} users, {export['seconds']:.1f} s, peak RSS "
               f"{export['peak_mb']:.0f} MB, {export['output_mb']:.0f} MB written"
               + (f", {export['fallback']:,} by the fallback" if export["fallback"] is not None else ""))  # fmt: skip
         for stage, seconds in export["stages"].items():
-            print(f"      {stage:40s} {seconds:8.1f} s")
+            print(f"      {stage:40s} {seconds:8.1f} s   peak so far {export['stage_peak_mb'][stage]:7.0f} MB")
         print(f"  export / score: time {export['seconds'] / score_s:.2f}, peak memory {export['peak_mb'] / score['peak_mb']:.2f}")
         # the export ranks every customer, the test only its buyers: the cost of one ranked user, side by side
-        per_export = export["stages"].get("rank + write (all chunks)", 0.0) / max(export["users"], 1)
+        per_export = export["stages"].get("rank + write (all chunks)", 0.0) / max(export["ranked"], 1)
         per_score = score["stages"][f"top-{K} for every test buyer"] / max(score["users"], 1)
-        print(f"  per ranked user: export {per_export * 1e3:.3f} ms (rank + write), score {per_score * 1e3:.3f} ms (rank); "
-              f"ratio {per_export / per_score:.2f}; users ranked {export['users'] / score['users']:.1f}x")  # fmt: skip
+        print(f"  per ranked user: export {per_export * 1e3:.3f} ms (rank + write, {export['ranked']:,} ranked), score "
+              f"{per_score * 1e3:.3f} ms (rank); ratio {per_export / per_score:.2f}; users ranked "
+              f"{export['ranked'] / score['users']:.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

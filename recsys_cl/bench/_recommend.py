@@ -128,8 +128,9 @@ def read_user_list(path: Path) -> list[str]:
     return ids
 
 
-def read_customers(path: Path) -> np.ndarray:
-    """The ``customer_id`` column of an H&M ``customers.csv`` (every customer once), as strings."""
+def read_customers(path: Path) -> pl.Series:
+    """The ``customer_id`` column of an H&M ``customers.csv`` (every customer once), in file order: a polars
+    string column (~80 bytes an id; a NumPy ``<U64`` copy would be 256, 350 MB for H&M's 1.37M customers)."""
     if not path.is_file():
         raise InputError(f"customers file not found: {path} (pass --customers PATH/customers.csv)")
     try:
@@ -146,7 +147,7 @@ def read_customers(path: Path) -> np.ndarray:
         raise InputError(f"{path}:{row + 2}: customer_id {ids[row]!r} occurs a second time")
     if ids.len() == 0:
         raise InputError(f"{path}: no customers")
-    return ids.to_numpy().astype(str)
+    return ids
 
 
 def recommend_for_config(
@@ -225,6 +226,7 @@ def recommend_for_config(
     if wanted_users is not None:
         _check_users(wanted_users, encoded.user_ids, Path(users_file or ""))
     users = np.asarray(wanted_users, dtype=str) if wanted_users is not None else encoded.user_ids
+    del prepared  # its cached tables (the item catalogue) are not needed past this point: not held while ranking
 
     specs = {e.name: e for e in config.embeddings}
     embedding_specs = tuple(specs[p] for p in variant_parts(embedding_name)) if embedding_name != "none" else ()
@@ -429,60 +431,97 @@ def fallback_items(encoded: Any, n: int, days: float = FALLBACK_DAYS) -> np.ndar
     return np.lexsort((np.arange(len(scores)), -scores.astype(np.float64)))[:n]
 
 
-def _write_submission(model: Any, encoded: Any, customers: np.ndarray, exclude_seen: bool, folder: Path, chunk_users: int,
+def _write_submission(model: Any, encoded: Any, customers: pl.Series, exclude_seen: bool, folder: Path, chunk_users: int,
                       tick: Callable[..., None]) -> dict[str, Any]:  # fmt: skip
     """The competition's ``customer_id,prediction`` file: the model's 12 articles for customers in the fitted
-    data, topped up (or, for customers it has never seen, replaced) by the fallback list; checked, then kept."""
+    data, topped up (or, for customers it has never seen, replaced) by the fallback list; checked, then kept.
+    Chunk by chunk of customers: their ids stay a polars column, looked up and written a chunk at a time."""
     fallback = fallback_items(encoded, 2 * HM_K)
-    item_ids = encoded.item_ids
-    known_pos = np.searchsorted(encoded.user_ids, customers)
-    known = (known_pos < encoded.n_users) & (encoded.user_ids[np.minimum(known_pos, encoded.n_users - 1)] == customers)
-    topped_up = 0
+    item_ids = pl.Series("item_id", encoded.item_ids, dtype=pl.Utf8)
+    with_list = topped_up = 0
     chunks = _chunks(len(customers), chunk_users)
     with open(folder / SUBMISSION, "w", encoding="utf-8", newline="") as fh:
         fh.write("customer_id,prediction\n")
         for n, part in enumerate(chunks):
             tick(f"recommend: customers {part.start:,}-{part.stop:,} of {len(customers):,}", n, len(chunks))
-            lists = np.tile(fallback[:HM_K], (part.stop - part.start, 1))
-            mine = np.flatnonzero(known[part])
+            ids = customers.slice(part.start, part.stop - part.start)
+            lists = np.tile(fallback[:HM_K], (len(ids), 1))
+            mine = np.flatnonzero(_known(encoded.user_ids, ids))
             if mine.size:
-                ranked = model.recommend(customers[part][mine], k=HM_K, exclude_seen=exclude_seen).items
+                ranked = model.recommend(ids.gather(mine).to_numpy(), k=HM_K, exclude_seen=exclude_seen).items
                 full = (ranked >= 0).all(axis=1)
                 lists[mine[full]] = ranked[full]
                 for row in np.flatnonzero(~full):  # a short list (few unseen items): fill with fallback items not in it
                     own = ranked[row][ranked[row] >= 0]
                     extra = fallback[~np.isin(fallback, own)][: HM_K - len(own)]
                     lists[mine[row]] = np.concatenate([own, extra])
+                with_list += int(mine.size)
                 topped_up += int((~full).sum())
-            predictions = [" ".join(row) for row in item_ids[lists].tolist()]
-            pl.DataFrame({"customer_id": customers[part], "prediction": predictions}).write_csv(fh, include_header=False)
-    check_submission(folder / SUBMISSION, customers, set(item_ids.tolist()))
+            predictions = item_ids.gather(lists.ravel()).reshape((len(ids), HM_K)).arr.join(" ")
+            pl.DataFrame({"customer_id": ids, "prediction": predictions}).write_csv(fh, include_header=False)
+    check_submission(folder / SUBMISSION, customers, item_ids)
     return {
-        "customers": int(len(customers)), "customers_with_model_list": int(known.sum()),
-        "customers_filled_by_fallback": int((~known).sum()), "customers_topped_up_by_fallback": topped_up,
+        "customers": int(len(customers)), "customers_with_model_list": with_list,
+        "customers_filled_by_fallback": int(len(customers)) - with_list, "customers_topped_up_by_fallback": topped_up,
         "fallback": f"recent-pop: the {HM_K} most bought articles of the last {FALLBACK_DAYS:g} days of the fitted data",
-        "fallback_articles": item_ids[fallback[:HM_K]].tolist(),
+        "fallback_articles": item_ids.gather(fallback[:HM_K]).to_list(),
     }  # fmt: skip
 
 
-def check_submission(path: Path, customers: np.ndarray, articles: set[str]) -> None:
-    """The file has every customer once and 12 distinct known 10-digit article ids each; else InputError."""
-    frame = pl.read_csv(path, infer_schema=False)
-    if frame.columns != ["customer_id", "prediction"]:
-        raise InputError(f"{path}: header is {','.join(frame.columns)}, not customer_id,prediction")
-    if frame.height != len(customers) or frame["customer_id"].n_unique() != frame.height:
-        raise InputError(f"{path}: {frame.height} rows, {frame['customer_id'].n_unique()} distinct customers; "
-                         f"expected each of {len(customers)} once")  # fmt: skip
-    present = pl.Series(customers).is_in(frame["customer_id"].implode())
-    if not present.all():
-        raise InputError(f"{path}: customer {str(customers[int((~present).arg_true()[0])])!r} has no row")
-    ids = frame.select(pl.col("prediction").str.split(" ").alias("ids"))["ids"]
-    wrong = (ids.list.len() != HM_K) | (ids.list.n_unique() != HM_K)
-    if wrong.any():
-        row = int(wrong.arg_true()[0])
-        raise InputError(f"{path}:{row + 2}: {ids[row].len()} ids, {ids[row].n_unique()} distinct; expected {HM_K} distinct")
-    flat = ids.explode()
-    known = flat.is_in(pl.Series(sorted(articles), dtype=pl.Utf8).implode()) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
-    if not known.all():
-        position = int((~known).arg_true()[0])
-        raise InputError(f"{path}:{position // HM_K + 2}: {flat[position]!r} is not a {HM_ID_DIGITS}-digit article id of the catalogue")
+def _known(vocabulary: np.ndarray, ids: pl.Series) -> np.ndarray:
+    """Which of ``ids`` (one chunk) are in the sorted ``vocabulary`` (binary search; only the chunk's ids
+    are made fixed-width for it)."""
+    if not len(vocabulary):
+        return np.zeros(len(ids), dtype=bool)
+    wanted = ids.to_numpy().astype(str)
+    pos = np.minimum(np.searchsorted(vocabulary, wanted), len(vocabulary) - 1)
+    return np.asarray(vocabulary[pos] == wanted)
+
+
+#: bytes of the submission file read back at a time by :func:`check_submission` (~55,000 rows)
+_CHECK_BLOCK_BYTES = 8 * 2**20
+
+
+def check_submission(path: Path, customers: Any, articles: Any) -> None:
+    """The file has one row for each of ``customers`` in their order (so every customer exactly once) with 12
+    distinct 10-digit article ids of ``articles`` each; else InputError naming the line. Read back in blocks,
+    so checking a full-size file (1.37M rows, ~200 MB) holds one block, not the file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    expected = customers if isinstance(customers, pl.Series) else pl.Series("customer_id", customers, dtype=pl.Utf8)
+    catalogue = pl.Series("article", articles if not isinstance(articles, set) else sorted(articles), dtype=pl.Utf8).implode()
+    convert = pacsv.ConvertOptions(column_types={"customer_id": pa.string(), "prediction": pa.string()},
+                                   strings_can_be_null=False)  # fmt: skip
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CHECK_BLOCK_BYTES), convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: not a CSV submission ({str(exc).splitlines()[0]})") from exc
+    if reader.schema.names != ["customer_id", "prediction"]:
+        raise InputError(f"{path}: header is {','.join(reader.schema.names)}, not customer_id,prediction")
+    done = 0
+    for batch in reader:
+        frame = pl.from_arrow(pa.Table.from_batches([batch]))
+        assert isinstance(frame, pl.DataFrame)
+        first_line = done + 2  # line 1 is the header
+        if done + frame.height > len(expected):
+            raise InputError(f"{path}:{len(expected) + 2}: a row beyond the {len(expected)} customers")
+        differs = (frame["customer_id"] != expected.slice(done, frame.height)).arg_true()
+        if differs.len():
+            row = int(differs[0])
+            raise InputError(f"{path}:{first_line + row}: customer {frame['customer_id'][row]!r} where "
+                             f"{expected[done + row]!r} is due (each customer once, in customers.csv order)")  # fmt: skip
+        ids = frame["prediction"].str.split(" ")
+        wrong = (ids.list.len() != HM_K) | (ids.list.n_unique() != HM_K)
+        if wrong.any():
+            row = int(wrong.arg_true()[0])
+            raise InputError(f"{path}:{first_line + row}: {ids[row].len()} ids, {ids[row].n_unique()} distinct; expected {HM_K} distinct")
+        flat = ids.explode()
+        known = flat.is_in(catalogue) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
+        if not known.all():
+            position = int((~known).arg_true()[0])
+            raise InputError(f"{path}:{first_line + position // HM_K}: {flat[position]!r} is not a {HM_ID_DIGITS}-digit "
+                             "article id of the catalogue")  # fmt: skip
+        done += frame.height
+    if done < len(expected):
+        raise InputError(f"{path}: {done} rows for {len(expected)} customers; customer {expected[done]!r} has no row")

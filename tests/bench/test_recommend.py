@@ -4,6 +4,7 @@ train / train+valid / all, a user list, the H&M submission, and bad input (exit 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -212,18 +213,41 @@ def test_check_submission_names_what_is_wrong(tmp_path):
     good = " ".join(f"{i:010d}" for i in range(1, 13))
     customers = np.array(["a", "b"])
     cases = {
-        "customer_id,prediction\na,GOOD\na,GOOD\n": "expected each of 2 once",
-        "customer_id,prediction\na,GOOD\nc,GOOD\n": "customer 'b' has no row",
+        "customer_id,prediction\na,GOOD\na,GOOD\n": ":3: customer 'a' where 'b' is due (each customer once, in customers.csv order)",
+        "customer_id,prediction\na,GOOD\nc,GOOD\n": ":3: customer 'c' where 'b' is due",
+        "customer_id,prediction\na,GOOD\n": "1 rows for 2 customers; customer 'b' has no row",
+        "customer_id,prediction\na,GOOD\nb,GOOD\nc,GOOD\n": ":4: a row beyond the 2 customers",
+        "customer_id,predictions\na,GOOD\nb,GOOD\n": "header is customer_id,predictions, not customer_id,prediction",
         "customer_id,prediction\na,GOOD\nb,0000000001 0000000001\n": ":3: 2 ids, 1 distinct; expected 12 distinct",
         "customer_id,prediction\na,GOOD\nb,GOOD_BAD\n": "is not a 10-digit article id of the catalogue",
     }
     for text, message in cases.items():
         path = tmp_path / "s.csv"
         path.write_text(text.replace("GOOD_BAD", good.replace("0000000012", "0000000099")).replace("GOOD", good))
-        with pytest.raises(InputError, match=message):
+        with pytest.raises(InputError, match=re.escape(message)):
             check_submission(path, customers, articles)
     path.write_text(f"customer_id,prediction\na,{good}\nb,{good}\n")
     check_submission(path, customers, articles)
+
+
+def test_check_submission_reads_back_block_by_block(tmp_path, monkeypatch):
+    """The file is read in blocks (here ~3 rows each): line numbers count across blocks, every block is checked."""
+    import recsys_cl.bench._recommend as recommend
+
+    monkeypatch.setattr(recommend, "_CHECK_BLOCK_BYTES", 400)
+    good = " ".join(f"{i:010d}" for i in range(1, 13))
+    customers = pl.Series([f"c{n:03d}" for n in range(30)])
+    rows = [f"{c},{good}" for c in customers]
+    path = tmp_path / "s.csv"
+    path.write_text("customer_id,prediction\n" + "\n".join(rows) + "\n")
+    check_submission(path, customers, {f"{i:010d}" for i in range(1, 13)})
+    rows[24] = rows[24].replace("0000000007", "0000000099")
+    path.write_text("customer_id,prediction\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"s\.csv:26: '0000000099' is not a 10-digit article id"):
+        check_submission(path, customers, {f"{i:010d}" for i in range(1, 13)})
+    path.write_text("customer_id,prediction\n" + "\n".join(rows[:20] + rows[21:]) + "\n")
+    with pytest.raises(InputError, match=r"s\.csv:22: customer 'c021' where 'c020' is due"):
+        check_submission(path, customers, {f"{i:010d}" for i in range(1, 13)})
 
 
 def test_a_results_folder_of_another_config_is_refused(run, cli, tmp_path):
