@@ -141,10 +141,8 @@ def with_kept_length(model: str, params: dict[str, Any], kept: int | None) -> di
 
     if kept is None or model not in MODELS:
         return None
-    backend = MODELS.get(model)
-    if backend.training_length_param not in backend.Config.model_fields:
-        return None
-    return {**params, backend.training_length_param: int(kept)}
+    name = MODELS.get(model).training_length_param
+    return None if name is None else {**params, name: int(kept)}
 
 
 def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:

@@ -298,25 +298,26 @@ def kept_training_length(config: BenchmarkConfig, cell: Cell, params: dict[str, 
 
     backend = MODELS.get(cell.model.model)
     name = backend.training_length_param
-    if fit_on == "train" or name not in backend.Config.model_fields:
+    if fit_on == "train" or name is None:
         return params, None
     configured = getattr(backend.Config.model_validate(params), name)
-    kept, source = None, None
+    kept, source, missing = None, None, ""
     if summary is not None:
         kept = best_trial_epoch(summary)
         source = f"study {summary.key}: early stopping on the valid part kept {kept} in its best trial (#{summary.best_trial})"
+        missing = f"study {summary.key}'s best trial recorded none"
     else:
         path = run_dir / CELLS_DIR / f"{cell.key(config, fingerprint)}.json"
         history = read_cell(path).history if path.is_file() else {}
         if history.get("valid_metric") and history.get("best_epoch"):  # the cell early-stopped on its valid part
             kept = int(history["best_epoch"])
             source = f"benchmark cell {path}: early stopping on the valid part kept {kept}"
+        missing = (f"its benchmark cell {path} did not stop early" if path.is_file() else
+                   f"no finished benchmark cell of this entry and seed in {run_dir / CELLS_DIR} (run bench, or use --best)")
     fixed = with_kept_length(cell.model.model, params, kept)
     if fixed is None:
-        where = "the study's best trial recorded none" if summary is not None else (
-            f"no finished benchmark cell of this entry and seed that stopped early in {run_dir / CELLS_DIR}")
         return params, {"param": name, "configured": configured, "fitted_with": configured, "kept_by": None,
-                        "note": f"all {configured} {name}: no valid part to stop early on, and {where}"}  # fmt: skip
+                        "note": f"all {configured} {name}: no valid part to stop early on, and {missing}"}  # fmt: skip
     return fixed, {"param": name, "configured": configured, "fitted_with": fixed[name], "kept_by": source}
 
 

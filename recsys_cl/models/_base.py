@@ -109,9 +109,10 @@ class Recommender(abc.ABC):
     takes_modalities: ClassVar[bool] = False
     #: the protocols a model can run on (None: all); config validation checks entries against it
     protocols: ClassVar[tuple[str, ...] | None] = None
-    #: the parameter bounding how long training runs, which early stopping on the valid part cuts short at
-    #: ``history.best_epoch``: a refit with no valid part left fixes it at the kept value (``bench.final_params``)
-    training_length_param: ClassVar[str] = "epochs"
+    #: models that stop early on the valid part: the parameter bounding how long training runs, which early
+    #: stopping cuts short at ``history.best_epoch``; a fit with no valid part left fixes it at the kept value
+    #: (``bench.final_params``, ``recsys-cl recommend``). None: the model does not stop early.
+    training_length_param: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:

@@ -71,6 +71,7 @@ class TorchEpochModel(Recommender):
     trains and what the ranking factors are."""
 
     Config = EpochTrainConfig
+    training_length_param = "epochs"  # early stopping on the valid part keeps history.best_epoch
     uses_item_embeddings = True
     #: ``fit`` takes several item-embedding matrices as modalities (a mapping name -> ItemEmbeddings),
     #: not only one; models without this flag take a single ItemEmbeddings

@@ -147,6 +147,17 @@ class ModelTests:
         assert np.array_equal(before.items, after.items)
         assert not {"progress", "on_epoch", "exclude_seen"} & set(vars(fitted))
 
+    def test_a_model_that_stops_early_names_its_training_length(self, fitted: Recommender) -> None:
+        """A model that validated while training (and so may stop early) names the parameter early stopping cuts
+        short, a field of its config: a fit with no valid part left (refit on train + valid, ``recommend
+        --fit-on all``) fixes it at the epoch or round kept, instead of training the whole budget."""
+        name = type(fitted).training_length_param
+        if fitted.history.valid_metric is not None:
+            assert name is not None, f"{self.model_name} validates while training but sets no training_length_param"
+            assert fitted.history.best_epoch is not None
+        if name is not None:
+            assert name in fitted.Config.model_fields
+
     def test_deterministic_for_a_fixed_seed(
         self, fitted: Recommender, loo_encoded: EncodedSplit, item_embeddings: ItemEmbeddings, item_table_path: Any
     ) -> None:

@@ -66,6 +66,7 @@ def test_the_embedding_is_learned_on_the_parts_the_model_is_fitted_on_and_reused
     on_all = recommend_for_config(config, run / "knn-all", model="content-knn", run_dir=run / "run", fit_on="all")
     (learned,) = on_all["embedding"]["files"]
     assert on_all["embedding"]["learned_on"] == ["train", "valid", "test"] and learned != str(bench_file)
+    assert on_all["training_length"] is None  # content-kNN does not stop early: nothing to carry over
     quality = EmbeddingQuality.read(f"{learned}.quality.json")
     assert quality.parts == ["train", "valid", "test"] and quality.interactions == sizes["all"] > sizes["train"]
     # the co-purchase pairs of the valid and test weeks were mined too

@@ -72,6 +72,7 @@ class RecBoleBackend(Recommender):
     """Shared fit / score for every RecBole model."""
 
     Config = RecBoleConfig
+    training_length_param = "epochs"  # early stopping on the valid part keeps history.best_epoch
     #: RecBole class name (the named backends) and the item tables their content goes into
     recbole_model: ClassVar[str] = ""
     item_tables: ClassVar[list[str]] = ["item_embedding"]
