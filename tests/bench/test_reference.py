@@ -63,3 +63,48 @@ def test_reference_run_matches_the_committed_baseline(part, tmp_path, capsys):
     captured = capsys.readouterr()
     assert compare.value.code == 0, captured.out + captured.err
     assert "MISSING" not in captured.out and "no regression" in captured.out
+
+
+def publish_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_publish", ROOT / "benchmarks" / "reference" / "publish.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = """name: {name}
+datasets:
+  - {{name: hs, source: hm-synth, synth: {{customers: 40, articles: 25, weeks: 3, seed: 1}}}}
+models:
+  - {{model: pop}}
+  - {{model: itemknn}}
+tuning: {{trials: 2}}
+"""
+
+
+def test_publish_writes_the_docs_folder_and_the_baseline_and_refuses_another_run(tmp_path, cli):
+    publish = publish_module()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY.format(name="reference-hm-synth"))
+    results = tmp_path / "results"
+    code, _, err = cli(["bench", str(config), "--out", str(results)])
+    assert code == 0, err
+    docs, baseline_file = tmp_path / "docs" / "hm-synth", tmp_path / "reference-hm-synth.json"
+    (docs / "stale").mkdir(parents=True)  # an earlier publish is replaced as a whole
+    facts = publish.publish(results, "hm-synth", docs_dir=docs, baseline=baseline_file, run_hours=0.5)
+    assert sorted(p.name for p in docs.iterdir()) == ["costs.csv", "figures", "metrics.csv", "published.json", "report.md",
+                                                      "run.json", "tuning"]  # fmt: skip
+    assert "ItemKNN" in (docs / "report.md").read_text() and any((docs / "figures").glob("*.png"))
+    assert facts["cells"] == 3 and facts["studies"] == 2 and facts["trials"] == 1 + 2 and facts["run_hours"] == 0.5
+    assert facts["machine"]["cores"] == os.cpu_count()
+    assert not list(docs.parent.glob(".*tmp"))
+    # the baseline is what `compare` reads: the same run compared with it shows no regression
+    code, out, err = cli(["compare", str(results), "--baseline", str(baseline_file)])
+    assert code == 0 and "no regression" in out, out + err
+    # a folder of another config is refused, and the published folder is left as it was
+    before = {p: p.read_bytes() for p in docs.rglob("*") if p.is_file()}
+    with pytest.raises(publish.InputError, match="not reference-ml-100k"):
+        publish.publish(results, "ml-100k", docs_dir=docs, baseline=baseline_file, run_hours=None)
+    assert {p: p.read_bytes() for p in docs.rglob("*") if p.is_file()} == before
