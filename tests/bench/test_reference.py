@@ -99,7 +99,10 @@ def test_publish_writes_the_docs_folder_and_the_baseline_and_refuses_another_run
     facts = publish.publish(results, "hm-synth", docs_dir=docs, baseline=baseline_file, run_hours=0.5)
     assert sorted(p.name for p in docs.iterdir()) == ["costs.csv", "figures", "metrics.csv", "published.json", "report.md",
                                                       "run.json", "tuning"]  # fmt: skip
-    assert "ItemKNN" in (docs / "report.md").read_text() and any((docs / "figures").glob("*.png"))
+    report = (docs / "report.md").read_text()
+    assert "ItemKNN" in report and any((docs / "figures").glob("*.png"))
+    # the tuning table's title gives the budget of the tuned models, not Pop's single trial (Pop comes first)
+    assert "pruner median, 2 trials per study)" in report
     assert facts["cells"] == 3 and facts["studies"] == 2 and facts["trials"] == 1 + 2 and facts["run_hours"] == 0.5
     assert facts["machine"]["cores"] == os.cpu_count()
     assert not list(docs.parent.glob(".*tmp"))
