@@ -181,6 +181,14 @@ class Recommender(abc.ABC):
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
 
+    @classmethod
+    def validation_params(cls, metric: str) -> dict[str, Any]:
+        """The parameters that make this model's validation while training (early stopping: which epoch is
+        kept) score ``metric`` (the evaluator's name, ``map@12``): tuning for ``metric`` passes them, so a
+        model stops on what the study optimises. {} for a model that does not validate while training, or
+        only on demand (the ``validate_every`` models: tuning sets their ``valid_metric`` when it prunes)."""
+        return {}
+
     @property
     def cannot_rank_new_items(self) -> str | None:
         """Why this fitted model has no principled score for an item without training interactions (a new
