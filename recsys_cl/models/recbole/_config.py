@@ -3,7 +3,7 @@
 The generic ``recbole`` backend passes ``params`` to RecBole, so they are an allow-list: the model's
 own hyperparameters (its ``recbole/properties/model/<Model>.yaml``) and a few optimiser keys; any key
 with which RecBole reads or writes files (``dataloaders_save_path`` makes it unpickle a file) is
-refused with its key path (see ``recsys_cl.compat.recbole.check_passthrough_keys``).
+refused with its key path (see ``recsys_cl.compat.recbole_keys.check_passthrough_keys``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from recsys_cl.compat.recbole import check_passthrough_keys
+from recsys_cl.compat.recbole_keys import check_passthrough_keys
 from recsys_cl.models._base import ModelConfig
 from recsys_cl.models.recbole._validation import recbole_metric
 
