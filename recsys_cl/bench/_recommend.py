@@ -34,6 +34,7 @@ from recsys_cl import __version__
 from recsys_cl.bench._artifacts import learn_embedding, prepare_dataset, read_variant
 from recsys_cl.bench._config import BenchmarkConfig, ModelSpec, variant_parts
 from recsys_cl.bench._plan import final_params, labels, model_run_name
+from recsys_cl.bench._preflight import entry_refusal
 from recsys_cl.bench._provenance import git_commit, resolved_device
 from recsys_cl.bench._study import TUNING_DIR
 from recsys_cl.errors import InputError
@@ -223,6 +224,9 @@ def recommend_for_config(
     if protocol not in prepared.protocols:
         raise InputError(f"--protocol {protocol}: {atomic_dir} was prepared for {', '.join(prepared.protocols)} only")
     encoded = prepared.merged_encoded(protocol, FIT_PARTS[fit_on])
+    refusal = entry_refusal(spec, params, encoded.n_users, encoded.n_items)  # before embeddings and the fit
+    if refusal:
+        raise InputError(f"models.{index} ({label}) on {data_spec.name}/{protocol}: {refusal}")
     if k > encoded.n_items:
         raise InputError(f"--k {k}: larger than the catalogue of {data_spec.name} ({encoded.n_items} items)")
     if output_format == "hm-submission":

@@ -189,6 +189,14 @@ class Recommender(abc.ABC):
         only on demand (the ``validate_every`` models: tuning sets their ``valid_metric`` when it prunes)."""
         return {}
 
+    @classmethod
+    def cannot_fit(cls, config: ModelConfig, n_users: int, n_items: int) -> str | None:
+        """Why a model with ``config`` cannot be fitted on data of ``n_users`` users and ``n_items`` items on
+        this machine (e.g. memory it would need), or None. Benchmarks ask every entry before any tuning study
+        or cell starts, so a refusal comes before hours of other work, not at the model's own turn; a model
+        (plugins included) that knows its need from these counts and its parameters overrides this."""
+        return None
+
     @property
     def cannot_rank_new_items(self) -> str | None:
         """Why this fitted model has no principled score for an item without training interactions (a new
