@@ -37,7 +37,8 @@ purchase in the part), ``candidate_recall`` (share of the part's (user, item) pa
 top-N and among the union, ``combined``: the ceiling), ``map@12`` of ``ranker`` and of each generator's own
 top-12 (its top-N order; under ``exclude_seen`` the user's training items are dropped from both first),
 ``best_generator`` and ``gain_over_best_generator``. ``history`` has one epoch per boosting round (its
-``valid_curve`` is LightGBM's MAP@12 over the valid users with a bought candidate) and the round kept.
+``valid_curve`` is LightGBM's ``valid_metric``, MAP@12 by default, over the valid users with a bought
+candidate; tuning sets it to its own metric when that is a map@k or ndcg@k) and the round kept.
 """
 
 from __future__ import annotations
