@@ -32,8 +32,9 @@ node is lost is run again by Ray on another node and resumes from its storage li
 
 A study's key is a hash of everything that decides its trials (data fingerprint, protocol and options,
 model and fixed parameters, space, embedding spec, metric, sampler, pruner and its validation interval,
-seed, whether seen items are excluded, the early-stopping metric where tuning changes it, code version); the budget, time limit, refit choice, label and
-device are not in it, so a larger budget resumes the same study.
+seed, whether seen items are excluded, the early-stopping metric where tuning changes it, code version);
+the budget, time limit, refit choice, label and device are not in it, so a larger budget resumes the same
+study.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ def tune_model(
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
 
     # early stopping watches what the study optimises (unless the entry chose the model's own option)
-    trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device, **validation_params(model.model, model.params, tuning.metric)}
+    trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device,
+                                    **validation_params(model.model, model.params, tuning.metric)}
     if tuning.pruner != "none" and validate_every:
         trial_params.update(validate_every=validate_every, valid_metric=tuning.metric)
     job = StudyJob(

@@ -87,7 +87,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 # the pass-through allow-list moved to its own module; its names stay importable from here
-from recsys_cl.compat.recbole_keys import FILE_KEYS, SAFE_TRAINING_KEYS, check_passthrough_keys, model_hyperparameters  # noqa: F401
+from recsys_cl.compat.recbole_keys import (  # noqa: F401
+    FILE_KEYS,
+    SAFE_TRAINING_KEYS,
+    check_passthrough_keys,
+    model_hyperparameters,
+)
 from recsys_cl.errors import InputError
 from recsys_cl.progress import StepProgress
 

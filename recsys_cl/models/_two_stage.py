@@ -293,7 +293,8 @@ class TwoStage(Recommender):
                             valid_names=["valid"][: len(valid_sets)], callbacks=callbacks)  # fmt: skip
         self.best_iteration = int(booster.best_iteration) or booster.current_iteration()
         self.history.best_epoch = self.best_iteration
-        self.history.valid_metric = f"{c.valid_metric} (lightgbm, over valid users with a bought candidate)" if valid_sets else None
+        over = "(lightgbm, over valid users with a bought candidate)"
+        self.history.valid_metric = f"{c.valid_metric} {over}" if valid_sets else None
         return booster
 
     def _side_columns(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> SideColumns:

@@ -146,7 +146,8 @@ class RecBoleBackend(Recommender):
         with tempfile.TemporaryDirectory(prefix="recsys_cl_recbole_") as workdir:
             # validation masks what the final ranking will (the fit's exclude_seen, see _validation)
             settings = {**self._settings(), EXCLUDE_SEEN_KEY: options.exclude_seen}
-            config = make_config(self._model_name(), recbole_settings(workdir, settings), self.config.device, dataset=DATASET_NAME)
+            config = make_config(self._model_name(), recbole_settings(workdir, settings), self.config.device,
+                                 dataset=DATASET_NAME)
             init_seed(config["seed"], config["reproducibility"])
             dataset = encoded_dataset_class()(config, split)
             train_data, valid_data, test_data = data_loaders(config, dataset)

@@ -4,9 +4,10 @@ a contrastive one), with optional item content as their item table.
 Training reads the split's train part only: each user's train interactions in time order (``_sequences``)
 are cut into windows whose every position predicts the next item (``_sequential_nets``), with RecBole's
 trainer, early stopping on the valid part (the valid items after each user's sequence, training items
-masked under the fit's ``exclude_seen`` and none without it, RecBole's full-ranking evaluation) and the best epoch's weights restored, like the general
-backends. A user is represented by their latest ``max_seq_length`` training items: ``recommend`` ranks all
-items for that sequence through the shared top-K, each user's training items excluded. Under ``loo`` the
+masked under the fit's ``exclude_seen`` and none without it, RecBole's full-ranking evaluation) and the best
+epoch's weights restored, like the general backends. A user is represented by their latest
+``max_seq_length`` training items: ``recommend`` ranks all items for that sequence through the shared
+top-K, each user's training items excluded (under ``exclude_seen``). Under ``loo`` the
 valid item comes between the sequence and the test item; with ``tuning.refit: train+valid`` the valid item
 joins the sequence and the test item is the next one (the SASRec paper's protocol).
 
@@ -203,7 +204,8 @@ class SequentialBackend(RecBoleBackend):
             valid_users = np.sort(np.random.default_rng(self.config.seed).choice(valid_users, size=sample, replace=False))
         if len(valid_users) == 0:
             return train_data, None
-        return train_data, eval_loader(config, catalogue, sequences, valid_users, split.valid, valid_history(split.train, exclude_seen))
+        masked = valid_history(split.train, exclude_seen)
+        return train_data, eval_loader(config, catalogue, sequences, valid_users, split.valid, masked)
 
     def recbole_evaluate(self, part: str = "valid", metrics: tuple[str, ...] = ("Hit", "NDCG", "Recall", "MRR", "Precision"),
                          k: int = 10) -> dict[str, float]:
