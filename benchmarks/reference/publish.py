@@ -1,7 +1,7 @@
 """Publish a finished reference run: what a reader needs, into the docs, and its per-user scores as the
 regression baseline.
 
-    python benchmarks/reference/publish.py results/reference/ml-100k ml-100k
+    python benchmarks/reference/publish.py results/reference/ml-100k-cf ml-100k-cf
 
 writes
 
@@ -34,7 +34,7 @@ from recsys_cl.errors import InputError  # noqa: E402
 from recsys_cl.files import read_json, write_json  # noqa: E402
 from recsys_cl.reporting import save_baseline, write_report  # noqa: E402
 
-PARTS = ("ml-100k", "hm-synth")
+PARTS = ("ml-100k-cf", "ml-100k-content", "ml-100k-sequential", "hm-synth")
 RECORDS = ("metrics.csv", "costs.csv", "run.json")
 
 

@@ -13,8 +13,7 @@ from recsys_cl.bench._plan import grid, study_plans
 from recsys_cl.cli import main
 
 ROOT = Path(__file__).parents[2]
-PARTS = {"ml-100k": ROOT / "benchmarks" / "reference" / "ml-100k.yaml",
-         "hm-synth": ROOT / "benchmarks" / "reference" / "hm-synth.yaml"}  # fmt: skip
+PARTS = {part: ROOT / "benchmarks" / "reference" / f"{part}.yaml" for part in ("ml-100k-cf", "ml-100k-content", "ml-100k-sequential", "hm-synth")}
 
 
 def baseline(part: str) -> Path:
@@ -37,13 +36,17 @@ def test_reference_parts_cover_the_promised_grid():
     # ml-100k (real): loo and cold-item; the synthetic H&M sample: loo, cold-item and the competition's week
     assert set(groups) == {("ml-100k", "loo"), ("ml-100k", "cold-item"), ("hm-synth", "loo"), ("hm-synth", "cold-item"),
                            ("hm-synth", "temporal")}  # fmt: skip
-    assert len(plans) == 34 + 54
-    assert sum(len(list(grid(load_config(path)))) for path in PARTS.values()) == (34 + 54) * 3
+    assert len(plans) == 11 + 26 + 3 + 54
+    assert sum(len(list(grid(load_config(path)))) for path in PARTS.values()) == (11 + 26 + 3 + 54) * 3
     models = {p.model.model for p in plans}
-    assert {"ease", "rp3beta", "slim", "itemknn", "bm3", "two-stage"} <= models
+    assert {"ease", "rp3beta", "slim", "itemknn", "bm3", "two-stage", "sasrec"} <= models
     # every model in a part's loo group is in its cold-item group only when it can rank new items
     cold = {(p.dataset, p.model.model) for p in plans if p.protocol == "cold-item"}
     assert ("ml-100k", "bm3") not in cold and ("ml-100k", "lightgcn") in cold
+    # the parts share variants (Random, Pop, plain LightFM and LightGCN) as the same studies: same keys
+    cf, content = (study_plans(load_config(PARTS[part])) for part in ("ml-100k-cf", "ml-100k-content"))
+    shared = {(p.model.model, p.embedding_name) for p in cf} & {(p.model.model, p.embedding_name) for p in content if p.protocol == "loo"}
+    assert shared == {("random", "none"), ("pop", "none"), ("lightfm", "none"), ("lightgcn", "none")}
     assert load_config(PARTS["hm-synth"]).exclude_seen("temporal") is False
 
 
