@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,13 +30,63 @@ def field_option(options: Any, field: str, *flags: str) -> Any:
     return typer.Option(info.get_default(call_default_factory=True), *flags, help=info.description or "")
 
 
+@dataclass
+class _LineTask:
+    description: str
+    total: float | None
+    completed: float = 0
+    stage: str = ""
+    printed: float = field(default=-float("inf"))  # monotonic time of the last line printed
+
+
+class LineProgress:
+    """The part of rich's ``Progress`` the commands use (``add_task``, ``update``, ``tasks``), as plain
+    timestamped lines: rich draws nothing into a file or pipe until the work ends, so a run under
+    ``nohup``, a batch scheduler or CI would show no progress at all. A task prints when its stage text
+    changes, when it finishes, and otherwise at most once every ``every`` seconds."""
+
+    def __init__(self, console: Console, every: float = 30.0) -> None:
+        self.console, self.every = console, every
+        self.tasks: list[_LineTask] = []
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
+        self.tasks.append(_LineTask(description, total, stage=str(fields.get("stage", ""))))
+        return len(self.tasks) - 1
+
+    def update(self, task_id: int, *, completed: float | None = None, total: float | None = None, **fields: Any) -> None:
+        task = self.tasks[task_id]
+        before = (task.completed, task.stage)
+        task.completed = task.completed if completed is None else completed
+        task.total = task.total if total is None else total
+        task.stage = str(fields.get("stage", task.stage))
+        now = time.monotonic()
+        finished = task.total is not None and task.completed >= task.total and before[0] < task.total
+        if task.stage != before[1] or finished or (task.completed != before[0] and now - task.printed >= self.every):
+            task.printed = now
+            count = f" {task.completed:g}/{task.total:g}" if task.total else ""
+            self.console.print(f"{time.strftime('%H:%M:%S')} {task.description}{count} {task.stage}".rstrip(),
+                               markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def progress_display(*columns: Any) -> Any:
+    """rich's progress bars on a terminal; :class:`LineProgress` when stderr is a file or pipe."""
+    if not err.is_terminal:
+        return LineProgress(err)
+    return Progress(*columns, console=err, transient=False)
+
+
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr, driven by the library's ``progress(stage, done, total)`` callbacks."""
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
-        console=err, transient=False,
-    ) as bar:  # fmt: skip
+    """A progress bar on stderr (plain lines when it is not a terminal), driven by the library's
+    ``progress(stage, done, total)`` callbacks."""
+    with progress_display(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+                          TimeElapsedColumn()) as bar:  # fmt: skip
         task = bar.add_task(description, total=1, stage="")
 
         def update(stage: str, done: int, total: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from recsys_cl._cli_data import data_app, prepare_app
 from recsys_cl._cli_support import (
@@ -22,6 +22,7 @@ from recsys_cl._cli_support import (
     out,
     print_table,
     progress_bar,
+    progress_display,
     split_pair,
     summary_rows,
     summary_table,
@@ -287,9 +288,9 @@ def _run_bench(config: Any, target: Path, resume: bool, raw: list[str], executor
     if not resume and (target / "cells").exists():
         shutil.rmtree(target / "cells")
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
-    with Progress(
+    with progress_display(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
+        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
     ) as bar:  # fmt: skip
         cells_task = bar.add_task("grid", total=None, stage="")
         stage_task = bar.add_task("stage", total=1, stage="")
@@ -440,9 +441,9 @@ def _run_tune(config: Any, tuning: Any, target: Path, trials: int | None, execut
     from recsys_cl.bench import study_plans, tune_benchmark
 
     raw_overrides = dict(split_pair(item, "--raw") for item in raw)
-    with Progress(
+    with progress_display(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), console=err,
+        TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
     ) as bar:  # fmt: skip
         stage_task = bar.add_task("prepare", total=1, stage="")
         tasks: dict[str, Any] = {}

@@ -117,14 +117,34 @@ def grid(config: BenchmarkConfig) -> Iterator[Cell]:
                                    model_index=index)  # fmt: skip
 
 
-def final_params(summary: StudySummary) -> dict[str, Any]:
-    """What a tuned cell is fitted with: the study's ``refit_params``; refit on train + valid also fixes the
-    training length (``epochs``; two-stage: ``num_trees``) at the epoch or round early stopping kept in the best
-    trial, since no valid part is left to stop on (else a model that stopped at epoch 20 while tuning would
-    train its whole ``epochs`` budget)."""
+def validation_params(model: str, fixed: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    """The parameters that make ``model``'s validation while training (its early stopping) watch the tuning
+    ``metric`` (:meth:`Recommender.validation_params`, e.g. RecBole's ``valid_metric: MAP@12`` for ``map@12``);
+    {} when the entry sets one of them itself (``fixed``: its params), as the user's choice wins. Values equal
+    to the model's defaults are left out (they change nothing, and keep cell and study keys as they were)."""
+    from recsys_cl.models import MODELS
+
+    if model not in MODELS:
+        return {}
+    cls = MODELS.get(model)
+    wanted = cls.validation_params(metric)
+    if any(key in fixed for key in wanted):
+        return {}
+    defaults = cls.Config.model_fields
+    return {key: value for key, value in wanted.items() if key not in defaults or defaults[key].default != value}
+
+
+def final_params(summary: StudySummary, valid_part: bool | None = None) -> dict[str, Any]:
+    """What a tuned model is fitted with after its study: the study's ``refit_params``, and
+
+    - with a valid part (``valid_part``; default: ``refit: train``), the :func:`validation_params` of the
+      study's metric, so early stopping keeps the epoch that is best on what was tuned for;
+    - without one (``refit: train+valid``), the training length (``epochs``; two-stage: ``num_trees``) fixed
+      at the epoch or round early stopping kept in the best trial, since nothing is left to stop on (else a
+      model that stopped at epoch 20 while tuning would train its whole ``epochs`` budget)."""
     params: dict[str, Any] = dict(summary.refit_params)
-    if summary.refit != "train+valid":
-        return params
+    if summary.refit == "train" if valid_part is None else valid_part:
+        return {**params, **validation_params(summary.model, summary.base_params, summary.metric)}
     return with_kept_length(summary.model, params, best_trial_epoch(summary)) or params
 
 
@@ -136,7 +156,7 @@ def best_trial_epoch(summary: StudySummary) -> int | None:
 def with_kept_length(model: str, params: dict[str, Any], kept: int | None) -> dict[str, Any] | None:
     """``params`` with ``model``'s training length (its ``training_length_param``: ``epochs``, two-stage's
     ``num_trees``) fixed at ``kept``, the epoch or round early stopping on the valid part kept, for a fit with
-    no valid part left to stop on; None when nothing was kept or the model has no such parameter."""
+    no valid part left to stop on; None when nothing was kept or the model does not stop early."""
     from recsys_cl.models import MODELS
 
     if kept is None or model not in MODELS:
@@ -148,13 +168,16 @@ def with_kept_length(model: str, params: dict[str, Any], kept: int | None) -> di
 def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:
     """The grid with each cell fitted with its study's best parameters (``studies``: (dataset, protocol, model
     index, embedding) -> StudySummary); with ``compare_default``, each tuned cell of a variant that had anything
-    to tune keeps an untuned twin labelled ``[default]`` right after it."""
+    to tune keeps an untuned twin labelled ``[default]`` right after it (its configured parameters; its early
+    stopping, on the valid part it always has, watches the tuning metric too)."""
     out = []
     for cell in cells:
         summary = studies[(cell.dataset.name, cell.protocol, cell.model_index, cell.embedding_name)]
         out.append(dataclasses.replace(cell, params=final_params(summary), study=summary.key))
-        if compare_default and summary.space:
-            out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX))
+        if compare_default and summary.space:  # untuned, but stopping on the tuned metric as its twin does
+            fixed = cell.model.params
+            out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX,
+                                           params={**fixed, **validation_params(cell.model.model, fixed, summary.metric)}))
     return out
 
 

@@ -36,7 +36,8 @@ import polars as pl
 from recsys_cl import __version__
 from recsys_cl.bench._artifacts import CELLS_DIR, learn_embedding, prepare_dataset, read_variant
 from recsys_cl.bench._config import BenchmarkConfig, ModelSpec, variant_parts
-from recsys_cl.bench._plan import Cell, best_trial_epoch, labels, model_run_name, with_kept_length
+from recsys_cl.bench._plan import Cell, best_trial_epoch, final_params, labels, model_run_name, with_kept_length
+from recsys_cl.bench._preflight import entry_refusal
 from recsys_cl.bench._provenance import git_commit, resolved_device
 from recsys_cl.bench._study import TUNING_DIR
 from recsys_cl.errors import InputError
@@ -196,7 +197,8 @@ def recommend_for_config(
     params, study, summary = dict(spec.params), None, None
     if best:
         summary = best_study(run_dir, data_spec.name, protocol, label)
-        params, study = summary.refit_params, summary.key
+        # as a tuned cell is fitted: early stopping on the tuned metric, or the best trial's epochs without a valid part
+        params, study = final_params(summary, valid_part=fit_on == "train"), summary.key
     wanted_users = read_user_list(Path(users_file)) if users_file is not None else None
     customer_ids = None
     if output_format == "hm-submission":
@@ -213,6 +215,9 @@ def recommend_for_config(
     if protocol not in prepared.protocols:
         raise InputError(f"--protocol {protocol}: {atomic_dir} was prepared for {', '.join(prepared.protocols)} only")
     encoded = prepared.merged_encoded(protocol, FIT_PARTS[fit_on])
+    refusal = entry_refusal(spec, params, encoded.n_users, encoded.n_items)  # before embeddings and the fit
+    if refusal:
+        raise InputError(f"models.{index} ({label}) on {data_spec.name}/{protocol}: {refusal}")
     if k > encoded.n_items:
         raise InputError(f"--k {k}: larger than the catalogue of {data_spec.name} ({encoded.n_items} items)")
     if output_format == "hm-submission":
@@ -244,7 +249,7 @@ def recommend_for_config(
     exclude_seen = config.exclude_seen(protocol)
     fitted = create(spec.model, **{**params, "seed": seed, "device": config.device})
     tick(f"fit {label} on {fit_on}", 1, 4)
-    # as a benchmark cell fits (bench.run_cell): per-epoch validation ranks as the lists are ranked
+    # as a benchmark cell fits (bench.run_cell), so lists score as its cell does: validation in the protocol's mode
     fitted.fit(encoded, embeddings, exclude_seen=exclude_seen)
 
     record: dict[str, Any] = {

@@ -29,6 +29,7 @@ from recsys_cl.bench._artifacts import (
 from recsys_cl.bench._config import BenchmarkConfig, tuning_with_trials
 from recsys_cl.bench._executor import EXECUTORS, RayResources, Task, check_executor, run_tasks
 from recsys_cl.bench._plan import Cell, EmbeddingJob, cell_embeddings, cell_record_base, make_plan
+from recsys_cl.bench._preflight import check_entries_fit
 from recsys_cl.bench._provenance import git_commit, package_versions, resolved_device
 from recsys_cl.bench._ray import check_shared_paths, joins_ray, shared_folders
 from recsys_cl.bench._study import TUNING_DIR
@@ -96,6 +97,7 @@ def run_benchmark(
     # artifacts shared by many cells first: datasets, the embeddings of retrieval-only datasets
     prepared = {spec.name: prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
                 for spec in plan.datasets}  # fmt: skip
+    check_entries_fit(config, prepared)  # e.g. EASE's memory: refused now, not after hours of other cells
     embedding_paths: dict[tuple[str, str, str, str], Path] = {}
 
     def learn(wanted: list[EmbeddingJob]) -> None:

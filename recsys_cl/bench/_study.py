@@ -2,7 +2,9 @@
 
 Every study gets the same budget (``tuning.trials`` finished trials: completed or pruned), the same
 objective (``tuning.metric`` on the valid part through :func:`recsys_cl.evaluation.evaluate`, training
-items excluded as when ranking for test) and a seeded sampler (TPE, random or grid). Trials fit on
+items excluded or not as when ranking for test: the protocol's ``exclude_seen``) and a seeded sampler (TPE,
+random or grid). Models that stop early validate on the same metric in the same mode (each trial gets
+``bench._plan.validation_params``, e.g. RecBole's ``valid_metric: MAP@12`` for ``map@12``). Trials fit on
 :meth:`PreparedDataset.tuning_encoded`: the test file is never opened, so no test interaction can steer
 a choice, whatever a model does.
 
@@ -30,8 +32,9 @@ node is lost is run again by Ray on another node and resumes from its storage li
 
 A study's key is a hash of everything that decides its trials (data fingerprint, protocol and options,
 model and fixed parameters, space, embedding spec, metric, sampler, pruner and its validation interval,
-seed, whether seen items are excluded, code version); the budget, time limit, refit choice, label and
-device are not in it, so a larger budget resumes the same study.
+seed, whether seen items are excluded, the early-stopping metric where tuning changes it, code version);
+the budget, time limit, refit choice, label and device are not in it, so a larger budget resumes the same
+study.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any, Mapping
 from recsys_cl import __version__
 from recsys_cl.bench._config import MODALITY_JOIN, NO_EMBEDDING, EmbeddingSpec, ModelSpec, TuningSpec, model_space
 from recsys_cl.bench._executor import Executor, RayResources, Task, run_tasks
-from recsys_cl.bench._plan import model_run_name
+from recsys_cl.bench._plan import model_run_name, validation_params
 from recsys_cl.bench._storage import fail_stale_trials, open_storage, repair_journal, safe_url
 from recsys_cl.bench._trials import (
     StudyJob,
@@ -118,6 +121,9 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "seed": tuning.seed,
         "exclude_seen": exclude_seen,
         "code_version": __version__,
+        # early stopping on the tuning metric (bench._plan.validation_params): only where it changes a
+        # model's defaults, so the keys of studies whose trials it does not change stay as they were
+        **({"validation": validation} if (validation := validation_params(model.model, model.params, tuning.metric)) else {}),
     }
 
 
@@ -180,7 +186,9 @@ def tune_model(
     if "://" not in storage:
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
 
-    trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device}
+    # early stopping watches what the study optimises (unless the entry chose the model's own option)
+    trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device,
+                                    **validation_params(model.model, model.params, tuning.metric)}
     if tuning.pruner != "none" and validate_every:
         trial_params.update(validate_every=validate_every, valid_metric=tuning.metric)
     job = StudyJob(

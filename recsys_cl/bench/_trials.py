@@ -225,7 +225,7 @@ def _objective(trial: "optuna.Trial", job: StudyJob, context: TrialContext) -> f
                   exclude_seen=job.exclude_seen)
     finally:  # one storage write: a pruned fit has epochs but no fit time
         trial.set_user_attr("fit", {"epochs_run": model.history.epochs_run, "best_epoch": model.history.best_epoch,
-                                    "fit_seconds": model.fit_seconds})
+                                    "fit_seconds": model.fit_seconds, "valid_metric": model.history.valid_metric})
     rankings = model.recommend(encoded.user_ids[encoded.eval_users("valid")], k=int(k), exclude_seen=job.exclude_seen)
     # scored as a cell scores its test part: in the protocol's mode (exclude_seen)
     scored = evaluate(rankings, encoded, part="valid", metrics=[name], ks=[int(k)], exclude_seen=job.exclude_seen)

@@ -11,6 +11,7 @@ from recsys_cl.bench._config import BenchmarkConfig, tuning_with_trials
 from recsys_cl.bench._executor import Executor, Task, check_executor, run_tasks
 from recsys_cl.bench._plan import labels
 from recsys_cl.bench._plan import study_plans
+from recsys_cl.bench._preflight import check_entries_fit
 from recsys_cl.bench._ray import check_shared_paths, joins_ray, shared_folders
 from recsys_cl.bench._storage import check_storage
 from recsys_cl.bench._study import STUDY_RESOURCES, TUNING_DIR, data_fingerprint, tune_model
@@ -75,6 +76,7 @@ def tune_benchmark(
         for spec in config.datasets:
             if not spec.retrieval_only:
                 prepared[spec.name] = prepare_dataset(spec, config, out_dir / "data", raw_overrides.get(spec.name), progress)
+        check_entries_fit(config, prepared)  # before any study (``bench`` checked before preparing embeddings)
     label_of = labels(config)
     fingerprints: dict[tuple[str, str], str] = {}
     jobs_args: list[dict[str, Any]] = []

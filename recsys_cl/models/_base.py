@@ -185,6 +185,22 @@ class Recommender(abc.ABC):
         self.recommend_seconds = time.perf_counter() - start
         return Rankings(enc.user_ids, enc.item_ids, np.asarray(user_idx, dtype=np.int64), items, scores, self.run_name)
 
+    @classmethod
+    def validation_params(cls, metric: str) -> dict[str, Any]:
+        """The parameters that make this model's validation while training (early stopping: which epoch is
+        kept) score ``metric`` (the evaluator's name, ``map@12``): tuning for ``metric`` passes them, so a
+        model stops on what the study optimises. {} for a model that does not validate while training, or
+        only on demand (the ``validate_every`` models: tuning sets their ``valid_metric`` when it prunes)."""
+        return {}
+
+    @classmethod
+    def cannot_fit(cls, config: ModelConfig, n_users: int, n_items: int) -> str | None:
+        """Why a model with ``config`` cannot be fitted on data of ``n_users`` users and ``n_items`` items on
+        this machine (e.g. memory it would need), or None. Benchmarks ask every entry before any tuning study
+        or cell starts, so a refusal comes before hours of other work, not at the model's own turn; a model
+        (plugins included) that knows its need from these counts and its parameters overrides this."""
+        return None
+
     @property
     def cannot_rank_new_items(self) -> str | None:
         """Why this fitted model has no principled score for an item without training interactions (a new

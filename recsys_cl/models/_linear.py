@@ -40,6 +40,22 @@ def available_bytes() -> float:
     return float(psutil.virtual_memory().available)
 
 
+def ease_memory_refusal(n_fitted: int, n_items: int, max_items: int | None) -> str | None:
+    """Why EASE over ``n_fitted`` of ``n_items`` items cannot be fitted here (its peak memory exceeds what is
+    available; the message names both figures and the largest ``max_items`` that would fit), or None."""
+    need, have = ease_bytes(n_fitted), available_bytes()
+    if need <= have:
+        return None
+    fits = int(np.sqrt(have / (EASE_PEAK_MATRICES * EASE_VALUE_BYTES)))
+    bounded = "" if max_items is None else f" (max_items: {max_items})"
+    return (
+        f"ease: {n_fitted:,} items{bounded} need a {n_fitted:,} x {n_fitted:,} float32 matrix "
+        f"({EASE_VALUE_BYTES * n_fitted**2 / GB:.1f} GB) and about {need / GB:.1f} GB at peak; "
+        f"{have / GB:.1f} GB is available. Set max_items: {fits:,} or less to fit EASE on the most-bought items "
+        f"of the {n_items:,} (the rest ranked last)"
+    )
+
+
 class EASEConfig(ModelConfig):
     reg: float = Field(500.0, gt=0, description="L2 weight lambda added to the Gram matrix's diagonal")
     max_items: int | None = Field(
@@ -72,7 +88,9 @@ class EASE(Recommender):
             kept = np.sort(np.argsort(-buyers, kind="stable")[: self.config.max_items])
         else:
             kept = np.arange(n_items)
-        self.check_memory(len(kept), n_items)
+        refusal = ease_memory_refusal(len(kept), n_items, self.config.max_items)
+        if refusal:
+            raise InputError(refusal)
         x = sp.csr_matrix(binary[:, kept], dtype=np.float32)
         threads = self.config.num_threads or os.cpu_count()
         with threadpool_limits(limits=threads):
@@ -80,20 +98,11 @@ class EASE(Recommender):
         self.kept_items = kept
         self.user_items = x
 
-    def check_memory(self, n_fitted: int, n_items: int) -> None:
-        """InputError, before anything is allocated, when EASE over ``n_fitted`` items needs more memory than
-        is available; it names the figure and the largest ``max_items`` that would fit."""
-        need, have = ease_bytes(n_fitted), available_bytes()
-        if need <= have:
-            return
-        fits = int(np.sqrt(have / (EASE_PEAK_MATRICES * EASE_VALUE_BYTES)))
-        bounded = "" if self.config.max_items is None else f" (max_items: {self.config.max_items})"
-        raise InputError(
-            f"ease: {n_fitted:,} items{bounded} need a {n_fitted:,} x {n_fitted:,} float32 matrix "
-            f"({EASE_VALUE_BYTES * n_fitted**2 / GB:.1f} GB) and about {need / GB:.1f} GB at peak; "
-            f"{have / GB:.1f} GB is available. Set max_items: {fits:,} or less to fit EASE on the most-bought items "
-            f"of the {n_items:,} (the rest ranked last)"
-        )
+    @classmethod
+    def cannot_fit(cls, config: ModelConfig, n_users: int, n_items: int) -> str | None:
+        assert isinstance(config, EASEConfig)
+        fitted = n_items if config.max_items is None else min(config.max_items, n_items)
+        return ease_memory_refusal(fitted, n_items, config.max_items)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         fitted = np.asarray(self.user_items[user_idx] @ self.weights)

@@ -79,6 +79,10 @@ class TorchEpochModel(Recommender):
     #: completes the warning about items without a vector in a modality: "they ..."
     missing_effect: ClassVar[str] = "have no content in that modality"
 
+    @classmethod
+    def validation_params(cls, metric: str) -> dict[str, Any]:
+        return {"valid_metric": metric}
+
     # -- what subclasses implement ---------------------------------------------------------------
     @abc.abstractmethod
     def _build(self, split: EncodedSplit, modalities: list[ItemModality], rng: np.random.Generator) -> Any:

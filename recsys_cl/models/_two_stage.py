@@ -37,7 +37,8 @@ purchase in the part), ``candidate_recall`` (share of the part's (user, item) pa
 top-N and among the union, ``combined``: the ceiling), ``map@12`` of ``ranker`` and of each generator's own
 top-12 (its top-N order; under ``exclude_seen`` the user's training items are dropped from both first),
 ``best_generator`` and ``gain_over_best_generator``. ``history`` has one epoch per boosting round (its
-``valid_curve`` is LightGBM's MAP@12 over the valid users with a bought candidate) and the round kept.
+``valid_curve`` is LightGBM's ``valid_metric``, MAP@12 by default, over the valid users with a bought
+candidate; tuning sets it to its own metric when that is a map@k or ndcg@k) and the round kept.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ _ROWS_PER_CHUNK = 2_000_000
 _MAX_GROUP = 10_000
 #: the competition's cut-off, for the diagnostics' MAP
 MAP_K = 12
+#: the evaluator's metrics LightGBM's lambdarank can early-stop on (its names are the same)
+LIGHTGBM_METRICS = ("map", "ndcg")
+
+
+def lightgbm_metric(value: str) -> str:
+    """``value`` (``map@12``, ``NDCG@10``) as ``map@12`` / ``ndcg@10``; ValueError for any other metric."""
+    name, _, k = value.partition("@")
+    if name.strip().lower() not in LIGHTGBM_METRICS or not k.isdigit() or int(k) < 1:
+        raise ValueError(f"must be map@k or ndcg@k with k >= 1 (LightGBM's ranking metrics); got {value!r}")
+    return f"{name.strip().lower()}@{int(k)}"
 
 
 class GeneratorSpec(BaseModel):
@@ -127,9 +138,18 @@ class TwoStageConfig(ModelConfig):
     # LightGBM LambdaRank
     num_trees: int = Field(300, ge=1, description="most boosting rounds (early stopping on the valid part picks fewer)")
     early_stopping_rounds: int = Field(20, ge=1)
+    valid_metric: str = Field(
+        f"map@{MAP_K}", description="what early stopping watches on the valid part: map@k or ndcg@k (LightGBM's ranking "
+        "metrics, over the valid users with a bought candidate); tuning sets it to its metric when it is one of these",
+    )
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=4096)
     min_data_in_leaf: int = Field(20, ge=1)
+    @field_validator("valid_metric")
+    @classmethod
+    def _lightgbm_metric(cls, value: str) -> str:
+        return lightgbm_metric(value)
+
     # One thread by default: on 2 cores shared with other work, 2 OpenMP threads waiting for each other made
     # training 7x slower (bench_two_stage.py at 5%: 218 s vs 29 s, the same model); big machines set more.
     num_threads: int = Field(1, ge=0, description="LightGBM threads (0 = its default, all cores)")
@@ -182,6 +202,11 @@ class TwoStage(Recommender):
         changed = [f"{k}={self._run_name_value(k, getattr(c, k))}" for k in type(c).model_fields
                    if k not in ("seed", "device") and getattr(defaults, k) != getattr(c, k)]  # fmt: skip
         return f"{self.registry_name}({', '.join(changed)})" if changed else self.registry_name
+
+    @classmethod
+    def validation_params(cls, metric: str) -> dict[str, Any]:
+        # LightGBM's lambdarank computes map@k and ndcg@k only: early stopping stays on valid_metric for the others
+        return {"valid_metric": metric} if metric.partition("@")[0] in LIGHTGBM_METRICS else {}
 
     def _run_name_value(self, key: str, value: Any) -> str:
         if key == "generators":
@@ -241,13 +266,14 @@ class TwoStage(Recommender):
             self.diagnostics["valid"] = self._part_diagnostics(valid_frames, split.valid, exclude=seen)
 
     def _train_ranker(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, valid_frames: list[pl.DataFrame], options: FitOptions) -> Any:
-        """LightGBM LambdaRank on the labelled window's rows, early-stopped on the valid part's MAP@12 (over
+        """LightGBM LambdaRank on the labelled window's rows, early-stopped on the valid part's ``valid_metric`` (over
         the valid users with a bought candidate) when there is one; sets ``best_iteration`` and the history."""
         import lightgbm as lgb
 
         c = self.config
+        metric, _, k = c.valid_metric.partition("@")
         params = {
-            "objective": "lambdarank", "metric": "map", "eval_at": [MAP_K], "learning_rate": c.learning_rate,
+            "objective": "lambdarank", "metric": metric, "eval_at": [k], "learning_rate": c.learning_rate,
             "num_leaves": c.num_leaves, "min_data_in_leaf": c.min_data_in_leaf, "seed": c.seed, "deterministic": True,
             "force_row_wise": True, "num_threads": c.num_threads, "verbose": -1,
         }  # fmt: skip
@@ -268,7 +294,8 @@ class TwoStage(Recommender):
                             valid_names=["valid"][: len(valid_sets)], callbacks=callbacks)  # fmt: skip
         self.best_iteration = int(booster.best_iteration) or booster.current_iteration()
         self.history.best_epoch = self.best_iteration
-        self.history.valid_metric = f"map@{MAP_K} (lightgbm, over valid users with a bought candidate)" if valid_sets else None
+        over = "(lightgbm, over valid users with a bought candidate)"
+        self.history.valid_metric = f"{c.valid_metric} {over}" if valid_sets else None
         return booster
 
     def _side_columns(self, split: EncodedSplit, item_embeddings: ItemEmbeddings | None) -> SideColumns:

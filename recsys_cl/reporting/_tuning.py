@@ -88,10 +88,12 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
     if not rows:
         return None
     sample = next(iter(studies.values()))
+    # a model with nothing to tune (Random, Pop) has a budget of one trial: the title gives the others'
+    budget = max(study.budget for study in studies.values())
     columns = ["model", "space", "trials", "pruned", "best at trial", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
                f"best: test {metric}", "test - valid", f"default: test {metric}"]  # fmt: skip
     return Table(
-        f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {sample.budget} trials per study)",
+        f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {budget} trials per study)",
         columns, rows, left={"space", "best parameters"},
         note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
         "while tuning); trial 0 of each study is the configured (default) parameters, so the search never ends below "

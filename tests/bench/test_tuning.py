@@ -268,6 +268,10 @@ def test_a_refit_on_train_and_valid_trains_as_many_epochs_as_the_best_trial_kept
     assert final_params(summary) == {**summary.refit_params, "epochs": best.best_epoch}
     on_train = summary.model_copy(update={"refit": "train"})
     assert final_params(on_train) == summary.refit_params and summary.refit_params["epochs"] == 300
+    # with a valid part early stopping stays, on the tuning metric (recommend --fit-on train passes valid_part)
+    for_map = summary.model_copy(update={"metric": "map@5"})
+    assert final_params(for_map, valid_part=True) == {**summary.refit_params, "valid_metric": "map@5"}
+    assert final_params(for_map, valid_part=False) == {**summary.refit_params, "epochs": best.best_epoch}
 
 
 def _write_noise_embedding(directory, path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from recsys_cl.data import EncodedSplit, loo
 from recsys_cl.errors import InputError
 from recsys_cl.models import _linear, create
+from recsys_cl.models._linear import EASE, EASEConfig
 
 from recsys_cl.testing import ModelTests
 
@@ -66,11 +67,14 @@ def test_ease_refuses_before_any_work_naming_the_memory(random_split: EncodedSpl
 def test_ease_figure_for_hm_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
     """The refusal names H&M's figure: 105,542 articles are a 44.6 GB float32 matrix, ~89 GB at peak."""
     monkeypatch.setattr(_linear, "available_bytes", lambda: 21e9)
-    with pytest.raises(InputError) as error:
-        create("ease").check_memory(105_542, 105_542)
-    message = str(error.value)
+    model = create("ease")
+    message = model.cannot_fit(model.config, 1_371_980, 105_542) or ""
     assert "105,542 x 105,542 float32 matrix (44.6 GB) and about 89.1 GB at peak; 21.0 GB is available" in message
     assert "max_items: 51,234 or less" in message  # sqrt(21e9 / 8)
+    bounded = create("ease", max_items=50_000)
+    assert bounded.cannot_fit(bounded.config, 1_371_980, 105_542) is None  # the bounded variant's need: 50,000 items
+    assert bounded.cannot_fit(bounded.config, 1_371_980, 40_000) is None
+    assert "60,000 items (max_items: 60000) need" in (EASE.cannot_fit(EASEConfig(max_items=60_000), 1, 105_542) or "")
 
 
 def test_ease_bounded_is_ease_on_the_most_bought_items_the_rest_ranked_last(random_split: EncodedSplit) -> None:

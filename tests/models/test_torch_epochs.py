@@ -106,6 +106,21 @@ def test_bad_valid_metric_is_rejected_when_configured(metric: str) -> None:
         create("freedom", valid_metric=metric)
 
 
+@pytest.mark.parametrize("model_name", ["vbpr", "freedom"])
+def test_tuning_metric_is_what_early_stopping_computes(model_name: str, loo_encoded: EncodedSplit,
+                                                       item_embeddings: ItemEmbeddings) -> None:
+    """``validation_params("map@5")`` (what tuning for map@5 passes): the kept epoch's curve value is the
+    evaluator's MAP@5 of the kept weights on the valid part, not nDCG@10."""
+    from recsys_cl.evaluation import evaluate
+
+    params = {**FAST, "epochs": 3} if model_name == "vbpr" else {"embedding_size": 8, "epochs": 3}
+    model = create(model_name, **params, **create(model_name).validation_params("map@5")).fit(loo_encoded, item_embeddings)
+    users = loo_encoded.user_ids[loo_encoded.eval_users("valid")]
+    ours = evaluate(model.recommend(users, k=5), loo_encoded, part="valid", metrics=["map"], ks=[5]).summary["map@5"]
+    assert model.history.valid_metric == "map@5"
+    assert model.history.valid_curve[model.history.best_epoch - 1] == pytest.approx(ours)
+
+
 def test_valid_metric_names_follow_the_evaluator() -> None:
     assert parse_valid_metric("NDCG@10") == ("ndcg", 10)
     assert parse_valid_metric("hit@20") == ("hr", 20)

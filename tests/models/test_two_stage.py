@@ -234,6 +234,17 @@ def test_history_records_every_boosting_round(fitted) -> None:
     history = fitted.history
     assert history.epochs_run == fitted.diagnostics["training"]["rounds"] == len(history.valid_curve) > 0
     assert 1 <= history.best_epoch <= history.epochs_run and history.valid_metric.startswith("map@12")
+    assert set(fitted.booster.best_score["valid"]) == {"map@12"}  # what LightGBM's early stopping computed
+
+
+def test_early_stopping_watches_valid_metric(shop, tables, vectors) -> None:
+    """Tuning for ndcg@5 sets valid_metric (``validation_params``): LightGBM then stops on NDCG@5."""
+    params = create("two-stage").validation_params("ndcg@5")
+    model = create("two-stage", generators=GENERATORS, cutoff_days=2, recent_items=2, **tables, **SMALL_RANKER, **params)
+    model.fit(shop, vectors)
+    assert set(model.booster.best_score["valid"]) == {"ndcg@5"} and model.history.valid_metric.startswith("ndcg@5")
+    with pytest.raises(InputError, match="valid_metric: must be map@k or ndcg@k"):
+        create("two-stage", valid_metric="hr@5")
 
 
 def repeat_shop(users: int = 200, items: int = 400, seed: int = 0) -> EncodedSplit:

@@ -3,7 +3,9 @@
 
 Training runs on OUR split (see ``_data``), with RecBole's trainer built by
 ``recsys_cl.compat.recbole.make_trainer``. Early stopping watches ``valid_metric`` on the valid part
-(RecBole's full-ranking evaluation); the best weights are restored with the safe ``torch.load``.
+(RecBole's full-ranking evaluation, each user's training items masked as the fit's ``exclude_seen`` says:
+all or none, see ``_validation``); the best weights are restored with the safe ``torch.load``.
+Tuning sets ``valid_metric`` to its own metric (:meth:`RecBoleBackend.validation_params`).
 Each validated epoch is reported through ``report_epoch`` (so an ``on_epoch`` callback can stop
 training) and the fit's :class:`~recsys_cl.models._base.TrainingHistory` holds the curve.
 Recommendations go through the shared top-K helper over all our items, each user's training items excluded.
@@ -34,12 +36,11 @@ from recsys_cl.models.recbole._config import (
     RecBoleTrainConfig,
     SGLConfig,
     SimpleXConfig,
-    metric_k,
-    metric_name,
 )
 from recsys_cl.models.recbole._content import apply_content
 from recsys_cl.models.recbole._data import IdMap, data_loaders, encoded_dataset_class
 from recsys_cl.models.recbole._fast import graph_model_class, ncl_class, neumf_class
+from recsys_cl.models.recbole._validation import EXCLUDE_SEEN_KEY, metric_settings, recbole_metric
 
 #: (user, item) pairs scored per chunk by models without a full-sort predictor (e.g. DMF).
 PAIRS_PER_CHUNK = 2_000_000
@@ -81,6 +82,10 @@ class RecBoleBackend(Recommender):
     def _model_name(self) -> str:
         return self.recbole_model
 
+    @classmethod
+    def validation_params(cls, metric: str) -> dict[str, Any]:
+        return {"valid_metric": recbole_metric(metric)}
+
     def _settings(self) -> dict[str, Any]:
         c = self.config
         return {
@@ -90,10 +95,8 @@ class RecBoleBackend(Recommender):
             "embedding_size": c.embedding_size,
             "train_batch_size": c.train_batch_size,
             "stopping_step": c.stopping_step,
-            "valid_metric": c.valid_metric,
             "eval_batch_size": c.eval_batch_size,
-            "topk": [metric_k(c.valid_metric)],
-            "metrics": [metric_name(c.valid_metric)],
+            **metric_settings(c.valid_metric),
             "recsys_cl_valid_users": c.valid_users,
         }
 
@@ -142,7 +145,9 @@ class RecBoleBackend(Recommender):
         self._check_split(split)
         trained_ours = np.diff(split.train.tocsc().indptr) > 0
         with tempfile.TemporaryDirectory(prefix="recsys_cl_recbole_") as workdir:
-            config = make_config(self._model_name(), recbole_settings(workdir, self._settings()), self.config.device,
+            # validation masks what the final ranking will (the fit's exclude_seen, see _validation)
+            settings = {**self._settings(), EXCLUDE_SEEN_KEY: options.exclude_seen}
+            config = make_config(self._model_name(), recbole_settings(workdir, settings), self.config.device,
                                  dataset=DATASET_NAME)
             init_seed(config["seed"], config["reproducibility"])
             dataset = encoded_dataset_class()(config, split)

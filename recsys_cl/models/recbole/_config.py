@@ -3,7 +3,7 @@
 The generic ``recbole`` backend passes ``params`` to RecBole, so they are an allow-list: the model's
 own hyperparameters (its ``recbole/properties/model/<Model>.yaml``) and a few optimiser keys; any key
 with which RecBole reads or writes files (``dataloaders_save_path`` makes it unpickle a file) is
-refused with its key path (see ``recsys_cl.compat.recbole.check_passthrough_keys``).
+refused with its key path (see ``recsys_cl.compat.recbole_keys.check_passthrough_keys``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from recsys_cl.compat.recbole import check_passthrough_keys
+from recsys_cl.compat.recbole_keys import check_passthrough_keys
 from recsys_cl.models._base import ModelConfig
-
-
-def metric_name(metric: str) -> str:
-    """``NDCG`` of ``NDCG@10``."""
-    return metric.partition("@")[0]
-
-
-def metric_k(metric: str) -> int:
-    """``10`` of ``NDCG@10``."""
-    return int(metric.partition("@")[2])
+from recsys_cl.models.recbole._validation import recbole_metric
 
 
 class RecBoleTrainConfig(ModelConfig):
@@ -35,7 +26,10 @@ class RecBoleTrainConfig(ModelConfig):
     embedding_size: int = Field(64, ge=1)
     train_batch_size: int = Field(2048, ge=1)
     stopping_step: int = Field(10, ge=1, description="epochs without a better valid_metric before stopping")
-    valid_metric: str = Field("NDCG@10", description="RecBole metric@k watched for early stopping")
+    valid_metric: str = Field(
+        "NDCG@10", description="metric@k watched for early stopping (RecBole's names Hit, NDCG, MAP, MRR, Recall, "
+        "Precision, or ours: hr@10 is stored as Hit@10)",
+    )
     # RecBole's default (4096 user-item pairs) validates 2 users per batch on a 1,700-item catalogue;
     # larger batches cut Python overhead (NeuMF scores every pair) at ~100 MB of activations.
     eval_batch_size: int = Field(200_000, ge=1, description="user x item pairs per validation batch (RecBole)")
@@ -52,10 +46,7 @@ class RecBoleTrainConfig(ModelConfig):
     @field_validator("valid_metric")
     @classmethod
     def _metric_at_k(cls, metric: str) -> str:
-        name, _, k = metric.partition("@")
-        if not k.isdigit() or not name.isidentifier():
-            raise ValueError(f"must look like NDCG@10 (got {metric!r})")
-        return metric
+        return recbole_metric(metric)
 
 
 class RecBoleConfig(RecBoleTrainConfig):

@@ -12,6 +12,7 @@ import numpy as np
 
 from recsys_cl.compat.recbole import prepare_loaders
 from recsys_cl.data import EncodedSplit
+from recsys_cl.models.recbole._validation import EXCLUDE_SEEN_KEY, valid_history
 
 
 def encoded_dataset_class() -> type:
@@ -167,6 +168,8 @@ def loader_classes() -> tuple[type, type]:
 
         ``recsys_cl_valid_users`` in the config limits validation to a seeded sample of that many users:
         a full-sort validation over H&M's 1.37M users costs as much as ranking all of them, every epoch.
+        ``recsys_cl_exclude_seen`` (set by every backend) makes validation mask each user's training items
+        (all of them) or none, as our evaluator ranks (``_validation``); without it, RecBole's mask.
         """
 
         def __init__(self, config: Any, dataset: Any, sampler: Any, shuffle: bool = False) -> None:
@@ -183,9 +186,14 @@ def loader_classes() -> tuple[type, type]:
             items = dataset.inter_feat[self.iid_field].numpy()
             positive = sp.csr_matrix((np.ones(len(users), dtype=np.bool_), (users, items)), shape=(n_users, n_items))
             positive.sum_duplicates()
-            used = sampler.used_ids.matrix(n_users)
             self._positive = positive
-            self._history = (used > positive).tocsr()  # used items that are not positives of this part
+            exclude_seen = config[EXCLUDE_SEEN_KEY] if sampler.phase == "valid" else None
+            if exclude_seen is None:  # RecBole's mask: used items that are not positives of this part
+                self._history = (sampler.used_ids.matrix(n_users) > positive).tocsr()
+            else:  # validation masks as our evaluator (see _validation)
+                pairs = sampler.used_ids
+                trained = UsedPairs(pairs.keys, pairs.first_phase, 0, pairs.n_items).matrix(n_users)
+                self._history = valid_history(trained, exclude_seen)
             self.uid2items_num = np.diff(positive.indptr).astype(np.int64)
             eval_users = np.flatnonzero(self.uid2items_num)
             sample = config["recsys_cl_valid_users"] if sampler.phase == "valid" else None

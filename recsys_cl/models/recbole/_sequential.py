@@ -4,9 +4,10 @@ a contrastive one), with optional item content as their item table.
 Training reads the split's train part only: each user's train interactions in time order (``_sequences``)
 are cut into windows whose every position predicts the next item (``_sequential_nets``), with RecBole's
 trainer, early stopping on the valid part (the valid items after each user's sequence, training items
-masked, RecBole's full-ranking evaluation) and the best epoch's weights restored, like the general
-backends. A user is represented by their latest ``max_seq_length`` training items: ``recommend`` ranks all
-items for that sequence through the shared top-K, each user's training items excluded. Under ``loo`` the
+masked under the fit's ``exclude_seen`` and none without it, RecBole's full-ranking evaluation) and the best
+epoch's weights restored, like the general backends. A user is represented by their latest
+``max_seq_length`` training items: ``recommend`` ranks all items for that sequence through the shared
+top-K, each user's training items excluded (under ``exclude_seen``). Under ``loo`` the
 valid item comes between the sequence and the test item; with ``tuning.refit: train+valid`` the valid item
 joins the sequence and the test item is the next one (the SASRec paper's protocol).
 
@@ -42,6 +43,7 @@ from recsys_cl.errors import InputError
 from recsys_cl.models._base import UNKNOWN_SCORE, FitOptions, register
 from recsys_cl.models._modalities import ItemModality, aligned_modalities
 from recsys_cl.models.recbole._backends import SCORES_PER_CHUNK, RecBoleBackend
+from recsys_cl.models.recbole._validation import valid_history
 from recsys_cl.models.recbole._config import ContentTrainConfig
 from recsys_cl.models.recbole._sequences import SEQUENCE_PROTOCOLS, SequenceCatalogue, UserSequences, loader_classes
 from recsys_cl.models.recbole._sequential_nets import model_classes, set_item_table
@@ -165,7 +167,7 @@ class SequentialBackend(RecBoleBackend):
         with tempfile.TemporaryDirectory(prefix="recsys_cl_sequential_") as workdir:
             config = make_config(model_class, sequential_settings(workdir, self._settings()), c.device)
             catalogue = SequenceCatalogue(config, split.n_users, split.n_items)
-            train_data, valid_data = self._loaders_for(config, catalogue, sequences, split)
+            train_data, valid_data = self._loaders_for(config, catalogue, sequences, split, options.exclude_seen)
             net = build_network(model_class, config, catalogue, c, modality, trained)
             trainer = make_trainer(config, net, progress=options.progress)
             self._train(trainer, train_data, valid_data, options)
@@ -184,8 +186,9 @@ class SequentialBackend(RecBoleBackend):
         self._unknown_columns = np.flatnonzero(self._unknown_items)
 
     def _loaders_for(self, config: Any, catalogue: SequenceCatalogue, sequences: UserSequences,
-                     split: EncodedSplit) -> tuple[Any, Any]:
-        """The training windows and the validation loader (None when no user with a sequence has a valid item)."""
+                     split: EncodedSplit, exclude_seen: bool = True) -> tuple[Any, Any]:
+        """The training windows and the validation loader (None when no user with a sequence has a valid
+        item); validation masks each user's training items under ``exclude_seen``, none without it."""
         window_loader, eval_loader = loader_classes()
         train_data = window_loader(config, catalogue, sequences, negatives=self.config.loss_type == "BPR")
         if train_data.sample_size == 0:
@@ -201,7 +204,8 @@ class SequentialBackend(RecBoleBackend):
             valid_users = np.sort(np.random.default_rng(self.config.seed).choice(valid_users, size=sample, replace=False))
         if len(valid_users) == 0:
             return train_data, None
-        return train_data, eval_loader(config, catalogue, sequences, valid_users, split.valid, split.train)
+        masked = valid_history(split.train, exclude_seen)
+        return train_data, eval_loader(config, catalogue, sequences, valid_users, split.valid, masked)
 
     def recbole_evaluate(self, part: str = "valid", metrics: tuple[str, ...] = ("Hit", "NDCG", "Recall", "MRR", "Precision"),
                          k: int = 10) -> dict[str, float]:
