@@ -484,50 +484,61 @@ def _known(vocabulary: np.ndarray, ids: pl.Series) -> np.ndarray:
     return np.asarray(vocabulary[pos] == wanted)
 
 
-#: bytes of the submission file read back at a time by :func:`check_submission` (~55,000 rows)
-_CHECK_BLOCK_BYTES = 8 * 2**20
+#: rows of the submission file read back at a time by :func:`check_submission` (~7 MB of text)
+_CHECK_ROWS = 50_000
 
 
 def check_submission(path: Path, customers: Any, articles: Any) -> None:
     """The file has one row for each of ``customers`` in their order (so every customer exactly once) with 12
-    distinct 10-digit article ids of ``articles`` each; else InputError naming the line. Read back in blocks,
-    so checking a full-size file (1.37M rows, ~200 MB) holds one block, not the file."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    distinct 10-digit article ids of ``articles`` each; else InputError naming the line. Read back
+    ``_CHECK_ROWS`` lines at a time, so checking a full-size file (1.37M rows, 270 MB) holds one block, not the
+    file (pyarrow's streaming CSV reader read ahead: ~400 MB for 8 MB blocks). Lines, not CSV records: the
+    file is ours, its values have no quotes or line breaks."""
+    import io
+    import itertools
 
     expected = customers if isinstance(customers, pl.Series) else pl.Series("customer_id", customers, dtype=pl.Utf8)
     catalogue = pl.Series("article", articles if not isinstance(articles, set) else sorted(articles), dtype=pl.Utf8).implode()
-    convert = pacsv.ConvertOptions(column_types={"customer_id": pa.string(), "prediction": pa.string()},
-                                   strings_can_be_null=False)  # fmt: skip
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CHECK_BLOCK_BYTES), convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        raise InputError(f"{path}: not a CSV submission ({str(exc).splitlines()[0]})") from exc
-    if reader.schema.names != ["customer_id", "prediction"]:
-        raise InputError(f"{path}: header is {','.join(reader.schema.names)}, not customer_id,prediction")
-    done = 0
-    for batch in reader:
-        frame = pl.from_arrow(pa.Table.from_batches([batch]))
-        assert isinstance(frame, pl.DataFrame)
-        first_line = done + 2  # line 1 is the header
-        if done + frame.height > len(expected):
-            raise InputError(f"{path}:{len(expected) + 2}: a row beyond the {len(expected)} customers")
-        differs = (frame["customer_id"] != expected.slice(done, frame.height)).arg_true()
-        if differs.len():
-            row = int(differs[0])
-            raise InputError(f"{path}:{first_line + row}: customer {frame['customer_id'][row]!r} where "
-                             f"{expected[done + row]!r} is due (each customer once, in customers.csv order)")  # fmt: skip
-        ids = frame["prediction"].str.split(" ")
-        wrong = (ids.list.len() != HM_K) | (ids.list.n_unique() != HM_K)
-        if wrong.any():
-            row = int(wrong.arg_true()[0])
-            raise InputError(f"{path}:{first_line + row}: {ids[row].len()} ids, {ids[row].n_unique()} distinct; expected {HM_K} distinct")
-        flat = ids.explode()
-        known = flat.is_in(catalogue) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
-        if not known.all():
-            position = int((~known).arg_true()[0])
-            raise InputError(f"{path}:{first_line + position // HM_K}: {flat[position]!r} is not a {HM_ID_DIGITS}-digit "
-                             "article id of the catalogue")  # fmt: skip
-        done += frame.height
+    with open(path, "rb") as fh:
+        header = fh.readline().rstrip(b"\r\n").decode("utf-8", "replace")
+        if header != "customer_id,prediction":
+            raise InputError(f"{path}: header is {header}, not customer_id,prediction")
+        done = 0
+        while lines := list(itertools.islice(fh, _CHECK_ROWS)):
+            first_line = done + 2  # line 1 is the header
+            try:
+                frame = pl.read_csv(io.BytesIO(b"".join(lines)), has_header=False, new_columns=["customer_id", "prediction"],
+                                    infer_schema=False).fill_null("")  # an empty field is a wrong value, not a gap  # fmt: skip
+            except pl.exceptions.PolarsError as exc:
+                raise InputError(f"{path}:{first_line}-{first_line + len(lines) - 1}: not two columns "
+                                 f"customer_id,prediction ({str(exc).splitlines()[0]})") from exc  # fmt: skip
+            del lines
+            if frame.width != 2:
+                raise InputError(f"{path}:{first_line}: {frame.width} columns, not customer_id,prediction")
+            _check_rows(path, frame, expected, done, catalogue)
+            done += frame.height
     if done < len(expected):
         raise InputError(f"{path}: {done} rows for {len(expected)} customers; customer {expected[done]!r} has no row")
+
+
+def _check_rows(path: Path, frame: pl.DataFrame, expected: pl.Series, done: int, catalogue: pl.Series) -> None:
+    """One block of :func:`check_submission`: rows ``done + 1 ...`` of the file."""
+    first_line = done + 2
+    if done + frame.height > len(expected):
+        raise InputError(f"{path}:{len(expected) + 2}: a row beyond the {len(expected)} customers")
+    differs = (frame["customer_id"] != expected.slice(done, frame.height)).arg_true()
+    if differs.len():
+        row = int(differs[0])
+        raise InputError(f"{path}:{first_line + row}: customer {frame['customer_id'][row]!r} where "
+                         f"{expected[done + row]!r} is due (each customer once, in customers.csv order)")  # fmt: skip
+    ids = frame["prediction"].str.split(" ")
+    wrong = (ids.list.len() != HM_K) | (ids.list.n_unique() != HM_K)
+    if wrong.any():
+        row = int(wrong.arg_true()[0])
+        raise InputError(f"{path}:{first_line + row}: {ids[row].len()} ids, {ids[row].n_unique()} distinct; expected {HM_K} distinct")
+    flat = ids.explode()
+    known = flat.is_in(catalogue) & flat.str.contains(rf"^\d{{{HM_ID_DIGITS}}}$")
+    if not known.all():
+        position = int((~known).arg_true()[0])
+        raise InputError(f"{path}:{first_line + position // HM_K}: {flat[position]!r} is not a {HM_ID_DIGITS}-digit "
+                         "article id of the catalogue")  # fmt: skip

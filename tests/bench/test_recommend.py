@@ -219,6 +219,8 @@ def test_check_submission_names_what_is_wrong(tmp_path):
         "customer_id,prediction\na,GOOD\nb,GOOD\nc,GOOD\n": ":4: a row beyond the 2 customers",
         "customer_id,predictions\na,GOOD\nb,GOOD\n": "header is customer_id,predictions, not customer_id,prediction",
         "customer_id,prediction\na,GOOD\nb,0000000001 0000000001\n": ":3: 2 ids, 1 distinct; expected 12 distinct",
+        "customer_id,prediction\na,GOOD\nb,\n": ":3: 1 ids, 1 distinct; expected 12 distinct",
+        "customer_id,prediction\na,GOOD,x\nb,GOOD\n": ":2-3: not two columns customer_id,prediction",
         "customer_id,prediction\na,GOOD\nb,GOOD_BAD\n": "is not a 10-digit article id of the catalogue",
     }
     for text, message in cases.items():
@@ -231,10 +233,10 @@ def test_check_submission_names_what_is_wrong(tmp_path):
 
 
 def test_check_submission_reads_back_block_by_block(tmp_path, monkeypatch):
-    """The file is read in blocks (here ~3 rows each): line numbers count across blocks, every block is checked."""
+    """The file is read in blocks (here 3 rows each): line numbers count across blocks, every block is checked."""
     import recsys_cl.bench._recommend as recommend
 
-    monkeypatch.setattr(recommend, "_CHECK_BLOCK_BYTES", 400)
+    monkeypatch.setattr(recommend, "_CHECK_ROWS", 3)
     good = " ".join(f"{i:010d}" for i in range(1, 13))
     customers = pl.Series([f"c{n:03d}" for n in range(30)])
     rows = [f"{c},{good}" for c in customers]
