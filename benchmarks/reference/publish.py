@@ -34,7 +34,7 @@ from recsys_cl.errors import InputError  # noqa: E402
 from recsys_cl.files import read_json, write_json  # noqa: E402
 from recsys_cl.reporting import save_baseline, write_report  # noqa: E402
 
-PARTS = ("ml-100k-cf", "ml-100k-content", "ml-100k-sequential", "hm-synth")
+PARTS = ("ml-100k-cf", "ml-100k-content", "ml-100k-cold-items", "ml-100k-sequential", "hm-synth")
 RECORDS = ("metrics.csv", "costs.csv", "run.json")
 
 

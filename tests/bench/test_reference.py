@@ -13,7 +13,7 @@ from recsys_cl.bench._plan import grid, study_plans
 from recsys_cl.cli import main
 
 ROOT = Path(__file__).parents[2]
-PARTS = {part: ROOT / "benchmarks" / "reference" / f"{part}.yaml" for part in ("ml-100k-cf", "ml-100k-content", "ml-100k-sequential", "hm-synth")}
+PARTS = {part: ROOT / "benchmarks" / "reference" / f"{part}.yaml" for part in ("ml-100k-cf", "ml-100k-content", "ml-100k-cold-items", "ml-100k-sequential", "hm-synth")}
 
 
 def baseline(part: str) -> Path:
@@ -36,8 +36,8 @@ def test_reference_parts_cover_the_promised_grid():
     # ml-100k (real): loo and cold-item; the synthetic H&M sample: loo, cold-item and the competition's week
     assert set(groups) == {("ml-100k", "loo"), ("ml-100k", "cold-item"), ("hm-synth", "loo"), ("hm-synth", "cold-item"),
                            ("hm-synth", "temporal")}  # fmt: skip
-    assert len(plans) == 11 + 26 + 3 + 54
-    assert sum(len(list(grid(load_config(path)))) for path in PARTS.values()) == (11 + 26 + 3 + 54) * 3
+    assert len(plans) == 11 + 15 + 11 + 3 + 54
+    assert sum(len(list(grid(load_config(path)))) for path in PARTS.values()) == (11 + 15 + 11 + 3 + 54) * 3
     models = {p.model.model for p in plans}
     assert {"ease", "rp3beta", "slim", "itemknn", "bm3", "two-stage", "sasrec"} <= models
     # every model in a part's loo group is in its cold-item group only when it can rank new items
