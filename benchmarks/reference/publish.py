@@ -65,9 +65,12 @@ def publish(results: Path, part: str, *, docs_dir: Path, baseline: Path, run_hou
         for record in RECORDS:
             shutil.copy2(results / record, building / record)
         (building / "tuning").mkdir()
-        for summary in sorted((results / "tuning").glob("*.json")):
-            shutil.copy2(summary, building / "tuning" / summary.name)
-        studies = [read_json(p, "study summary") for p in (results / "tuning").glob("*.json") if p.name != "summaries.json"]
+        # the studies of this run (run.json lists them): a results folder may hold others' journals too
+        keys = sorted(run.get("studies", {}))
+        for name in [*(f"{key}.json" for key in keys), "summaries.json"]:
+            if (results / "tuning" / name).is_file():
+                shutil.copy2(results / "tuning" / name, building / "tuning" / name)
+        studies = [read_json(results / "tuning" / f"{key}.json", "study summary") for key in keys]
         facts = {
             "part": part,
             "config": f"benchmarks/reference/{part}.yaml",
