@@ -105,16 +105,26 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
     return out_dir
 
 
-def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
-    """The JSON document in ``path``; an InputError naming the file (and line) when it is missing, not
-    UTF-8, not JSON, or nested too deeply to read."""
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
+    """The UTF-8 text of ``path``; an InputError naming the file when it is missing, and the line of the
+    first bytes that are not UTF-8 (the same message as the data adapters' readers)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
+    """The JSON document in ``path``; an InputError naming the file (and line) when it is missing, not
+    UTF-8, not JSON, or nested too deeply to read."""
+    path = Path(path)
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     except RecursionError:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from recsys_cl.errors import InputError
+from recsys_cl.files import read_text
 
 #: values (scalars, lists, mappings) a config may hold once aliases are expanded; the largest shipped
 #: configs (benchmarks/hm.yaml, quickstart.yaml) hold under 500 and under 5,000 characters
@@ -31,13 +32,7 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
     """The document in ``path``; an :class:`InputError` names ``path`` (with ``:line`` or the key path) for a
     file that is missing, not UTF-8, not YAML, has a key twice, or expands beyond the caps."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_text(path, what), str(path))
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -23,6 +23,7 @@ from pydantic import Field
 from recsys_cl.embeddings._io import ItemEmbeddings
 from recsys_cl.embeddings._options import EmbedOptions
 from recsys_cl.errors import InputError
+from recsys_cl.files import read_text
 
 Missing = Literal["refuse", "zero"]
 
@@ -87,13 +88,7 @@ def _read_ids(ids: str | Path | Sequence[str], n_rows: int, matrix: Path) -> tup
     """(ids, where each row's id came from) for a .npy matrix of ``n_rows`` rows."""
     if isinstance(ids, (str, Path)):
         ids_path = Path(ids)
-        if not ids_path.is_file():
-            raise InputError(f"{ids_path}: ids file not found")
-        try:
-            text = ids_path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            line = ids_path.read_bytes()[: exc.start].count(b"\n") + 1
-            raise InputError(f"{ids_path}:{line}: bytes that are not UTF-8") from None
+        text = read_text(ids_path, "ids file")
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()  # the last line's end
