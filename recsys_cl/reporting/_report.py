@@ -158,9 +158,9 @@ def report_figures(results: Results, n_resamples: int = 2000) -> Iterator[Report
             yield ReportFigure(section, caption, name, wide, fig, group)
 
     yield from make("glance", f"Each model with each item embedding (coloured) against the same model without one (open "
-                    f"grey): {metric}, 95% CIs.", _plots.slug("headline", metric), True,
+                    f"grey): {metric}, 95% bootstrap CIs over users.", _plots.slug("headline", metric), True,
                     _plots.dumbbells(panels, metric, colours))  # fmt: skip
-    yield from make("glance", f"All models ranked by {metric} (95% CI), coloured by the item embedding they use.",
+    yield from make("glance", f"All models ranked by {metric} (95% bootstrap CI over users), coloured by the item embedding they use.",
                     _plots.slug("ranked", metric), True,
                     _plots.ranked_bars(panels, metric, colours, baselines))  # fmt: skip
     for (dataset, protocol), ps in points.items():
@@ -216,9 +216,10 @@ def _embedding_with_categories(results: Results, key: str) -> tuple[np.ndarray, 
 
 
 def _headline(results: Results) -> str:
+    """The run line, plain text: the name is the page's title already (as code it would need its own escaping)."""
     run = results.run
     return (
-        f"Run `{results.name}`: {len(results.cells)} cells, {len(results.groups())} dataset/protocol pairs, "
+        f"Run {results.name}: {len(results.cells)} cells, {len(results.groups())} dataset/protocol pairs, "
         f"device {run.device}, executor {run.executor}, git {str(run.git_commit)[:10]}, "
         f"recsys-cl {run.recsys_cl_version}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."
     )

@@ -44,7 +44,8 @@ def _scores(results: Results, groups: dict[str, list[CellRecord]], metrics: list
 
 
 def main_table(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None, n_resamples: int = 2000) -> Table:
-    """Models x metrics: mean over seeds ± 95% CI (over seeds; bootstrap over users for one seed), best in bold,
+    """Models x metrics: mean over seeds ± sd over seeds [95% bootstrap CI over users] (one seed: ± the bootstrap
+    interval's half-width), best in bold,
     ▲/▼ = significantly above/below the baseline (paired randomisation test, Holm-corrected), W/T/L vs baseline."""
     cells = results.cells_of(dataset, protocol)
     metrics = _metrics_present(cells, metrics or MAIN_METRICS)
@@ -150,11 +151,11 @@ def baseline_label(name: str, groups: dict[str, list[CellRecord]]) -> str:
 
 
 def _interval(group: list[CellRecord], metric: str, stats_row: dict[str, Any]) -> tuple[float, float, float]:
-    """Mean and 95% CI of one variant: t over seeds, or for one seed the bootstrap over users of ``stats_row``."""
-    mean, low, high = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])
-    if math.isnan(low):  # one seed: bootstrap interval over users
-        low, high = stats_row["ci_low"], stats_row["ci_high"]
-    return mean, low, high
+    """Mean over seeds and the 95% bootstrap CI over users of the seed-averaged scores (``stats_row``): the
+    table's brackets. Not a t-interval over seeds: three seeds of a deterministic model (EASE, ItemKNN) give a
+    zero-width interval, which would draw a test-set estimate as if it were exact."""
+    mean = mean_ci_over_seeds([cell.summary.get(metric) for cell in group])[0]
+    return mean, stats_row["ci_low"], stats_row["ci_high"]
 
 
 def variant_intervals(results: Results, dataset: str, protocol: str, metrics: list[str] | None = None,

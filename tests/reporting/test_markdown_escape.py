@@ -27,3 +27,12 @@ def test_labels_reach_markdown_escaped(tmp_path, cli):
     assert code == 0, err
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "<img" not in report and not re.search(r"(?<!\\)\]\(javascript", report) and "# recsys-cl report: &lt;img" in report
+
+
+def test_the_run_line_of_a_plain_name_has_no_escapes_to_show(tmp_path, cli):
+    """The run line is prose: a renderer shows an escaped backtick as a literal ` (it once did)."""
+    run = write_run(tmp_path / "run", {("pop", "none"): np.full(N_USERS, 0.1)}, name="reference-ml-100k-cf")
+    code, _, err = cli(["report", str(run), "--out", str(tmp_path / "rep"), "--resamples", "20"])
+    assert code == 0, err
+    line = next(x for x in (tmp_path / "rep" / "report.md").read_text().splitlines() if x.startswith("Run "))
+    assert line.startswith("Run reference-ml-100k-cf: ") and "\\" not in line
