@@ -22,6 +22,12 @@ class SplitError(InputError):
     """A split that would be empty or that fails its own consistency checks."""
 
 
+class ModelDiverged(InputError):
+    """A model's scores came out NaN with the parameters it was given (a learning rate too high, ...). For a
+    run it is the user's parameters: one line and exit 2 like bad input. For a tuning trial it is that
+    trial's failure: recorded, and the search goes on (``bench._trials``)."""
+
+
 class StorageError(InputError):
     """The machine could not store an output (disk full, quota, read-only): exit 2 like bad input, naming
     the path; the writer that raises it has removed what it had begun, so nothing is half-written."""

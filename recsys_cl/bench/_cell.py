@@ -14,6 +14,7 @@ from recsys_cl.bench._cost import CostMeter
 from recsys_cl.bench._plan import Cell, cell_record_base
 from recsys_cl.bench._provenance import resolved_device
 from recsys_cl.bench._ray import current_node
+from recsys_cl.errors import ModelDiverged, shown
 from recsys_cl.progress import StageProgress
 from recsys_cl.reporting import CellRecord
 
@@ -46,11 +47,15 @@ def run_cell(
     meter = CostMeter(resolved_device(config.device))  # peak memory and energy per stage (bench._cost)
     exclude_seen = config.exclude_seen(cell.protocol)
     tick("fit", 1, 4)
-    with meter.stage("fit"):  # early stopping validates in the mode the test is scored in (as tuning does)
-        model.fit(encoded, embeddings, exclude_seen=exclude_seen)
-    tick("recommend", 2, 4)
-    with meter.stage("recommend"):
-        rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
+    try:
+        with meter.stage("fit"):  # early stopping validates in the mode the test is scored in (as tuning does)
+            model.fit(encoded, embeddings, exclude_seen=exclude_seen)
+        tick("recommend", 2, 4)
+        with meter.stage("recommend"):
+            rankings = model.recommend(None, k=max(config.ks), exclude_seen=exclude_seen)
+    except ModelDiverged as exc:  # name the cell and what it was fitted with: the message alone names no model
+        raise ModelDiverged(f"{cell.dataset.name}/{cell.protocol}/{cell.label or cell.model.model} seed {cell.seed}: {exc} "
+                            f"(fitted with {shown(cell.fit_params)})") from None  # fmt: skip
     recommend_seconds = float(model.recommend_seconds or 0.0)
     tick("evaluate", 3, 4)
     result = evaluate(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from recsys_cl.bench._config import TuningSpec
 from recsys_cl.bench._storage import INTERRUPTED, STALE, open_storage
 from recsys_cl.data import load_dataset
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, ModelDiverged
 from recsys_cl.progress import StageProgress
 
 if TYPE_CHECKING:
@@ -177,10 +177,12 @@ def run_trials(study, job: StudyJob, context: TrialContext, quota: int, deadline
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             finished += 1
-        except InputError:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as exc:  # a trial's own failure (diverged loss, ...): recorded, then replaced
+        except Exception as exc:
+            # bad input stops the study; a trial's own failure (NaN scores from a diverged fit, ...) is recorded
+            # and replaced: its sampled parameters, not the user's input, made it fail
+            if isinstance(exc, InputError) and not isinstance(exc, ModelDiverged):
+                study.tell(trial, state=TrialState.FAIL)
+                raise
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             study.tell(trial, state=TrialState.FAIL)
             failed += 1

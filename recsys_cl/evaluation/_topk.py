@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys_cl.device import resolve_device
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, ModelDiverged
 from recsys_cl.evaluation._rankings import Rankings
 from recsys_cl.progress import StepProgress
 
@@ -191,7 +191,7 @@ def _chunk_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     val, idx = _top_values(s, extra)
     # torch.topk ranks NaN above everything, so a NaN anywhere in a row shows up in first place.
     if torch.isnan(val[:, 0]).any():
-        raise InputError("the model produced NaN scores; cannot rank them")
+        raise ModelDiverged("the model produced NaN scores; cannot rank them")
     thr = val[:, k - 1 : k]
     if extra > k:
         ambiguous = (val[:, k] == val[:, k - 1]) & ~torch.isneginf(thr[:, 0])
@@ -293,7 +293,7 @@ def topk_sparse_over_base(
     if n_items < 1:
         raise InputError("cannot rank an empty catalogue (0 items)")
     if np.isnan(base).any():
-        raise InputError("the model produced NaN scores; cannot rank them")
+        raise ModelDiverged("the model produced NaN scores; cannot rank them")
     users = np.asarray(users, dtype=np.int64)
     if user_base is not None:
         user_base = np.asarray(user_base, dtype=np.int64)
@@ -355,7 +355,7 @@ def _sparse_candidates(
             raise InputError(f"personal scores for {m} users have shape {block.shape}, expected ({m}, {n_items})")
         block.sum_duplicates()
         if np.isnan(block.data).any():
-            raise InputError("the model produced NaN scores; cannot rank them")
+            raise ModelDiverged("the model produced NaN scores; cannot rank them")
         p_rows = np.repeat(np.arange(m), np.diff(block.indptr))
         p_items = block.indices.astype(np.int64)
         p_scores = base[bases[p_rows], p_items] + block.data.astype(base.dtype, copy=False)

@@ -122,3 +122,26 @@ def test_jobs_below_one_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError, match="--jobs 0"):
         run_benchmark(load_config(config_file(tmp_path)), tmp_path / "out", jobs=0)
+
+
+def test_a_cell_whose_model_diverges_is_one_line_naming_the_cell(tmp_path, cli, monkeypatch):
+    """NaN scores in a final fit: exit 2 naming the cell and its parameters, not a bare 'NaN scores'."""
+    import numpy as np
+
+    from recsys_cl.models._implicit import ImplicitALS
+
+    real_fit = ImplicitALS._fit
+
+    def diverged(self, *args, **kwargs):
+        real_fit(self, *args, **kwargs)
+        self.user_factors = np.full_like(self.user_factors, np.nan)
+
+    monkeypatch.setattr(ImplicitALS, "_fit", diverged)
+    path = tmp_path / "d.yaml"
+    path.write_text("name: d\ndatasets:\n  - {name: hs, source: hm-synth, synth: {customers: 30, articles: 20, weeks: 3, seed: 1}}\n"
+                    "protocols: [loo]\nmodels:\n  - {model: implicit-als, params: {factors: 4, epochs: 2}}\nseeds: [0]\n")  # fmt: skip
+    code, _, err = cli(["bench", str(path), "--out", str(tmp_path / "out")])
+    assert code == 2, err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("recsys-cl: error:")]  # the rest are progress lines
+    assert "hs/loo/ALS seed 0: the model produced NaN scores" in line and "'factors': 4" in line

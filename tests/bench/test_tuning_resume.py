@@ -142,3 +142,30 @@ def test_a_study_stopped_during_its_configured_trial_tries_it_again_on_resume(tm
     assert resumed.trials_failed == 1 and resumed.trials[0].state == "fail"
     assert finished(resumed) == finished(straight)  # the configured parameters first, then the same samples
     assert resumed.configured_value == straight.configured_value is not None
+
+
+def test_a_trial_whose_model_diverges_is_replaced_and_the_search_goes_on(tmp_path, monkeypatch):
+    """NaN scores from a trial's sampled parameters (a learning rate too high, ...) fail that trial only: a
+    reference run once stopped whole on one FREEDOM trial."""
+    import numpy as np
+
+    from recsys_cl.models._implicit import ImplicitALS
+
+    data = write_tiny_dataset(tmp_path / "data")
+    real_fit = ImplicitALS._fit
+    fits = []
+
+    def second_fit_diverges(self, *args, **kwargs):
+        real_fit(self, *args, **kwargs)
+        fits.append(1)
+        if len(fits) == 2:
+            self.user_factors = np.full_like(self.user_factors, np.nan)
+
+    monkeypatch.setattr(ImplicitALS, "_fit", second_fit_diverges)
+    model = ModelSpec(model="implicit-als", params={"factors": 8, "epochs": 3},
+                      search={"reg": ParamSpace(type="log_float", low=1e-2, high=10.0)})  # fmt: skip
+    summary = tune_model(data, "loo", model, TuningSpec(trials=3, seed=3, pruner="none"), results_dir=tmp_path)
+    assert summary.trials_completed == 3 and summary.trials_failed == 1
+    (journal,) = (tmp_path / "tuning").glob("*.journal")
+    failed = [t for t in trials_in(journal) if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and "ModelDiverged: the model produced NaN scores" in failed[0].user_attrs["error"]

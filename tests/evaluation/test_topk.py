@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys_cl.errors import InputError
+from recsys_cl.errors import InputError, ModelDiverged
 from recsys_cl.evaluation import topk_from_factors, topk_from_scorer
 
 
@@ -207,3 +207,12 @@ def test_sparse_over_base_bad_input() -> None:
         topk_sparse_over_base(sp.csr_matrix((1, 3)), base, 2, np.array([0]))
     with pytest.raises(InputError, match="exclude matrix"):
         topk_sparse_over_base(None, base, 2, np.array([0]), exclude=sp.csr_matrix((1, 5)))
+
+
+def test_nan_scores_are_a_diverged_model_named_as_such() -> None:
+    """NaN anywhere in a row: refused as ModelDiverged (a trial's failure in tuning; one line, exit 2 in a run)."""
+    scores = np.random.default_rng(0).random((3, 6)).astype(np.float32)
+    scores[1, 4] = np.nan
+    with pytest.raises(ModelDiverged, match="NaN scores"):
+        topk_from_scorer(lambda users: scores[users], 6, 2, np.arange(3))
+    assert issubclass(ModelDiverged, InputError)
