@@ -79,10 +79,13 @@ def enqueue_configured(study: "optuna.Study", job: StudyJob) -> None:
         study.enqueue_trial(fixed, user_attrs={"configured": True})
 
 
-def _sampler(tuning: TuningSpec | Mapping[str, Any], grid: Mapping[str, list[Any]] | None, stream: int, finished: int):
-    """A sampler seeded for the next trial from (seed, stream, trials finished so far): TPE and the random
-    sampler hold no state but their generator, so re-seeding per trial makes a resumed study draw what an
-    uninterrupted one would (``stream`` tells Ray workers apart)."""
+def _sampler(tuning: TuningSpec | Mapping[str, Any], grid: Mapping[str, list[Any]] | None, stream: int, finished: int,
+             failed: int = 0):  # fmt: skip
+    """A sampler seeded for the next trial from (seed, stream, trials finished so far, trials failed by their
+    own error): TPE and the random sampler hold no state but their generator, so re-seeding per trial makes
+    a resumed study draw what an uninterrupted one would (``stream`` tells Ray workers apart). A trial
+    stopped by its run is drawn again as it was; one that failed by itself (diverged) is not, or its
+    replacement would draw the same parameters and fail the same way until the study gives up."""
     import numpy as np
     import optuna
 
@@ -92,7 +95,8 @@ def _sampler(tuning: TuningSpec | Mapping[str, Any], grid: Mapping[str, list[Any
         # The grid sampler orders its points by a shuffle of its seed and gives trial n the n-th point: a
         # seed per trial would shuffle differently each time and visit points twice.
         return _grid_sampler_class()(dict(grid), seed=values["seed"])
-    seed = int(np.random.SeedSequence([values["seed"], stream, finished]).generate_state(1)[0])
+    entropy = [values["seed"], stream, finished] + ([failed] if failed else [])  # no failure: the seeds as before
+    seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
     if values["sampler"] == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -170,7 +174,7 @@ def run_trials(study, job: StudyJob, context: TrialContext, quota: int, deadline
     while finished < quota:
         if deadline is not None and time.time() >= deadline:
             return "timeout"
-        study.sampler = _sampler(job.tuning, job.grid, stream, finished_count(study))
+        study.sampler = _sampler(job.tuning, job.grid, stream, finished_count(study), own_failures(study))
         trial = study.ask(distributions)
         try:
             value = _objective(trial, job, context)
@@ -238,6 +242,13 @@ def finished_count(study) -> int:
     from optuna.trial import TrialState
 
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def own_failures(study) -> int:
+    """Failed trials that failed by their own error, not because their run stopped."""
+    from optuna.trial import TrialState
+
+    return sum(not stopped_by_its_run(t) for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
 
 
 def progress_reporter(progress: StageProgress | None, metric: str, budget: int) -> Callable[["optuna.Study"], None]:

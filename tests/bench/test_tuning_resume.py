@@ -169,3 +169,6 @@ def test_a_trial_whose_model_diverges_is_replaced_and_the_search_goes_on(tmp_pat
     (journal,) = (tmp_path / "tuning").glob("*.journal")
     failed = [t for t in trials_in(journal) if t.state == TrialState.FAIL]
     assert len(failed) == 1 and "ModelDiverged: the model produced NaN scores" in failed[0].user_attrs["error"]
+    # its replacement draws other parameters: the same ones would diverge the same way until the study gave up
+    replacement = next(t for t in trials_in(journal) if t.number == failed[0].number + 1)
+    assert replacement.params != failed[0].params
