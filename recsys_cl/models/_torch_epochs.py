@@ -225,7 +225,11 @@ def at_warm_length(items: torch.Tensor, cold: torch.Tensor, warm: torch.Tensor) 
         return items
     scale = items[warm].norm(dim=1).mean()
     rows = items[cold]
-    rescaled = rows * (scale / rows.norm(dim=1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny))
+    norms = rows.norm(dim=1, keepdim=True)
+    # a zero row's factor is 0, not scale / tiny: that overflows to inf once the warm length passes ~4 (float32),
+    # and 0 * inf is NaN (FREEDOM with knn_k 5 on cold items, epoch ~50). Other rows: the same arithmetic as ever.
+    factor = torch.where(norms > 0, scale / norms.clamp_min(torch.finfo(rows.dtype).tiny), torch.zeros_like(norms))
+    rescaled = rows * factor
     out = items.clone()
     out[cold] = rescaled
     return out

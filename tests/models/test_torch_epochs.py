@@ -198,3 +198,20 @@ def test_bipartite_propagation_is_lightgcn_on_the_full_adjacency() -> None:
     (expected * weights).sum().backward()
     (torch.cat([got_users, got_items]) * weights).sum().backward()
     torch.testing.assert_close(torch.cat([user_emb.grad, item_emb.grad]), ego.grad)
+
+
+def test_cold_rows_take_the_warm_length_and_zero_rows_stay_zero_however_long_the_warm_rows():
+    """A zero cold row (FREEDOM: a new item whose kNN neighbours are all new) stayed zero only while the warm
+    rows were short: past a length of ~4, ``scale / tiny`` overflowed to inf and 0 * inf gave NaN scores."""
+    import torch
+
+    from recsys_cl.models._torch_epochs import at_warm_length
+
+    items = torch.tensor([[30.0, 40.0], [0.0, 60.0], [0.0, 0.0], [3.0, 4.0], [1e-10, 0.0]])
+    warm = torch.tensor([True, True, False, False, False])
+    out = at_warm_length(items, ~warm, warm)
+    assert torch.isfinite(out).all()
+    assert out[2].tolist() == [0.0, 0.0]
+    assert out[3].tolist() == pytest.approx([33.0, 44.0])  # (3, 4) at the warm mean length 55
+    assert out[4].tolist() == pytest.approx([55.0, 0.0])
+    assert out[:2].tolist() == items[:2].tolist()
