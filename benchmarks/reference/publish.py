@@ -75,6 +75,8 @@ def publish(results: Path, part: str, *, docs_dir: Path, baseline: Path, run_hou
             "part": part,
             "config": f"benchmarks/reference/{part}.yaml",
             "git_commit": run.get("git_commit"),
+            # the checkout moved while the last invocation ran (its later cells ran that code)
+            "git_commit_at_end": run.get("git_commit_at_end"),
             "recsys_cl_version": run.get("recsys_cl_version"),
             "packages": run.get("packages"),
             "cells": len(run.get("cells", {})),

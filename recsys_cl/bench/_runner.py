@@ -88,6 +88,8 @@ def run_benchmark(
         nodes = check_shared_paths(shared_folders(out_dir, storage_url if tuning_on else None))
     cells_dir = open_cells_dir(out_dir)
     started = time.time()
+    # the code the run starts with: a checkout updated under a long run is recorded at the end, beside it
+    commit_at_start = git_commit()
     raw_overrides = dict(raw_overrides or {})
     unknown = set(raw_overrides) - {d.name for d in config.datasets}
     if unknown:
@@ -155,7 +157,8 @@ def run_benchmark(
     run = RunRecord(
         config=json.loads(config_json),
         recsys_cl_version=__version__,
-        git_commit=git_commit(),
+        git_commit=commit_at_start,
+        git_commit_at_end=commit_at_end if (commit_at_end := git_commit()) != commit_at_start else None,
         packages=package_versions(),
         python=platform.python_version(),
         device=resolved_device(config.device),

@@ -184,7 +184,10 @@ class RunRecord(_Record):
 
     config: dict[str, Any]
     recsys_cl_version: str
+    #: the checkout's commit when the run started
     git_commit: str | None = None
+    #: set when the checkout moved while the run ran: later cells (spawned processes) ran this code
+    git_commit_at_end: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
     python: str = ""
     device: str = ""

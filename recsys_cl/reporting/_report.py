@@ -220,7 +220,8 @@ def _headline(results: Results) -> str:
     run = results.run
     return (
         f"Run {results.name}: {len(results.cells)} cells, {len(results.groups())} dataset/protocol pairs, "
-        f"device {run.device}, executor {run.executor}, git {str(run.git_commit)[:10]}, "
+        f"device {run.device}, executor {run.executor}, git {str(run.git_commit)[:10]}"
+        f"{f' (at its end {run.git_commit_at_end[:10]})' if run.git_commit_at_end else ''}, "
         f"recsys-cl {run.recsys_cl_version}; report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."
     )
 

@@ -145,3 +145,21 @@ def test_a_cell_whose_model_diverges_is_one_line_naming_the_cell(tmp_path, cli, 
     assert "Traceback" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("recsys-cl: error:")]  # the rest are progress lines
     assert "hs/loo/ALS seed 0: the model produced NaN scores" in line and "'factors': 4" in line
+
+
+def test_run_json_records_the_commit_it_started_at_and_the_one_it_ended_at(tmp_path, monkeypatch):
+    """A checkout updated under a long run: ``git_commit`` is where it started, ``git_commit_at_end`` says it moved."""
+    import recsys_cl.bench._runner as runner
+
+    commits = iter(["a" * 40, "b" * 40])
+    monkeypatch.setattr(runner, "git_commit", lambda: next(commits))
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\ndatasets:\n  - {name: hs, source: hm-synth, synth: {customers: 30, articles: 20, weeks: 3, seed: 1}}\n"
+                    "protocols: [loo]\nmodels:\n  - {model: pop}\nseeds: [0]\n")  # fmt: skip
+    run_benchmark(load_config(path), tmp_path / "out")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert (run["git_commit"], run["git_commit_at_end"]) == ("a" * 40, "b" * 40)
+    monkeypatch.setattr(runner, "git_commit", lambda: "c" * 40)
+    run_benchmark(load_config(path), tmp_path / "same")
+    run = json.loads((tmp_path / "same" / "run.json").read_text())
+    assert (run["git_commit"], run["git_commit_at_end"]) == ("c" * 40, None)
