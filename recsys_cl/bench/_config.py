@@ -206,6 +206,10 @@ class TuningSpec(_Strict):
     timeout_seconds: float | None = Field(None, gt=0, description="stop starting trials of a study after this many seconds")
     sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="Optuna's sampler; grid needs discrete spaces")
     pruner: Literal["median", "none"] = Field("median", description="stop trials whose validation scores fall below the median")
+    pruner_warmup: int = Field(
+        0, ge=0, description="epochs a trial runs before the pruner may stop it (Optuna's n_warmup_steps); 0: from its "
+        "first validation, which stops slow starters (a low learning rate) that may have won (docs/reference-results.md)",
+    )
     metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
     refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
     seed: Seed = Field(0, description="seeds the sampler and every trial's model")

@@ -118,6 +118,8 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "pruner": tuning.pruner,
         # the validation interval only matters to a pruner
         "validate_every": validate_every if tuning.pruner != "none" else None,
+        # only when set: the keys of studies without a warmup stay as they were
+        **({"pruner_warmup": tuning.pruner_warmup} if tuning.pruner != "none" and tuning.pruner_warmup else {}),
         "seed": tuning.seed,
         "exclude_seen": exclude_seen,
         "code_version": __version__,
@@ -298,7 +300,8 @@ def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tunin
     return StudySummary(
         study_name=job.study_name, key=key, storage=safe_url(job.storage) if "://" in job.storage else job.storage,
         dataset=Path(job.dataset_dir).name, protocol=job.protocol, model=job.model, label=label, embedding=embedding,
-        metric=tuning.metric, sampler=tuning.sampler, pruner=tuning.pruner, seed=tuning.seed, refit=tuning.refit,
+        metric=tuning.metric, sampler=tuning.sampler, pruner=tuning.pruner, pruner_warmup=tuning.pruner_warmup, seed=tuning.seed,
+        refit=tuning.refit,
         space=job.space, base_params=job.base_params, budget=budget, trials_completed=count["complete"],
         trials_pruned=count["pruned"], trials_failed=count["fail"], trials_run_now=max(0, finished_count(study) - before),
         best_params=best[2] if best else {}, best_value=best[0] if best else None, best_trial=best[1] if best else None,

@@ -119,8 +119,11 @@ def _grid_sampler_class() -> type:
 def pruner(tuning: TuningSpec | Mapping[str, Any]):
     import optuna
 
-    pruner = tuning["pruner"] if isinstance(tuning, Mapping) else tuning.pruner
-    return optuna.pruners.MedianPruner() if pruner == "median" else optuna.pruners.NopPruner()
+    values = tuning if isinstance(tuning, Mapping) else tuning.model_dump()
+    if values["pruner"] != "median":
+        return optuna.pruners.NopPruner()
+    # epochs are the steps trials report (bench._trials._objective), so the warmup counts epochs
+    return optuna.pruners.MedianPruner(n_warmup_steps=int(values.get("pruner_warmup", 0)))
 
 
 def _distributions(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

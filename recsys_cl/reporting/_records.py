@@ -247,6 +247,8 @@ class StudySummary(_Record):
     metric: str
     sampler: str
     pruner: str
+    #: epochs before the pruner may stop a trial (0: from its first validation)
+    pruner_warmup: int = 0
     seed: int
     refit: str
     space: dict[str, dict[str, Any]]

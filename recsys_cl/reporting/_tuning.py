@@ -93,7 +93,8 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
     columns = ["model", "space", "trials", "pruned", "best at trial", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
                f"best: test {metric}", "test - valid", f"default: test {metric}"]  # fmt: skip
     return Table(
-        f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}, {budget} trials per study)",
+        f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}"
+        f"{f' after {sample.pruner_warmup} epochs' if sample.pruner != 'none' and sample.pruner_warmup else ''}, {budget} trials per study)",
         columns, rows, left={"space", "best parameters"},
         note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
         "while tuning); trial 0 of each study is the configured (default) parameters, so the search never ends below "

@@ -111,6 +111,20 @@ def test_a_pruned_trial_stops_early_and_is_recorded_as_pruned(tiny, tmp_path):
     assert unpruned.trials_pruned == 0 and all(t.epochs_run == 8 for t in unpruned.trials)
 
 
+def test_a_pruner_warmup_lets_every_trial_run_its_first_epochs(tiny, tmp_path):
+    """With ``pruner_warmup: W`` no trial is stopped before it has run W epochs (Optuna's n_warmup_steps: a
+    step below W is never pruned): the same search without a warmup stopped trials at their first validation."""
+    model = ModelSpec(model="implicit-als", params={"factors": 8, "epochs": 8},
+                      search={"reg": ParamSpace(type="log_float", low=1e-2, high=1e4)})  # fmt: skip
+    tuning = TuningSpec(trials=12, sampler="random", seed=0, validate_every=2)
+    cold = tune_model(tiny, "loo", model, tuning, results_dir=tmp_path / "none")
+    assert any(t.epochs_run == 2 for t in cold.trials if t.state == "pruned")
+    warm = tune_model(tiny, "loo", model, tuning.model_copy(update={"pruner_warmup": 4}), results_dir=tmp_path / "four")
+    pruned = [t for t in warm.trials if t.state == "pruned"]
+    assert pruned and all(t.epochs_run >= 4 for t in pruned)  # validations at 2 (warm-up), 4 (the first that may prune)
+    assert warm.pruner_warmup == 4 and warm.key != cold.key
+
+
 def test_a_model_with_nothing_to_tune_runs_one_trial(tiny, tmp_path):
     summary = tune_model(tiny, "loo", ModelSpec(model="pop"), TuningSpec(trials=7), results_dir=tmp_path)
     assert summary.budget == 1 and summary.trials_completed == 1 and summary.best_params == {} and summary.space == {}
@@ -167,6 +181,7 @@ def test_study_keys_change_with_what_decides_a_study_and_only_then():
         {"tuning": TuningSpec(sampler="random")},
         {"tuning": TuningSpec(pruner="none")},
         {"tuning": TuningSpec(seed=1)},
+        {"tuning": TuningSpec(pruner_warmup=10)},
         {"validate_every": 1},
         {"exclude_seen": False},
     ]
@@ -180,6 +195,9 @@ def test_study_keys_change_with_what_decides_a_study_and_only_then():
     # without a pruner the validation interval decides nothing
     no_pruner = {**base, "tuning": TuningSpec(pruner="none")}
     assert study_key(**no_pruner) == study_key(**{**no_pruner, "validate_every": 1})
+    assert study_key(**no_pruner) == study_key(**{**no_pruner, "tuning": TuningSpec(pruner="none", pruner_warmup=10)})
+    # a study from before the warmup existed keeps its key (its journal resumes): a key the old payload made
+    assert study_key(**base) == study_key(**{**base, "tuning": TuningSpec(pruner_warmup=0)})
 
 
 def test_data_fingerprint_covers_train_and_valid_but_not_test(tiny, tmp_path):
