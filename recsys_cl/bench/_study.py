@@ -118,8 +118,8 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "pruner": tuning.pruner,
         # the validation interval only matters to a pruner
         "validate_every": validate_every if tuning.pruner != "none" else None,
-        # only when set: the keys of studies without a warmup stay as they were
-        **({"pruner_warmup": tuning.pruner_warmup} if tuning.pruner != "none" and tuning.pruner_warmup else {}),
+        # only when set and read (a pruner that sees validations): other studies' keys stay as they were
+        **({"pruner_warmup": tuning.pruner_warmup} if tuning.pruner != "none" and validate_every and tuning.pruner_warmup else {}),
         "seed": tuning.seed,
         "exclude_seen": exclude_seen,
         "code_version": __version__,
