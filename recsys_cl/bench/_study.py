@@ -118,8 +118,9 @@ def _key_payload(data_fp, protocol, protocol_options, model, space, embedding, t
         "pruner": tuning.pruner,
         # the validation interval only matters to a pruner
         "validate_every": validate_every if tuning.pruner != "none" else None,
-        # only when set and read (a pruner that sees validations): other studies' keys stay as they were
-        **({"pruner_warmup": tuning.pruner_warmup} if tuning.pruner != "none" and validate_every and tuning.pruner_warmup else {}),
+        # only when set, so the keys of studies without one stay as they were. Not tied to validate_every: the
+        # RecBole models validate every epoch on their own schedule (validate_every None) and are pruned too
+        **({"pruner_warmup": tuning.pruner_warmup} if tuning.pruner != "none" and tuning.pruner_warmup else {}),
         "seed": tuning.seed,
         "exclude_seen": exclude_seen,
         "code_version": __version__,
