@@ -17,7 +17,10 @@ Per user (kept, aligned with :attr:`Placement.user_ids`):
 Run level (the summary): the medians over users of both, ``cold_catalogue_share`` (share of the
 catalogue with no training interaction, i.e. what Random's lists hold), ``cold_share@k`` (share of the
 top-``k`` slots filled by such items) and ``cold_lift@k`` = their ratio (1: as often as chance, 0: no new
-item in any list).
+item in any list), and ``new_items_ndcg@k``: nDCG@k of the same lists with every item that has a training
+interaction taken out, averaged over the users with a new item in the part. Under cold-item a model gains
+both by putting new items above warm ones and by choosing the right new items; this one scores the choice
+alone (Random's value is the chance level among new items; Pop has no order among them).
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def placement(
     users, ranks = [], []
     slots = {k: 0 for k in ks}
     cold_slots = {k: 0 for k in ks}
+    new_ndcg: dict[int, list[float]] = {k: [] for k in ks}
+    discounts = 1.0 / np.log2(np.arange(2, max(ks, default=1) + 2))
     for rankings in full_rankings:
         if rankings.k < n_items:
             raise InputError(f"placement needs full rankings (k = {n_items} items); got k = {rankings.k}")
@@ -97,6 +102,12 @@ def placement(
                 top = listed[:k]
                 slots[k] += len(top)
                 cold_slots[k] += int(cold[top].sum())
+            wanted_new = wanted[cold[wanted]]
+            if len(wanted_new):  # the list among new items only, in the model's order
+                hits = np.isin(listed[cold[listed]], wanted_new)
+                for k in ks:
+                    ideal = discounts[: min(k, len(wanted_new))].sum()
+                    new_ndcg[k].append(float((hits[:k] * discounts[: len(hits[:k])]).sum() / ideal))
     if not users:
         raise InputError(f"placement: no user of the rankings has an item in the {part} part")
     rank = np.array([r for r, _ in ranks])
@@ -113,6 +124,7 @@ def placement(
         in_lists = cold_slots[k] / slots[k] if slots[k] else float("nan")
         summary[f"cold_share@{k}"] = in_lists
         summary[f"cold_lift@{k}"] = in_lists / catalogue if catalogue else float("nan")
+        summary[f"new_items_ndcg@{k}"] = float(np.mean(new_ndcg[k])) if new_ndcg[k] else float("nan")
     return Placement(part, encoded.user_ids[np.array(users)], {"test_rank": rank, "test_rank_share": share}, summary)
 
 

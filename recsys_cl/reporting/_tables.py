@@ -219,12 +219,13 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
     if not cells:
         return None
     k = min(int(key.split("@")[1]) for key in cells[0].placement if key.startswith("cold_share@"))
-    columns = ["model", "median test rank", "rank / candidates", f"new items in top {k}", "in catalogue", "lift"]
+    columns = ["model", "median test rank", "rank / candidates", f"new items in top {k}", "in catalogue", "lift",
+               f"ndcg@{k} among new items"]
     rows, bold = [], set()
     for label, group in variants(cells).items():
         reason = cannot_rank_reason(group)
         if reason:
-            rows.append([label, CANNOT_RANK, "", "", "", ""])
+            rows.append([label, CANNOT_RANK, "", "", "", "", ""])
             continue
 
         def mean(key: str) -> float:
@@ -232,14 +233,18 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
 
         lift = mean(f"cold_lift@{k}")
         rows.append([label, fmt(mean("test_rank_median"), 0), fmt(mean("test_rank_share_median"), 3),
-                     fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2)])
+                     fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2),
+                     fmt(mean(f"new_items_ndcg@{k}"))])  # cells from before it: None -> NaN -> "–"
         if lift == 0:  # no new item in any list: visible at a glance
             bold.add((len(rows) - 1, 5))
     reasons = {label: cannot_rank_reason(group) for label, group in variants(cells).items() if cannot_rank_reason(group)}
     note = ("Full rankings of every test user (or a seeded sample of 2,000): ranks are 1-based, ties at their mid-rank; "
             "rank / candidates is about 0.5 for Random and near 1 when a model ranks new items under every warm one. "
             f"New items = items without a training interaction; lift = their share of the top-{k} slots / their share "
-            "of the catalogue (1: as often as chance, 0 in bold: in no list).")
+            "of the catalogue (1: as often as chance, 0 in bold: in no list). "
+            f"ndcg@{k} among new items: the same lists with every item that has a training interaction taken out, "
+            "so it scores which new items a model picks and not how it places them against warm ones (Random's row "
+            "is chance).")
     if reasons:
         note += " " + " ".join(f"{label}: {reason}." for label, reason in reasons.items())
     return Table(f"{dataset} / {protocol}: where the held-out items land", columns, rows, bold, note)

@@ -76,3 +76,20 @@ def test_placement_users_are_every_test_user_or_a_seeded_sample(tiny) -> None:
     sample = placement_users(tiny, "test", max_users=2, seed=3)
     assert len(sample) == 2 and set(sample) <= set(tiny.eval_users("test"))
     assert placement_users(tiny, "test", max_users=2, seed=3).tolist() == sample.tolist()
+
+
+def test_ndcg_among_new_items_scores_the_order_of_the_new_items_alone(tiny) -> None:
+    """Warm items are taken out of each list before nDCG: a warm item on top costs nothing, and a user whose
+    test items are all warm (d) is not scored."""
+    full = _full(tiny, {
+        "a": [("i3", 4.0), ("i4", 3.0), ("i5", 2.0), ("i6", 1.0)],  # new only: i3 i4 ... -> i4 at 2
+        "b": [("i2", 5.0), ("i6", 4.0), ("i3", 3.0), ("i5", 2.0), ("i4", 1.0)],  # new only: i6 i3 i5 -> i5 at 3
+        "d": [("i3", 9.0), ("i4", 8.0), ("i1", 7.0), ("i5", 6.0), ("i6", 5.0)],  # test i1, i2: warm
+    })  # fmt: skip
+    placed = placement([full], tiny, "test", ks=[1, 2, 3])
+    assert placed.summary["new_items_ndcg@1"] == 0.0
+    assert placed.summary["new_items_ndcg@2"] == pytest.approx((1 / np.log2(3) + 0) / 2)
+    assert placed.summary["new_items_ndcg@3"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(4)) / 2)
+    # the test item first among the new items: 1 whatever warm items precede it
+    first = _full(tiny, {"b": [("i2", 5.0), ("i5", 4.0), ("i6", 3.0), ("i3", 2.0), ("i4", 1.0)]})
+    assert placement([first], tiny, "test", ks=[1]).summary["new_items_ndcg@1"] == 1.0

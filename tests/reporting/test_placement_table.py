@@ -9,9 +9,10 @@ from recsys_cl.reporting._tables import CANNOT_RANK, all_tables, main_table, pla
 from tests.reporting.conftest import N_USERS, write_run
 
 
-def _placed(rank_share: float, cold_share: float) -> dict:
-    return {"placement_users": 200.0, "test_rank_median": rank_share * 1000, "test_rank_share_median": rank_share,
-            "cold_catalogue_share": 0.2, "cold_share@10": cold_share, "cold_lift@10": cold_share / 0.2}  # fmt: skip
+def _placed(rank_share: float, cold_share: float, new_ndcg: float | None = None) -> dict:
+    placed = {"placement_users": 200.0, "test_rank_median": rank_share * 1000, "test_rank_share_median": rank_share,
+              "cold_catalogue_share": 0.2, "cold_share@10": cold_share, "cold_lift@10": cold_share / 0.2}  # fmt: skip
+    return placed if new_ndcg is None else {**placed, "new_items_ndcg@10": new_ndcg}
 
 
 def _cold_item_run(tmp_path):
@@ -20,7 +21,8 @@ def _cold_item_run(tmp_path):
         ("lightgcn", "txt"): np.full(N_USERS, 0.08),
         ("bpr", "txt"): np.full(N_USERS, 0.01),
     })  # fmt: skip
-    extra = {"k0": {"placement": _placed(0.9, 0.0)}, "k1": {"placement": _placed(0.1, 0.5)},
+    # Pop's cell from before the new-items nDCG existed: its column shows "–"
+    extra = {"k0": {"placement": _placed(0.9, 0.0)}, "k1": {"placement": _placed(0.1, 0.5, 0.0625)},
              "k2": {"placement": _placed(0.5, 0.2), "cannot_rank_new_items": "its content only initialises the ID table"}}
     for key, fields in extra.items():
         path = directory / "cells" / f"{key}.json"
@@ -31,10 +33,11 @@ def _cold_item_run(tmp_path):
 def test_placement_table_shows_where_new_items_land_and_marks_models_that_list_none(tmp_path):
     results = _cold_item_run(tmp_path)
     table = placement_table(results, "ds", "loo")
-    assert table.columns == ["model", "median test rank", "rank / candidates", "new items in top 10", "in catalogue", "lift"]
+    assert table.columns == ["model", "median test rank", "rank / candidates", "new items in top 10", "in catalogue", "lift",
+                             "ndcg@10 among new items"]  # fmt: skip
     rows = {row[0]: row[1:] for row in table.rows}
-    assert rows["pop"] == ["900", "0.900", "0.000", "0.200", "0.00"]
-    assert rows["lightgcn + txt"] == ["100", "0.100", "0.500", "0.200", "2.50"]
+    assert rows["pop"] == ["900", "0.900", "0.000", "0.200", "0.00", "–"]
+    assert rows["lightgcn + txt"] == ["100", "0.100", "0.500", "0.200", "2.50", "0.0625"]
     assert (0, 5) in table.bold and (1, 5) not in table.bold  # Pop's lift 0: no new item in any list
     assert rows["bpr + txt"][0] == CANNOT_RANK
     assert "bpr + txt: its content only initialises the ID table" in table.note
