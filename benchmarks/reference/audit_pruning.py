@@ -48,8 +48,7 @@ class Unpruned:
 
 def audit(results: Path, key: str, only: set[int] | None = None, out=sys.stdout) -> dict[str, Any]:
     from recsys_cl.bench._config import TuningSpec
-    from recsys_cl.bench._plan import validation_params
-    from recsys_cl.bench._study import _validate_every
+    from recsys_cl.bench._study import fixed_trial_params
     from recsys_cl.bench._trials import StudyJob, TrialContext, _objective
 
     path = results / "tuning" / f"{key}.json"
@@ -60,11 +59,7 @@ def audit(results: Path, key: str, only: set[int] | None = None, out=sys.stdout)
                         refit=study["refit"], seed=study["seed"], pruner_warmup=study.get("pruner_warmup", 0))  # fmt: skip
     if tuning.pruner == "none":
         raise InputError(f"{path}: the study ran without a pruner: nothing was pruned")
-    # what every trial of the study was given besides its sampled parameters (bench._study.tune_model)
-    trial_params = {"seed": study["seed"], "device": "cpu", **validation_params(study["model"], study["base_params"], study["metric"])}
-    validate_every = _validate_every(study["model"], tuning)
-    if validate_every:
-        trial_params.update(validate_every=validate_every, valid_metric=study["metric"])
+    trial_params = fixed_trial_params(study["model"], study["base_params"], tuning, "cpu")
     embeddings = None
     if study["embedding"] != "none":
         embeddings = str(results / "embeddings" / study["dataset"] / study["protocol"] / f"seed-{study['seed']}" / f"{study['embedding']}.itememb")

@@ -189,11 +189,7 @@ def tune_model(
     if "://" not in storage:
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
 
-    # early stopping watches what the study optimises (unless the entry chose the model's own option)
-    trial_params: dict[str, Any] = {"seed": tuning.seed, "device": device,
-                                    **validation_params(model.model, model.params, tuning.metric)}
-    if tuning.pruner != "none" and validate_every:
-        trial_params.update(validate_every=validate_every, valid_metric=tuning.metric)
+    trial_params = fixed_trial_params(model.model, model.params, tuning, device)
     job = StudyJob(
         study_name=study_name, storage=storage, dataset_dir=str(dataset.directory), protocol=protocol, model=model.model,
         base_params=dict(model.params), trial_params=trial_params, space={n: s.model_dump() for n, s in space.items()},
@@ -236,6 +232,17 @@ def tune_model(
         return _summarize(study, job, label, embedding_name, key, tuning, budget, before, stopped_by, started)
     finally:
         lock.release()
+
+
+def fixed_trial_params(model: str, params: Mapping[str, Any], tuning: TuningSpec, device: str) -> dict[str, Any]:
+    """What every trial of a study is given besides its sampled parameters: the tuning seed, the device, early
+    stopping on what the study optimises (unless the entry chose the model's own option) and, where a pruner
+    reads them, validations on the study's schedule (benchmarks/reference/audit_pruning.py rebuilds trials so)."""
+    fixed: dict[str, Any] = {"seed": tuning.seed, "device": device, **validation_params(model, params, tuning.metric)}
+    validate_every = _validate_every(model, tuning)
+    if tuning.pruner != "none" and validate_every:
+        fixed.update(validate_every=validate_every, valid_metric=tuning.metric)
+    return fixed
 
 
 def _validate_every(model: str, tuning: TuningSpec) -> int | None:
