@@ -80,6 +80,8 @@ def publish(results: Path, part: str, *, docs_dir: Path, baseline: Path, run_hou
             "recsys_cl_version": run.get("recsys_cl_version"),
             "packages": run.get("packages"),
             "cells": len(run.get("cells", {})),
+            # the cells the last invocation fitted (the others were kept from earlier ones: same keys)
+            "cells_run_now": int(run.get("cells_run_now", len(run.get("cells", {})))),
             "studies": len(studies),
             "trials": sum(int(s.get("trials_completed", 0)) + int(s.get("trials_pruned", 0)) for s in studies),
             "trials_pruned": sum(int(s.get("trials_pruned", 0)) for s in studies),

@@ -36,9 +36,8 @@ def run_cell(
     tick = progress or (lambda *_: None)
     tick("load data", 0, 4)
     dataset = load_dataset(atomic_dir)
-    refit_on_valid = cell.study is not None and config.tuning is not None and config.tuning.refit == "train+valid"
-    # tuned with train+valid: the valid part joins training for the final fit (test untouched)
-    encoded = dataset.refit_encoded(cell.protocol) if refit_on_valid else dataset.encoded(cell.protocol)
+    # tuned with train+valid (and its [default] twin): the valid part joins training for the final fit (test untouched)
+    encoded = dataset.refit_encoded(cell.protocol) if cell.refit_on_valid else dataset.encoded(cell.protocol)
     if config.beyond.diversity_attribute is not None:  # a missing column fails before the fit, naming the file
         check_attribute(dataset.items, config.beyond.diversity_attribute, f"{dataset.directory / dataset.name}.item")
     embeddings = read_variant(cell.embeddings, embedding_path)

@@ -211,7 +211,7 @@ class TuningSpec(_Strict):
         "first validation, which stops slow starters (a low learning rate) that may have won (docs/reference-results.md)",
     )
     metric: str = Field("ndcg@10", description="objective: this metric@k on the valid part (maximised)")
-    refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters are refit on before the test")
+    refit: Literal["train", "train+valid"] = Field("train", description="what the best parameters (and each [default] twin) are refit on before the test")
     seed: Seed = Field(0, description="seeds the sampler and every trial's model")
     validate_every: int | None = Field(
         None, ge=1, description="epochs between the validations pruning reads; default: the model's (recsys_cl.models._spaces)"

@@ -44,6 +44,9 @@ class Cell:
     params: dict[str, Any] | None = None
     #: key of the study whose best parameters these are (None: not tuned)
     study: str | None = None
+    #: fitted on train + valid (``tuning.refit: train+valid``): the tuned cell and its ``[default]`` twin alike,
+    #: so the twin differs from it in its parameters only, not in the data it saw
+    refit_on_valid: bool = False
 
     @property
     def embedding_name(self) -> str:
@@ -77,6 +80,8 @@ class Cell:
             "beyond": config.beyond.model_dump(),
             "code_version": __version__,
         }
+        if self.refit_on_valid and self.study is None:  # a tuned cell's study key says it already (its key unchanged)
+            payload["fit_parts"] = "train+valid"
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -168,17 +173,38 @@ def with_kept_length(model: str, params: dict[str, Any], kept: int | None) -> di
 def tuned_cells(cells: list[Cell], studies: dict[tuple[str, str, int, str], Any], compare_default: bool) -> list[Cell]:
     """The grid with each cell fitted with its study's best parameters (``studies``: (dataset, protocol, model
     index, embedding) -> StudySummary); with ``compare_default``, each tuned cell of a variant that had anything
-    to tune keeps an untuned twin labelled ``[default]`` right after it (its configured parameters; its early
-    stopping, on the valid part it always has, watches the tuning metric too)."""
+    to tune keeps an untuned twin labelled ``[default]`` right after it (:func:`default_twin`)."""
     out = []
     for cell in cells:
         summary = studies[(cell.dataset.name, cell.protocol, cell.model_index, cell.embedding_name)]
-        out.append(dataclasses.replace(cell, params=final_params(summary), study=summary.key))
-        if compare_default and summary.space:  # untuned, but stopping on the tuned metric as its twin does
-            fixed = cell.model.params
-            out.append(dataclasses.replace(cell, label=cell.label + DEFAULT_SUFFIX,
-                                           params={**fixed, **validation_params(cell.model.model, fixed, summary.metric)}))
+        out.append(dataclasses.replace(cell, params=final_params(summary), study=summary.key,
+                                       refit_on_valid=summary.refit == "train+valid"))  # fmt: skip
+        if compare_default and summary.space:
+            out.append(default_twin(cell, summary))
     return out
+
+
+def default_twin(cell: Cell, summary: StudySummary) -> Cell:
+    """``cell``'s untuned twin: its configured parameters, fitted on the parts its tuned cell is, so the two
+    differ in their parameters only.
+
+    - ``refit: train`` (a valid part left): the twin stops early on the tuning metric, as the tuned cell does;
+    - ``refit: train+valid``: the twin is refit on train + valid too, training for the epoch (two-stage: the
+      boosting round) early stopping kept in the study's configured trial, which ran exactly these parameters
+      (:func:`configured_trial_epoch`); as for the tuned cell, the whole configured length where none was kept
+      (a model that does not stop early, or a configured trial that did not complete)."""
+    fixed = cell.model.params
+    label = cell.label + DEFAULT_SUFFIX
+    if summary.refit != "train+valid":
+        return dataclasses.replace(cell, label=label, params={**fixed, **validation_params(cell.model.model, fixed, summary.metric)})
+    params = with_kept_length(cell.model.model, dict(fixed), configured_trial_epoch(summary)) or dict(fixed)
+    return dataclasses.replace(cell, label=label, params=params, refit_on_valid=True)
+
+
+def configured_trial_epoch(summary: StudySummary) -> int | None:
+    """The epoch (boosting round) early stopping kept in the study's configured trial (the entry's own
+    parameters, trial 0 of a new study); None if it did not complete or recorded none."""
+    return next((t.best_epoch for t in summary.trials if t.number == summary.configured_trial and t.state == "complete"), None)
 
 
 def cell_record_base(cell: Cell) -> dict[str, Any]:

@@ -315,4 +315,5 @@ def _summarize(study, job: StudyJob, label: str, embedding: str, key: str, tunin
         best_params=best[2] if best else {}, best_value=best[0] if best else None, best_trial=best[1] if best else None,
         best_so_far=best_so_far, trials=records, stopped_by=stopped_by, wall_seconds=time.perf_counter() - started,
         trial_seconds=seconds, configured_value=configured_value,
+        configured_trial=None if configured is None else configured.number,
     )  # fmt: skip

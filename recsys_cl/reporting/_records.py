@@ -268,6 +268,9 @@ class StudySummary(_Record):
     trial_seconds: float
     #: valid value of trial 0, the configured (untuned) parameters, when the study started from them
     configured_value: float | None = None
+    #: number of that configured trial (None: it did not run); a ``[default]`` twin refit on train + valid
+    #: trains for the epoch it kept (``bench.default_twin``)
+    configured_trial: int | None = None
 
     @property
     def refit_params(self) -> dict[str, Any]:

@@ -9,6 +9,8 @@ evaluator's value).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -79,3 +81,50 @@ def test_a_models_own_choice_and_models_without_early_stopping_are_left_alone():
     assert validation_params("lightgcn", {}, "ndcg@10") == {}  # the default already: keys stay as they were
     assert validation_params("two-stage", {}, "hr@12") == {}  # LightGBM cannot stop on hit rate
     assert validation_params("ease", {}, "map@12") == {}  # no training epochs
+
+
+def test_with_refit_on_train_and_valid_the_default_twin_is_refit_on_them_too(tmp_path, shop, monkeypatch):
+    """The tuned cell and its [default] twin see the same parts (train + valid), so the twin differs in its
+    parameters only: it trains for the epoch early stopping kept in the study's configured trial (trial 0,
+    the entry's own parameters), as the tuned cell does for the best trial."""
+    from recsys_cl.bench._plan import configured_trial_epoch
+    from recsys_cl.data._dataset import PreparedDataset as Dataset
+
+    path = tmp_path / "refit.yaml"
+    path.write_text(CONFIG.replace("epochs: 2", "epochs: 4").replace("compare_default: true", "compare_default: true, refit: train+valid"))
+    config = load_config(path)
+    summaries = tune_benchmark(config, tmp_path / "out", prepared={"shop": (shop, "fp")})
+    summary = next(s for s in summaries if s.label == "BPR-MF")
+    from recsys_cl.models import MODELS
+
+    configured_rate = MODELS.get("bpr-recbole").Config().learning_rate  # the entry sets none: the model's own
+    assert summary.configured_trial == 0 and summary.trials[0].params == {"learning_rate": configured_rate}
+    kept = configured_trial_epoch(summary)
+    assert kept is not None and 1 <= kept <= 4 and kept == summary.trials[0].best_epoch
+    cells = [c for c in make_plan(config, tuning=True).tuned(summaries).cells if c.model_index == 0]
+    tuned, twin = cells
+    assert twin.label == "BPR-MF [default]" and twin.study is None and tuned.refit_on_valid and twin.refit_on_valid
+    assert twin.params == {"epochs": kept, "embedding_size": 8}  # the configured length cut where trial 0 stopped
+    assert twin.key(config, "fp") != dataclasses.replace(twin, refit_on_valid=False).key(config, "fp")
+    merged = []
+    original = Dataset.refit_encoded
+    monkeypatch.setattr(Dataset, "refit_encoded", lambda self, protocol="loo": merged.append(protocol) or original(self, protocol))
+    record, _ = run_cell(twin, config.model_dump_json(), str(shop), None)
+    assert merged == ["temporal"]  # fitted on train + valid
+    assert record.history["epochs_run"] == kept and not record.history.get("valid_metric")  # no valid part left to stop on
+
+
+def test_configured_trial_epoch_is_none_when_the_configured_trial_did_not_complete():
+    from recsys_cl.bench._plan import configured_trial_epoch
+    from recsys_cl.reporting._records import TrialRecord
+
+    class Summary:  # the two fields configured_trial_epoch reads
+        configured_trial = 0
+        trials = [TrialRecord(number=0, state="fail", value=None, params={}, best_epoch=None),
+                  TrialRecord(number=1, state="complete", value=0.1, params={}, best_epoch=3)]  # fmt: skip
+
+    assert configured_trial_epoch(Summary()) is None  # not trial 1's: it ran other parameters
+    Summary.trials[0] = TrialRecord(number=0, state="complete", value=0.2, params={}, best_epoch=2)
+    assert configured_trial_epoch(Summary()) == 2
+    Summary.configured_trial = None
+    assert configured_trial_epoch(Summary()) is None
