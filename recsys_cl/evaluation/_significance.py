@@ -185,9 +185,11 @@ def compare_to_baseline(
     for m_i, metric in enumerate(metrics):
         base = np.asarray(scores[baseline][metric], np.float64)
         block = []
-        for j, (model, per_metric) in enumerate(scores.items()):
+        for model, per_metric in scores.items():
             x = np.asarray(per_metric[metric], np.float64)
-            s = seed + 1009 * m_i + j  # distinct, reproducible stream per comparison
+            # one stream per metric, shared by every model (common random numbers): two models with the same
+            # per-user scores get the same intervals and p-values, so Holm cannot mark one and not the other
+            s = seed + 1009 * m_i
             low, high = bootstrap_ci(x, confidence=confidence, n_resamples=n_bootstrap, seed=s)
             row = {
                 "model": model, "metric": metric, "n_users": len(x), "mean": float(x.mean()) if len(x) else float("nan"),

@@ -118,3 +118,17 @@ def test_sign_flip_equals_scipy_exactly_when_enumerated_and_within_monte_carlo_e
             else:  # two independent Monte Carlo estimates of one p: within 4 standard errors
                 error = 4 * np.sqrt(max(reference * (1 - reference), 1e-4) / 20_000) * 2
                 assert abs(ours - reference) <= error, (alternative, ours, reference)
+
+
+def test_models_with_the_same_per_user_scores_get_the_same_p_value_and_verdict() -> None:
+    """A tuned variant whose best trial was its configured one scores exactly as its [default] twin: the two
+    must not differ in significance through Monte Carlo noise (one resampling stream per metric)."""
+    rng = np.random.default_rng(3)
+    base = rng.random(300)
+    lifted = base + rng.normal(0.03, 0.3, 300)  # a lift near the edge of significance
+    others = {f"other{i}": base + rng.normal(0.0, 0.3, 300) for i in range(4)}
+    table = compare_to_baseline({"pop": {"ndcg@10": base}, "tuned": {"ndcg@10": lifted}, **{k: {"ndcg@10": v} for k, v in others.items()},
+                                 "default": {"ndcg@10": lifted.copy()}}, "pop", n_resamples=2000)  # fmt: skip
+    rows = {r["model"]: r for r in table.iter_rows(named=True)}
+    for column in ("p_randomisation", "p_randomisation_holm", "ci_low", "ci_high", "diff_ci_low", "significant"):
+        assert rows["tuned"][column] == rows["default"][column], column
