@@ -403,7 +403,7 @@ def all_tables(results: Results, n_resamples: int = 2000) -> list[tuple[str, Tab
 
     metric = results.significance.get("metric", "ndcg@10")
     for dataset, protocol in results.groups():
-        study_table = tuning_study_table(results, dataset, protocol)
+        study_table = tuning_study_table(results, dataset, protocol, n_resamples)
         if study_table is not None:
             tables.append(("tuning", study_table))
         factor = embedding_factor_table(results, dataset, protocol, metric, n_resamples)

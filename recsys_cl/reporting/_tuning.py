@@ -57,7 +57,7 @@ def _space_text(space: dict[str, dict[str, Any]]) -> str:
     return "; ".join(f"{name} {ParamSpace(**spec).describe()}" for name, spec in space.items()) or "nothing to tune"
 
 
-def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table | None:
+def tuning_study_table(results: Results, dataset: str, protocol: str, n_resamples: int = 2000) -> Table | None:
     """One row per tuned variant: space, budget, trials done / pruned, best parameters and valid value, the
     tuned model's test value (mean over seeds) and the valid->test gap, and the untuned twin's test value."""
     studies = results.studies()
@@ -68,6 +68,7 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
     groups = variants(cells)
     rows = []
     late = []
+    paired: list[tuple[int, float, float]] = []  # row, tuned - default, raw p
     metric = next(iter(studies.values())).metric
     for label, group in groups.items():
         if group[0].study is None or group[0].study not in studies:
@@ -80,18 +81,26 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         params = ", ".join(f"{k}={_short(v)}" for k, v in study.best_params.items()) or "–"
         if late_best(study):
             late.append(label)
+        if default and metric in group[0].summary:
+            x = results.seed_averaged(group, metric)["value"].to_numpy()
+            y = results.seed_averaged(default, metric)["value"].to_numpy()
+            if len(x) == len(y):  # one resampling stream for every row: identical fits get identical p-values
+                paired.append((len(rows), float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
         rows.append([
             label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
             str(study.trials_pruned), best_at_text(study), params, fmt(study.configured_value), fmt(study.best_value), fmt(test),
-            "–" if math.isnan(gap) else f"{gap:+.4f}", fmt(default_test) if default else "–",
+            "–" if math.isnan(gap) else f"{gap:+.4f}", fmt(default_test) if default else "–", "–",
         ])  # fmt: skip
     if not rows:
         return None
+    alpha = results.significance.get("alpha", 0.05)
+    for (row, diff, _), p in zip(paired, holm([p for _, _, p in paired])):
+        rows[row][-1] = f"{diff:+.4f}" + ("" if math.isnan(p) or p >= alpha else (UP if diff > 0 else DOWN))
     sample = next(iter(studies.values()))
     # a model with nothing to tune (Random, Pop) has a budget of one trial: the title gives the others'
     budget = max(study.budget for study in studies.values())
     columns = ["model", "space", "trials", "pruned", "best at trial", "best parameters", f"default: valid {metric}", f"best: valid {metric}",
-               f"best: test {metric}", "test - valid", f"default: test {metric}"]  # fmt: skip
+               f"best: test {metric}", "test - valid", f"default: test {metric}", "tuned - default"]  # fmt: skip
     return Table(
         f"{dataset} / {protocol}: tuning ({sample.sampler}, pruner {sample.pruner}"
         f"{f' after {sample.pruner_warmup} epochs' if sample.pruner != 'none' and sample.pruner_warmup else ''}, {budget} trials per study)",
@@ -99,7 +108,9 @@ def tuning_study_table(results: Results, dataset: str, protocol: str) -> Table |
         note=f"Every study had the same budget and objective ({metric} on the valid part; the test part was never read "
         "while tuning); trial 0 of each study is the configured (default) parameters, so the search never ends below "
         "them on the valid part. Test values are means over seeds of the refits with the best parameters; 'default' "
-        "is the same variant with the parameters the config gives it, untuned. 'best at trial': where the best valid "
+        "is the same variant with the parameters the config gives it, untuned, fitted on the same parts; 'tuned - "
+        f"default': on test, {UP}/{DOWN} where significant (paired randomisation test over users on seed-averaged "
+        f"scores, Holm-corrected over the table's rows, alpha {alpha}). 'best at trial': where the best valid "
         f"value was first reached among the counted trials; 'late' = among the last {LATE_SHARE:.0%} of them (at least "
         f"{LATE_MINIMUM}), so the search was still improving when the budget ran out"
         + (f": a larger budget may find better parameters for {', '.join(late)}." if late else ".")
@@ -233,7 +244,7 @@ def tuning_tables(results: Results, n_resamples: int = 2000) -> list[Table]:
     tables = []
     metric = results.significance.get("metric", "ndcg@10")
     for dataset, protocol in results.groups():
-        for table in (tuning_study_table(results, dataset, protocol),
+        for table in (tuning_study_table(results, dataset, protocol, n_resamples),
                       embedding_factor_table(results, dataset, protocol, metric, n_resamples)):  # fmt: skip
             if table is not None:
                 tables.append(table)

@@ -74,7 +74,12 @@ def test_report_has_the_tuning_section_with_default_vs_tuned(tuned_run, tmp_path
     assert cells[1] == "factors 8..32 step 8" and cells[2] == "2/2" and cells[5].startswith("factors=")
     assert cells[4] in ("1/2", "2/2")  # where the best trial was found
     assert float(cells[7]) >= float(cells[6])  # best valid >= default valid
-    assert cells[-1] != "–"  # the default twin's test value beside the tuned one
+    assert cells[-2] != "–"  # the default twin's test value beside the tuned one, and the difference, tested
+    import re
+
+    difference = re.fullmatch(r"([+-]\d\.\d{4})([▲▼]?)", cells[-1])
+    assert difference and abs(float(difference.group(1)) - (float(cells[8]) - float(cells[-2]))) <= 0.00011
+    assert "'tuned - default': on test" in tuning
 
 
 def test_refit_on_train_and_valid_changes_the_training_data(tmp_path):
