@@ -36,7 +36,7 @@ import polars as pl
 from recsys_cl import __version__
 from recsys_cl.bench._artifacts import CELLS_DIR, learn_embedding, prepare_dataset, read_variant
 from recsys_cl.bench._config import BenchmarkConfig, ModelSpec, variant_parts
-from recsys_cl.bench._plan import Cell, best_trial_epoch, final_params, labels, model_run_name, with_kept_length
+from recsys_cl.bench._plan import Cell, best_trial_epoch, configured_trial_epoch, final_params, labels, model_run_name, with_kept_length
 from recsys_cl.bench._preflight import entry_refusal
 from recsys_cl.bench._provenance import git_commit, resolved_device
 from recsys_cl.bench._study import TUNING_DIR
@@ -235,8 +235,14 @@ def recommend_for_config(
 
     specs = {e.name: e for e in config.embeddings}
     embedding_specs = tuple(specs[p] for p in variant_parts(embedding_name)) if embedding_name != "none" else ()
+    configured_study = None
+    if summary is None and fit_on != "train":  # untuned: the variant's study (if tuned) kept an epoch for these parameters
+        try:
+            configured_study = best_study(run_dir, data_spec.name, protocol, label)
+        except InputError:
+            pass
     params, training_length = kept_training_length(config, Cell(data_spec, protocol, spec, embedding_specs, seed), params, fit_on,
-                                                   run_dir, fingerprint, summary)  # fmt: skip
+                                                   run_dir, fingerprint, summary, configured_study)  # fmt: skip
     embeddings, embedding_record = None, None
     if embedding_specs:  # learned on the parts the model is fitted on (a co-purchase embedding sees the same purchases)
         paths = [str(learn_embedding(e, atomic_dir, protocol, run_dir / "embeddings", progress, seed=seed, device=config.device,
@@ -291,13 +297,16 @@ def recommend_for_config(
 
 # ---------------------------------------------------------------------------------------------- choices
 def kept_training_length(config: BenchmarkConfig, cell: Cell, params: dict[str, Any], fit_on: str, run_dir: Path,
-                         fingerprint: str, summary: Any | None) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
+                         fingerprint: str, summary: Any | None, configured_study: Any | None = None,
+                         ) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
     """``params`` for a fit on ``fit_on``, and how long it trains: fitted on train+valid or all, no valid part is
     left to stop early on, so the model's training length (``epochs``; two-stage: ``num_trees``) is fixed at the
     epoch or round early stopping kept when fitted on train, as the benchmark's refit on train + valid does
     (``bench.final_params``): from the study's best trial (``best``), else from the benchmark cell of this entry,
-    embedding and seed in ``run_dir/cells`` (the same cell key: same data, options and parameters). The record
-    says which, or why the configured length is used. None: fitted on train (early stopping runs itself)."""
+    embedding and seed in ``run_dir/cells`` (the same cell key: same data, options and parameters), else from
+    the configured trial of the variant's study (``configured_study``: the entry's own parameters, as the
+    benchmark's ``[default]`` twin refit on train + valid uses). The record says which, or why the configured
+    length is used. None: fitted on train (early stopping runs itself)."""
     from recsys_cl.models import MODELS
     from recsys_cl.reporting import read_cell
 
@@ -319,6 +328,10 @@ def kept_training_length(config: BenchmarkConfig, cell: Cell, params: dict[str, 
             source = f"benchmark cell {path}: early stopping on the valid part kept {kept}"
         missing = (f"its benchmark cell {path} did not stop early" if path.is_file() else
                    f"no finished benchmark cell of this entry and seed in {run_dir / CELLS_DIR} (run bench, or use --best)")
+        if kept is None and configured_study is not None and (epoch := configured_trial_epoch(configured_study)) is not None:
+            kept = epoch
+            source = (f"study {configured_study.key}: early stopping on the valid part kept {kept} in its configured trial "
+                      f"(#{configured_study.configured_trial}), as the benchmark's [default] twin refit on train + valid")  # fmt: skip
     fixed = with_kept_length(cell.model.model, params, kept)
     if fixed is None:
         return params, {"param": name, "configured": configured, "fitted_with": configured, "kept_by": None,

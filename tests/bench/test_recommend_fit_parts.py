@@ -1,6 +1,6 @@
 """``recsys-cl recommend --fit-on train+valid|all``: what the fit is given besides the merged interactions.
 The entry's item embeddings are learned on the same parts (and reused on a re-run); a model that early-stops
-on the valid part (two-stage) trains for the round its benchmark cell or its study's best trial kept."""
+on the valid part (two-stage) trains for the round its benchmark cell, its study's best trial (--best) or, untuned, its study's configured trial kept."""
 
 from __future__ import annotations
 
@@ -117,16 +117,24 @@ def test_without_a_cell_the_configured_rounds_run_and_the_record_says_why(run, t
     assert record["time_windows"]["ranker_training"]["rounds"] == 150
 
 
-def test_best_takes_the_round_of_the_studys_best_trial(run):
+@pytest.fixture(scope="module")
+def tuned(run):
+    """Two-stage alone, tuned (2 trials) with refit on train + valid: its config and its one study."""
     from recsys_cl.bench import tune_benchmark
     from recsys_cl.bench._config import ModelSpec, TuningSpec
-    from recsys_cl.bench._plan import best_trial_epoch, final_params
 
     config = _config(run)
     entry = ModelSpec.model_validate({**config.models[1].model_dump(exclude_unset=True),
                                       "search": {"learning_rate": {"type": "log_float", "low": 0.02, "high": 0.3}}})  # fmt: skip
     config = config.model_copy(update={"models": [entry], "embeddings": [], "tuning": TuningSpec(metric="map@12", refit="train+valid")})
     (study,) = tune_benchmark(config, run / "tuned", trials=2)
+    return config, study
+
+
+def test_best_takes_the_round_of_the_studys_best_trial(run, tuned):
+    from recsys_cl.bench._plan import best_trial_epoch, final_params
+
+    config, study = tuned
     kept = best_trial_epoch(study)
     assert kept is not None and kept < 150
     assert final_params(study)["num_trees"] == kept  # the benchmark's refit on train + valid: the same round
@@ -135,4 +143,19 @@ def test_best_takes_the_round_of_the_studys_best_trial(run):
     length = record["training_length"]
     assert length["fitted_with"] == kept and study.key in length["kept_by"]
     assert record["params"] == {**study.refit_params, "num_trees": kept}
+    assert record["time_windows"]["ranker_training"]["rounds"] == kept
+
+
+def test_untuned_from_a_tuned_run_takes_the_round_of_the_configured_trial(run, tuned):
+    """Without --best, a run with no cell of this entry but its study: the configured trial (the entry's own
+    parameters) kept a round, as the benchmark's [default] twin refit on train + valid trains."""
+    from recsys_cl.bench._plan import configured_trial_epoch
+
+    config, study = tuned
+    kept = configured_trial_epoch(study)
+    assert study.configured_trial == 0 and kept is not None and kept < 150
+    record = recommend_for_config(config, run / "two-stage-untuned", model=TWO_STAGE, run_dir=run / "tuned", fit_on="all")
+    length = record["training_length"]
+    assert length["fitted_with"] == kept and "configured trial (#0)" in length["kept_by"] and study.key in length["kept_by"]
+    assert record["params"]["num_trees"] == kept and "learning_rate" not in record["params"]  # untuned: the entry's own
     assert record["time_windows"]["ranker_training"]["rounds"] == kept
