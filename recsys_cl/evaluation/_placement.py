@@ -35,8 +35,11 @@ from recsys_cl.data import EncodedSplit
 from recsys_cl.errors import InputError
 from recsys_cl.evaluation._rankings import Rankings
 
-#: the per-user values of a Placement, by name (the names of the per-user score rows)
+#: the per-user values of a Placement, by name (the names of the per-user score rows), besides
+#: ``new_items_ndcg@k`` per cutoff (rows of metric ``new_items_ndcg``, ``k`` its cutoff; only the users with a
+#: new item in the part)
 PLACEMENT_VALUES = ("test_rank", "test_rank_share")
+NEW_ITEMS_NDCG = "new_items_ndcg"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Placement:
 
     part: str
     user_ids: np.ndarray  # (n,) str
-    per_user: dict[str, np.ndarray]  # "test_rank" / "test_rank_share" -> (n,) float64
+    per_user: dict[str, np.ndarray]  # "test_rank" / "test_rank_share" / "new_items_ndcg@k" -> (n,) float64 (NaN: no new item)
     summary: dict[str, float]
 
     def to_dict(self) -> dict[str, float | None]:
@@ -53,18 +56,21 @@ class Placement:
         return {key: None if np.isnan(value) else value for key, value in self.summary.items()}
 
     def to_frame(self) -> pl.DataFrame:
-        """Long per-user rows in the layout of ``EvaluationResult.to_frame``: ``metric`` test_rank /
-        test_rank_share, ``k`` 0 (no cutoff: full rankings), ``scope`` placement."""
-        n = len(self.user_ids)
-        return pl.concat(
-            pl.DataFrame(
-                {"user_id": self.user_ids.astype(str), "metric": np.full(n, name), "k": np.zeros(n, dtype=np.int32),
-                 "value": values.astype(np.float64), "user_segment": np.full(n, ""), "scope": np.full(n, "placement")},
+        """Long per-user rows in the layout of ``EvaluationResult.to_frame``, ``scope`` placement: ``metric``
+        test_rank / test_rank_share with ``k`` 0 (no cutoff: full rankings), and new_items_ndcg with its ``k``
+        for the users who have a new item in the part."""
+        frames = []
+        for key, values in self.per_user.items():
+            name, _, k = key.partition("@")
+            kept = ~np.isnan(values) if name == NEW_ITEMS_NDCG else np.ones(len(values), dtype=bool)
+            n = int(kept.sum())
+            frames.append(pl.DataFrame(
+                {"user_id": self.user_ids[kept].astype(str), "metric": np.full(n, name), "k": np.full(n, int(k or 0), dtype=np.int32),
+                 "value": values[kept].astype(np.float64), "user_segment": np.full(n, ""), "scope": np.full(n, "placement")},
                 schema={"user_id": pl.Utf8, "metric": pl.Utf8, "k": pl.Int32, "value": pl.Float64,
                         "user_segment": pl.Utf8, "scope": pl.Utf8},
-            )
-            for name, values in self.per_user.items()
-        )
+            ))  # fmt: skip
+        return pl.concat(frames)
 
 
 def placement(
@@ -83,7 +89,7 @@ def placement(
     users, ranks = [], []
     slots = {k: 0 for k in ks}
     cold_slots = {k: 0 for k in ks}
-    new_ndcg: dict[int, list[float]] = {k: [] for k in ks}
+    new_ndcg: dict[int, list[float]] = {k: [] for k in ks}  # per placed user, NaN without a new item in the part
     discounts = 1.0 / np.log2(np.arange(2, max(ks, default=1) + 2))
     for rankings in full_rankings:
         if rankings.k < n_items:
@@ -103,11 +109,10 @@ def placement(
                 slots[k] += len(top)
                 cold_slots[k] += int(cold[top].sum())
             wanted_new = wanted[cold[wanted]]
-            if len(wanted_new):  # the list among new items only, in the model's order
-                hits = np.isin(listed[cold[listed]], wanted_new)
-                for k in ks:
-                    ideal = discounts[: min(k, len(wanted_new))].sum()
-                    new_ndcg[k].append(float((hits[:k] * discounts[: len(hits[:k])]).sum() / ideal))
+            hits = np.isin(listed[cold[listed]], wanted_new)  # the list among new items only, in the model's order
+            for k in ks:
+                ideal = discounts[: min(k, len(wanted_new))].sum()
+                new_ndcg[k].append(float((hits[:k] * discounts[: len(hits[:k])]).sum() / ideal) if len(wanted_new) else float("nan"))
     if not users:
         raise InputError(f"placement: no user of the rankings has an item in the {part} part")
     rank = np.array([r for r, _ in ranks])
@@ -124,8 +129,10 @@ def placement(
         in_lists = cold_slots[k] / slots[k] if slots[k] else float("nan")
         summary[f"cold_share@{k}"] = in_lists
         summary[f"cold_lift@{k}"] = in_lists / catalogue if catalogue else float("nan")
-        summary[f"new_items_ndcg@{k}"] = float(np.mean(new_ndcg[k])) if new_ndcg[k] else float("nan")
-    return Placement(part, encoded.user_ids[np.array(users)], {"test_rank": rank, "test_rank_share": share}, summary)
+        values = np.asarray(new_ndcg[k], dtype=np.float64)
+        summary[f"{NEW_ITEMS_NDCG}@{k}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    per_user = {"test_rank": rank, "test_rank_share": share, **{f"{NEW_ITEMS_NDCG}@{k}": np.asarray(new_ndcg[k], dtype=np.float64) for k in ks}}
+    return Placement(part, encoded.user_ids[np.array(users)], per_user, summary)
 
 
 def _median_rank(listed: np.ndarray, scores: np.ndarray, wanted: np.ndarray, candidates: int) -> float:

@@ -19,7 +19,7 @@ from recsys_cl.embeddings import (
     EmbeddingQuality,
     SpaceQuality,
 )
-from recsys_cl.evaluation import compare_to_baseline
+from recsys_cl.evaluation import compare_to_baseline, holm, paired_tests
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._table import DOWN, UP, Table, fmt
 from recsys_cl.reporting._results import (
@@ -222,6 +222,7 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
     columns = ["model", "median test rank", "rank / candidates", f"new items in top {k}", "in catalogue", "lift",
                f"ndcg@{k} among new items"]
     rows, bold = [], set()
+    marks = new_items_marks(results, variants(cells), f"new_items_ndcg@{k}")
     for label, group in variants(cells).items():
         reason = cannot_rank_reason(group)
         if reason:
@@ -234,7 +235,7 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
         lift = mean(f"cold_lift@{k}")
         rows.append([label, fmt(mean("test_rank_median"), 0), fmt(mean("test_rank_share_median"), 3),
                      fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2),
-                     fmt(mean(f"new_items_ndcg@{k}"))])  # cells from before it: None -> NaN -> "–"
+                     fmt(mean(f"new_items_ndcg@{k}")) + marks.get(label, "")])  # cells from before it: None -> NaN -> "–"
         if lift == 0:  # no new item in any list: visible at a glance
             bold.add((len(rows) - 1, 5))
     reasons = {label: cannot_rank_reason(group) for label, group in variants(cells).items() if cannot_rank_reason(group)}
@@ -244,10 +245,40 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
             "of the catalogue (1: as often as chance, 0 in bold: in no list). "
             f"ndcg@{k} among new items: the same lists with every item that has a training interaction taken out, "
             "so it scores which new items a model picks and not how it places them against warm ones (Random's row "
-            "is chance).")
+            "is chance)" + (f"; {UP}/{DOWN} = significantly above/below Random's (paired randomisation test over users "
+                            "on seed-averaged scores, Holm-corrected over the table)." if marks else "."))
     if reasons:
         note += " " + " ".join(f"{label}: {reason}." for label, reason in reasons.items())
     return Table(f"{dataset} / {protocol}: where the held-out items land", columns, rows, bold, note)
+
+
+def new_items_marks(results: Results, groups: dict[str, list[CellRecord]], metric: str, n_resamples: int = 2000,
+                    alpha: float | None = None) -> dict[str, str]:
+    """Variant label -> ▲/▼ where its per-user ``new_items_ndcg@k`` differs significantly from Random's (chance
+    among new items), paired over the users both placed, Holm over the variants; {} without a Random variant or
+    per-user values (cells written before they were kept)."""
+    alpha = results.significance.get("alpha", 0.05) if alpha is None else alpha
+
+    def per_user(group: list[CellRecord]) -> pl.DataFrame | None:
+        frame = results.seed_averaged(group, metric, scope="placement")
+        return frame if frame.height else None
+
+    chance = next((group for group in groups.values() if group[0].model_name == "random"), None)
+    reference = per_user(chance) if chance is not None else None
+    if reference is None:
+        return {}
+    tested: list[tuple[str, float, float]] = []
+    for label, group in groups.items():
+        if group is chance or cannot_rank_reason(group) or not all(c.placement for c in group):
+            continue
+        frame = per_user(group)
+        if frame is None:
+            continue
+        paired = frame.join(reference, on="user_id", suffix="_chance")  # a sample of users may differ by seed
+        x, y = paired["value"].to_numpy(), paired["value_chance"].to_numpy()
+        tested.append((label, float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
+    adjusted = holm([p for _, _, p in tested])
+    return {label: "" if math.isnan(p) or p >= alpha else (UP if diff > 0 else DOWN) for (label, diff, _), p in zip(tested, adjusted)}
 
 
 def quality_table(results: Results) -> Table | None:

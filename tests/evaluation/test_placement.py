@@ -44,8 +44,9 @@ def test_ranks_are_tie_aware_medians_over_each_users_test_items(tiny) -> None:
     assert placed.summary["cold_share@2"] == pytest.approx(5 / 6)
     assert placed.summary["cold_lift@2"] == pytest.approx((5 / 6) / (4 / 6))
     frame = placed.to_frame()
-    assert sorted(set(frame["metric"])) == sorted(PLACEMENT_VALUES)
-    assert set(frame["scope"]) == {"placement"} and frame.height == 6
+    assert sorted(set(frame["metric"])) == sorted([*PLACEMENT_VALUES, "new_items_ndcg"])
+    # 2 values x 3 users; new_items_ndcg@1 and @2 for a and b only (d's test items are warm)
+    assert set(frame["scope"]) == {"placement"} and frame.height == 6 + 2 * 2
 
 
 def test_a_model_that_lists_no_new_item_has_lift_zero_and_its_new_items_at_the_bottom(tiny) -> None:
@@ -90,6 +91,10 @@ def test_ndcg_among_new_items_scores_the_order_of_the_new_items_alone(tiny) -> N
     assert placed.summary["new_items_ndcg@1"] == 0.0
     assert placed.summary["new_items_ndcg@2"] == pytest.approx((1 / np.log2(3) + 0) / 2)
     assert placed.summary["new_items_ndcg@3"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(4)) / 2)
+    # kept per user (the report's paired test reads them): NaN for d, and no row of it in the frame
+    np.testing.assert_allclose(placed.per_user["new_items_ndcg@3"], [1 / np.log2(3), 1 / np.log2(4), np.nan])
+    rows = placed.to_frame().filter((placed.to_frame()["metric"] == "new_items_ndcg") & (placed.to_frame()["k"] == 3))
+    assert dict(zip(rows["user_id"], rows["value"])) == pytest.approx({"a": 1 / np.log2(3), "b": 1 / np.log2(4)})
     # the test item first among the new items: 1 whatever warm items precede it
     first = _full(tiny, {"b": [("i2", 5.0), ("i5", 4.0), ("i6", 3.0), ("i3", 2.0), ("i4", 1.0)]})
     assert placement([first], tiny, "test", ks=[1]).summary["new_items_ndcg@1"] == 1.0

@@ -62,3 +62,30 @@ def test_plots_leave_out_variants_that_cannot_rank_new_items(tmp_path):
     intervals = {label: (0.05, 0.04, 0.06) for label in ("pop", "lightgcn + txt", "bpr + txt")}
     plotted = [p.label for p in _plots.points(results, "ds", "loo", intervals)]
     assert plotted == ["pop", "lightgcn + txt"]
+
+
+def test_ndcg_among_new_items_is_tested_against_randoms_per_user_values(tmp_path):
+    """▲ where a variant's per-user nDCG among new items is significantly above Random's (paired over users,
+    Holm); none for one at chance; no marks at all without Random's per-user values."""
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    chance = rng.uniform(0, 0.2, N_USERS)
+    directory = write_run(tmp_path / "run", {("random", "none"): np.zeros(N_USERS), ("vbpr", "txt"): np.full(N_USERS, 0.05),
+                                             ("freedom", "txt"): np.full(N_USERS, 0.05)})  # fmt: skip
+    users = [f"u{i:03d}" for i in range(N_USERS)]
+    new_ndcg = {"k0": chance, "k1": chance + rng.uniform(0.05, 0.15, N_USERS), "k2": chance[::-1].copy()}  # vbpr above chance; freedom: chance shuffled
+    for key, values in new_ndcg.items():
+        path = directory / "cells" / f"{key}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "placement": _placed(0.3, 0.3, float(values.mean()))}))
+        scores = directory / "cells" / f"{key}.users.parquet"
+        rows = pl.DataFrame({"user_id": users, "metric": ["new_items_ndcg"] * N_USERS, "k": [10] * N_USERS, "value": values,
+                             "user_segment": [""] * N_USERS, "scope": ["placement"] * N_USERS}, schema_overrides={"k": pl.Int32})  # fmt: skip
+        pl.concat([pl.read_parquet(scores), rows]).write_parquet(scores)
+    table = placement_table(load_results(directory), "ds", "loo")
+    shown = {row[0]: row[-1] for row in table.rows}
+    assert shown["vbpr + txt"].endswith("▲") and not shown["freedom + txt"].endswith(("▲", "▼"))
+    assert not shown["random"].endswith(("▲", "▼")) and "significantly above/below Random's" in table.note
+    # the cold-item run above has no Random: no marks, and the note does not promise them
+    plain = placement_table(_cold_item_run(tmp_path / "plain"), "ds", "loo")
+    assert "Random's (paired" not in plain.note
