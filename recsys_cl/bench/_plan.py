@@ -190,9 +190,11 @@ def default_twin(cell: Cell, summary: StudySummary) -> Cell:
 
     - ``refit: train`` (a valid part left): the twin stops early on the tuning metric, as the tuned cell does;
     - ``refit: train+valid``: the twin is refit on train + valid too, training for the epoch (two-stage: the
-      boosting round) early stopping kept in the study's configured trial, which ran exactly these parameters
-      (:func:`configured_trial_epoch`); as for the tuned cell, the whole configured length where none was kept
-      (a model that does not stop early, or a configured trial that did not complete)."""
+      boosting round) early stopping kept in the study's configured trial, which ran these parameters
+      (:func:`configured_trial_epoch`; a configured value outside the search space, such as LightFM's ``reg``
+      0 under a log-scale search, was sampled there instead); as for the tuned cell, the whole configured
+      length where none was kept (a model that does not stop early, or a configured trial that did not
+      complete)."""
     fixed = cell.model.params
     label = cell.label + DEFAULT_SUFFIX
     if summary.refit != "train+valid":

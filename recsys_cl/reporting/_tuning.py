@@ -59,7 +59,8 @@ def _space_text(space: dict[str, dict[str, Any]]) -> str:
 
 def tuning_study_table(results: Results, dataset: str, protocol: str, n_resamples: int = 2000) -> Table | None:
     """One row per tuned variant: space, budget, trials done / pruned, best parameters and valid value, the
-    tuned model's test value (mean over seeds) and the valid->test gap, and the untuned twin's test value."""
+    tuned model's test value (mean over seeds) and the valid->test gap, the untuned twin's test value, and
+    tuned minus twin on test with a paired randomisation test over users (Holm over the table's rows)."""
     studies = results.studies()
     cells = results.cells_of(dataset, protocol)
     tuned = [c for c in cells if c.study is not None]
