@@ -220,13 +220,13 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
         return None
     k = min(int(key.split("@")[1]) for key in cells[0].placement if key.startswith("cold_share@"))
     columns = ["model", "median test rank", "rank / candidates", f"new items in top {k}", "in catalogue", "lift",
-               f"ndcg@{k} among new items"]
+               f"ndcg@{k} among new items", "vs the best"]
     rows, bold = [], set()
-    marks = new_items_marks(results, variants(cells), f"new_items_ndcg@{k}")
+    marks, against_best = new_items_tests(results, variants(cells), f"new_items_ndcg@{k}")
     for label, group in variants(cells).items():
         reason = cannot_rank_reason(group)
         if reason:
-            rows.append([label, CANNOT_RANK, "", "", "", "", ""])
+            rows.append([label, CANNOT_RANK, "", "", "", "", "", ""])
             continue
 
         def mean(key: str) -> float:
@@ -235,7 +235,7 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
         lift = mean(f"cold_lift@{k}")
         rows.append([label, fmt(mean("test_rank_median"), 0), fmt(mean("test_rank_share_median"), 3),
                      fmt(mean(f"cold_share@{k}"), 3), fmt(mean("cold_catalogue_share"), 3), fmt(lift, 2),
-                     fmt(mean(f"new_items_ndcg@{k}")) + marks.get(label, "")])  # cells from before it: None -> NaN -> "–"
+                     fmt(mean(f"new_items_ndcg@{k}")) + marks.get(label, ""), against_best.get(label, "–")])  # cells from before it: None -> NaN -> "–"
         if lift == 0:  # no new item in any list: visible at a glance
             bold.add((len(rows) - 1, 5))
     reasons = {label: cannot_rank_reason(group) for label, group in variants(cells).items() if cannot_rank_reason(group)}
@@ -246,39 +246,52 @@ def placement_table(results: Results, dataset: str, protocol: str) -> Table | No
             f"ndcg@{k} among new items: the same lists with every item that has a training interaction taken out, "
             "so it scores which new items a model picks and not how it places them against warm ones (Random's row "
             "is chance)" + (f"; {UP}/{DOWN} = significantly above/below Random's (paired randomisation test over users "
-                            "on seed-averaged scores, Holm-corrected over the table)." if marks else "."))
+                            "on seed-averaged scores, Holm-corrected over the table)" if marks else "")
+            + (f"; vs the best: the difference to the variant with the highest ndcg@{k} among new items, {DOWN} where "
+               "significantly below it (the same test, Holm-corrected over the table)." if against_best else "."))
     if reasons:
         note += " " + " ".join(f"{label}: {reason}." for label, reason in reasons.items())
     return Table(f"{dataset} / {protocol}: where the held-out items land", columns, rows, bold, note)
 
 
-def new_items_marks(results: Results, groups: dict[str, list[CellRecord]], metric: str, n_resamples: int = 2000,
-                    alpha: float | None = None) -> dict[str, str]:
-    """Variant label -> ▲/▼ where its per-user ``new_items_ndcg@k`` differs significantly from Random's (chance
-    among new items), paired over the users both placed, Holm over the variants; {} without a Random variant or
-    per-user values (cells written before they were kept)."""
+def new_items_tests(results: Results, groups: dict[str, list[CellRecord]], metric: str, n_resamples: int = 2000,
+                    alpha: float | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Paired randomisation tests over users of the per-user ``new_items_ndcg@k`` (seed-averaged), each family
+    Holm-corrected:
+
+    - against Random's (chance among new items): label -> ▲/▼ where significant ({} without a Random variant);
+    - against the variant with the highest mean: label -> its difference, ▼ where significantly below, and
+      "best" for that variant itself (which new items a model picks, compared between models).
+
+    Users are paired by id (a sample of users may differ by seed). Variants without per-user values (cells
+    written before they were kept) or that cannot rank new items are left out of both."""
     alpha = results.significance.get("alpha", 0.05) if alpha is None else alpha
-
-    def per_user(group: list[CellRecord]) -> pl.DataFrame | None:
-        frame = results.seed_averaged(group, metric, scope="placement")
-        return frame if frame.height else None
-
-    chance = next((group for group in groups.values() if group[0].model_name == "random"), None)
-    reference = per_user(chance) if chance is not None else None
-    if reference is None:
-        return {}
-    tested: list[tuple[str, float, float]] = []
+    frames: dict[str, pl.DataFrame] = {}
     for label, group in groups.items():
-        if group is chance or cannot_rank_reason(group) or not all(c.placement for c in group):
+        if cannot_rank_reason(group) or not all(c.placement for c in group):
             continue
-        frame = per_user(group)
-        if frame is None:
-            continue
-        paired = frame.join(reference, on="user_id", suffix="_chance")  # a sample of users may differ by seed
-        x, y = paired["value"].to_numpy(), paired["value_chance"].to_numpy()
-        tested.append((label, float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
-    adjusted = holm([p for _, _, p in tested])
-    return {label: "" if math.isnan(p) or p >= alpha else (UP if diff > 0 else DOWN) for (label, diff, _), p in zip(tested, adjusted)}
+        frame = results.seed_averaged(group, metric, scope="placement")
+        if frame.height:
+            frames[label] = frame
+
+    def tested(reference: str, labels: list[str], marks: tuple[str, str]) -> dict[str, tuple[float, str]]:
+        found = []
+        for label in labels:
+            paired = frames[label].join(frames[reference], on="user_id", suffix="_reference")
+            x, y = paired["value"].to_numpy(), paired["value_reference"].to_numpy()
+            found.append((label, float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
+        adjusted = holm([p for _, _, p in found])
+        return {label: (diff, "" if math.isnan(p) or p >= alpha else (marks[0] if diff > 0 else marks[1]))
+                for (label, diff, _), p in zip(found, adjusted)}
+
+    chance = next((label for label, group in groups.items() if label in frames and group[0].model_name == "random"), None)
+    against_chance = {} if chance is None else {
+        label: mark for label, (_, mark) in tested(chance, [lb for lb in frames if lb != chance], (UP, DOWN)).items()}  # fmt: skip
+    if not frames:
+        return against_chance, {}
+    best = max(frames, key=lambda label: float(frames[label]["value"].mean()))
+    against_best = {label: f"{diff:+.4f}{mark}" for label, (diff, mark) in tested(best, [lb for lb in frames if lb != best], (UP, DOWN)).items()}
+    return against_chance, {best: "best", **against_best}
 
 
 def quality_table(results: Results) -> Table | None:

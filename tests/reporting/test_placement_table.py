@@ -34,10 +34,11 @@ def test_placement_table_shows_where_new_items_land_and_marks_models_that_list_n
     results = _cold_item_run(tmp_path)
     table = placement_table(results, "ds", "loo")
     assert table.columns == ["model", "median test rank", "rank / candidates", "new items in top 10", "in catalogue", "lift",
-                             "ndcg@10 among new items"]  # fmt: skip
+                             "ndcg@10 among new items", "vs the best"]  # fmt: skip
     rows = {row[0]: row[1:] for row in table.rows}
-    assert rows["pop"] == ["900", "0.900", "0.000", "0.200", "0.00", "–"]
-    assert rows["lightgcn + txt"] == ["100", "0.100", "0.500", "0.200", "2.50", "0.0625"]
+    # no per-user values of nDCG among new items in these cells: nothing tested
+    assert rows["pop"] == ["900", "0.900", "0.000", "0.200", "0.00", "–", "–"]
+    assert rows["lightgcn + txt"] == ["100", "0.100", "0.500", "0.200", "2.50", "0.0625", "–"]
     assert (0, 5) in table.bold and (1, 5) not in table.bold  # Pop's lift 0: no new item in any list
     assert rows["bpr + txt"][0] == CANNOT_RANK
     assert "bpr + txt: its content only initialises the ID table" in table.note
@@ -72,9 +73,11 @@ def test_ndcg_among_new_items_is_tested_against_randoms_per_user_values(tmp_path
     rng = np.random.default_rng(0)
     chance = rng.uniform(0, 0.2, N_USERS)
     directory = write_run(tmp_path / "run", {("random", "none"): np.zeros(N_USERS), ("vbpr", "txt"): np.full(N_USERS, 0.05),
-                                             ("freedom", "txt"): np.full(N_USERS, 0.05)})  # fmt: skip
+                                             ("freedom", "txt"): np.full(N_USERS, 0.05), ("lightfm", "txt"): np.full(N_USERS, 0.05)})  # fmt: skip
     users = [f"u{i:03d}" for i in range(N_USERS)]
-    new_ndcg = {"k0": chance, "k1": chance + rng.uniform(0.05, 0.15, N_USERS), "k2": chance[::-1].copy()}  # vbpr above chance; freedom: chance shuffled
+    picked = chance + rng.uniform(0.05, 0.15, N_USERS)
+    # vbpr above chance; freedom: chance shuffled; lightfm: vbpr's with noise that sums to zero (level with it)
+    new_ndcg = {"k0": chance, "k1": picked, "k2": chance[::-1].copy(), "k3": picked + np.concatenate([noise := rng.normal(0, 0.01, N_USERS // 2), -noise])}
     for key, values in new_ndcg.items():
         path = directory / "cells" / f"{key}.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "placement": _placed(0.3, 0.3, float(values.mean()))}))
@@ -83,9 +86,15 @@ def test_ndcg_among_new_items_is_tested_against_randoms_per_user_values(tmp_path
                              "user_segment": [""] * N_USERS, "scope": ["placement"] * N_USERS}, schema_overrides={"k": pl.Int32})  # fmt: skip
         pl.concat([pl.read_parquet(scores), rows]).write_parquet(scores)
     table = placement_table(load_results(directory), "ds", "loo")
-    shown = {row[0]: row[-1] for row in table.rows}
+    shown = {row[0]: row[-2] for row in table.rows}
     assert shown["vbpr + txt"].endswith("▲") and not shown["freedom + txt"].endswith(("▲", "▼"))
     assert not shown["random"].endswith(("▲", "▼")) and "significantly above/below Random's" in table.note
+    # against the best variant (vbpr): Random and freedom (chance) significantly below it, by about 0.1
+    best = {row[0]: row[-1] for row in table.rows}
+    level = {best["vbpr + txt"], best["lightfm + txt"]}  # the same mean: either is the best, the other level with it
+    assert "best" in level and not any(text.endswith("▼") for text in level)
+    assert best["freedom + txt"].endswith("▼") and best["random"].endswith("▼")
+    assert -0.12 < float(best["random"].rstrip("▼")) < -0.08 and "vs the best" in table.note
     # the cold-item run above has no Random: no marks, and the note does not promise them
     plain = placement_table(_cold_item_run(tmp_path / "plain"), "ds", "loo")
     assert "Random's (paired" not in plain.note
