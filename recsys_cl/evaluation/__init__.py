@@ -30,6 +30,7 @@ from recsys_cl.evaluation._significance import (
     compare_results,
     compare_to_baseline,
     holm,
+    paired_family,
     paired_tests,
     sign_flip_pvalue,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "expected_random_hit_rate",
     "hit_matrix",
     "holm",
+    "paired_family",
     "paired_tests",
     "parse_metrics",
     "placement",

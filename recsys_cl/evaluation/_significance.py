@@ -149,6 +149,22 @@ def paired_tests(
     return out
 
 
+def paired_family(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, n_resamples: int = 10_000, seed: int = 0) -> list[tuple[float, float]]:
+    """One family of paired comparisons, each ``x`` against its ``y`` (same users in the same order): per pair
+    the mean difference and the Holm-adjusted randomisation p over the family (NaN for a pair of unequal
+    lengths, which is not tested). Every pair resamples from the same stream (common random numbers), so two
+    pairs with the same differences get the same p-value, as in :func:`compare_to_baseline`."""
+    found = []
+    for x, y in pairs:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if len(x) != len(y):
+            found.append((float("nan"), float("nan")))
+            continue
+        found.append((float(np.mean(x - y)) if len(x) else float("nan"),
+                      paired_tests(x, y, n_resamples=n_resamples, seed=seed)["p_randomisation"]))  # fmt: skip
+    return [(diff, float(p)) for (diff, _), p in zip(found, holm([p for _, p in found]))]
+
+
 def compare_to_baseline(
     scores: Mapping[str, Mapping[str, np.ndarray]],
     baseline: str,

@@ -13,6 +13,11 @@ from typing import Any
 #: marks of a value significantly above / below the baseline
 UP, DOWN = "▲", "▼"
 
+
+def significance_mark(difference: float, p: float, alpha: float) -> str:
+    """▲/▼ for a significant difference (``p`` below ``alpha``) by its sign; "" otherwise or untested (NaN)."""
+    return "" if math.isnan(p) or p >= alpha else (UP if difference > 0 else DOWN)
+
 _MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]",
                                    "|": "\\|", "\n": " ", "\r": " "})
 

@@ -19,9 +19,9 @@ from recsys_cl.embeddings import (
     EmbeddingQuality,
     SpaceQuality,
 )
-from recsys_cl.evaluation import compare_to_baseline, holm, paired_tests
+from recsys_cl.evaluation import compare_to_baseline, paired_family
 from recsys_cl.reporting._records import CellRecord
-from recsys_cl.reporting._table import DOWN, UP, Table, fmt
+from recsys_cl.reporting._table import DOWN, UP, Table, fmt, significance_mark
 from recsys_cl.reporting._results import (
     Results,
     mean_ci_over_seeds,
@@ -274,23 +274,21 @@ def new_items_tests(results: Results, groups: dict[str, list[CellRecord]], metri
         if frame.height:
             frames[label] = frame
 
-    def tested(reference: str, labels: list[str], marks: tuple[str, str]) -> dict[str, tuple[float, str]]:
-        found = []
+    def tested(reference: str, labels: list[str]) -> dict[str, tuple[float, str]]:
+        scores = []
         for label in labels:
             paired = frames[label].join(frames[reference], on="user_id", suffix="_reference")
-            x, y = paired["value"].to_numpy(), paired["value_reference"].to_numpy()
-            found.append((label, float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
-        adjusted = holm([p for _, _, p in found])
-        return {label: (diff, "" if math.isnan(p) or p >= alpha else (marks[0] if diff > 0 else marks[1]))
-                for (label, diff, _), p in zip(found, adjusted)}
+            scores.append((paired["value"].to_numpy(), paired["value_reference"].to_numpy()))
+        return {label: (diff, significance_mark(diff, p, alpha))
+                for label, (diff, p) in zip(labels, paired_family(scores, n_resamples=n_resamples))}  # fmt: skip
 
     chance = next((label for label, group in groups.items() if label in frames and group[0].model_name == "random"), None)
     against_chance = {} if chance is None else {
-        label: mark for label, (_, mark) in tested(chance, [lb for lb in frames if lb != chance], (UP, DOWN)).items()}  # fmt: skip
+        label: mark for label, (_, mark) in tested(chance, [lb for lb in frames if lb != chance]).items()}  # fmt: skip
     if not frames:
         return against_chance, {}
     best = max(frames, key=lambda label: float(frames[label]["value"].mean()))
-    against_best = {label: f"{diff:+.4f}{mark}" for label, (diff, mark) in tested(best, [lb for lb in frames if lb != best], (UP, DOWN)).items()}
+    against_best = {label: f"{diff:+.4f}{mark}" for label, (diff, mark) in tested(best, [lb for lb in frames if lb != best]).items()}
     return against_chance, {best: "best", **against_best}
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.evaluation import holm, paired_tests
+from recsys_cl.evaluation import paired_family
 from recsys_cl.reporting._records import CellRecord, StudySummary
 from recsys_cl.reporting._results import Results, mean_ci_over_seeds, variants
-from recsys_cl.reporting._table import CONTENT_PARAMS, DOWN, UP, Table, fmt
+from recsys_cl.reporting._table import CONTENT_PARAMS, DOWN, UP, Table, fmt, significance_mark
 
 DEFAULT_SUFFIX = " [default]"
 #: a study's best trial is "late" when it is among the last LATE_SHARE of its counted trials (at least
@@ -69,7 +69,7 @@ def tuning_study_table(results: Results, dataset: str, protocol: str, n_resample
     groups = variants(cells)
     rows = []
     late = []
-    paired: list[tuple[int, float, float]] = []  # row, tuned - default, raw p
+    paired: list[tuple[int, np.ndarray, np.ndarray]] = []  # row, tuned and default per-user scores
     metric = next(iter(studies.values())).metric
     for label, group in groups.items():
         if group[0].study is None or group[0].study not in studies:
@@ -83,10 +83,8 @@ def tuning_study_table(results: Results, dataset: str, protocol: str, n_resample
         if late_best(study):
             late.append(label)
         if default and metric in group[0].summary:
-            x = results.seed_averaged(group, metric)["value"].to_numpy()
-            y = results.seed_averaged(default, metric)["value"].to_numpy()
-            if len(x) == len(y):  # one resampling stream for every row: identical fits get identical p-values
-                paired.append((len(rows), float(np.mean(x - y)), paired_tests(x, y, n_resamples=n_resamples, seed=0)["p_randomisation"]))
+            paired.append((len(rows), results.seed_averaged(group, metric)["value"].to_numpy(),
+                           results.seed_averaged(default, metric)["value"].to_numpy()))  # fmt: skip
         rows.append([
             label, _space_text(study.space), f"{study.trials_completed + study.trials_pruned}/{study.budget}",
             str(study.trials_pruned), best_at_text(study), params, fmt(study.configured_value), fmt(study.best_value), fmt(test),
@@ -95,8 +93,8 @@ def tuning_study_table(results: Results, dataset: str, protocol: str, n_resample
     if not rows:
         return None
     alpha = results.significance.get("alpha", 0.05)
-    for (row, diff, _), p in zip(paired, holm([p for _, _, p in paired])):
-        rows[row][-1] = f"{diff:+.4f}" + ("" if math.isnan(p) or p >= alpha else (UP if diff > 0 else DOWN))
+    for (row, _, _), (diff, p) in zip(paired, paired_family([(x, y) for _, x, y in paired], n_resamples=n_resamples)):
+        rows[row][-1] = "–" if math.isnan(diff) else f"{diff:+.4f}" + significance_mark(diff, p, alpha)
     sample = next(iter(studies.values()))
     # a model with nothing to tune (Random, Pop) has a budget of one trial: the title gives the others'
     budget = max(study.budget for study in studies.values())
@@ -193,20 +191,17 @@ def embedding_factor_table(
     pairs = _comparisons(results, cells)
     if not pairs:
         return None
-    found: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in (metric, *others)}  # mean x, mean y, diff, p
-    for i, (label, group, reference, ref_group) in enumerate(pairs):
-        for m in found:
-            x = results.seed_averaged(group, m)["value"].to_numpy()
-            y = results.seed_averaged(ref_group, m)["value"].to_numpy()
-            p = paired_tests(x, y, n_resamples=n_resamples, seed=i)["p_randomisation"] if len(x) == len(y) else float("nan")
-            found[m].append((float(np.mean(x)), float(np.mean(y)), float(np.mean(x - y)) if len(x) == len(y) else float("nan"), p))
-    adjusted = {m: holm([r[3] for r in rows]) for m, rows in found.items()}
+    found: dict[str, list[tuple[float, float, float, float]]] = {}  # metric -> per pair: mean x, mean y, diff, p (Holm)
+    for m in (metric, *others):
+        scores = [(results.seed_averaged(group, m)["value"].to_numpy(), results.seed_averaged(ref_group, m)["value"].to_numpy())
+                  for _, group, _, ref_group in pairs]  # fmt: skip
+        tested = paired_family(scores, n_resamples=n_resamples)
+        found[m] = [(float(np.mean(x)), float(np.mean(y)), diff, p) for (x, y), (diff, p) in zip(scores, tested)]
     seeds = len({c.seed for c in cells})
     alpha = results.significance.get("alpha", 0.05)
     rows = []
     for i, (label, group, reference, ref_group) in enumerate(pairs):
-        mean_x, mean_y, diff, _ = found[metric][i]
-        p = adjusted[metric][i]
+        mean_x, mean_y, diff, p = found[metric][i]
         row = [
             label, reference,
             _with_sd(mean_x, _sd([c.summary.get(metric) for c in group]), seeds),
@@ -214,9 +209,8 @@ def embedding_factor_table(
             f"{diff:+.4f}", fmt(p, 4), "–" if math.isnan(p) else ("yes" if p < alpha else "no"),
         ]  # fmt: skip
         for m in others:
-            d, q = found[m][i][2], adjusted[m][i]
-            mark = "" if math.isnan(q) or q >= alpha else (UP if d > 0 else DOWN)
-            row.append(f"{d:+.4f}{mark}")
+            d, q = found[m][i][2], found[m][i][3]
+            row.append(f"{d:+.4f}{significance_mark(d, q, alpha)}")
         rows.append(row)
     return Table(
         f"{dataset} / {protocol}: item embeddings as a factor",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys_cl.evaluation import holm, paired_tests
+from recsys_cl.evaluation import paired_family
 from recsys_cl.reporting._records import CellRecord
 from recsys_cl.reporting._results import Results, variants
 from recsys_cl.reporting._table import Table, fmt
@@ -150,17 +150,12 @@ def comparison_table(results: Results, dataset: str, protocol: str, n_resamples:
         return None
     groups = variants(results.cells_of(dataset, protocol))
     metric = MAP_KEY if MAP_KEY in groups[pairs[0][0]][0].summary else results.significance.get("metric", "ndcg@10")
-    measured = []
-    for i, (label, other) in enumerate(pairs):
-        x = results.seed_averaged(groups[label], metric)["value"].to_numpy()
-        y = results.seed_averaged(groups[other], metric)["value"].to_numpy()
-        same = len(x) == len(y)
-        p = paired_tests(x, y, n_resamples=n_resamples, seed=i)["p_randomisation"] if same else float("nan")
-        measured.append((float(np.mean(x)), float(np.mean(y)), float(np.mean(x - y)) if same else float("nan"), p))
-    adjusted = holm([m[3] for m in measured])
+    scores = [(results.seed_averaged(groups[label], metric)["value"].to_numpy(),
+               results.seed_averaged(groups[other], metric)["value"].to_numpy()) for label, other in pairs]  # fmt: skip
     alpha = results.significance.get("alpha", 0.05)
-    rows = [[label, other, fmt(mx), fmt(my), _signed(d), fmt(p), "–" if math.isnan(p) else ("yes" if p < alpha else "no")]
-            for (label, other), (mx, my, d, _), p in zip(pairs, measured, adjusted)]  # fmt: skip
+    rows = [[label, other, fmt(float(np.mean(x))), fmt(float(np.mean(y))), _signed(d), fmt(p),
+             "–" if math.isnan(p) else ("yes" if p < alpha else "no")]
+            for (label, other), (x, y), (d, p) in zip(pairs, scores, paired_family(scores, n_resamples=n_resamples))]  # fmt: skip
     return Table(
         f"{dataset} / {protocol}: two-stage against its parts",
         ["two-stage", "against", metric, "against", "difference", "p (Holm)", "significant"], rows, left={"against"},

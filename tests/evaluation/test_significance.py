@@ -132,3 +132,18 @@ def test_models_with_the_same_per_user_scores_get_the_same_p_value_and_verdict()
     rows = {r["model"]: r for r in table.iter_rows(named=True)}
     for column in ("p_randomisation", "p_randomisation_holm", "ci_low", "ci_high", "diff_ci_low", "significant"):
         assert rows["tuned"][column] == rows["default"][column], column
+
+
+def test_paired_family_gives_identical_pairs_identical_p_and_adjusts_over_the_family() -> None:
+    from recsys_cl.evaluation import paired_family
+
+    rng = np.random.default_rng(5)
+    y = rng.random(200)
+    x = y + rng.normal(0.04, 0.3, 200)
+    z = y + rng.normal(0.0, 0.3, 200)
+    tested = paired_family([(x, y), (x.copy(), y.copy()), (z, y), (x[:10], y)], n_resamples=2000)
+    (d1, p1), (d2, p2), (_, p3), (d4, p4) = tested
+    assert (d1, p1) == (d2, p2) and d1 == pytest.approx(float(np.mean(x - y)))
+    assert np.isnan(d4) and np.isnan(p4)  # unequal lengths: not tested, not counted in Holm's m
+    raw = [paired_tests(a, b, n_resamples=2000, seed=0)["p_randomisation"] for a, b in ((x, y), (x, y), (z, y))]
+    np.testing.assert_allclose([p1, p2, p3], holm(raw))  # the same stream for every pair, Holm over the three
